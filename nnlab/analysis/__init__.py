@@ -1,0 +1,1 @@
+"""Separation-index analysis: exact indices, forward feature ranking, activation extraction."""

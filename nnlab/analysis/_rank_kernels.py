@@ -1,0 +1,350 @@
+"""Numba kernels behind :func:`nnlab.analysis.ranking.forward_ranking` (exact, see that module).
+
+Conventions: ``ZT`` is the D × N float64 feature-major copy of the (normalized) features, ``D2`` the N × N float64
+matrix of squared distances under the selected features, accumulated feature by feature in selection order
+(``D2 += (z_i - z_j) ** 2``), exactly what a brute force that sums the selected features in that order computes.
+Per sample i the kernels keep the nearest same-label sample (``ms[i]`` at ``js[i]``) and the nearest other-label
+sample (``md[i]`` at ``jd[i]``), ties to the lowest index; i's nearest neighbour is the nearer of the two.
+No fastmath anywhere: every sum must round exactly like the brute force.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+_INF = np.inf
+
+
+@njit(cache=True, parallel=True)
+def univariate_counts(ZT, y):
+    """Number of samples whose nearest other sample on feature f alone shares its label, for every f."""
+    d, n = ZT.shape
+    out = np.zeros(d, dtype=np.int64)
+    for f in prange(d):
+        z = ZT[f]
+        order = np.argsort(z, kind="mergesort")  # stable: equal values stay in index order
+        # run_first[p]/run_last[p]: first/last position of the run of equal values holding position p
+        run_first = np.empty(n, dtype=np.int64)
+        run_last = np.empty(n, dtype=np.int64)
+        p = 0
+        while p < n:
+            q = p
+            while q + 1 < n and z[order[q + 1]] == z[order[p]]:
+                q += 1
+            for r in range(p, q + 1):
+                run_first[r] = p
+                run_last[r] = q
+            p = q + 1
+        cnt = 0
+        for p in range(n):
+            i = order[p]
+            a = run_first[p]
+            b = run_last[p]
+            if b > a:  # an equal value exists: distance 0, lowest other index of the run (runs are index-sorted)
+                j = order[a] if order[a] != i else order[a + 1]
+            else:
+                best = _INF
+                j = -1
+                # walk runs outward on both sides while their distance can still equal the best
+                q = a - 1
+                while q >= 0:
+                    dz = z[i] - z[order[q]]
+                    dd = dz * dz
+                    if dd > best:
+                        break
+                    cand = order[run_first[q]]
+                    if dd < best or cand < j:
+                        best = dd
+                        j = cand
+                    q = run_first[q] - 1
+                q = b + 1
+                while q < n:
+                    dz = z[i] - z[order[q]]
+                    dd = dz * dz
+                    if dd > best:
+                        break
+                    cand = order[run_first[q]]
+                    if dd < best or cand < j:
+                        best = dd
+                        j = cand
+                    q = run_last[q] + 1
+            if y[j] == y[i]:
+                cnt += 1
+        out[f] = cnt
+    return out
+
+
+@njit(cache=True)
+def _add_row(row, z, y, i, tv, tj):
+    zi = z[i]
+    yi = y[i]
+    bs = _INF
+    bsj = i
+    bd = _INF
+    bdj = i
+    m = tv.shape[0]
+    for t in range(m):
+        tv[t] = _INF
+        tj[t] = row.shape[0]
+    last = _INF
+    for j in range(row.shape[0]):
+        if j == i:
+            continue
+        dz = zi - z[j]
+        v = row[j] + dz * dz
+        row[j] = v
+        if y[j] == yi:
+            if v < bs:
+                bs = v
+                bsj = j
+        elif v < bd:
+            bd = v
+            bdj = j
+        if v < last:  # keep the m first neighbours in (distance, index) order; j ascends, so ties stay put
+            p = m - 1
+            while p > 0 and tv[p - 1] > v:
+                tv[p] = tv[p - 1]
+                tj[p] = tj[p - 1]
+                p -= 1
+            tv[p] = v
+            tj[p] = j
+            last = tv[m - 1]
+    return bs, bsj, bd, bdj
+
+
+@njit(cache=True, parallel=True)
+def add_feature(D2, z, y, ms, js, md, jd, topv, topj):
+    """D2 += (z_i - z_j)² for all pairs; refresh every row's nearest same-/other-label sample and its first
+    ``topv.shape[1]`` neighbours in (distance, index) order (the last one is the certified radius)."""
+    n = D2.shape[0]
+    for i in prange(n):
+        bs, bsj, bd, bdj = _add_row(D2[i], z, y, i, topv[i], topj[i])
+        ms[i] = bs
+        js[i] = bsj
+        md[i] = bd
+        jd[i] = bdj
+
+
+@njit(cache=True)
+def _pair_row(zi, zs, zd, msi, mdi, yi, Zr, y, tv, tj, status, cc, gg, uu):
+    """Settle (i, f) for every column f of ``Zr`` (row-major N × F candidates) for one sample i.
+
+    status[f]: 0 stays wrong, 1 stays correct (settled); 2/3 unresolved, guessed correct/wrong."""
+    nf = zi.shape[0]
+    m = tv.shape[0] - 1
+    r = tv[m]
+    rj = tj[m]
+    for f in range(nf):
+        ds = zi[f] - zs[f]
+        a = msi + ds * ds  # new distance to the current nearest same-label sample: an upper bound
+        if a < mdi:  # other-label distances can only grow: still correct
+            status[f] = 1
+            cc[f] += 1
+            continue
+        dd = zi[f] - zd[f]
+        b = mdi + dd * dd
+        if b < msi:
+            status[f] = 0
+            continue
+        # exact from the first m neighbours: every other sample is at least at the radius (r, rj)
+        best = _INF
+        bj = -1
+        for t in range(m):
+            if tv[t] > best:
+                break
+            j = tj[t]
+            dz = zi[f] - Zr[j, f]
+            v = tv[t] + dz * dz
+            if v < best or (v == best and j < bj):
+                best = v
+                bj = j
+        ok = y[bj] == yi
+        if best < r or (best == r and bj < rj):
+            if ok:
+                status[f] = 1
+                cc[f] += 1
+            else:
+                status[f] = 0
+        else:
+            uu[f] += 1
+            if ok:
+                status[f] = 2
+                gg[f] += 1
+            else:
+                status[f] = 3
+
+
+@njit(cache=True, parallel=True)
+def pair_tests(Zr, y, ms, js, md, jd, topv, topj, unresolved, nblocks):
+    """For each sample i and candidate column f of ``Zr`` decide cheaply whether adding f leaves i correct or
+    wrong. Returns per candidate the settled-correct count, the unresolved count and a guessed count (settled +
+    unresolved whose nearest listed neighbour shares the label); fills ``unresolved[i, f]`` (N × F, see
+    :func:`_pair_row`)."""
+    n, nf = Zr.shape
+    cc = np.zeros((nblocks, nf), dtype=np.int64)
+    gg = np.zeros((nblocks, nf), dtype=np.int64)
+    uu = np.zeros((nblocks, nf), dtype=np.int64)
+    step = (n + nblocks - 1) // nblocks
+    for blk in prange(nblocks):
+        for i in range(blk * step, min(n, (blk + 1) * step)):
+            _pair_row(Zr[i], Zr[js[i]], Zr[jd[i]], ms[i], md[i], y[i], Zr, y, topv[i], topj[i], unresolved[i],
+                      cc[blk], gg[blk], uu[blk])
+    correct = cc.sum(axis=0)
+    return correct, uu.sum(axis=0), correct + gg.sum(axis=0)
+
+
+@njit(cache=True)
+def _full_scan(row, z, i):
+    zi = z[i]
+    best = _INF
+    bj = -1
+    for j in range(row.shape[0]):
+        if j == i:
+            continue
+        dz = zi - z[j]
+        v = row[j] + dz * dz
+        if v < best:
+            best = v
+            bj = j
+    return bj
+
+
+@njit(cache=True)
+def _resolve_one(D2, z, y, i, ordf, posf, topv, topj, budget):
+    """Exact new nearest neighbour of i once feature z is added; returns 1 if it shares i's label.
+
+    Starts from the best of i's first neighbours (an upper bound), then walks outward in the candidate's own sorted
+    order, where the added squared difference (a lower bound on the new distance) only grows, and stops when it
+    exceeds the best; a walk longer than ``budget`` falls back to a scan of the whole row."""
+    n = z.shape[0]
+    row = D2[i]
+    zi = z[i]
+    tv = topv[i]
+    tj = topj[i]
+    best = _INF
+    bj = -1
+    for t in range(tv.shape[0] - 1):
+        if tv[t] > best:
+            break
+        j = tj[t]
+        dz = zi - z[j]
+        v = tv[t] + dz * dz
+        if v < best or (v == best and j < bj):
+            best = v
+            bj = j
+    p = posf[i]
+    lo = p - 1
+    hi = p + 1
+    steps = 0
+    while lo >= 0 or hi < n:
+        dl = _INF
+        dh = _INF
+        if lo >= 0:
+            dz = zi - z[ordf[lo]]
+            dl = dz * dz
+        if hi < n:
+            dz = zi - z[ordf[hi]]
+            dh = dz * dz
+        if dl <= dh:
+            j = ordf[lo]
+            dd = dl
+            lo -= 1
+        else:
+            j = ordf[hi]
+            dd = dh
+            hi += 1
+        if dd > best:
+            break
+        v = row[j] + dd
+        if v < best or (v == best and j < bj):
+            best = v
+            bj = j
+        steps += 1
+        if steps > budget:
+            bj = _full_scan(row, z, i)
+            break
+    return 1 if y[bj] == y[i] else 0
+
+
+@njit(cache=True, parallel=True)
+def _resolve_all(D2, z, y, urow, got, ordf, posf, topv, topj, budget):
+    """Exact correct count of one candidate, all unresolved rows in parallel."""
+    n = y.shape[0]
+    tot = got
+    for i in prange(n):
+        if urow[i] >= 2:
+            tot += _resolve_one(D2, z, y, i, ordf, posf, topv, topj, budget)
+    return tot
+
+
+@njit(cache=True)
+def _resolve_candidate(D2, z, y, urow, got, floor, floor_wins, ordf, posf, topv, topj, budget):
+    """Exact correct count for one candidate (one thread), or -1 once it cannot beat ``floor`` (a tie loses when
+    ``floor_wins``). Rows guessed wrong are resolved first so that losers are dropped early."""
+    n = y.shape[0]
+    left = 0
+    for i in range(n):
+        if urow[i] >= 2:
+            left += 1
+    for want in (3, 2):
+        for i in range(n):
+            if urow[i] != want:
+                continue
+            got += _resolve_one(D2, z, y, i, ordf, posf, topv, topj, budget)
+            left -= 1
+            if got + left < floor or (got + left == floor and floor_wins):
+                return -1
+    return got
+
+
+@njit(cache=True, parallel=True)
+def _resolve_batch(D2, ZT, y, cand, batch, correct, unresolved, best, bestf, ORD, POS, topv, topj, budget):
+    out = np.empty(batch.shape[0], dtype=np.int64)
+    for t in prange(batch.shape[0]):
+        c = batch[t]
+        f = cand[c]
+        out[t] = _resolve_candidate(D2, ZT[f], y, unresolved[:, c], correct[c], best, f > bestf, ORD[f], POS[f],
+                                    topv, topj, budget)
+    return out
+
+
+@njit(cache=True)
+def choose_feature(D2, ZT, y, cand, order, seed, correct, nunres, unresolved, batch_size, ORD, POS, topv, topj,
+                   budget):
+    """Exact best candidate: resolve the most promising one (``seed``) fully, then the others in decreasing upper
+    bound (settled correct + unresolved), a batch at a time in parallel, dropping one as soon as it can no longer
+    beat the best so far or tie it with a lower feature index. Returns (feature, correct count, candidates
+    resolved)."""
+    f = cand[seed]
+    best = _resolve_all(D2, ZT[f], y, unresolved[:, seed], correct[seed], ORD[f], POS[f], topv, topj, budget)
+    bestf = f
+    resolved = 1
+    t = 0
+    nord = order.shape[0]
+    batch = np.empty(batch_size, dtype=np.int64)
+    while t < nord:
+        m = 0
+        while t < nord and m < batch_size:
+            c = order[t]
+            t += 1
+            if c == seed:
+                continue
+            ub = correct[c] + nunres[c]
+            if ub < best or (ub == best and cand[c] > bestf):
+                t = nord
+                break
+            batch[m] = c
+            m += 1
+        if m == 0:
+            break
+        got = _resolve_batch(D2, ZT, y, cand, batch[:m], correct, unresolved, best, bestf, ORD, POS, topv, topj,
+                             budget)
+        resolved += m
+        for q in range(m):
+            g = got[q]
+            f = cand[batch[q]]
+            if g >= 0 and (g > best or (g == best and f < bestf)):
+                best = g
+                bestf = f
+    return bestf, best, resolved

@@ -1,0 +1,152 @@
+"""Greedy forward feature ranking by separation index, exact and fast; and the cheap univariate ranking.
+
+Definition: start from the empty set; at every step add the feature that gives the highest SI of the selected set
+(ties → the lowest feature index) and record that SI. Distances and tie rules are those of
+:mod:`nnlab.analysis.separation` (z-scored float64 features, nearest other sample, ties → lowest sample index);
+the squared distance of a set is the float64 sum of its features' squared differences accumulated in selection
+order, which is what a brute force over the selected columns computes.
+
+How it stays exact and fast (N = 5,000 × D = 2,048 in minutes on two CPU cores):
+
+* Step 1 is one-dimensional: each feature's SI comes from a sort.
+* Afterwards an N × N float64 matrix of squared distances under the selected set is kept and updated once per step
+  (N = 5,000: 200 MB). With it each sample keeps its nearest same-label and nearest other-label sample.
+* Adding a feature only increases distances. So for candidate f and sample i, the new distance to i's nearest
+  same-label sample is an upper bound on its new same-label minimum, and the current other-label minimum is a lower
+  bound on the new one: if the first is below the second, i stays correct; the mirror test shows it stays wrong.
+  This settles most (sample, candidate) pairs with two gathers each.
+* Each candidate's SI is bounded above by settled-correct + unresolved. Candidates are resolved exactly in
+  decreasing bound order, and a candidate is dropped as soon as it can no longer beat the best so far (or tie it
+  with a lower feature index), so candidates that cannot win are never resolved. Resolving (i, f) scans i's row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import time
+
+import numpy as np
+import torch
+
+from nnlab.analysis import _rank_kernels as K
+from nnlab.analysis.separation import normalize_features, validate_inputs
+from nnlab.errors import NnlabError
+
+ProgressFn = Callable[[int, int, float], None]
+
+
+@dataclass
+class RankingResult:
+    """Outcome of a ranking: ``features[s]`` was added at step s+1 and ``si[s]`` is the SI of the first s+1.
+
+    ``si_all`` is the SI with every feature; ``best_step`` is the (1-based) number of features with the highest SI
+    (the earliest such prefix); ``stats`` holds diagnostic counters.
+    """
+
+    features: list[int]
+    si: list[float]
+    si_all: float
+    best_step: int
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def best_si(self) -> float:
+        """The highest SI over all recorded prefixes."""
+        return self.si[self.best_step - 1]
+
+
+def _prepare(X: Any, y: Any, normalize: bool) -> tuple[np.ndarray, np.ndarray]:
+    Xt, yt = validate_inputs(X, y)
+    Z = normalize_features(Xt.cpu()) if normalize else Xt.cpu().to(torch.float64)
+    _, inv = np.unique(yt.cpu().numpy(), return_inverse=True)
+    return np.ascontiguousarray(Z.numpy().T), inv.astype(np.int64)
+
+
+def univariate_ranking(X: Any, y: Any, *, normalize: bool = True) -> tuple[list[int], list[float]]:
+    """Rank features by their own one-feature SI, highest first (ties → lowest index); a cheap alternative to
+    :func:`forward_ranking`. Returns (features, their SI)."""
+    ZT, yi = _prepare(X, y, normalize)
+    counts = K.univariate_counts(ZT, yi)
+    order = np.lexsort((np.arange(counts.size), -counts))
+    n = yi.size
+    return [int(f) for f in order], [float(counts[f]) / n for f in order]
+
+
+def forward_ranking(X: Any, y: Any, *, normalize: bool = True, max_steps: int | None = None,
+                    progress: ProgressFn | None = None, batch: int = 8, neighbors: int = 16,
+                    walk_budget: int = 256) -> RankingResult:
+    """Exact greedy forward selection by SI (see the module docstring for the definition and the method).
+
+    ``max_steps`` stops after that many features (default: all). ``progress(step, total, si)`` is called after
+    every step, e.g. to advance a progress bar. Memory: one N × N float64 matrix plus a candidates × N byte mask.
+    """
+    ZT, yi = _prepare(X, y, normalize)
+    d, n = ZT.shape
+    total = d if max_steps is None else int(max_steps)
+    if total < 1:
+        raise NnlabError(f"max_steps must be at least 1, got {max_steps}")
+    total = min(total, d)
+
+    counts = K.univariate_counts(ZT, yi)
+    first = int(np.argmax(counts))  # argmax returns the first (lowest-index) maximum
+    features = [first]
+    si = [float(counts[first]) / n]
+    if progress is not None:
+        progress(1, total, si[0])
+
+    D2 = np.zeros((n, n), dtype=np.float64)
+    ms = np.empty(n, dtype=np.float64)
+    md = np.empty(n, dtype=np.float64)
+    js = np.empty(n, dtype=np.int64)
+    jd = np.empty(n, dtype=np.int64)
+    remaining = np.ones(d, dtype=bool)
+    remaining[first] = False
+    m = max(1, min(int(neighbors), n - 1))
+    topv = np.empty((n, m + 1), dtype=np.float64)
+    topj = np.empty((n, m + 1), dtype=np.int64)
+    K.add_feature(D2, ZT[first], yi, ms, js, md, jd, topv, topj)
+    Zrow = np.ascontiguousarray(ZT.T)
+    cols = np.flatnonzero(remaining).astype(np.int64)  # candidates held in the compacted copy Zr
+    Zr = np.ascontiguousarray(Zrow[:, cols])
+    unresolved = np.empty((n, cols.size), dtype=np.uint8)
+    nblocks = max(1, min(n, 64))
+    ORD = np.argsort(ZT, axis=1, kind="stable").astype(np.int32)
+    POS = np.empty_like(ORD)
+    np.put_along_axis(POS, ORD, np.arange(n, dtype=np.int32)[None, :].repeat(d, 0), axis=1)
+    scans = 0
+    step_scans: list[int] = []
+    timing = np.zeros(3)
+    for step in range(2, total + 1):
+        cand = np.flatnonzero(remaining).astype(np.int64)
+        unres = unresolved[: cand.size]
+        t0 = time.perf_counter()
+        correct, nunres, guess = K.pair_tests(ZT, cand, yi, ms, js, md, jd, topv, topj, unres)
+        t1 = time.perf_counter()
+        ub = correct + nunres
+        order = np.lexsort((cand, -ub)).astype(np.int64)
+        seed = int(np.argmax(guess))
+        f, cnt, s = K.choose_feature(D2, ZT, yi, cand, order, seed, correct, nunres, unresolved, batch, ORD, POS,
+                                     topv, topj, walk_budget)
+        t2 = time.perf_counter()
+        scans += int(s)
+        step_scans.append(int(s))
+        features.append(int(f))
+        si.append(float(cnt) / n)
+        remaining[f] = False
+        K.add_feature(D2, ZT[f], yi, ms, js, md, jd, topv, topj)
+        t3 = time.perf_counter()
+        timing += np.array([t1 - t0, t2 - t1, t3 - t2])
+        if progress is not None:
+            progress(step, total, si[-1])
+
+    if len(features) == d:
+        si_all = si[-1]
+    else:
+        from nnlab.analysis.separation import separation_index
+
+        si_all = separation_index(X, y, normalize=normalize)
+    best_step = int(np.argmax(np.asarray(si))) + 1
+    return RankingResult(features=features, si=si, si_all=si_all, best_step=best_step,
+                         stats={"candidates_resolved": scans, "step_resolved": step_scans, "seconds_tests_choose_update": timing.tolist(), "samples": n, "dims": d})

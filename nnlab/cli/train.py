@@ -1,0 +1,100 @@
+"""`nnlab train`: fit a registered model on a dataset and write a model artifact and its history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from nnlab.cli.common import (
+    BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, OutputOpt, QuietOpt, SeedOpt, command, console,
+    err_console, parse_key_values, progress, sibling,
+)
+
+EXAMPLES = """
+Examples:
+
+  nnlab train --model vgg16 --dataset digits --epochs 2 -o artifacts/vgg.safetensors
+
+  nnlab train --model cnn --dataset mnist5k --epochs 6 --optimizer adam --lr 1e-3 -o artifacts/cnn.safetensors --plot artifacts/cnn.png
+
+  nnlab train --model resnet18 --dataset svhn --download --schedule exponential --gamma 0.99 -o svhn.safetensors
+"""
+
+
+@command
+def train(
+    output: OutputOpt,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Registered model name, tv:NAME or timm:NAME (see `nnlab models`).")] = None,
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset name (see `nnlab datasets`).")] = "digits",
+    init: Annotated[Optional[Path], typer.Option("--init", help="Start from the weights of a model artifact (matching names and shapes; a new head stays new).")] = None,
+    pretrained: Annotated[bool, typer.Option("--pretrained", help="Load hub weights (needs a network).")] = False,
+    weights: Annotated[Optional[Path], typer.Option("--weights", help="Load weights from a local safetensors file or state dict.")] = None,
+    width: Annotated[float, typer.Option("--width", help="Channel-count multiplier for quick CPU runs.")] = 1.0,
+    model_arg: Annotated[Optional[list[str]], typer.Option("--model-arg", help="Architecture argument KEY=VALUE, e.g. norm=batch (repeatable).")] = None,
+    image_size: Annotated[Optional[int], typer.Option("--image-size", min=1, help="Input size (default: the model's, else the dataset's).")] = None,
+    augment: Annotated[str, typer.Option("--augment", help="Augmentation preset: none, flip-crop, flip-rotate, svhn-aug.")] = "none",
+    normalize: Annotated[Optional[str], typer.Option("--normalize", help="dataset, imagenet, half or none (default: imagenet with pretrained weights, else dataset).")] = None,
+    val_fraction: Annotated[float, typer.Option("--val-fraction", help="Stratified share of the train split held out for validation.")] = 0.1,
+    fraction: Annotated[Optional[float], typer.Option("--fraction", help="Train on a stratified fraction of the train split.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Train on at most N samples (stratified).")] = None,
+    epochs: Annotated[int, typer.Option("--epochs", help="Maximum number of epochs.")] = 10,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="sgd, adam or adamw.")] = "sgd",
+    lr: Annotated[float, typer.Option("--lr", help="Learning rate.")] = 0.01,
+    lr_head: Annotated[Optional[float], typer.Option("--lr-head", help="Separate learning rate for the head.")] = None,
+    momentum: Annotated[float, typer.Option("--momentum", help="SGD momentum.")] = 0.9,
+    weight_decay: Annotated[float, typer.Option("--weight-decay", help="Weight decay.")] = 5e-4,
+    schedule: Annotated[str, typer.Option("--schedule", help="none, step, exponential, cosine or onecycle.")] = "none",
+    step_size: Annotated[int, typer.Option("--step-size", help="Epochs per step of the step schedule.")] = 30,
+    gamma: Annotated[float, typer.Option("--gamma", help="Decay factor of the step/exponential schedules.")] = 0.1,
+    label_smoothing: Annotated[float, typer.Option("--label-smoothing", help="Label smoothing in [0, 1).")] = 0.0,
+    patience: Annotated[Optional[int], typer.Option("--patience", help="Stop after N epochs without a better val accuracy.")] = None,
+    freeze: Annotated[Optional[list[str]], typer.Option("--freeze", help="Freeze parameters matching a pattern, e.g. 'features' or 'features.1*' (repeatable).")] = None,
+    trainable: Annotated[Optional[list[str]], typer.Option("--trainable", help="Freeze everything except parameters matching a pattern (repeatable).")] = None,
+    amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision and channels-last on CUDA.")] = True,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint beside the output.")] = False,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write loss/accuracy curves as PNG.")] = None,
+    history_path: Annotated[Optional[Path], typer.Option("--history", help="History table (default: beside the output, .history.parquet).")] = None,
+    batch_size: BatchSizeOpt = 128,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    num_workers: NumWorkersOpt = 0,
+    data_root: DataRootOpt = None,
+    download: DownloadOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train a model and keep its best-validation weights (and a history table beside it)."""
+    from nnlab.training.train_run import TrainRequest, run_train
+
+    request = TrainRequest(
+        output=output, model=model, dataset=dataset, init=init, pretrained=pretrained, weights=weights, width=width,
+        model_args=parse_key_values(model_arg), image_size=image_size, augment=augment, normalize=normalize,
+        val_fraction=val_fraction, fraction=fraction, limit=limit, epochs=epochs, optimizer=optimizer, lr=lr,
+        lr_head=lr_head, momentum=momentum, weight_decay=weight_decay, schedule=schedule, step_size=step_size,
+        gamma=gamma, label_smoothing=label_smoothing, patience=patience, freeze=freeze or [],
+        trainable=trainable or [], amp=amp, resume=resume, plot=plot,
+        history=history_path or sibling(output, ".history.parquet"), batch_size=batch_size, seed=seed,
+        device=device, num_workers=num_workers, data_root=data_root, download=download,
+    )
+    with progress(quiet) as bar:
+        task = bar.add_task("epoch 1", total=None)
+
+        def on_batch(step: int, total: int) -> None:
+            bar.update(task, completed=step, total=total)
+
+        def on_epoch(row: dict) -> None:
+            msg = f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}"
+            if "val_accuracy" in row:
+                msg += f", val acc {row['val_accuracy']:.4f}"
+            bar.update(task, description=f"epoch {row['epoch'] + 1}")
+            if not quiet:
+                err_console.print(msg + f" ({row['seconds']:.1f} s)")
+
+        result = run_train(request, on_batch=on_batch, on_epoch=on_epoch)
+    if quiet:
+        return
+    from nnlab.report import frame_table, key_values
+
+    console.print(frame_table("history", result.history_frame))
+    console.print(key_values("train summary", result.summary))

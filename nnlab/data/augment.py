@@ -1,0 +1,65 @@
+"""Training augmentation presets, applied on the fly to [0, 1] float tensors C×H×W.
+
+Each preset is a builder ``(image_size, channels) -> callable | None`` registered in ``AUGMENTS``,
+so the CLI can list them. Randomness comes from torch's global RNG (seed it with torch.manual_seed;
+DataLoader workers get derived seeds). Outputs are clamped back into [0, 1].
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from nnlab.registry import Registry
+
+AUGMENTS = Registry("augmentation")
+
+Augment = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _pad(size: int) -> int:
+    return size // 8
+
+
+@AUGMENTS.register("none", help="no augmentation")
+def _none(image_size: int, channels: int) -> Augment | None:
+    return None
+
+
+@AUGMENTS.register("flip-crop", help="random horizontal flip + random crop with size//8 padding (seeds S0, S2)")
+def _flip_crop(image_size: int, channels: int) -> Augment:
+    from torchvision.transforms import v2
+
+    return v2.Compose([v2.RandomHorizontalFlip(), v2.RandomCrop(image_size, padding=_pad(image_size))])
+
+
+@AUGMENTS.register("flip-rotate", help="random horizontal flip + random rotation of up to 10 degrees (seed S1)")
+def _flip_rotate(image_size: int, channels: int) -> Augment:
+    from torchvision.transforms import v2
+
+    return v2.Compose([v2.RandomHorizontalFlip(), v2.RandomRotation(10)])
+
+
+@AUGMENTS.register("svhn-aug", help="affine 10°/0.1/0.9-1.1, colour jitter 0.2/0.2, perspective 0.2 p0.5, "
+                                    "random crop with size//8 padding (seed S4)")
+def _svhn_aug(image_size: int, channels: int) -> Augment:
+    from torchvision.transforms import v2
+
+    return v2.Compose([
+        v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1)),
+        v2.ColorJitter(brightness=0.2, contrast=0.2),
+        v2.RandomPerspective(distortion_scale=0.2, p=0.5),
+        v2.RandomCrop(image_size, padding=_pad(image_size)),
+    ])
+
+
+def build_augment(name: str, image_size: int, channels: int) -> Augment | None:
+    """The augmentation callable for preset ``name`` (None for ``none``); unknown → UnknownNameError."""
+    builder, _ = AUGMENTS.resolve(name)
+    return builder(image_size, channels)
+
+
+def augment_names() -> list[str]:
+    """Registered preset names, for --help."""
+    return AUGMENTS.names()

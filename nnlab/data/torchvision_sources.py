@@ -1,0 +1,174 @@
+"""torchvision-backed datasets: cifar10, cifar100, svhn, mnist, fashion-mnist.
+
+Files live under the data root in torchvision's own layout:
+
+- cifar10:        ROOT/cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta}
+- cifar100:       ROOT/cifar-100-python/{train, test, meta}
+- svhn:           ROOT/{train_32x32.mat, test_32x32.mat}
+- mnist:          ROOT/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte
+- fashion-mnist:  ROOT/FashionMNIST/raw/ (same four names)
+
+Nothing is fetched unless ``download=True``. Integrity: torchvision compares the MD5 of every CIFAR batch
+and SVHN .mat file on each load. We subclass those two classes so that loading checks that the files
+exist (a damaged file still fails to unpickle/parse and is reported), while downloading keeps
+torchvision's MD5 verification of what it fetches (CIFAR's archive, SVHN's .mat). This avoids hashing
+~180 MB on every load and lets the tests load tiny files written in the real formats. MNIST's raw files
+carry no MD5 check in torchvision, so its classes are used as they are.
+
+The images are read once into uint8 tensors (N×C×H×W) and cached per (dataset, root, part, file stamps).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torchvision import datasets as tvd
+
+from nnlab.data.info import CIFAR10_CLASSES, CIFAR100_CLASSES, DIGIT_CLASSES, FASHION_CLASSES, \
+    TORCHVISION_STATS, DatasetInfo
+from nnlab.data.source import Part, Source
+from nnlab.errors import NnlabError
+
+
+class _CIFAR10(tvd.CIFAR10):
+    """CIFAR10 whose load-time integrity check is presence only (download still verifies the archive MD5)."""
+
+    train_list = [[name, None] for name, _ in tvd.CIFAR10.train_list]
+    test_list = [[name, None] for name, _ in tvd.CIFAR10.test_list]
+    meta = {**tvd.CIFAR10.meta, "md5": None}
+
+
+class _CIFAR100(tvd.CIFAR100):
+    """CIFAR100 with the same presence-only load check as ``_CIFAR10``."""
+
+    train_list = [[name, None] for name, _ in tvd.CIFAR100.train_list]
+    test_list = [[name, None] for name, _ in tvd.CIFAR100.test_list]
+    meta = {**tvd.CIFAR100.meta, "md5": None}
+
+
+class _SVHN(tvd.SVHN):
+    """SVHN whose load-time check is presence only; download (when the file is absent) verifies MD5."""
+
+    def _check_integrity(self) -> bool:
+        return os.path.isfile(os.path.join(self.root, self.filename))
+
+    def download(self) -> None:
+        if not self._check_integrity():
+            super().download()
+
+
+_MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                "t10k-labels-idx1-ubyte"]
+
+
+@dataclass(frozen=True)
+class TorchvisionSpec:
+    """How one torchvision dataset is laid out and read."""
+
+    name: str
+    cls: Any
+    folder: str  # relative to the root; "" = the root itself
+    files: dict  # part ("pool"/"test") -> files (relative to folder) torchvision needs for that part
+    classes: tuple
+    channels: int
+    size: int
+
+    def kwargs(self, part: str) -> dict:
+        if self.cls is _SVHN:
+            return {"split": "train" if part == "pool" else "test"}
+        return {"train": part == "pool"}
+
+
+_CIFAR10_FILES = [n for n, _ in tvd.CIFAR10.train_list + tvd.CIFAR10.test_list] + [tvd.CIFAR10.meta["filename"]]
+_CIFAR100_FILES = [n for n, _ in tvd.CIFAR100.train_list + tvd.CIFAR100.test_list] + [tvd.CIFAR100.meta["filename"]]
+
+SPECS: dict[str, TorchvisionSpec] = {
+    "cifar10": TorchvisionSpec("cifar10", _CIFAR10, "cifar-10-batches-py",
+                               {"pool": _CIFAR10_FILES, "test": _CIFAR10_FILES}, tuple(CIFAR10_CLASSES), 3, 32),
+    "cifar100": TorchvisionSpec("cifar100", _CIFAR100, "cifar-100-python",
+                                {"pool": _CIFAR100_FILES, "test": _CIFAR100_FILES}, tuple(CIFAR100_CLASSES), 3, 32),
+    "svhn": TorchvisionSpec("svhn", _SVHN, "", {"pool": ["train_32x32.mat"], "test": ["test_32x32.mat"]},
+                            tuple(DIGIT_CLASSES), 3, 32),
+    "mnist": TorchvisionSpec("mnist", tvd.MNIST, "MNIST/raw", {"pool": _MNIST_FILES, "test": _MNIST_FILES},
+                             tuple(DIGIT_CLASSES), 1, 28),
+    "fashion-mnist": TorchvisionSpec("fashion-mnist", tvd.FashionMNIST, "FashionMNIST/raw",
+                                     {"pool": _MNIST_FILES, "test": _MNIST_FILES}, tuple(FASHION_CLASSES), 1, 28),
+}
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+@lru_cache(maxsize=4)
+def _read(name: str, root: str, part: str, stamp: tuple) -> tuple[torch.Tensor, np.ndarray, list[str] | None]:
+    spec = SPECS[name]
+    ds = spec.cls(root, download=False, **spec.kwargs(part))
+    if spec.cls in (_CIFAR10, _CIFAR100):
+        images = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous()
+        return images, np.asarray(ds.targets, dtype=np.int64), list(ds.classes)
+    if spec.cls is _SVHN:
+        return torch.from_numpy(np.ascontiguousarray(ds.data)), np.asarray(ds.labels, dtype=np.int64), None
+    return ds.data.unsqueeze(1).contiguous(), ds.targets.numpy().astype(np.int64), None
+
+
+class TorchvisionSource(Source):
+    """One of SPECS under a data root; reads lazily, only the part asked for."""
+
+    def __init__(self, spec: TorchvisionSpec, root: Path, download: bool):
+        self.spec = spec
+        self.root = root
+        self.download = download
+        self.classes = list(spec.classes)
+
+    @property
+    def folder(self) -> Path:
+        return self.root / self.spec.folder if self.spec.folder else self.root
+
+    def info(self) -> DatasetInfo:
+        mean, std = TORCHVISION_STATS[self.spec.name]
+        return DatasetInfo(self.spec.name, list(self.classes), self.spec.channels, self.spec.size,
+                           list(mean), list(std))
+
+    def _missing(self, part: str) -> list[str]:
+        return [f for f in self.spec.files[part] if not (self.folder / f).is_file()]
+
+    def _fetch(self, part: str) -> None:
+        try:
+            self.folder.parent.mkdir(parents=True, exist_ok=True)
+            self.spec.cls(str(self.root), download=True, **self.spec.kwargs(part))
+        except Exception as exc:  # torchvision raises RuntimeError/URLError/OSError/...; never let it escape
+            raise NnlabError(f"downloading {self.spec.name} into {self.folder} failed ({_reason(exc)}); check the "
+                             f"network or place the files there by hand") from None
+
+    def part(self, which: str) -> Part | None:
+        if which == "val":
+            return None
+        missing = self._missing(which)
+        if missing and self.download:
+            self._fetch(which)
+            missing = self._missing(which)
+        if missing:
+            hint = f"point --data-root at the folder that holds {self.spec.folder.split('/')[0]}/" \
+                if self.spec.folder else "point --data-root at the folder that holds them"
+            raise NnlabError(f"dataset {self.spec.name} is not available offline: {self.folder} must contain "
+                             f"{', '.join(missing)}; rerun with --download to fetch it, or {hint}")
+        stamp = tuple((f, (self.folder / f).stat().st_mtime_ns, (self.folder / f).stat().st_size)
+                      for f in self.spec.files[which])
+        try:
+            images, targets, classes = _read(self.spec.name, str(self.root), which, stamp)
+        except Exception as exc:  # a damaged or foreign file: report it, never torchvision's traceback
+            raise NnlabError(f"could not read {self.spec.name} from {self.folder} ({_reason(exc)}); delete the "
+                             f"damaged files and rerun with --download") from None
+        if classes:
+            self.classes = classes
+        if len(targets) and (targets.min() < 0 or targets.max() >= len(self.classes)):
+            raise NnlabError(f"{self.spec.name} files in {self.folder} have labels outside 0..{len(self.classes) - 1}")
+        return Part(targets=targets, positions=np.arange(len(targets), dtype=np.int64), images=images)

@@ -1,0 +1,51 @@
+"""Region proposals and R-CNN-style detection (issue 6).
+
+Stages, each a function the CLI wraps:
+
+* :func:`make_scenes` — synthetic digit scenes written as a Pascal-VOC folder (offline demo data).
+* :func:`propose_regions` — selective search on a VOC split, proposals labelled by IoU → (DataFrame, meta);
+  :func:`propose_images` for any list of image files.
+* :func:`load_proposals_dataset` / :class:`ProposalsDataset` — crops cut on the fly for training.
+* :func:`classify_crops` (crop mode) and :class:`RoIAlignHead` / :func:`extract_roi_features` /
+  :func:`extract_proposal_features` (align mode) — batched region classification;
+  :func:`postprocess` — per-class threshold, NMS, top-k.
+* :func:`detection_metrics` — COCO AP through torchmetrics; :func:`draw_detections`, :func:`plot_pr_curves`.
+
+Box convention everywhere: 0-based continuous ``(x1, y1, x2, y2)`` (see :mod:`nnlab.detection.voc`).
+
+Names are imported lazily (PEP 562) so that selective-search worker processes, which import only
+``nnlab.detection._search``, do not pay for torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "dataset": ["BALANCE_MODES", "ProposalsDataset", "class_list", "class_weights", "image_to_tensor",
+                "load_proposals_dataset", "split_by_image", "undersample"],
+    "metrics": ["DetectionMetrics", "detection_metrics", "draw_detections", "plot_pr_curves"],
+    "proposals": ["BACKGROUND", "MODES", "label_proposals", "propose_images", "propose_regions", "selective_search"],
+    "roi": ["RoIAlignHead", "classify_crops", "crop_regions", "detections_frame", "extract_proposal_features",
+            "extract_roi_features",
+            "postprocess"],
+    "scenes": ["make_scenes", "render_scene"],
+    "voc": ["annotation_path", "class_names", "has_annotations", "image_path", "list_images", "read_annotation",
+            "read_ground_truth", "read_image", "write_annotation", "write_image", "write_split"],
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nnlab.detection' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"nnlab.detection.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,76 @@
+"""Seed S0's VGG16 for small images, torchvision-compatible (``features``/``avgpool``/``classifier``)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nnlab.errors import NnlabError
+from nnlab.models.layers import reject_unknown, scaled
+from nnlab.models.registry import register_model
+from nnlab.models.weights import load_torchvision_weights
+
+VGG16_CFG: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
+
+
+class VGG16(nn.Module):
+    """13 conv3x3+ReLU and 5 max-pools in ``features`` (31 modules), AdaptiveAvgPool2d(7, 7), and a
+    25088-4096-4096-classes classifier with ReLU + Dropout(0.5); ``width`` scales every width.
+
+    At width 1 the state-dict keys and shapes are torchvision's ``vgg16``, so its ImageNet weights
+    load. ReLUs are not in-place, so hooks on a conv see its real output.
+    """
+
+    nnlab_chain = ("features", "avgpool", "+flatten", "classifier")
+    nnlab_profile = ("features*",)
+    nnlab_feature_layer = "features"
+
+    def __init__(self, num_classes: int, in_channels: int = 3, width: float = 1.0, dropout: float = 0.5):
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for item in VGG16_CFG:
+            if item == "M":
+                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+            else:
+                out = scaled(int(item), width)
+                layers += [nn.Conv2d(channels, out, kernel_size=3, padding=1), nn.ReLU()]
+                channels = out
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+        hidden = scaled(4096, width)
+        self.classifier = nn.Sequential(
+            nn.Linear(channels * 7 * 7, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, num_classes),
+        )
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, 0, 0.01)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+@register_model("vgg16", image_size=32, pretrained=True)
+def build_vgg16(*, num_classes, in_channels, image_size, width, pretrained, dropout=0.5, **kwargs) -> nn.Module:
+    """VGG16 of seed S0 (134,301,514 parameters for 10 classes); ImageNet weights at width 1."""
+    reject_unknown(kwargs, "vgg16", ["dropout"])
+    if image_size < 32:
+        raise NnlabError(f"vgg16 needs images of at least 32×32 pixels (it pools 5 times), got {image_size}")
+    net = VGG16(num_classes, in_channels, width, float(dropout))
+    if pretrained:
+        if width != 1.0:
+            raise NnlabError("ImageNet weights for vgg16 exist only at width 1")
+        from torchvision.models import VGG16_Weights
+
+        load_torchvision_weights(net, VGG16_Weights.DEFAULT, "vgg16")
+    return net

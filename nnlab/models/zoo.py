@@ -1,0 +1,203 @@
+"""Hub architectures: resnet18, mobilenet_v2 (seed-S1 head), and any ``tv:NAME`` / ``timm:NAME``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torchvision.models.mobilenetv2 import MobileNetV2
+from torchvision.models.resnet import BasicBlock, ResNet
+
+from nnlab.errors import NnlabError, UnknownNameError
+from nnlab.models.layers import as_choice, reject_unknown, scaled, set_input_channels
+from nnlab.models.registry import IMAGENET_MEAN, IMAGENET_STD, register_model
+from nnlab.models.weights import load_torchvision_weights
+
+
+class _NoNorm(nn.Identity):
+    """Stands in for BatchNorm2d in the no-normalization ResNet (takes and ignores its arguments)."""
+
+
+class ResNet18(ResNet):
+    """torchvision's ResNet-18 (same keys at width 1) with channel ``width`` and optional no-BN."""
+
+    nnlab_chain = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "+flatten", "fc")
+    nnlab_feature_layer = "avgpool"
+
+    def __init__(self, num_classes: int, in_channels: int = 3, width: float = 1.0, norm: str = "batch"):
+        nn.Module.__init__(self)
+        norm_layer = nn.BatchNorm2d if norm == "batch" else _NoNorm
+        self._norm_layer = norm_layer
+        self.inplanes = scaled(64, width)
+        self.dilation = 1
+        self.groups = 1
+        self.base_width = 64
+        self.conv1 = nn.Conv2d(in_channels, self.inplanes, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = norm_layer(self.inplanes)
+        self.relu = nn.ReLU()
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = self._make_layer(BasicBlock, scaled(64, width), 2)
+        self.layer2 = self._make_layer(BasicBlock, scaled(128, width), 2, stride=2)
+        self.layer3 = self._make_layer(BasicBlock, scaled(256, width), 2, stride=2)
+        self.layer4 = self._make_layer(BasicBlock, scaled(512, width), 2, stride=2)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(scaled(512, width), num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+
+class MobileNetV2Seed(MobileNetV2):
+    """torchvision's MobileNetV2 (same ``features`` keys) with seed S1's head: Dropout 0.2,
+    1280→256, ReLU, Dropout 0.2, 256→classes; pooling and flatten are modules so hooks see them."""
+
+    nnlab_chain = ("features", "pool", "flatten", "classifier")
+    nnlab_profile = ("features*", "pool", "flatten", "classifier")
+    nnlab_feature_layer = "pool"
+
+    def __init__(self, num_classes: int, in_channels: int = 3, width: float = 1.0, hidden: int = 256, dropout: float = 0.2):
+        super().__init__(num_classes=num_classes, width_mult=width)
+        del self.classifier  # re-added below so named children follow the forward order
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.classifier = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(self.last_channel, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, num_classes),
+        )
+        for m in self.classifier.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.zeros_(m.bias)
+        set_input_channels(self, in_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.pool(self.features(x))))
+
+
+@register_model("resnet18", image_size=32, pretrained=True)
+def build_resnet18(*, num_classes, in_channels, image_size, width, pretrained, norm="batch", **kwargs) -> nn.Module:
+    """torchvision ResNet-18; option norm=batch|none (no batch norm); ImageNet weights at width 1."""
+    reject_unknown(kwargs, "resnet18", ["norm"])
+    net = ResNet18(num_classes, in_channels, width, as_choice(norm, ("batch", "none"), "norm"))
+    if pretrained:
+        if width != 1.0:
+            raise NnlabError("ImageNet weights for resnet18 exist only at width 1")
+        from torchvision.models import ResNet18_Weights
+
+        load_torchvision_weights(net, ResNet18_Weights.DEFAULT, "resnet18")
+    return net
+
+
+@register_model("mobilenet_v2", image_size=224, pretrained=True)
+def build_mobilenet_v2(*, num_classes, in_channels, image_size, width, pretrained, **kwargs) -> nn.Module:
+    """torchvision MobileNetV2 with seed S1's 1280-256-classes head; width → width_mult."""
+    reject_unknown(kwargs, "mobilenet_v2")
+    net = MobileNetV2Seed(num_classes, in_channels, width)
+    if pretrained:
+        if width != 1.0:
+            raise NnlabError("ImageNet weights for mobilenet_v2 exist only at width 1")
+        from torchvision.models import MobileNet_V2_Weights
+
+        load_torchvision_weights(net, MobileNet_V2_Weights.DEFAULT, "mobilenet_v2")
+    return net
+
+
+def _torchvision_names() -> list[str]:
+    import torchvision
+
+    return torchvision.models.list_models(module=torchvision.models)
+
+
+def _check_hub_width(width: float, name: str) -> None:
+    if width != 1.0:
+        raise NnlabError(f"--width only applies to nnlab's own models, not {name}")
+
+
+def _tv_defaults(name: str) -> dict[str, Any]:
+    import torchvision
+
+    if name not in _torchvision_names():
+        raise UnknownNameError(f"unknown torchvision model {name!r}; see torchvision.models.list_models()")
+    size, mean, std = 224, list(IMAGENET_MEAN), list(IMAGENET_STD)
+    try:
+        preset = torchvision.models.get_model_weights(name).DEFAULT.transforms()
+        size, mean, std = int(preset.crop_size[0]), list(preset.mean), list(preset.std)
+    except Exception:  # noqa: BLE001 - a model without weights keeps the ImageNet defaults
+        pass
+    return {"image_size": size, "channels": 3, "mean": mean, "std": std, "pretrained": True}
+
+
+@register_model("tv:", defaults=_tv_defaults)
+def build_torchvision(name: str, *, num_classes, in_channels, image_size, width, pretrained, **kwargs) -> nn.Module:
+    """Any torchvision classification model by name, with a new classifier for num_classes."""
+    import torchvision
+
+    if name not in _torchvision_names():
+        raise UnknownNameError(f"unknown torchvision model {name!r}; see torchvision.models.list_models()")
+    _check_hub_width(width, f"tv:{name}")
+    if name.startswith("vit_"):
+        kwargs.setdefault("image_size", image_size)
+    if name in ("googlenet", "inception_v3"):
+        kwargs.setdefault("aux_logits", False)
+        kwargs.setdefault("init_weights", True)
+    try:
+        net = torchvision.models.get_model(name, weights=None, num_classes=num_classes, **kwargs)
+    except (TypeError, ValueError) as err:
+        raise NnlabError(f"cannot build tv:{name} with these options ({err})") from err
+    set_input_channels(net, in_channels)
+    if pretrained:
+        load_torchvision_weights(net, torchvision.models.get_model_weights(name).DEFAULT, f"tv:{name}")
+    return net
+
+
+def _timm_defaults(name: str) -> dict[str, Any]:
+    import timm
+
+    if not timm.is_model(name):
+        raise UnknownNameError(f"unknown timm model {name!r}; see timm.list_models()")
+    cfg = timm.models.get_pretrained_cfg(name)
+    if cfg is None:
+        return {"image_size": 224, "channels": 3, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "pretrained": False}
+    return {
+        "image_size": int(cfg.input_size[-1]),
+        "channels": int(cfg.input_size[0]),
+        "mean": list(cfg.mean),
+        "std": list(cfg.std),
+        "pretrained": bool(cfg.has_weights),
+    }
+
+
+@register_model("timm:", defaults=_timm_defaults)
+def build_timm(name: str, *, num_classes, in_channels, image_size, width, pretrained, **kwargs) -> nn.Module:
+    """Any timm model by name (timm.create_model) with num_classes and in_chans set."""
+    import timm
+
+    if not timm.is_model(name):
+        raise UnknownNameError(f"unknown timm model {name!r}; see timm.list_models()")
+    _check_hub_width(width, f"timm:{name}")
+    options = dict(num_classes=num_classes, in_chans=in_channels, **kwargs)
+    try:
+        try:
+            return timm.create_model(name, pretrained=pretrained, **{"img_size": image_size, **options})
+        except TypeError as err:
+            if "img_size" not in str(err) or "img_size" in kwargs:
+                raise
+            return timm.create_model(name, pretrained=pretrained, **options)
+    except TypeError as err:
+        raise NnlabError(f"cannot build timm:{name} with these options ({err})") from err
+    except (NnlabError, KeyboardInterrupt):
+        raise
+    except Exception as err:  # noqa: BLE001 - hub failures (offline, missing file) are user-fixable
+        if not pretrained:
+            raise
+        raise NnlabError(
+            f"could not get the pretrained weights of timm:{name} ({type(err).__name__}: {err}); "
+            "offline, download them elsewhere and pass --weights PATH"
+        ) from err

@@ -1,0 +1,61 @@
+"""Training options, validated once so the engine can trust them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from nnlab.errors import NnlabError
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("none", "step", "exponential", "cosine", "onecycle")
+
+
+@dataclass
+class TrainConfig:
+    """Everything `fit` needs to know besides the model and the data."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    lr_head: float | None = None
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "none"
+    step_size: int = 30
+    gamma: float = 0.1
+    label_smoothing: float = 0.0
+    patience: int | None = None
+    seed: int = 0
+    num_workers: int = 0
+    amp: bool = True
+    channels_last: bool = True
+    class_weights: list[float] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise NnlabError(f"--epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise NnlabError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.optimizer not in OPTIMIZERS:
+            raise NnlabError(f"unknown optimizer {self.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise NnlabError(f"unknown schedule {self.schedule!r}; valid: {', '.join(SCHEDULES)}")
+        if not self.lr > 0 or (self.lr_head is not None and not self.lr_head > 0):
+            raise NnlabError("learning rates must be positive")
+        if self.weight_decay < 0 or self.momentum < 0:
+            raise NnlabError("--weight-decay and --momentum must not be negative")
+        if not 0 <= self.label_smoothing < 1:
+            raise NnlabError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.patience is not None and self.patience < 1:
+            raise NnlabError(f"--patience must be at least 1, got {self.patience}")
+        if self.step_size < 1 or not self.gamma > 0:
+            raise NnlabError("--step-size must be at least 1 and --gamma positive")
+        if self.num_workers < 0:
+            raise NnlabError("--num-workers must not be negative")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able copy, for provenance and checkpoints."""
+        return asdict(self)

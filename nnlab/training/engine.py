@@ -1,0 +1,351 @@
+"""The fit / evaluate engine shared by `train`, `fit-head` and the robustness stages.
+
+`fit` trains a :class:`~nnlab.models.Classifier` on pixel-space batches, validates after every
+epoch, keeps the best-validation weights, stops early on a patience, writes a checkpoint after
+every epoch and resumes from one exactly: every epoch reseeds all random streams from
+``(seed, epoch)``, so an interrupted run continued from its checkpoint draws the same batches,
+augmentations and dropout masks as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from nnlab.artifacts import atomic_path
+from nnlab.errors import NnlabError
+from nnlab.training.config import TrainConfig
+
+# A loss hook returns (loss, logits or None) for one batch; the default is cross-entropy on logits.
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
+# A batch hook may replace a training batch (adversarial training); it receives the epoch-seeded step index.
+BatchHook = Callable[[nn.Module, torch.Tensor, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
+EpochCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class FitResult:
+    """What `fit` learned: the per-epoch history and where the best validation accuracy was."""
+
+    history: list[dict[str, Any]]
+    best_epoch: int
+    best_val_accuracy: float | None
+    stopped_early: bool = False
+    resumed_from: int | None = None
+
+
+@dataclass
+class EvalResult:
+    """Loss, accuracy and raw predictions of a model on a dataset."""
+
+    loss: float
+    accuracy: float
+    targets: np.ndarray
+    predictions: np.ndarray
+    logits: torch.Tensor | None = field(default=None, repr=False)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch so a run is repeatable on the same machine."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def make_loader(ds: Dataset, batch_size: int, *, shuffle: bool, seed: int = 0, num_workers: int = 0,
+                drop_last: bool = False) -> DataLoader:
+    """A DataLoader whose shuffling depends only on ``seed`` (so epochs are reproducible)."""
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=generator, num_workers=num_workers,
+                      drop_last=drop_last, persistent_workers=False)
+
+
+def head_parameter_names(net: nn.Module) -> set[str]:
+    """Names of the parameters of the network's head: the top-level child holding the last layer with weights.
+
+    This is what `--lr-head` applies to (VGG's `classifier`, ResNet's `fc`, a fitted MLP head).
+    """
+    last_owner = None
+    for name, _ in net.named_parameters():
+        last_owner = name.split(".")[0]
+    if last_owner is None:
+        return set()
+    return {n for n, _ in net.named_parameters() if n.split(".")[0] == last_owner}
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizer over the trainable parameters, with a separate head group when `lr_head` is set."""
+    net = getattr(model, "net", model)
+    named = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
+    if not named:
+        raise NnlabError("nothing to train: every parameter is frozen")
+    groups: list[dict[str, Any]]
+    if config.lr_head is not None:
+        head = head_parameter_names(net)
+        groups = [
+            {"params": [p for n, p in named if n not in head], "lr": config.lr},
+            {"params": [p for n, p in named if n in head], "lr": config.lr_head},
+        ]
+        groups = [g for g in groups if g["params"]]
+    else:
+        groups = [{"params": [p for _, p in named], "lr": config.lr}]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
+    """The learning-rate schedule; 'onecycle' steps every batch, the others every epoch."""
+    s = config.schedule
+    if s == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
+    if s == "exponential":
+        return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.gamma)
+    if s == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    if s == "onecycle":
+        max_lr = [g["lr"] for g in optimizer.param_groups]
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, epochs=config.epochs,
+                                                   steps_per_epoch=max(1, steps_per_epoch))
+    return None
+
+
+def _autocast(device: torch.device, enabled: bool):
+    if enabled and device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    return nullcontext()
+
+
+def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    x = x.to(device, non_blocking=True)
+    if channels_last and device.type == "cuda" and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def cross_entropy_loss(config: TrainConfig, device: torch.device) -> LossFn:
+    """Default loss hook: (weighted, label-smoothed) cross-entropy on the model's logits."""
+    weight = torch.tensor(config.class_weights, dtype=torch.float32, device=device) if config.class_weights else None
+
+    def loss_fn(model: nn.Module, images: torch.Tensor, labels: torch.Tensor):
+        logits = model(images)
+        return F.cross_entropy(logits.float(), labels, weight=weight, label_smoothing=config.label_smoothing), logits
+
+    return loss_fn
+
+
+@torch.no_grad()
+def predict(model: nn.Module, batches: Iterable, device: torch.device, amp: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and targets of ``model`` over an iterable of (images, labels) batches, in eval mode."""
+    was_training = model.training
+    model.eval()
+    logits, targets = [], []
+    for images, labels in batches:
+        with _autocast(device, amp):
+            out = model(images.to(device))
+        logits.append(out.float().cpu())
+        targets.append(torch.as_tensor(labels))
+    model.train(was_training)
+    if not logits:
+        raise NnlabError("the dataset is empty")
+    return torch.cat(logits), torch.cat(targets).long()
+
+
+def evaluate(model: nn.Module, ds: Dataset, device: torch.device, batch_size: int = 256, num_workers: int = 0,
+             keep_logits: bool = False) -> EvalResult:
+    """Cross-entropy loss and accuracy of ``model`` on ``ds`` (eval mode, no gradients)."""
+    loader = make_loader(ds, batch_size, shuffle=False, num_workers=num_workers)
+    logits, targets = predict(model, loader, device)
+    return _eval_result(logits, targets, keep_logits)
+
+
+def evaluate_tensors(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, device: torch.device,
+                     batch_size: int = 256) -> EvalResult:
+    """Like `evaluate`, on in-memory images (e.g. a stored adversarial set)."""
+    batches = ((images[i:i + batch_size], labels[i:i + batch_size]) for i in range(0, len(images), batch_size))
+    logits, targets = predict(model, batches, device)
+    return _eval_result(logits, targets, False)
+
+
+def _eval_result(logits: torch.Tensor, targets: torch.Tensor, keep_logits: bool) -> EvalResult:
+    finite = torch.isfinite(logits).all(dim=1)
+    loss = F.cross_entropy(logits[finite], targets[finite]).item() if finite.any() else float("nan")
+    preds = logits.argmax(dim=1)
+    acc = (preds == targets).float().mean().item()
+    return EvalResult(loss=loss, accuracy=acc, targets=targets.numpy(), predictions=preds.numpy(),
+                      logits=logits if keep_logits else None)
+
+
+def fit(
+    model: nn.Module,
+    train_ds: Dataset,
+    val_ds: Dataset | None,
+    config: TrainConfig,
+    device: torch.device,
+    *,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
+    loss_fn: LossFn | None = None,
+    batch_hook: BatchHook | None = None,
+    validate_fn: Callable[[nn.Module], tuple[float, float]] | None = None,
+    on_epoch: EpochCallback | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> FitResult:
+    """Train ``model`` in place and leave it holding its best-validation weights.
+
+    ``validate_fn(model) -> (loss, accuracy)`` replaces the default validation (e.g. k-NN
+    classification for an embedding model); ``on_epoch`` receives each history row as it is made
+    (it may raise KeyboardInterrupt: the checkpoint of the finished epoch is already on disk).
+    """
+    model.to(device)
+    if config.channels_last and device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    loss_fn = loss_fn or cross_entropy_loss(config, device)
+    steps_per_epoch = math.ceil(len(train_ds) / config.batch_size)
+    if steps_per_epoch == 0:
+        raise NnlabError("the training set is empty")
+    optimizer = make_optimizer(model, config)
+    scheduler = make_scheduler(optimizer, config, steps_per_epoch)
+    amp = config.amp and device.type == "cuda"
+
+    history: list[dict[str, Any]] = []
+    best_state: dict[str, torch.Tensor] | None = None
+    best_acc: float | None = None
+    best_epoch = 0
+    bad_epochs = 0
+    start_epoch = 1
+    resumed_from = None
+    ckpt_path = Path(checkpoint) if checkpoint else None
+    if resume:
+        if ckpt_path is None or not ckpt_path.exists():
+            raise NnlabError(f"--resume: no checkpoint at {ckpt_path}; run without --resume to start afresh")
+        state = _load_checkpoint(ckpt_path, config)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state["scheduler"] is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        history, best_state, best_acc = state["history"], state["best_state"], state["best_acc"]
+        best_epoch, bad_epochs = state["best_epoch"], state["bad_epochs"]
+        start_epoch = resumed_from = state["epoch"] + 1
+
+    stopped_early = False
+    for epoch in range(start_epoch, config.epochs + 1):
+        if config.patience is not None and bad_epochs >= config.patience:
+            stopped_early = True
+            break
+        t0 = time.perf_counter()
+        epoch_seed = config.seed * 1_000_003 + epoch
+        seed_everything(epoch_seed)
+        loader = make_loader(train_ds, config.batch_size, shuffle=True, seed=epoch_seed,
+                             num_workers=config.num_workers)
+        model.train()
+        total_loss, correct, seen = 0.0, 0, 0
+        lr = optimizer.param_groups[-1]["lr"]
+        for step, (images, labels) in enumerate(loader):
+            images = _to_device(images, device, config.channels_last)
+            labels = labels.to(device)
+            if batch_hook is not None:
+                images, labels = batch_hook(model, images, labels, step)
+            with _autocast(device, amp):
+                loss, logits = loss_fn(model, images, labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None and config.schedule == "onecycle":
+                scheduler.step()
+            n = labels.shape[0]
+            total_loss += loss.item() * n
+            seen += n
+            if logits is not None:
+                correct += (logits.argmax(1) == labels).sum().item()
+            if on_batch is not None:
+                on_batch(step + 1, steps_per_epoch)
+        if not math.isfinite(total_loss):
+            raise NnlabError(f"training diverged at epoch {epoch} (loss is not finite); lower the learning rate")
+        if scheduler is not None and config.schedule != "onecycle":
+            scheduler.step()
+
+        row: dict[str, Any] = {"epoch": epoch, "train_loss": total_loss / seen,
+                               "train_accuracy": correct / seen if correct or seen else float("nan"), "lr": lr}
+        if val_ds is not None or validate_fn is not None:
+            if validate_fn is not None:
+                val_loss, val_acc = validate_fn(model)
+            else:
+                res = evaluate(model, val_ds, device, batch_size=max(config.batch_size, 256),
+                               num_workers=config.num_workers)
+                val_loss, val_acc = res.loss, res.accuracy
+            row.update(val_loss=val_loss, val_accuracy=val_acc)
+            if best_acc is None or val_acc > best_acc:
+                best_acc, best_epoch, bad_epochs = val_acc, epoch, 0
+                best_state = _cpu_state(model)
+            else:
+                bad_epochs += 1
+        else:
+            best_epoch, best_state = epoch, None
+        row["seconds"] = time.perf_counter() - t0
+        history.append(row)
+        if ckpt_path is not None:
+            _save_checkpoint(ckpt_path, model, optimizer, scheduler, config, epoch, history, best_state, best_acc,
+                             best_epoch, bad_epochs)
+        if on_epoch is not None:
+            on_epoch(row)
+
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    if device.type == "cuda":
+        model.to(memory_format=torch.contiguous_format)
+    return FitResult(history=history, best_epoch=best_epoch, best_val_accuracy=best_acc,
+                     stopped_early=stopped_early, resumed_from=resumed_from)
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+
+
+_RESUME_KEYS = ("batch_size", "optimizer", "lr", "lr_head", "momentum", "weight_decay", "schedule", "step_size",
+                "gamma", "label_smoothing", "seed", "class_weights")
+
+
+def _save_checkpoint(path: Path, model, optimizer, scheduler, config, epoch, history, best_state, best_acc,
+                     best_epoch, bad_epochs) -> None:
+    state = {
+        "epoch": epoch, "model": _cpu_state(model), "optimizer": copy.deepcopy(optimizer.state_dict()),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "config": config.to_dict(), "history": history, "best_state": best_state, "best_acc": best_acc,
+        "best_epoch": best_epoch, "bad_epochs": bad_epochs,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _load_checkpoint(path: Path, config: TrainConfig) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:
+        raise NnlabError(f"{path} is not a readable nnlab checkpoint") from None
+    if not isinstance(state, dict) or "epoch" not in state or "config" not in state:
+        raise NnlabError(f"{path} is not an nnlab checkpoint")
+    saved = state["config"]
+    changed = [k for k in _RESUME_KEYS if saved.get(k) != getattr(config, k)]
+    if changed:
+        raise NnlabError(f"--resume: the checkpoint was made with different {', '.join(changed)}; "
+                         "use the same options or start afresh")
+    if saved.get("epochs") != config.epochs and config.schedule in ("cosine", "onecycle"):
+        raise NnlabError("--resume: the checkpoint was made with a different --epochs, which changes this schedule")
+    return state

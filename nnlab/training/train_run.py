@@ -1,0 +1,173 @@
+"""One training run end to end: data, model, freezing, fit, artifact, history — what `nnlab train` does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from nnlab.errors import NnlabError
+
+
+@dataclass
+class TrainRequest:
+    """Every option of `nnlab train`, as plain values."""
+
+    output: Path
+    model: str | None = None
+    dataset: str = "digits"
+    init: Path | None = None
+    pretrained: bool = False
+    weights: Path | None = None
+    width: float = 1.0
+    model_args: dict[str, Any] = field(default_factory=dict)
+    image_size: int | None = None
+    augment: str = "none"
+    normalize: str | None = None
+    val_fraction: float = 0.1
+    fraction: float | None = None
+    limit: int | None = None
+    epochs: int = 10
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    lr_head: float | None = None
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "none"
+    step_size: int = 30
+    gamma: float = 0.1
+    label_smoothing: float = 0.0
+    patience: int | None = None
+    freeze: list[str] = field(default_factory=list)
+    trainable: list[str] = field(default_factory=list)
+    amp: bool = True
+    resume: bool = False
+    plot: Path | None = None
+    history: Path | None = None
+    batch_size: int = 128
+    seed: int = 0
+    device: str = "auto"
+    num_workers: int = 0
+    data_root: Path | None = None
+    download: bool = False
+    balance: str = "none"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainOutcome:
+    """The trained model and what to show about it."""
+
+    model: Any
+    history_frame: pd.DataFrame
+    summary: dict[str, Any]
+
+
+def checkpoint_path(output: Path) -> Path:
+    """Where the per-epoch checkpoint of a run writing ``output`` lives (removed after success)."""
+    return output.with_name(output.name + ".ckpt")
+
+
+def run_train(
+    req: TrainRequest,
+    *,
+    on_batch: Callable[[int, int], None] | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
+    customize: Callable[[Any, Any, Any], dict[str, Any]] | None = None,
+) -> TrainOutcome:
+    """Train as `nnlab train` does and write the model artifact, its history table and optional plot.
+
+    ``customize(model, train_ds, config)`` may return extra `fit` keyword arguments (loss or batch
+    hooks) — the robustness stages use it for adversarial training and circle loss.
+    """
+    from nnlab import artifacts
+    from nnlab.device import resolve_device
+    from nnlab.models.surgery import count_parameters, freeze as freeze_params, set_trainable
+    from nnlab.training.config import TrainConfig
+    from nnlab.training.engine import fit
+    from nnlab.training.recipe import DataOptions, build_new_model, init_from_artifact
+
+    if req.output.suffix != ".safetensors":
+        raise NnlabError(f"the model artifact must be a .safetensors file, got {req.output}")
+    if not 0 < req.val_fraction < 1:
+        raise NnlabError(f"--val-fraction must be in (0, 1), got {req.val_fraction}")
+    if req.init is not None and not Path(req.init).exists():
+        raise NnlabError(f"--init {req.init}: no such file")
+    if req.weights is not None and not Path(req.weights).exists():
+        raise NnlabError(f"--weights {req.weights}: no such file")
+    model_name = req.model
+    if model_name is None:
+        if req.init is None:
+            raise NnlabError("say which model to train with --model NAME (or --init ARTIFACT)")
+        from nnlab.artifacts import load_model
+
+        model_name = load_model(req.init).spec.arch
+    config = TrainConfig(
+        epochs=req.epochs, batch_size=req.batch_size, optimizer=req.optimizer, lr=req.lr, lr_head=req.lr_head,
+        momentum=req.momentum, weight_decay=req.weight_decay, schedule=req.schedule, step_size=req.step_size,
+        gamma=req.gamma, label_smoothing=req.label_smoothing, patience=req.patience, seed=req.seed,
+        num_workers=req.num_workers, amp=req.amp, channels_last=req.amp,
+    )
+    device = resolve_device(req.device)
+    data = DataOptions(dataset=req.dataset, root=req.data_root, download=req.download, image_size=req.image_size,
+                       augment=req.augment, val_fraction=req.val_fraction, fraction=req.fraction, limit=req.limit,
+                       seed=req.seed, extra={"balance": req.balance} if req.balance != "none" else {})
+
+    from nnlab.training.engine import seed_everything
+
+    seed_everything(req.seed)
+    model = build_new_model(model_name, data, width=req.width, pretrained=req.pretrained, weights=req.weights,
+                            normalize=req.normalize, model_args=req.model_args)
+    init_info = None
+    if req.init is not None:
+        copied, total = init_from_artifact(model, Path(req.init))
+        init_info = f"{copied}/{total} tensors from {req.init}"
+    if req.freeze:
+        freeze_params(model.net, req.freeze)
+    if req.trainable:
+        set_trainable(model.net, req.trainable)
+
+    train_ds = data.load("train", augment=req.augment)
+    val_ds = data.load("val", subset=False)
+    if getattr(train_ds, "class_weights", None) is not None:
+        config.class_weights = [float(w) for w in train_ds.class_weights]
+    fit_kwargs = customize(model, train_ds, config) if customize else {}
+    result = fit(model, train_ds, val_ds, config, device, checkpoint=checkpoint_path(req.output), resume=req.resume,
+                 on_epoch=on_epoch, on_batch=on_batch, **fit_kwargs)
+    model.to("cpu").eval()
+
+    history = pd.DataFrame(result.history)
+    best = next((r for r in result.history if r["epoch"] == result.best_epoch), result.history[-1])
+    total, trainable = count_parameters(model.net)
+    metrics = {
+        "best_epoch": result.best_epoch,
+        "train_accuracy": best.get("train_accuracy"),
+        "val_accuracy": result.best_val_accuracy,
+        "epochs_run": len(result.history),
+    }
+    prov = artifacts.provenance(dataset=req.dataset, seed=req.seed, train_config=config.to_dict(),
+                                 augment=req.augment, init=str(req.init) if req.init else None)
+    artifacts.save_model(req.output, model, metrics=metrics, provenance=prov)
+    history_path = req.history or req.output.with_name(req.output.name.split(".")[0] + ".history.parquet")
+    artifacts.save_table(history_path, history, {"table": "history", "provenance": prov})
+    if req.plot is not None:
+        from nnlab.report import plot_history
+
+        plot_history(history, req.plot)
+    checkpoint_path(req.output).unlink(missing_ok=True)
+
+    summary = {
+        "model": model_name, "dataset": req.dataset, "parameters": total, "trainable": trainable,
+        "train samples": len(train_ds), "val samples": len(val_ds), "best epoch": result.best_epoch,
+        "best val accuracy": result.best_val_accuracy, "stopped early": result.stopped_early,
+        "device": str(device), "artifact": str(req.output), "history": str(history_path),
+    }
+    if init_info:
+        summary["init"] = init_info
+    if result.resumed_from:
+        summary["resumed from epoch"] = result.resumed_from
+    if req.plot:
+        summary["plot"] = str(req.plot)
+    return TrainOutcome(model=model, history_frame=history, summary=summary)
