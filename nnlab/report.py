@@ -16,7 +16,10 @@ from rich.table import Table
 def _fmt(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, float):
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
         if value != value:  # NaN
             return ""
         if abs(value) >= 1000 or value == int(value) and abs(value) >= 100:
@@ -31,7 +34,7 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
     """A rich table with numbers formatted consistently (4 decimals, thousands separators)."""
     t = Table(title=title, title_justify="left", header_style="bold")
     for c in columns:
-        t.add_column(c, justify="left" if c in ("name", "layer", "class", "model", "key", "type", "metric") else "right")
+        t.add_column(c, justify="left" if c in ("name", "layer", "class", "model", "key", "value", "type", "metric", "op", "arguments", "description") else "right")
     for r in rows:
         t.add_row(*[_fmt(v) for v in r])
     return t
@@ -40,7 +43,8 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
 def frame_table(title: str, df: Any, columns: Sequence[str] | None = None, max_rows: int = 60) -> Table:
     """A rich table of (the first ``max_rows`` rows of) a DataFrame."""
     cols = list(columns or df.columns)
-    rows = [[row[c] for c in cols] for _, row in df.head(max_rows).iterrows()]
+    head = df.head(max_rows)
+    rows = list(zip(*[head[c].tolist() for c in cols])) if len(head) else []
     t = table(title, cols, rows)
     if len(df) > max_rows:
         t.caption = f"… {len(df) - max_rows} more rows"

@@ -1,1 +1,45 @@
-"""Separation-index analysis: exact indices, forward feature ranking, activation extraction."""
+"""Separation-index analysis: exact indices, forward feature ranking, activations and per-layer SI profiles.
+
+Distances are Euclidean on z-scored float64 features; ties between equally near neighbours go to the lowest
+sample index (see :mod:`nnlab.analysis.separation` for the exact definitions).
+"""
+
+from nnlab.analysis.hooks import (
+    extract_activations,
+    features_si_profile,
+    iter_layer_activations,
+    resolve_layers,
+    si_profile,
+)
+from nnlab.analysis.ranking import RankingResult, forward_ranking, univariate_ranking
+from nnlab.analysis.separation import (
+    anti_si,
+    center_separation_index,
+    high_order_si,
+    nearest_neighbors,
+    normalize_features,
+    separation_index,
+    separation_indices,
+    soft_order_si,
+    validate_inputs,
+)
+
+__all__ = [
+    "RankingResult",
+    "anti_si",
+    "center_separation_index",
+    "extract_activations",
+    "features_si_profile",
+    "forward_ranking",
+    "high_order_si",
+    "iter_layer_activations",
+    "nearest_neighbors",
+    "normalize_features",
+    "resolve_layers",
+    "separation_index",
+    "separation_indices",
+    "si_profile",
+    "soft_order_si",
+    "univariate_ranking",
+    "validate_inputs",
+]

@@ -76,50 +76,64 @@ def univariate_counts(ZT, y):
 
 
 @njit(cache=True)
-def _add_row(row, z, y, i, tv, tj):
+def _add_row(row, z, y, i, tv, tj, js_old, jd_old):
+    n = row.shape[0]
     zi = z[i]
     yi = y[i]
+    m = tv.shape[0]
+    # Every statistic kept below is at most the new distance of its previous holder, so only entries up to the
+    # largest of those can matter: a threshold that lets the single pass skip almost every entry.
+    theta = -1.0
+    if tj[m - 1] >= n:
+        theta = _INF
+    else:
+        for t in range(m):
+            dz = zi - z[tj[t]]
+            theta = max(theta, row[tj[t]] + dz * dz)
+        for j in (js_old, jd_old):
+            if j != i:
+                dz = zi - z[j]
+                theta = max(theta, row[j] + dz * dz)
+    for t in range(m):
+        tv[t] = _INF
+        tj[t] = n
     bs = _INF
     bsj = i
     bd = _INF
     bdj = i
-    m = tv.shape[0]
-    for t in range(m):
-        tv[t] = _INF
-        tj[t] = row.shape[0]
     last = _INF
-    for j in range(row.shape[0]):
-        if j == i:
-            continue
+    for j in range(n):
         dz = zi - z[j]
         v = row[j] + dz * dz
         row[j] = v
-        if y[j] == yi:
-            if v < bs:
-                bs = v
-                bsj = j
-        elif v < bd:
-            bd = v
-            bdj = j
-        if v < last:  # keep the m first neighbours in (distance, index) order; j ascends, so ties stay put
-            p = m - 1
-            while p > 0 and tv[p - 1] > v:
-                tv[p] = tv[p - 1]
-                tj[p] = tj[p - 1]
-                p -= 1
-            tv[p] = v
-            tj[p] = j
-            last = tv[m - 1]
+        if v <= theta and j != i:
+            if y[j] == yi:
+                if v < bs:
+                    bs = v
+                    bsj = j
+            elif v < bd:
+                bd = v
+                bdj = j
+            if v < last:  # keep the m first neighbours in (distance, index) order; j ascends, so ties stay put
+                p = m - 1
+                while p > 0 and tv[p - 1] > v:
+                    tv[p] = tv[p - 1]
+                    tj[p] = tj[p - 1]
+                    p -= 1
+                tv[p] = v
+                tj[p] = j
+                last = tv[m - 1]
     return bs, bsj, bd, bdj
 
 
 @njit(cache=True, parallel=True)
 def add_feature(D2, z, y, ms, js, md, jd, topv, topj):
     """D2 += (z_i - z_j)² for all pairs; refresh every row's nearest same-/other-label sample and its first
-    ``topv.shape[1]`` neighbours in (distance, index) order (the last one is the certified radius)."""
+    ``topv.shape[1]`` neighbours in (distance, index) order (the last one is the certified radius).
+    Before the first call set ``topj`` to N (no list yet) and js/jd to the row index."""
     n = D2.shape[0]
     for i in prange(n):
-        bs, bsj, bd, bdj = _add_row(D2[i], z, y, i, topv[i], topj[i])
+        bs, bsj, bd, bdj = _add_row(D2[i], z, y, i, topv[i], topj[i], js[i], jd[i])
         ms[i] = bs
         js[i] = bsj
         md[i] = bd
@@ -135,17 +149,22 @@ def _pair_row(zi, zs, zd, msi, mdi, yi, Zr, y, tv, tj, status, cc, gg, uu):
     m = tv.shape[0] - 1
     r = tv[m]
     rj = tj[m]
+    # branch-free first pass (vectorizes): 1 = settled correct, 0 = settled wrong, 4 = needs the list test
+    need = 0
     for f in range(nf):
         ds = zi[f] - zs[f]
         a = msi + ds * ds  # new distance to the current nearest same-label sample: an upper bound
-        if a < mdi:  # other-label distances can only grow: still correct
-            status[f] = 1
-            cc[f] += 1
-            continue
         dd = zi[f] - zd[f]
         b = mdi + dd * dd
-        if b < msi:
-            status[f] = 0
+        ok = a < mdi  # other-label distances can only grow: still correct
+        st = np.uint8(1) if ok else (np.uint8(0) if b < msi else np.uint8(4))
+        status[f] = st
+        cc[f] += 1 if ok else 0
+        need += 1 if st == 4 else 0
+    if need == 0:
+        return
+    for f in range(nf):
+        if status[f] != 4:
             continue
         # exact from the first m neighbours: every other sample is at least at the radius (r, rj)
         best = _INF

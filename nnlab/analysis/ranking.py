@@ -15,9 +15,16 @@ How it stays exact and fast (N = 5,000 × D = 2,048 in minutes on two CPU cores)
   same-label sample is an upper bound on its new same-label minimum, and the current other-label minimum is a lower
   bound on the new one: if the first is below the second, i stays correct; the mirror test shows it stays wrong.
   This settles most (sample, candidate) pairs with two gathers each.
-* Each candidate's SI is bounded above by settled-correct + unresolved. Candidates are resolved exactly in
-  decreasing bound order, and a candidate is dropped as soon as it can no longer beat the best so far (or tie it
-  with a lower feature index), so candidates that cannot win are never resolved. Resolving (i, f) scans i's row.
+* Pairs the first test leaves open are tried against i's first ``neighbors`` neighbours in (distance, index)
+  order, kept with the radius beyond which every other sample lies (the list is rebuilt in the same pass that
+  updates the matrix, with a threshold that skips almost every entry): if the best of them under the candidate
+  beats the radius, the pair is settled exactly.
+* Each candidate's SI is bounded above by settled-correct + unresolved. The most promising candidate is resolved
+  first, then the others in decreasing bound order, and a candidate is dropped as soon as it can no longer beat
+  the best so far (or tie it with a lower feature index): candidates that cannot win are never resolved.
+* Resolving a pair (i, f) walks outward from i in the candidate's own sorted order (the candidate's squared
+  difference, a lower bound on the new distance, only grows along the walk) until it exceeds the best distance
+  found, starting from the best of the neighbour list; long walks fall back to a scan of i's row.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from typing import Any, Callable
 
 import time
 
+import numba
 import numpy as np
 import torch
 
@@ -76,13 +84,27 @@ def univariate_ranking(X: Any, y: Any, *, normalize: bool = True) -> tuple[list[
 
 def forward_ranking(X: Any, y: Any, *, normalize: bool = True, max_steps: int | None = None,
                     progress: ProgressFn | None = None, batch: int = 8, neighbors: int = 16,
-                    walk_budget: int = 256) -> RankingResult:
+                    walk_budget: int = 256, threads: int | None = None) -> RankingResult:
     """Exact greedy forward selection by SI (see the module docstring for the definition and the method).
 
     ``max_steps`` stops after that many features (default: all). ``progress(step, total, si)`` is called after
     every step, e.g. to advance a progress bar. Memory: one N × N float64 matrix plus a candidates × N byte mask.
+    ``threads``: numba threads (default: all for N ≥ 2,000, one below, where thread start-up costs more than it
+    saves). The other keyword arguments tune speed only, never the result.
     """
     ZT, yi = _prepare(X, y, normalize)
+    n = ZT.shape[1]
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(numba.config.NUMBA_NUM_THREADS,
+                                     threads if threads is not None else (before if n >= 2000 else 1))))
+    try:
+        return _forward_ranking(X, y, ZT, yi, normalize, max_steps, progress, batch, neighbors, walk_budget)
+    finally:
+        numba.set_num_threads(before)
+
+
+def _forward_ranking(X: Any, y: Any, ZT: np.ndarray, yi: np.ndarray, normalize: bool, max_steps: int | None,
+                     progress: ProgressFn | None, batch: int, neighbors: int, walk_budget: int) -> RankingResult:
     d, n = ZT.shape
     total = d if max_steps is None else int(max_steps)
     if total < 1:
@@ -105,7 +127,9 @@ def forward_ranking(X: Any, y: Any, *, normalize: bool = True, max_steps: int | 
     remaining[first] = False
     m = max(1, min(int(neighbors), n - 1))
     topv = np.empty((n, m + 1), dtype=np.float64)
-    topj = np.empty((n, m + 1), dtype=np.int64)
+    topj = np.full((n, m + 1), n, dtype=np.int64)
+    js[:] = np.arange(n)
+    jd[:] = np.arange(n)
     K.add_feature(D2, ZT[first], yi, ms, js, md, jd, topv, topj)
     Zrow = np.ascontiguousarray(ZT.T)
     cols = np.flatnonzero(remaining).astype(np.int64)  # candidates held in the compacted copy Zr
@@ -118,14 +142,20 @@ def forward_ranking(X: Any, y: Any, *, normalize: bool = True, max_steps: int | 
     scans = 0
     step_scans: list[int] = []
     timing = np.zeros(3)
+    step_times: list = []
     for step in range(2, total + 1):
-        cand = np.flatnonzero(remaining).astype(np.int64)
-        unres = unresolved[: cand.size]
+        if remaining[cols].sum() < 0.9 * cols.size:  # compact the candidate copy now and then
+            cols = np.flatnonzero(remaining).astype(np.int64)
+            Zr = np.ascontiguousarray(Zrow[:, cols])
+            unresolved = np.empty((n, cols.size), dtype=np.uint8)
         t0 = time.perf_counter()
-        correct, nunres, guess = K.pair_tests(ZT, cand, yi, ms, js, md, jd, topv, topj, unres)
+        correct, nunres, guess = K.pair_tests(Zr, yi, ms, js, md, jd, topv, topj, unresolved, nblocks)
         t1 = time.perf_counter()
-        ub = correct + nunres
-        order = np.lexsort((cand, -ub)).astype(np.int64)
+        alive = remaining[cols]
+        cand = cols
+        ub = np.where(alive, correct + nunres, -1)
+        guess = np.where(alive, guess, -1)
+        order = np.lexsort((cand, -ub))[: int(alive.sum())].astype(np.int64)
         seed = int(np.argmax(guess))
         f, cnt, s = K.choose_feature(D2, ZT, yi, cand, order, seed, correct, nunres, unresolved, batch, ORD, POS,
                                      topv, topj, walk_budget)
@@ -138,6 +168,7 @@ def forward_ranking(X: Any, y: Any, *, normalize: bool = True, max_steps: int | 
         K.add_feature(D2, ZT[f], yi, ms, js, md, jd, topv, topj)
         t3 = time.perf_counter()
         timing += np.array([t1 - t0, t2 - t1, t3 - t2])
+        step_times.append((round(t1 - t0, 3), round(t2 - t1, 3), round(t3 - t2, 3)))
         if progress is not None:
             progress(step, total, si[-1])
 
@@ -149,4 +180,4 @@ def forward_ranking(X: Any, y: Any, *, normalize: bool = True, max_steps: int | 
         si_all = separation_index(X, y, normalize=normalize)
     best_step = int(np.argmax(np.asarray(si))) + 1
     return RankingResult(features=features, si=si, si_all=si_all, best_step=best_step,
-                         stats={"candidates_resolved": scans, "step_resolved": step_scans, "seconds_tests_choose_update": timing.tolist(), "samples": n, "dims": d})
+                         stats={"candidates_resolved": scans, "step_resolved": step_scans, "seconds_tests_choose_update": timing.tolist(), "step_times": step_times, "samples": n, "dims": d})

@@ -20,6 +20,10 @@ Examples:
   nnlab train --model cnn --dataset mnist5k --epochs 6 --optimizer adam --lr 1e-3 -o artifacts/cnn.safetensors --plot artifacts/cnn.png
 
   nnlab train --model resnet18 --dataset svhn --download --schedule exponential --gamma 0.99 -o svhn.safetensors
+
+  nnlab train --model resnet18 --dataset mnist5k --adv pixels+fgsm --adv-ratio 0.5 --eps 8/255 -o robust.safetensors
+
+  nnlab train --model resnet18 --dataset mnist5k --loss circle --circle-m 0.4 --circle-gamma 80 --knn 3 -o circle.safetensors
 """
 
 
@@ -52,6 +56,18 @@ def train(
     patience: Annotated[Optional[int], typer.Option("--patience", help="Stop after N epochs without a better val accuracy.")] = None,
     freeze: Annotated[Optional[list[str]], typer.Option("--freeze", help="Freeze parameters matching a pattern, e.g. 'features' or 'features.1*' (repeatable).")] = None,
     trainable: Annotated[Optional[list[str]], typer.Option("--trainable", help="Freeze everything except parameters matching a pattern (repeatable).")] = None,
+    balance: Annotated[str, typer.Option("--balance", help="Class balance for proposals:PATH data: none, undersample (all positives, as many negatives) or weights (inverse-frequency loss weights).")] = "none",
+    roi_mode: Annotated[str, typer.Option("--roi-mode", help="crop: train on region crops; align (proposals:PATH only): fit a head on roi_align features of the frozen --init backbone, one backbone pass per image.")] = "crop",
+    adv: Annotated[Optional[str], typer.Option("--adv", help="Adversarial training: make batches adversarial with this attack (fgsm, pgd, pixels, gaussian or a chain such as pixels+fgsm), generated against the current weights.")] = None,
+    adv_ratio: Annotated[float, typer.Option("--adv-ratio", help="Share of the training batches made adversarial (with --adv).")] = 0.5,
+    eps: Annotated[Optional[str], typer.Option("--eps", help="Attack budget in pixel units, e.g. 8/255 (with --adv).")] = None,
+    alpha: Annotated[Optional[str], typer.Option("--alpha", help="PGD step size in pixel units, e.g. 2/255 (with --adv).")] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", help="PGD steps (with --adv).")] = None,
+    pixels: Annotated[Optional[int], typer.Option("--pixels", help="Pixels set to white by the pixels attack (with --adv).")] = None,
+    loss: Annotated[str, typer.Option("--loss", help="ce (cross-entropy) or circle: circle loss on the penultimate embedding, classified by k-NN over the training embeddings stored in the artifact.")] = "ce",
+    circle_m: Annotated[float, typer.Option("--circle-m", help="Circle-loss margin m (with --loss circle).")] = 0.4,
+    circle_gamma: Annotated[float, typer.Option("--circle-gamma", help="Circle-loss scale gamma (with --loss circle).")] = 80.0,
+    knn: Annotated[int, typer.Option("--knn", help="Neighbours k of the k-NN classifier (with --loss circle).")] = 3,
     amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision and channels-last on CUDA.")] = True,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint beside the output.")] = False,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write loss/accuracy curves as PNG.")] = None,
@@ -75,8 +91,20 @@ def train(
         gamma=gamma, label_smoothing=label_smoothing, patience=patience, freeze=freeze or [],
         trainable=trainable or [], amp=amp, resume=resume, plot=plot,
         history=history_path or sibling(output, ".history.parquet"), batch_size=batch_size, seed=seed,
-        device=device, num_workers=num_workers, data_root=data_root, download=download,
+        device=device, num_workers=num_workers, data_root=data_root, download=download, balance=balance,
     )
+    from nnlab.robustness.training import robustness_customizer, robustness_settings
+
+    request.extra.update(robustness_settings(
+        adv=adv, adv_ratio=adv_ratio, attack_params={"eps": eps, "alpha": alpha, "steps": steps, "n": pixels},
+        loss=loss, circle_m=circle_m, circle_gamma=circle_gamma, knn=knn))
+    customize = robustness_customizer(request)
+    if roi_mode not in ("crop", "align"):
+        from nnlab.errors import NnlabError
+
+        raise NnlabError(f"unknown --roi-mode {roi_mode!r}; valid: crop, align")
+    if roi_mode == "align":
+        from nnlab.detection.align import train_align_head as run_train  # noqa: F811
     with progress(quiet) as bar:
         task = bar.add_task("epoch 1", total=None)
 
@@ -91,7 +119,7 @@ def train(
             if not quiet:
                 err_console.print(msg + f" ({row['seconds']:.1f} s)")
 
-        result = run_train(request, on_batch=on_batch, on_epoch=on_epoch)
+        result = run_train(request, on_batch=on_batch, on_epoch=on_epoch, customize=customize)
     if quiet:
         return
     from nnlab.report import frame_table, key_values

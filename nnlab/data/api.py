@@ -55,6 +55,22 @@ def _folder(arg: str | None, root: Path, download: bool) -> Source:
     return folder_source(arg)
 
 
+@DATASETS.register("proposals:", help="region crops cut on the fly from a `nnlab propose-regions` table PATH.parquet "
+                                       "(split by image; --balance)")
+def _proposals(arg: str | None, root: Path, download: bool) -> Source:
+    raise NnlabError("proposals datasets are opened by load_dataset, not as a source")  # see _open_proposals
+
+
+def _open_proposals(name: str, split: str, **options):
+    """The proposals dataset ``name`` = ``proposals:PATH`` (nnlab.detection.dataset), or None for other names."""
+    builder, arg = DATASETS.resolve(name)
+    if builder is not _proposals:
+        return None
+    from nnlab.detection.dataset import load_proposals_dataset
+
+    return load_proposals_dataset(arg, split, **options)
+
+
 def default_data_root() -> Path:
     """Where torchvision datasets live by default: ``$NNLAB_DATA`` if set, else ``./data``."""
     env = os.environ.get("NNLAB_DATA")
@@ -70,15 +86,18 @@ def dataset_info(name: str, root: str | os.PathLike | None = None) -> DatasetInf
     """Native classes, channels, image size and normalization stats of dataset ``name``.
 
     Needs no data files for the torchvision datasets (their stats are the published ones); folder
-    datasets are scanned.
+    datasets are scanned. A ``proposals:PATH`` table reports ``background`` first, then its classes.
     """
+    proposals = _open_proposals(name, "all", limit=0)
+    if proposals is not None:
+        return proposals.info
     return _source(name, root, False).info()
 
 
 def load_dataset(name: str, split: str, *, root: str | os.PathLike | None = None, download: bool = False,
                  image_size: int | None = None, channels: int | None = None, augment: str = "none",
                  val_fraction: float = 0.1, seed: int = 0, fraction: float | None = None,
-                 limit: int | None = None, resize: str = "bilinear") -> ImageDataset:
+                 limit: int | None = None, resize: str = "bilinear", **options) -> ImageDataset:
     """Load one split (``train``/``val``/``test``) of dataset ``name`` as an :class:`ImageDataset`.
 
     val is a stratified ``val_fraction`` of the train pool seeded by ``seed``; train is the rest;
@@ -86,8 +105,15 @@ def load_dataset(name: str, split: str, *, root: str | os.PathLike | None = None
     square (bilinear, antialias), ``channels`` converts grey↔RGB, ``augment`` names a preset applied on the
     fly to the train split only. ``resize="pad"`` (an nnlab extra) centres the image on a black square
     instead of resizing (e.g. MNIST 28→32), cropping the centre when the image is larger. Images are never normalized
-    (see ``info.mean``/``info.std``).
+    (see ``info.mean``/``info.std``). ``options`` (``balance``, ``balance_factor``, ``image_root``) apply to
+    ``proposals:PATH`` datasets only, whose train/val split is by image (nnlab.detection.load_proposals_dataset).
     """
+    proposals = _open_proposals(name, split, image_size=image_size, channels=channels, val_fraction=val_fraction,
+                                seed=seed, fraction=fraction, limit=limit, **options)
+    if proposals is not None:
+        return proposals
+    if any(v not in (None, "none") for v in options.values()):
+        raise NnlabError(f"{', '.join(sorted(options))} only apply to proposals:PATH datasets, not {name!r}")
     check_split_options(split, val_fraction, fraction, limit)
     AUGMENTS.resolve(augment)
     if image_size is not None and (int(image_size) != image_size or image_size < 1):

@@ -12,6 +12,7 @@ from nnlab.models.weights import LoadReport, load_weights, read_state_dict
 
 # Builders register themselves on import.
 from nnlab.models import custom_resnet, simple, vgg, zoo  # noqa: E402,F401  isort: skip
+from nnlab.models import roi  # noqa: E402,F401  isort: skip  (roi_align, issue 6)
 from nnlab.models.surgery import (  # noqa: E402
     SURGERY,
     apply_surgery,

@@ -524,3 +524,32 @@ def set_trainable(model: nn.Module, patterns: str | Iterable[str]) -> list[str]:
     for name, param in model.named_parameters():
         param.requires_grad_(name in names)
     return names
+
+
+# --------------------------------------------------------------------------- k-NN head (robustness)
+
+
+@SURGERY.register("knn")
+def op_knn(net: nn.Module, op: Mapping[str, Any]) -> nn.Module:
+    """Replace the final classifier by a k-NN vote over the representation that fed it (circle-loss models).
+
+    The kept chain ends at :func:`feature_layer` (for a surgered net: everything before its head), then
+    ``flatten`` and ``head`` = :class:`nnlab.robustness.KNNClassifier` (``k``, ``num_classes``). The
+    classifier's bank of training embeddings is a buffer, so it travels in the state dict and the
+    artifact stays self-contained; ``feature_layer`` of the result is the flattened embedding.
+    """
+    from nnlab.robustness.knn import KNNClassifier
+
+    _check_keys(op, ["k", "num_classes"])
+    k = _positive(op["k"], "k-NN k")
+    num_classes = _positive(op["num_classes"], "k-NN num_classes")
+    if isinstance(net, SurgeredNet):
+        kept = [(name, module) for name, module in net.named_children() if name != "head"]
+    else:
+        kept = _chain_until(net, feature_layer(net).split("."), "")
+    if not kept:
+        raise NnlabError("a k-NN head needs layers to compute an embedding")
+    if not isinstance(kept[-1][1], nn.Flatten):
+        kept.append((_unique("flatten", [n for n, _ in kept]), nn.Flatten()))
+    kept.append(("head", KNNClassifier(num_classes, k)))
+    return SurgeredNet(OrderedDict(kept))

@@ -19,7 +19,7 @@ def trained(tmp_path_factory):
     from nnlab.cli.main import app
 
     out = tmp_path_factory.mktemp("train") / "cnn.safetensors"
-    res = CliRunner().invoke(app, ["train", "--model", "cnn", "--width", "0.25", "--dataset", "digits", "--epochs", "2",
+    res = CliRunner().invoke(app, ["train", "--model", "cnn", "--width", "0.25", "--image-size", "16", "--dataset", "digits", "--epochs", "2",
                                    "--optimizer", "adam", "--lr", "0.003", "-o", str(out), "--plot",
                                    str(out.with_suffix(".png")), "--quiet"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
@@ -109,3 +109,41 @@ def test_user_errors_are_one_clear_line(runner, app, tmp_path, args, fragments):
 def test_python_dash_m_runs_the_cli():
     res = subprocess.run([sys.executable, "-m", "nnlab", "--help"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "train" in res.stdout and "inspect" in res.stdout
+
+
+def test_interrupted_train_resumes_to_the_same_weights(runner, app, tmp_path, monkeypatch):
+    import torch
+
+    from nnlab.training import engine
+
+    args = ["train", "--model", "cnn-bn-dropout", "--width", "0.25", "--image-size", "16", "--dataset", "digits",
+            "--limit", "200", "--epochs", "3", "--schedule", "cosine", "--augment", "flip-crop", "--quiet"]
+    full = tmp_path / "full.safetensors"
+    assert invoke(runner, app, *args, "-o", full).exit_code == 0
+
+    part = tmp_path / "part.safetensors"
+    real_save = engine._save_checkpoint
+
+    def save_then_crash(path, *a, **k):
+        real_save(path, *a, **k)
+        raise KeyboardInterrupt  # the machine "dies" right after the first epoch's checkpoint
+
+    monkeypatch.setattr(engine, "_save_checkpoint", save_then_crash)
+    res = invoke(runner, app, *args, "-o", part)
+    assert res.exit_code == 130 and not part.exists()
+    assert part.with_name(part.name + ".ckpt").exists()
+    monkeypatch.setattr(engine, "_save_checkpoint", real_save)
+
+    res = invoke(runner, app, *args, "-o", part, "--resume")
+    assert res.exit_code == 0, res.output
+    a, b = artifacts.load_model(full).net.state_dict(), artifacts.load_model(part).net.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    hist, _ = artifacts.load_table(tmp_path / "part.history.parquet")
+    assert list(hist["epoch"]) == [1, 2, 3]
+
+
+def test_catalog_commands_list_registries(runner, app):
+    res = invoke(runner, app, "models")
+    assert res.exit_code == 0 and "vgg16" in res.output and "custom-resnet" in res.output and "timm:NAME" in res.output
+    res = invoke(runner, app, "datasets")
+    assert res.exit_code == 0 and "mnist5k" in res.output and "folder:NAME" in res.output

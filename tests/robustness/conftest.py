@@ -44,3 +44,13 @@ def batch() -> tuple[torch.Tensor, torch.Tensor]:
     images = torch.rand(16, 3, 8, 8, generator=generator)
     labels = torch.randint(0, 5, (16,), generator=generator)
     return images, labels
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    """Tiny tensors gain nothing from intra-op threads, and on a busy 2-core machine the thread
+    barriers dominate; run each test single-threaded and restore the setting afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

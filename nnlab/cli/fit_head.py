@@ -1,0 +1,102 @@
+"""`nnlab fit-head`: train a new head on the ranked features of a frozen, truncated backbone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from nnlab.cli.common import (
+    BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, OutputOpt, QuietOpt, SeedOpt, command, console,
+    err_console, progress, sibling,
+)
+
+EXAMPLES = """
+Examples:
+
+  nnlab fit-head artifacts/trunc.safetensors --ranking artifacts/ranking.parquet --best --hidden "" -o artifacts/linear.safetensors
+
+  nnlab fit-head artifacts/trunc.safetensors --ranking artifacts/ranking.parquet --top 400 --hidden 4096,4096 --dropout 0.2 --dataset cifar10 -o artifacts/mlp.safetensors
+
+  nnlab fit-head artifacts/trunc.safetensors --ranking artifacts/ranking.parquet --best --hidden 4096,4096 --hidden-scale 0.125 -o artifacts/small-mlp.safetensors
+"""
+
+
+@command
+def fit_head(
+    model_path: Annotated[Path, typer.Argument(metavar="TRUNC", help="Truncated model artifact (from `nnlab truncate`).")],
+    output: OutputOpt,
+    ranking: Annotated[Optional[Path], typer.Option("--ranking", help="Ranking table (from rank-features) of the truncated model's output.")] = None,
+    top: Annotated[Optional[int], typer.Option("--top", help="Keep the first N ranked features.")] = None,
+    best: Annotated[bool, typer.Option("--best", help="Keep the best prefix of the ranking (highest SI).")] = False,
+    hidden: Annotated[str, typer.Option("--hidden", help="Hidden widths of the head, e.g. 4096,4096; \"\" for a linear head.")] = "",
+    hidden_scale: Annotated[float, typer.Option("--hidden-scale", help="Multiply every hidden width (e.g. by the model's --width).")] = 1.0,
+    dropout: Annotated[float, typer.Option("--dropout", help="Dropout of the head (before the linear layer of a linear head).")] = 0.2,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Dataset (default: the one the model was trained on).")] = None,
+    augment: Annotated[str, typer.Option("--augment", help="Augmentation preset; with 'none' the backbone's features are computed once and cached.")] = "none",
+    cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Cache the frozen backbone's features when there is no augmentation.")] = True,
+    val_fraction: Annotated[float, typer.Option("--val-fraction", help="Stratified share of the train split held out for validation.")] = 0.1,
+    fraction: Annotated[Optional[float], typer.Option("--fraction", help="Train on a stratified fraction of the train split.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Train on at most N samples (stratified).")] = None,
+    epochs: Annotated[int, typer.Option("--epochs", help="Maximum number of epochs.")] = 6,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="adam, adamw or sgd.")] = "adam",
+    lr: Annotated[float, typer.Option("--lr", help="Learning rate.")] = 1e-3,
+    momentum: Annotated[float, typer.Option("--momentum", help="SGD momentum.")] = 0.9,
+    weight_decay: Annotated[float, typer.Option("--weight-decay", help="Weight decay.")] = 0.0,
+    schedule: Annotated[str, typer.Option("--schedule", help="none, step, exponential, cosine or onecycle.")] = "none",
+    step_size: Annotated[int, typer.Option("--step-size", help="Epochs per step of the step schedule.")] = 30,
+    gamma: Annotated[float, typer.Option("--gamma", help="Decay factor of the step/exponential schedules.")] = 0.1,
+    label_smoothing: Annotated[float, typer.Option("--label-smoothing", help="Label smoothing in [0, 1).")] = 0.0,
+    patience: Annotated[Optional[int], typer.Option("--patience", help="Stop after N epochs without a better val accuracy.")] = None,
+    amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA.")] = True,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write loss/accuracy curves as PNG.")] = None,
+    history_path: Annotated[Optional[Path], typer.Option("--history", help="History table (default: beside the output, .history.parquet).")] = None,
+    batch_size: BatchSizeOpt = 128,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    num_workers: NumWorkersOpt = 0,
+    data_root: DataRootOpt = None,
+    download: DownloadOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Freeze a truncated model, keep its ranked features, train a new head; writes one self-contained model."""
+    from nnlab.compression.head import HeadRequest, parse_hidden, run_fit_head
+    from nnlab.errors import NnlabError
+
+    if not hidden_scale > 0:
+        raise NnlabError(f"--hidden-scale must be positive, got {hidden_scale}")
+    request = HeadRequest(
+        model=model_path, ranking=ranking, output=output, dataset=dataset, top=top, best=best,
+        hidden=parse_hidden(hidden, hidden_scale), dropout=dropout, augment=augment, cache=cache,
+        val_fraction=val_fraction, fraction=fraction, limit=limit,
+        train_options=dict(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, momentum=momentum,
+                           weight_decay=weight_decay, schedule=schedule, step_size=step_size, gamma=gamma,
+                           label_smoothing=label_smoothing, patience=patience, num_workers=num_workers, amp=amp,
+                           channels_last=amp),
+        history=history_path or sibling(output, ".history.parquet"), plot=plot, seed=seed, device=device,
+        data_root=data_root, download=download,
+    )
+    with progress(quiet) as bar:
+        task = bar.add_task("epoch 1", total=None)
+
+        def on_batch(step: int, total: int) -> None:
+            bar.update(task, completed=step, total=total)
+
+        def on_epoch(row: dict) -> None:
+            bar.update(task, description=f"epoch {row['epoch'] + 1}")
+            if not quiet:
+                err_console.print(f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}, "
+                                  f"val acc {row.get('val_accuracy', float('nan')):.4f} ({row['seconds']:.1f} s)")
+
+        def on_cache(message: str) -> None:
+            bar.update(task, description=message)
+
+        summary = run_fit_head(request, on_epoch=on_epoch, on_batch=on_batch, on_cache=on_cache)
+    history = summary.pop("_history")
+    if quiet:
+        return
+    from nnlab.report import frame_table, key_values
+
+    console.print(frame_table("history", history))
+    console.print(key_values("fit-head summary", summary))

@@ -1,0 +1,72 @@
+"""`nnlab si-profile`: SI and CSI of every layer of a model (or of every layer in a features artifact)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from nnlab.cli.common import (
+    BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, OutputOpt, QuietOpt, SeedOpt, command, console,
+    err_console, split_list,
+)
+
+EXAMPLES = """
+Examples:
+
+  nnlab si-profile artifacts/vgg.safetensors --dataset digits --splits train,test --fraction 0.5 -o artifacts/profile.parquet --plot artifacts/profile.png
+
+  nnlab si-profile artifacts/feats.safetensors -o artifacts/feats-profile.parquet
+
+  nnlab si-profile artifacts/resnet.safetensors --layers layer3,layer4,avgpool --orders 3,5 -o artifacts/p.parquet
+"""
+
+
+@command
+def si_profile(
+    source: Annotated[Path, typer.Argument(metavar="MODEL|FEATURES", help="Model artifact, or a features artifact (its layers are profiled).")],
+    output: OutputOpt,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Dataset (default: the one the model was trained on).")] = None,
+    splits: Annotated[str, typer.Option("--splits", help="Comma-separated splits to profile.")] = "train,test",
+    layers: Annotated[Optional[str], typer.Option("--layers", help="Comma-separated layer names or indices (default: VGG's 31 `features` modules; other models' named children).")] = None,
+    fraction: Annotated[Optional[float], typer.Option("--fraction", help="A stratified fraction of each split (the seed used 0.1 of train).")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="At most N samples per split (stratified).")] = None,
+    orders: Annotated[Optional[str], typer.Option("--orders", help="Also the high-order, soft-order and anti SI of these orders, e.g. 3,5.")] = None,
+    normalize: Annotated[bool, typer.Option("--normalize/--no-normalize", help="z-score every feature before the indices (default on).")] = True,
+    memory_mb: Annotated[float, typer.Option("--memory-mb", min=1.0, help="Activations gathered per forward pass (MB); each layer is dropped once measured.")] = 512.0,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write SI and CSI per split against the layer index as PNG.")] = None,
+    val_fraction: Annotated[float, typer.Option("--val-fraction", help="As in training, to rebuild the same train/val split.")] = 0.1,
+    batch_size: BatchSizeOpt = 256,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    num_workers: NumWorkersOpt = 0,
+    data_root: DataRootOpt = None,
+    download: DownloadOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Separation index and center SI of every layer, in order, on each split; a table and an optional plot."""
+    from nnlab.compression.profile_run import run_si_profile
+    from nnlab.device import resolve_device
+    from nnlab.report import frame_table, key_values
+
+    def note(message: str) -> None:
+        if not quiet:
+            err_console.print(f"[dim]{message}[/]")
+
+    result = run_si_profile(
+        source, output, dataset=dataset, splits=split_list(splits), layers=split_list(layers), fraction=fraction,
+        limit=limit, orders=split_list(orders), normalize=normalize,
+        memory_mb=memory_mb, plot=plot, val_fraction=val_fraction, seed=seed, device=resolve_device(device),
+        batch_size=batch_size, num_workers=num_workers, root=data_root, download=download, progress=note,
+    )
+    if quiet:
+        return
+    df = result.pop("_table")
+    wide = df.pivot_table(index=["layer_index", "layer_name"], columns="split", values=["si", "csi"], sort=False)
+    wide.columns = [f"{value} {split}" for value, split in wide.columns]
+    wide = wide.reset_index()
+    dims = df.drop_duplicates("layer_index").set_index("layer_index")["dim"]
+    wide.insert(2, "dim", wide["layer_index"].map(dims))
+    console.print(frame_table("separation index per layer", wide.rename(columns={"layer_name": "layer"}), max_rows=200))
+    console.print(key_values("si-profile", result))

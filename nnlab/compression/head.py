@@ -1,0 +1,255 @@
+"""Fit a new head on a frozen, truncated backbone (seed S0, compression step 3) — the library side of `fit-head`.
+
+The backbone (everything before the head, feature selection included) is frozen and kept in eval mode while the
+head trains, so its batch-norm statistics and dropout never change. Without augmentation the backbone's output
+is the same every epoch, so it is computed once per split and the head trains on the cached features; the
+training streams (batch order, dropout masks) are the same either way, so caching gives the same head.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from nnlab.errors import NnlabError
+
+HEAD = "head"
+
+
+def cut_of(model: Any) -> str | None:
+    """The layer a model was truncated at (its last truncate operation), or None."""
+    cuts = [op.get("at") for op in model.spec.surgery if op.get("op") == "truncate"]
+    return str(cuts[-1]) if cuts else None
+
+
+def require_truncated(model: Any, what: str = "the model") -> str:
+    """The model's cut layer; an untruncated model, or one that already has a head, is a clear error."""
+    cut = cut_of(model)
+    if cut is None:
+        raise NnlabError(f"fit-head needs a truncated model, but {what} is not truncated; "
+                         "cut it first with `nnlab truncate MODEL --at INDEX|NAME|auto`")
+    if any(op.get("op") == "head" for op in model.spec.surgery):
+        raise NnlabError(f"{what} already has a fitted head; fit a new head on the truncated model instead")
+    if any(op.get("op") == "select" for op in model.spec.surgery):
+        raise NnlabError(f"{what} already selects features; fit the head on the plain truncated model")
+    return cut
+
+
+class FrozenBackbone(nn.Module):
+    """Classifier minus its head: normalization, backbone and feature selection; always in eval mode."""
+
+    def __init__(self, classifier: Any):
+        super().__init__()
+        self.classifier = classifier
+
+    def train(self, mode: bool = True) -> "FrozenBackbone":
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.classifier.normalize(x)
+        for name, child in self.classifier.net.named_children():
+            if name == HEAD:
+                break
+            x = child(x)
+        return x
+
+
+class HeadTrainer(nn.Module):
+    """The whole classifier as `fit` sees it: ``.train()`` puts only the head in training mode."""
+
+    def __init__(self, classifier: Any):
+        super().__init__()
+        self.classifier = classifier
+
+    @property
+    def net(self) -> nn.Module:  # `fit` builds its optimizer from `model.net`'s trainable parameters
+        return self.classifier.net
+
+    def train(self, mode: bool = True) -> "HeadTrainer":
+        super().train(mode)
+        for name, child in self.classifier.net.named_children():
+            if name != HEAD:
+                child.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(x)
+
+
+class _HeadOnly(nn.Module):
+    """The head alone, trained on cached backbone features."""
+
+    def __init__(self, head: nn.Module):
+        super().__init__()
+        self.net = head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+@torch.no_grad()
+def backbone_features(model: Any, ds: Any, device: torch.device, batch_size: int = 256,
+                      num_workers: int = 0) -> TensorDataset:
+    """The frozen backbone's output (after feature selection) for every item of ``ds``, with labels."""
+    from nnlab.training.engine import make_loader
+
+    backbone = FrozenBackbone(model).to(device).eval()
+    feats, labels = [], []
+    for images, targets in make_loader(ds, batch_size, shuffle=False, num_workers=num_workers):
+        feats.append(backbone(images.to(device)).float().cpu())
+        labels.append(torch.as_tensor(targets).long())
+    if not feats:
+        raise NnlabError("the dataset is empty")
+    return TensorDataset(torch.cat(feats), torch.cat(labels))
+
+
+def build_headed(trunc: Any, indices: list[int] | None, hidden: list[int], dropout: float, seed: int) -> Any:
+    """The truncated model + feature selection + a fresh head (initialized from ``seed``), backbone frozen."""
+    from nnlab.models import attach_head
+    from nnlab.training.engine import seed_everything
+
+    require_truncated(trunc)
+    seed_everything(seed)
+    model = attach_head(trunc, indices, hidden=hidden, dropout=dropout)
+    for name, param in model.net.named_parameters():
+        param.requires_grad_(name.split(".")[0] == HEAD)
+    return model
+
+
+def train_head(model: Any, train_ds: Any, val_ds: Any, config: Any, device: torch.device, *, cache: bool = True,
+               on_epoch: Callable[[dict], None] | None = None, on_batch: Callable[[int, int], None] | None = None,
+               on_cache: Callable[[str], None] | None = None) -> Any:
+    """Train ``model``'s head in place (best-val weights kept); with ``cache`` the backbone runs once per split."""
+    from nnlab.training.engine import fit
+
+    if cache:
+        if on_cache is not None:
+            on_cache("caching backbone features")
+        train_feats = backbone_features(model, train_ds, device, max(config.batch_size, 256), config.num_workers)
+        val_feats = backbone_features(model, val_ds, device, max(config.batch_size, 256), config.num_workers) \
+            if val_ds is not None else None
+        head = model.net.get_submodule(HEAD)
+        result = fit(_HeadOnly(head), train_feats, val_feats, config, device, on_epoch=on_epoch, on_batch=on_batch)
+    else:
+        result = fit(HeadTrainer(model), train_ds, val_ds, config, device, on_epoch=on_epoch, on_batch=on_batch)
+    model.to("cpu").eval()
+    return result
+
+
+@dataclass
+class HeadRequest:
+    """Every option of `nnlab fit-head`, as plain values."""
+
+    model: Path
+    ranking: Path | None
+    output: Path
+    dataset: str | None = None
+    top: int | None = None
+    best: bool = False
+    hidden: list[int] = field(default_factory=list)
+    dropout: float = 0.2
+    augment: str = "none"
+    cache: bool = True
+    val_fraction: float = 0.1
+    fraction: float | None = None
+    limit: int | None = None
+    train_options: dict[str, Any] = field(default_factory=dict)
+    history: Path | None = None
+    plot: Path | None = None
+    seed: int = 0
+    device: str = "auto"
+    data_root: Path | None = None
+    download: bool = False
+
+
+def parse_hidden(text: str | None, width: float = 1.0) -> list[int]:
+    """'' → [] (linear head); '4096,4096' → [4096, 4096]; ``width`` scales each width (rounded, at least 1)."""
+    widths = []
+    for part in (text or "").replace(" ", "").split(","):
+        if not part:
+            continue
+        if not part.isdigit() or int(part) < 1:
+            raise NnlabError(f"--hidden takes comma-separated positive widths such as 4096,4096 (or \"\"), got {text!r}")
+        widths.append(max(1, int(round(int(part) * width))))
+    return widths
+
+
+def run_fit_head(req: HeadRequest, *, on_epoch: Callable[[dict], None] | None = None,
+                 on_batch: Callable[[int, int], None] | None = None,
+                 on_cache: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Load, check, select, build, train and save — what `nnlab fit-head` does; returns a summary."""
+    from nnlab import artifacts
+    from nnlab.compression.ranking_table import load_ranking, select_from_ranking
+    from nnlab.device import resolve_device
+    from nnlab.models import count_parameters, feature_dim
+    from nnlab.training.config import TrainConfig
+    from nnlab.training.recipe import DataOptions, dataset_for_model
+
+    if req.output.suffix != ".safetensors":
+        raise NnlabError(f"the model artifact must be a .safetensors file, got {req.output}")
+    trunc = artifacts.load_model(req.model)
+    cut = require_truncated(trunc, str(req.model))
+    dim = feature_dim(trunc)
+    indices = None
+    if req.ranking is not None:
+        df, meta = load_ranking(req.ranking)
+        indices = select_from_ranking(df, meta, top=req.top, best=req.best, cut=cut, dim=dim, arch=trunc.spec.arch,
+                                      width=trunc.spec.arch_kwargs.get("width"))
+    elif req.top is not None or req.best:
+        raise NnlabError("--top and --best select ranked features; give the ranking with --ranking")
+    dataset = req.dataset or trunc.provenance.get("dataset")
+    if not dataset:
+        raise NnlabError("say which dataset to train the head on with --dataset NAME")
+    config = TrainConfig(seed=req.seed, **req.train_options)
+    device = resolve_device(req.device)
+    data = DataOptions(dataset=dataset, root=req.data_root, download=req.download, val_fraction=req.val_fraction,
+                       fraction=req.fraction, limit=req.limit, seed=req.seed)
+    model = build_headed(trunc, indices, req.hidden, req.dropout, req.seed)
+    train_ds = _train_split(model, data, req.augment)
+    val_ds = dataset_for_model(model, DataOptions(dataset=dataset, root=req.data_root, download=req.download,
+                                                  val_fraction=req.val_fraction, seed=req.seed), "val")
+    cache = req.cache and req.augment == "none"
+    result = train_head(model, train_ds, val_ds, config, device, cache=cache, on_epoch=on_epoch, on_batch=on_batch,
+                        on_cache=on_cache)
+    history = pd.DataFrame(result.history)
+    best = next((r for r in result.history if r["epoch"] == result.best_epoch), result.history[-1])
+    total, trainable = count_parameters(model.net)
+    metrics = {"best_epoch": result.best_epoch, "train_accuracy": best.get("train_accuracy"),
+               "val_accuracy": result.best_val_accuracy, "epochs_run": len(result.history)}
+    prov = artifacts.provenance(dataset=dataset, seed=req.seed, train_config=config.to_dict(), augment=req.augment,
+                                backbone=str(req.model), ranking=str(req.ranking) if req.ranking else None,
+                                features=len(indices) if indices is not None else dim, hidden=req.hidden,
+                                dropout=req.dropout, cached_features=cache)
+    artifacts.save_model(req.output, model, metrics=metrics, provenance=prov)
+    history_path = req.history or req.output.with_name(req.output.name.split(".")[0] + ".history.parquet")
+    artifacts.save_table(history_path, history, {"table": "history", "provenance": prov})
+    if req.plot is not None:
+        from nnlab.report import plot_history
+
+        plot_history(history, req.plot)
+    return {
+        "backbone": str(req.model), "cut": cut, "features": len(indices) if indices is not None else dim,
+        "of": dim, "hidden": ",".join(map(str, req.hidden)) or "none (linear)", "dropout": req.dropout,
+        "parameters": total, "trainable": trainable, "cached features": cache, "train samples": len(train_ds),
+        "val samples": len(val_ds), "best epoch": result.best_epoch, "best val accuracy": result.best_val_accuracy,
+        "device": str(device), "artifact": str(req.output), "history": str(history_path),
+        "_history": history,
+    }
+
+
+def _train_split(model: Any, data: Any, augment: str) -> Any:
+    """The train split (with ``augment``), shaped for ``model``, labels in its class order."""
+    from nnlab.training.recipe import RemappedDataset, class_remap
+
+    data.channels = model.spec.input["channels"]
+    data.image_size = model.spec.input["size"]
+    ds = data.load("train", augment=augment)
+    if list(ds.classes) == list(model.spec.classes):
+        return ds
+    return RemappedDataset(ds, class_remap(list(model.spec.classes), list(ds.classes)), list(model.spec.classes))

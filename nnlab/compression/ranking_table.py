@@ -1,0 +1,112 @@
+"""The ranking table of `nnlab rank-features`, and what later stages need to trust it.
+
+A ranking table has one row per step (``step``, ``feature``, ``si``: the SI of the first ``step`` features) and
+records in its schema metadata the layer it ranks (``layer`` as named in the features file, ``cut``: the layer of
+the original architecture whose flattened output those features are), ``feature_dim``, the best prefix
+(``best_step``, ``best_si``), the SI with all features (``si_all``) and the source model (path, arch, width), so
+`fit-head` can refuse a ranking made on another layer or width.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pandas as pd
+import torch
+
+from nnlab.errors import NnlabError
+
+METHODS = ("forward", "univariate")
+
+
+def rank_features(fs: Any, layer: str | None = None, *, method: str = "forward", max_steps: int | None = None,
+                  normalize: bool = True, progress: Callable[[int, int, float], None] | None = None
+                  ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Rank the features of one layer of a :class:`~nnlab.artifacts.FeatureSet`; returns (table, metadata).
+
+    ``forward``: greedy forward selection by SI (``si`` = SI of the prefix). ``univariate``: features by their
+    own SI (``si`` = that feature's SI; there is no best prefix).
+    """
+    from nnlab.analysis.ranking import forward_ranking, univariate_ranking
+    from nnlab.analysis.separation import separation_index, validate_inputs
+
+    if method not in METHODS:
+        raise NnlabError(f"unknown ranking method {method!r}; valid: {', '.join(METHODS)}")
+    if layer is None and len(fs.layers) > 1:
+        raise NnlabError(f"this features file holds {len(fs.layers)} layers ({', '.join(fs.layers)}); "
+                         "choose one with --layer")
+    name, X = fs.layer(layer)
+    X, y = validate_inputs(X.float() if X.dtype in (torch.float16, torch.bfloat16) else X, fs.labels)
+    if max_steps is not None and max_steps < 1:
+        raise NnlabError(f"--max-steps must be at least 1, got {max_steps}")
+    dim = int(X.shape[1])
+    if method == "forward":
+        result = forward_ranking(X, y, normalize=normalize, max_steps=max_steps, progress=progress)
+        features, si = result.features, result.si
+        best_step, si_all = int(result.best_step), float(result.si_all)
+        best_si = float(si[best_step - 1])
+    else:
+        features, si = univariate_ranking(X, y, normalize=normalize)
+        if max_steps is not None:
+            features, si = features[:max_steps], si[:max_steps]
+        best_step, best_si = None, None
+        si_all = float(separation_index(X, y, normalize=normalize))
+    table = pd.DataFrame({"step": range(1, len(features) + 1), "feature": [int(f) for f in features],
+                          "si": [float(s) for s in si]})
+    meta_in = fs.meta or {}
+    cut = (meta_in.get("canonical") or {}).get(name, name)
+    meta = {
+        "table": "ranking", "method": method, "layer": name, "cut": cut, "feature_dim": dim,
+        "samples": int(X.shape[0]), "normalize": normalize, "best_step": best_step, "best_si": best_si,
+        "si_all": si_all, "source_model": meta_in.get("model"), "arch": meta_in.get("arch"),
+        "width": (meta_in.get("arch_kwargs") or {}).get("width"), "dataset": meta_in.get("dataset"),
+        "split": meta_in.get("split"),
+    }
+    return table, meta
+
+
+def load_ranking(path: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read a ranking table and check its columns."""
+    from nnlab.artifacts import load_table
+
+    df, meta = load_table(path, table="ranking")
+    missing = {"step", "feature", "si"} - set(df.columns)
+    if missing:
+        raise NnlabError(f"{path} lacks the ranking columns {', '.join(sorted(missing))}")
+    return df.sort_values("step").reset_index(drop=True), meta
+
+
+def select_from_ranking(df: pd.DataFrame, meta: dict[str, Any], *, top: int | None, best: bool,
+                        cut: str | None, dim: int, arch: str | None = None, width: float | None = None) -> list[int]:
+    """The feature indices to keep: the first ``top`` ranked, or the best prefix; checked against the model
+    they will select from (its cut layer, feature count, architecture and width)."""
+    if (top is None) == (not best):
+        raise NnlabError("choose the features with either --top N or --best")
+    if meta.get("cut") is not None and cut is not None and meta["cut"] != cut:
+        raise NnlabError(f"the ranking was made on layer {meta['cut']}, but the model is cut at {cut}; "
+                         "rank the features of this model's cut (is the ranking from another layer?)")
+    if meta.get("feature_dim") is not None and int(meta["feature_dim"]) != dim:
+        raise NnlabError(f"the ranking is over {meta['feature_dim']} features, but the model outputs {dim}; "
+                         "is the ranking from another layer or width?")
+    if meta.get("arch") and arch and meta["arch"] != arch:
+        raise NnlabError(f"the ranking was made on a {meta['arch']} model, but this model is a {arch}")
+    if meta.get("width") is not None and width is not None and float(meta["width"]) != float(width):
+        raise NnlabError(f"the ranking was made on a model of width {meta['width']}, but this model has width "
+                         f"{width}; is the ranking from another width?")
+    if best:
+        if meta.get("best_step") is None:
+            raise NnlabError("this ranking has no best prefix (univariate ranking); choose --top N")
+        count = int(meta["best_step"])
+    else:
+        count = int(top)
+        if count < 1:
+            raise NnlabError(f"--top must be at least 1, got {count}")
+        if count > dim:
+            raise NnlabError(f"--top {count} is larger than the feature count ({dim})")
+        if count > len(df):
+            raise NnlabError(f"--top {count} is larger than the ranking, which holds {len(df)} ranked features "
+                             "(it was stopped early with --max-steps)")
+    features = [int(f) for f in df["feature"].iloc[:count]]
+    if any(f < 0 or f >= dim for f in features):
+        raise NnlabError(f"the ranking names features outside 0..{dim - 1}; is it from another layer or width?")
+    return features

@@ -1,0 +1,53 @@
+"""Cut a model artifact at a layer given by index, name, or chosen from an SI profile — `nnlab truncate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from nnlab.errors import NnlabError
+
+
+def profile_matches(profile: Any, meta: dict[str, Any], model: Any) -> None:
+    """Refuse a profile whose layers are not this model's (another architecture or an already-cut model)."""
+    from nnlab.models import profile_layers
+
+    names = [n for n, _ in profile_layers(model.net)]
+    foreign = sorted(set(map(str, profile["layer_name"])) - set(names))
+    if foreign:
+        raise NnlabError(f"the SI profile names layers this model does not have ({', '.join(foreign[:4])}"
+                         f"{' …' if len(foreign) > 4 else ''}); was it made for another model?")
+    arch = meta.get("arch")
+    if arch and arch != model.spec.arch:
+        raise NnlabError(f"the SI profile was made on a {arch} model, but this model is a {model.spec.arch}")
+
+
+def truncate_model(model: Any, at: str, *, profile_path: Path | None = None, threshold: float | None = None
+                   ) -> tuple[Any, dict[str, Any]]:
+    """The truncated model and a summary; ``at`` is an index, a layer name or ``auto`` (needs ``profile_path``)."""
+    from nnlab.artifacts import load_table
+    from nnlab.compression.cut import DEFAULT_THRESHOLD, choose_cut, pooling_layers
+    from nnlab.models import feature_dim, profile_layers, resolve_layer, truncate
+
+    info: dict[str, Any] = {}
+    if str(at).strip().lower() == "auto":
+        if profile_path is None:
+            raise NnlabError("--at auto chooses the cut from an SI profile; give it with --profile profile.parquet")
+        profile, meta = load_table(profile_path)
+        if meta.get("table") not in (None, "si_profile"):
+            raise NnlabError(f"{profile_path} is an nnlab {meta.get('table')} table, but an si_profile table is needed")
+        profile_matches(profile, meta, model)
+        choice = choose_cut(profile, pooling_layers(model.net),
+                            threshold=DEFAULT_THRESHOLD if threshold is None else threshold)
+        target: Any = choice.name
+        info.update({"chosen by": choice.reason, "train SI at cut": choice.si,
+                     "SI gain after cut": choice.gain_after})
+    else:
+        if profile_path is not None or threshold is not None:
+            raise NnlabError("--profile and --threshold only apply to --at auto")
+        target = at
+    name = resolve_layer(model.net, target)
+    cut = truncate(model, name)
+    index = next((i for i, (n, _) in enumerate(profile_layers(model.net)) if n == name), None)
+    info = {"cut at": name, "layer index": index, "features": feature_dim(cut), **info}
+    return cut, info

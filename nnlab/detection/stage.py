@@ -1,0 +1,266 @@
+"""The `nnlab detect` stage: proposals → batched region classification → per-class NMS → metrics.
+
+:func:`run_detection` does everything except writing files, so the CLI writes every output only
+after the whole run succeeded (no partial output). Inputs are a VOC folder (a split of it, with
+metrics when annotated) or loose image files. Regions are never classified one forward pass at a
+time: ``crop`` mode cuts and classifies every region of an image in batches (R-CNN, how the model
+was trained), ``align`` mode runs a ``roi_align`` model's frozen backbone once per image and pools
+each region from the feature map (Fast R-CNN).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from nnlab.detection import voc
+from nnlab.detection.proposals import BACKGROUND, BOX_COLUMNS
+from nnlab.errors import NnlabError
+
+ROI_MODES = ("crop", "align")
+
+
+@dataclass
+class DetectOptions:
+    """How regions are proposed, classified and filtered (every `nnlab detect` option but the files)."""
+
+    roi_mode: str = "crop"
+    score: float = 0.01
+    nms_iou: float = 0.3
+    top: int | None = 100
+    batch_size: int = 512
+    mode: str = "fast"
+    max_side: int | None = 192
+    min_size: float = 8
+    max_per_image: int | None = 500
+    workers: int = 2
+
+    def check(self) -> None:
+        """Clear errors for impossible values."""
+        if self.roi_mode not in ROI_MODES:
+            raise NnlabError(f"unknown --roi-mode {self.roi_mode!r}; valid: {', '.join(ROI_MODES)}")
+        if not 0 <= self.score <= 1:
+            raise NnlabError(f"--score must be in [0, 1], got {self.score}")
+        if not 0 < self.nms_iou <= 1:
+            raise NnlabError(f"--nms-iou must be in (0, 1], got {self.nms_iou}")
+        if self.top is not None and self.top < 1:
+            raise NnlabError(f"--top must be at least 1, got {self.top}")
+
+
+@dataclass
+class DetectResult:
+    """Detections (image, x1, y1, x2, y2, score, class), ground truth, metrics and what was skipped."""
+
+    detections: pd.DataFrame
+    images: dict[str, Path]
+    classes: list[str]
+    ground_truth: pd.DataFrame | None = None
+    metrics: object | None = None  # nnlab.detection.metrics.DetectionMetrics
+    skipped: dict[str, str] = field(default_factory=dict)
+    regions: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def regions_per_second(self) -> float:
+        """Regions classified per second of classification time."""
+        return self.regions / max(self.seconds.get("classify", 0.0), 1e-9)
+
+
+def collect_inputs(inputs: Sequence[str | os.PathLike], split: str | None = None) -> tuple[dict[str, Path], Path | None, dict[str, str]]:
+    """``({image id: file}, voc_dir or None, {id: reason} skipped)`` for one VOC folder or image files.
+
+    A folder is read as VOC: ``split`` (default ``test`` when the folder has that split, else every
+    image). Files are taken as they are; a missing one is skipped and named, never fatal.
+    """
+    paths = [Path(p) for p in inputs]
+    if not paths:
+        raise NnlabError("give a VOC folder or image files to detect on")
+    folders = [p for p in paths if p.is_dir()]
+    if folders:
+        if len(paths) > 1:
+            raise NnlabError("give either one VOC folder or image files, not both")
+        root = folders[0]
+        if split is None:
+            split = "test" if (root / "ImageSets" / "Main" / "test.txt").is_file() else "all"
+        images, skipped = {}, {}
+        for image_id in voc.list_images(root, split):
+            try:
+                images[image_id] = voc.image_path(root, image_id)
+            except NnlabError as exc:
+                skipped[image_id] = str(exc)
+        return images, root, skipped
+    images, skipped = {}, {}
+    for p in paths:
+        name = p.stem if p.stem not in images else f"{p.stem}_{len(images)}"
+        if p.is_file():
+            images[name] = p
+        else:
+            skipped[name] = f"{p} does not exist"
+    return images, None, skipped
+
+
+def check_classes(model_classes: Sequence[str], truth_classes: Sequence[str] | None = None) -> list[str]:
+    """The model's positive classes; clear errors for a model that is no detector or does not know the annotations.
+
+    A detector's first class is ``background`` (how `propose-regions` labels and `train` orders
+    proposals); annotated classes the model lacks would make the metrics meaningless.
+    """
+    classes = [str(c) for c in model_classes]
+    if not classes or classes[0] != BACKGROUND or len(classes) < 2:
+        raise NnlabError(f"the model's classes ({', '.join(classes[:6])}) do not match proposal labels: a detector "
+                         "is trained on a proposals:PATH dataset and has 'background' first")
+    if truth_classes:
+        unknown = sorted(set(truth_classes) - set(classes[1:]))
+        if len(unknown) == len(set(truth_classes)):
+            raise NnlabError(f"the model's classes ({', '.join(classes[1:8])}) do not match the annotated classes "
+                             f"({', '.join(voc.natural_sorted(set(truth_classes))[:8])})")
+    return classes[1:]
+
+
+def run_detection(
+    model,
+    inputs: Sequence[str | os.PathLike],
+    options: DetectOptions,
+    *,
+    split: str | None = None,
+    proposals: str | os.PathLike | None = None,
+    device: torch.device | str = "cpu",
+    progress: Callable[[str, int, int], None] | None = None,
+) -> DetectResult:
+    """Detect objects in a VOC split or image files with a detector model artifact (a loaded Classifier).
+
+    Steps: selective search (threads) → region scores (crop or align mode, batched) → per-class
+    threshold, NMS and top-k (:func:`nnlab.detection.roi.postprocess`) → COCO AP against the
+    annotations when the folder has them. ``proposals`` (a `propose-regions --no-add-gt` table of
+    these images) replaces the search, e.g. to compare roi modes on identical regions.
+    ``progress(stage, done, total)`` reports each step.
+    Raises NnlabError before any work for a model whose classes do not fit, a malformed annotation
+    or an input without readable images.
+    """
+    from nnlab.detection.proposals import propose_images
+    from nnlab.detection.roi import classify_crops, detections_frame, postprocess
+
+    options.check()
+    images, root, skipped = collect_inputs(inputs, split)
+    gts = None
+    if root is not None and voc.has_annotations(root):
+        gts = voc.read_ground_truth(root, list(images))  # a malformed annotation fails here, before any work
+    classes = check_classes(model.spec.classes, gts["class"].tolist() if gts is not None else None)
+    model = model.to(device).eval()
+    head = None
+    if options.roi_mode == "align":
+        from nnlab.detection.align import roi_head
+
+        head = roi_head(model).eval()
+    size, channels = model.spec.size, model.spec.channels
+    report = (lambda stage: (lambda done, total: progress(stage, done, total))) if progress else (lambda stage: None)
+
+    t0 = time.perf_counter()
+    if proposals is not None:
+        found, failed = stored_proposals(proposals, images, classes)
+    else:
+        found, failed = propose_images(list(images.values()), names=list(images), mode=options.mode,
+                                       max_side=options.max_side, min_size=options.min_size,
+                                       max_per_image=options.max_per_image, workers=options.workers,
+                                       progress=report("proposals"))
+    skipped.update(failed)
+    if not found:
+        raise NnlabError("no readable image to detect on: " + "; ".join(f"{k}: {v}" for k, v in skipped.items())[:400])
+    seconds = {"proposals": time.perf_counter() - t0, "classify": 0.0}
+    frames, regions = [], 0
+    tick = report("classify")
+    with torch.inference_mode():
+        for done, (name, (boxes, _size)) in enumerate(found.items(), start=1):
+            image = voc.read_image(images[name])
+            t1 = time.perf_counter()
+            if len(boxes) == 0:
+                scores = torch.zeros(0, len(classes) + 1)
+            elif head is not None:
+                scores = head.predict_proba(image, boxes, batch=options.batch_size)
+            else:
+                scores = classify_crops(model, image, boxes, size, batch=options.batch_size, channels=channels)
+            seconds["classify"] += time.perf_counter() - t1
+            regions += len(boxes)
+            kept = postprocess(boxes, scores, score_thr=options.score, nms_iou=options.nms_iou, top=options.top)
+            frames.append(detections_frame(name, *kept, ["background", *classes]))
+            if tick:
+                tick(done, len(found))
+    columns = ["image", *BOX_COLUMNS, "score", "class"]
+    detections = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+    detections = detections.astype({c: "float32" for c in [*BOX_COLUMNS, "score"]})
+    result = DetectResult(detections=detections, images={n: images[n] for n in found}, classes=classes,
+                          skipped=skipped, regions=regions, seconds=seconds)
+    if gts is not None:
+        from nnlab.detection.metrics import detection_metrics
+
+        result.ground_truth = gts[gts["image"].isin(found)].reset_index(drop=True)
+        t2 = time.perf_counter()
+        result.metrics = detection_metrics(detections, result.ground_truth, classes, images=list(found))
+        seconds["metrics"] = time.perf_counter() - t2
+    return result
+
+
+def stored_proposals(path: str | os.PathLike, images: dict[str, Path], classes: Sequence[str]
+                     ) -> tuple[dict[str, tuple[np.ndarray, tuple[int, int]]], dict[str, str]]:
+    """Boxes of ``images`` from a proposals table, in :func:`propose_images`' shape; checks it fits the model.
+
+    The table must not contain added ground-truth boxes (``--no-add-gt``) and its positive classes
+    must be among the model's; images it lacks are skipped and named.
+    """
+    from nnlab.artifacts import load_table
+
+    df, meta = load_table(path, table="proposals")
+    if meta.get("add_gt") and meta.get("labelled"):
+        raise NnlabError(f"{path} has the ground-truth boxes added (training table); "
+                         "make detection proposals with `propose-regions --no-add-gt`")
+    unknown = [c for c in meta.get("classes") or [] if c not in set(classes)]
+    if meta.get("labelled") and unknown:
+        raise NnlabError(f"the model's classes ({', '.join(classes)}) do not match the proposals' labels "
+                         f"({', '.join(meta.get('classes') or [])}) in {path}")
+    groups = df.groupby("image", sort=False).indices
+    found, missing = {}, {}
+    for name in images:
+        rows = groups.get(name)
+        if rows is None:
+            missing[name] = f"no proposals for it in {path}"
+            continue
+        part = df.iloc[rows]
+        found[name] = (part[BOX_COLUMNS].to_numpy(np.float32), (int(part["width"].iloc[0]), int(part["height"].iloc[0])))
+    return found, missing
+
+
+def draw_all(result: DetectResult, out_dir: str | os.PathLike) -> int:
+    """Write every image with its detections (and ground truth in green) as ``OUT_DIR/<id>.png``; returns the count."""
+    from nnlab.detection.metrics import draw_detections
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise NnlabError(f"--draw {out} exists and is not a folder")
+    dets = result.detections.groupby("image").indices if len(result.detections) else {}
+    truth = result.ground_truth.groupby("image").indices if result.ground_truth is not None and len(result.ground_truth) else {}
+    for name, path in result.images.items():
+        part = result.detections.iloc[dets.get(name, np.zeros(0, dtype=np.int64))]
+        gt = result.ground_truth.iloc[truth[name]] if name in truth else None
+        draw_detections(voc.read_image(path), part, gt, out / f"{name}.png", classes=result.classes)
+    return len(result.images)
+
+
+def max_same_class_overlap(detections: pd.DataFrame) -> float:
+    """The largest IoU between two detections of one class in one image (0 when none overlap)."""
+    from torchvision.ops import box_iou
+
+    worst = 0.0
+    for _, part in detections.groupby(["image", "class"]):
+        if len(part) < 2:
+            continue
+        iou = box_iou(*(torch.tensor(part[BOX_COLUMNS].to_numpy(np.float32)),) * 2)
+        iou.fill_diagonal_(0)
+        worst = max(worst, float(iou.max()))
+    return worst

@@ -1,0 +1,206 @@
+"""The `nnlab attack` stage as library calls: attack a dataset split, measure it, draw it, summarise a study.
+
+``run_attack`` walks a split in order, batch by batch, with one attack object, so seeded attacks
+(``pixels``) give the same images for the same split, batch size and seed. Only the adversarial
+images are kept; the clean ones are re-read from the dataset for the figure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from nnlab.errors import NnlabError
+from nnlab.robustness.base import Attack
+
+METRIC_COLUMNS = ("samples", "clean_accuracy", "adversarial_accuracy", "success_rate", "mean_linf", "mean_l2")
+
+
+@dataclass
+class AttackRun:
+    """An attacked split: adversarial images and everything the artifact and the metrics need."""
+
+    images: Tensor
+    labels: Tensor
+    clean_pred: Tensor
+    adv_pred: Tensor
+    indices: Tensor
+    linf: Tensor
+    l2: Tensor
+    attack: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def metrics(self) -> dict[str, float | int]:
+        """Clean and adversarial accuracy, success rate among the initially correct, mean L∞ and L2."""
+        correct = self.clean_pred == self.labels
+        flipped = correct & (self.adv_pred != self.labels)
+        n = len(self.labels)
+        return {
+            "samples": n,
+            "clean_accuracy": correct.float().mean().item() if n else float("nan"),
+            "adversarial_accuracy": (self.adv_pred == self.labels).float().mean().item() if n else float("nan"),
+            "success_rate": (flipped.sum() / correct.sum()).item() if correct.any() else float("nan"),
+            "mean_linf": self.linf.mean().item() if n else float("nan"),
+            "mean_l2": self.l2.mean().item() if n else float("nan"),
+        }
+
+
+def is_knn_model(model: Any) -> bool:
+    """Whether ``model`` classifies with a k-NN head (a circle-loss model), whose output has no input gradient."""
+    from nnlab.robustness.knn import KNNClassifier
+
+    return any(isinstance(module, KNNClassifier) for module in model.modules())
+
+
+def check_attackable(model: Any, attack: Attack, model_name: str = "this model") -> None:
+    """Refuse a gradient attack on a k-NN model with a message that says what to do instead.
+
+    Model-free attacks (``pixels``, ``gaussian``) work on any model. Gradient attacks (``fgsm``, ``pgd``)
+    need a differentiable output; a k-NN vote has none, so the way to judge a k-NN model is to attack a
+    differentiable model and evaluate the k-NN model on that stored set (a transfer attack, as the seed did).
+    """
+    parts = getattr(attack, "parts", [attack])
+    gradient = [part.name for part in parts if part.uses_model]
+    if gradient and is_knn_model(model):
+        raise NnlabError(
+            f"{model_name} classifies by k-NN, which has no input gradient for {'/'.join(gradient)}; attack a "
+            "differentiable model and judge this one on that set with `nnlab evaluate MODEL --adversarial ADV`"
+        )
+
+
+def run_attack(model: Any, ds: Any, attack: Attack, *, device: torch.device, batch_size: int = 256,
+               progress: Callable[[int, int], None] | None = None) -> AttackRun:
+    """Attack every sample of ``ds`` (in order) and record predictions before and after, and the perturbation sizes.
+
+    ``model`` must already be on ``device`` and in eval mode; ``attack`` must be built on it.
+    """
+    from nnlab.training.engine import make_loader
+
+    if len(ds) == 0:
+        raise NnlabError("the dataset split to attack is empty")
+    check_attackable(model, attack)
+    chunks: dict[str, list[Tensor]] = {k: [] for k in ("images", "labels", "clean", "adv", "linf", "l2")}
+    done = 0
+    for images, labels in make_loader(ds, batch_size, shuffle=False):
+        images, labels = images.to(device), torch.as_tensor(labels).long().to(device)
+        with torch.no_grad():
+            clean_pred = model(images).argmax(1)
+        adversarial = attack(images, labels).detach()
+        with torch.no_grad():
+            adv_pred = model(adversarial).argmax(1)
+        delta = (adversarial - images).flatten(1)
+        chunks["images"].append(adversarial.cpu())
+        chunks["labels"].append(labels.cpu())
+        chunks["clean"].append(clean_pred.cpu())
+        chunks["adv"].append(adv_pred.cpu())
+        chunks["linf"].append(delta.abs().amax(1).cpu())
+        chunks["l2"].append(delta.norm(dim=1).cpu())
+        done += len(labels)
+        if progress is not None:
+            progress(done, len(ds))
+    indices = getattr(ds, "indices", None)
+    indices = torch.as_tensor(np.asarray(indices), dtype=torch.long) if indices is not None else torch.arange(done)
+    return AttackRun(
+        images=torch.cat(chunks["images"]), labels=torch.cat(chunks["labels"]),
+        clean_pred=torch.cat(chunks["clean"]), adv_pred=torch.cat(chunks["adv"]), indices=indices,
+        linf=torch.cat(chunks["linf"]), l2=torch.cat(chunks["l2"]), attack=attack.name, params=attack.params(),
+    )
+
+
+def metrics_frame(run: AttackRun) -> Any:
+    """The metrics table (one row): attack, its parameters as JSON, and :meth:`AttackRun.metrics`."""
+    import json
+
+    import pandas as pd
+
+    return pd.DataFrame([{"attack": run.attack, "params": json.dumps(run.params, sort_keys=True), **run.metrics()}])
+
+
+def grid_samples(run: AttackRun, count: int = 8) -> list[int]:
+    """Positions to show: attacks that flipped a correct prediction first, then the rest, in split order."""
+    correct = run.clean_pred == run.labels
+    flipped = (correct & (run.adv_pred != run.labels)).nonzero().flatten().tolist()
+    chosen = set(flipped)
+    others = [i for i in range(len(run.labels)) if i not in chosen]
+    return (flipped + others)[:count]
+
+
+def plot_attack_grid(run: AttackRun, ds: Any, classes: Sequence[str], path: str | Path, count: int = 8,
+                     title: str | None = None) -> Path:
+    """PNG grid: clean images, adversarial images and their perturbation amplified, with true and predicted classes.
+
+    The perturbation is shown as ``0.5 + delta / (2 a)``, clipped, with ``a`` the median of the non-zero
+    ``|delta|`` of the image: a ±eps sign pattern spans the full grey range and whitened pixels saturate
+    (the amplification factor is in the title).
+    """
+    from nnlab.artifacts import save_figure
+    from nnlab.report import _pyplot
+
+    plt = _pyplot()
+    picks = grid_samples(run, count)
+    if not picks:
+        raise NnlabError("no samples to draw")
+    fig, axes = plt.subplots(3, len(picks), figsize=(1.7 * len(picks), 5.6), squeeze=False)
+    for col, i in enumerate(picks):
+        clean = torch.as_tensor(ds[i][0]).float()
+        adv = run.images[i]
+        delta = adv - clean
+        moved = delta.abs().flatten()
+        moved = moved[moved > 0]
+        scale = float(moved.median()) if len(moved) else 1.0
+        shown = (0.5 + delta / (2 * scale)).clamp(0, 1)
+        label = classes[int(run.labels[i])]
+        rows = [(clean, f"true {label}\npred {classes[int(run.clean_pred[i])]}"),
+                (adv, f"pred {classes[int(run.adv_pred[i])]}"),
+                (shown, f"×{1 / (2 * scale):.0f}")]
+        for row, (img, text) in enumerate(rows):
+            ax = axes[row][col]
+            pixels = img.permute(1, 2, 0).numpy()
+            ax.imshow(pixels[..., 0] if pixels.shape[2] == 1 else pixels, cmap="gray", vmin=0, vmax=1)
+            wrong = row == 1 and int(run.adv_pred[i]) != int(run.labels[i])
+            ax.set_title(text, fontsize=8, color="red" if wrong else "black")
+            ax.set_xticks([])
+            ax.set_yticks([])
+    for row, name in enumerate(("clean", "adversarial", "perturbation")):
+        axes[row][0].set_ylabel(name, fontsize=9)
+    fig.suptitle(title or f"{run.attack} {run.params}", fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def adversarial_meta(run: AttackRun, *, classes: Sequence[str], model: str, dataset: str, split: str,
+                     extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Metadata of the adversarial artifact: the attack and its parameters, classes, source model and data."""
+    return {"attack": run.attack, "params": run.params, "classes": list(classes), "model": model,
+            "dataset": dataset, "split": split, "metrics": run.metrics(), **dict(extra or {})}
+
+
+def robustness_summary(entries: Sequence[tuple[str, Path, Path]]) -> Any:
+    """The study's table: one row per model (name, clean_acc, adv_acc) from `nnlab evaluate` metrics tables.
+
+    Each entry is ``(name, clean metrics table, adversarial metrics table)``; accuracy is the table's
+    ``overall`` row.
+    """
+    import pandas as pd
+
+    if not entries:
+        raise NnlabError("name at least one model row, as NAME=CLEAN_METRICS,ADVERSARIAL_METRICS")
+    rows = []
+    for name, clean, adversarial in entries:
+        rows.append({"model": name, "clean_acc": _overall_accuracy(clean), "adv_acc": _overall_accuracy(adversarial)})
+    return pd.DataFrame(rows, columns=["model", "clean_acc", "adv_acc"])
+
+
+def _overall_accuracy(path: Path) -> float:
+    from nnlab.artifacts import load_table
+
+    df, _ = load_table(path, table="metrics")
+    overall = df[df["scope"] == "overall"] if "scope" in df.columns else df.iloc[0:0]
+    if overall.empty or "accuracy" not in overall.columns:
+        raise NnlabError(f"{path} has no overall accuracy row; is it a table written by `nnlab evaluate`?")
+    return float(overall["accuracy"].iloc[0])

@@ -1,0 +1,239 @@
+"""Training hooks for `nnlab train`: adversarial training (``--adv``) and circle loss with a k-NN head.
+
+Both plug into :func:`nnlab.training.train_run.run_train` through its ``customize`` hook, which returns
+extra :func:`nnlab.training.engine.fit` keyword arguments:
+
+- adversarial training returns a ``batch_hook`` that replaces a fraction of the training batches by
+  adversarial ones generated against the current weights (the seed made half of them adversarial);
+- circle loss turns the model into an embedding network with a k-NN head before training (surgery op
+  ``knn``), and returns a ``loss_fn`` (circle loss on the flattened embedding that fed the old
+  classifier) and a ``validate_fn`` that refreshes the head's bank with the training embeddings and
+  classifies the validation split by k-NN. Because the bank is a buffer, the best-validation weights
+  that ``fit`` keeps come with their own bank, and the saved artifact classifies on its own.
+
+The settings travel in ``TrainRequest.extra`` (see :func:`robustness_settings`) and are recorded in the
+training config's ``extra``, hence in the artifact's provenance.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from nnlab.errors import NnlabError
+from nnlab.robustness.adversarial import adversarial_batch
+from nnlab.robustness.base import check_unit
+from nnlab.robustness.circle import CircleLoss
+from nnlab.robustness.factory import accepted_params, create_attack
+
+LOSSES = ("ce", "circle")
+Customize = Callable[[Any, Any, Any], dict[str, Any]]
+
+
+def robustness_settings(
+    *,
+    adv: str | None = None,
+    adv_ratio: float = 0.5,
+    attack_params: Mapping[str, Any] | None = None,
+    loss: str = "ce",
+    circle_m: float = 0.4,
+    circle_gamma: float = 80.0,
+    knn: int = 3,
+) -> dict[str, Any]:
+    """Validate the robustness options of `nnlab train` and return them as a JSON-able dict (``TrainRequest.extra``).
+
+    ``attack_params`` are the attack's parameters given on the command line (eps, alpha, steps, n, …);
+    they are checked here, before any data is loaded, by building the attack on a stand-in model.
+    Options that only apply with ``--adv`` are an error without it, so a forgotten ``--adv`` does not
+    silently train a plain model.
+    """
+    params = {k: check_unit(k, v) if k in ("eps", "alpha", "sigma") else v
+              for k, v in dict(attack_params or {}).items() if v is not None}
+    if loss not in LOSSES:
+        raise NnlabError(f"unknown loss {loss!r}; valid: {', '.join(LOSSES)}")
+    if adv is None:
+        if params:
+            raise NnlabError(f"{', '.join('--' + k.replace('_', '-') for k in params)} only apply to adversarial "
+                             "training; add --adv ATTACK (e.g. --adv pixels+fgsm)")
+    else:
+        if loss == "circle":
+            raise NnlabError("--adv cannot be combined with --loss circle: a k-NN head has no input gradient "
+                             "to attack during training")
+        if isinstance(adv_ratio, bool) or not isinstance(adv_ratio, (int, float)) or not 0 <= adv_ratio <= 1:
+            raise NnlabError(f"--adv-ratio must be between 0 and 1 (the share of adversarial batches), got {adv_ratio}")
+        ratio = float(adv_ratio)
+        create_attack(adv, nn.Identity(), **params)  # unknown names and bad values fail here, with one line
+        params = {k: v for k, v in params.items() if k in accepted_params(adv)}
+    settings: dict[str, Any] = {}
+    if adv is not None:
+        settings.update(adv=adv, adv_ratio=ratio, attack_params=params)
+    if loss == "circle":
+        CircleLoss(circle_m, circle_gamma)  # validates m and gamma
+        if isinstance(knn, bool) or not isinstance(knn, int) or knn < 1:
+            raise NnlabError(f"--knn must be at least 1, got {knn!r}")
+        settings.update(loss="circle", circle_m=float(circle_m), circle_gamma=float(circle_gamma), knn=int(knn))
+    return settings
+
+
+def robustness_customizer(request: Any) -> Customize | None:
+    """The ``customize`` hook for ``run_train`` from a TrainRequest whose ``extra`` holds robustness settings.
+
+    Returns None when ``request.extra`` asks for neither adversarial training nor circle loss.
+    """
+    extra = dict(getattr(request, "extra", {}) or {})
+    if extra.get("adv") is None and extra.get("loss", "ce") != "circle":
+        return None
+
+    def customize(model: Any, train_ds: Any, config: Any) -> dict[str, Any]:
+        config.extra.update(extra)
+        if extra.get("adv") is not None:
+            return {"batch_hook": adversarial_hook(extra["adv"], extra.get("attack_params", {}),
+                                                   float(extra.get("adv_ratio", 0.5)))}
+        bank_ds, val_ds = _unaugmented_splits(model, request)
+        return circle_hooks(model, bank_ds, val_ds, m=extra["circle_m"], gamma=extra["circle_gamma"],
+                            k=extra["knn"], batch_size=max(int(config.batch_size), 256))
+
+    return customize
+
+
+# --------------------------------------------------------------------------- adversarial training
+
+
+def adversarial_hook(name: str, params: Mapping[str, Any], ratio: float) -> Callable[..., tuple[Tensor, Tensor]]:
+    """A ``fit`` batch hook that makes each batch adversarial with probability ``ratio``.
+
+    The attack is built on the model being trained, so examples are generated against the current
+    weights (in eval mode; the model's train mode and gradients are restored by the attack). The
+    coin flip and the attack's own randomness (pixel positions, PGD start) are seeded from one draw
+    of torch's global generator, which ``fit`` reseeds every epoch: a run, and a resumed run, see
+    the same sequence of adversarial batches.
+    """
+    params = dict(params)
+
+    def hook(model: nn.Module, images: Tensor, labels: Tensor, step: int) -> tuple[Tensor, Tensor]:
+        batch_seed = int(torch.randint(0, 2**31 - 2, (1,)).item())
+        attack = create_attack(name, model, **params, seed=batch_seed + 1)
+        coin = torch.Generator().manual_seed(batch_seed)
+        adversarial, _ = adversarial_batch(attack, images, labels, ratio=ratio, generator=coin)
+        return adversarial, labels
+
+    return hook
+
+
+# --------------------------------------------------------------------------- circle loss + k-NN
+
+
+def to_knn_model(model: Any, k: int) -> Any:
+    """Turn a Classifier into an embedding network with a k-NN head, in place (surgery op ``knn``).
+
+    The old final classifier is dropped; the spec records the op so that ``build_classifier`` (and so
+    ``load_model``) rebuilds the same structure. Returns the model.
+    """
+    from nnlab.models.surgery import op_knn
+
+    op = {"op": "knn", "k": int(k), "num_classes": len(model.spec.classes)}
+    model.net = op_knn(model.net, op).to(model.mean.device)
+    model.spec = model.spec.with_surgery(op)
+    return model
+
+
+def knn_head(model: Any) -> Any:
+    """The KNNClassifier of a k-NN model (its ``head``), or None for any other model."""
+    from nnlab.robustness.knn import KNNClassifier
+
+    head = getattr(getattr(model, "net", model), "head", None)
+    return head if isinstance(head, KNNClassifier) else None
+
+
+def encoder(model: Any) -> Callable[[Tensor], Tensor]:
+    """Pixels → the flattened embedding that a k-NN model's head classifies (everything but the head)."""
+    body = model.net[:-1]
+
+    def encode(images: Tensor) -> Tensor:
+        return body(model.normalize(images))
+
+    return encode
+
+
+def circle_hooks(model: Any, bank_ds: Any, val_ds: Any, *, m: float, gamma: float, k: int,
+                 batch_size: int = 256) -> dict[str, Any]:
+    """Convert ``model`` to a k-NN model and return ``fit``'s ``loss_fn`` and ``validate_fn`` for circle loss.
+
+    The loss is :class:`CircleLoss` (m, gamma) on the batch's embeddings; the "logits" it reports are
+    the leave-one-out k-NN votes inside the batch, so the training accuracy in the history means
+    something. Validation embeds ``bank_ds`` (the training split without augmentation) into the
+    head's bank, then reports the circle loss and k-NN accuracy on ``val_ds``.
+    """
+    to_knn_model(model, k)
+    head = knn_head(model)
+    encode = encoder(model)
+    criterion = CircleLoss(m, gamma)
+    num_classes = head.num_classes
+
+    def loss_fn(model: nn.Module, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        embeddings = encode(images)
+        return criterion(embeddings.float(), labels), batch_votes(embeddings.detach().float(), labels, k, num_classes)
+
+    def validate_fn(model: nn.Module) -> tuple[float, float]:
+        device = model.mean.device
+        bank, bank_labels = embed_dataset(model, bank_ds, device, batch_size)
+        head.set_bank(bank, bank_labels)
+        val, val_labels = embed_dataset(model, val_ds, device, batch_size)
+        with torch.no_grad():
+            accuracy = (head.predict(val.to(device)).cpu() == val_labels).float().mean().item()
+            losses = [criterion(chunk, labels).item() * len(chunk)
+                      for chunk, labels in zip(val.split(1024), val_labels.split(1024))]
+        return sum(losses) / max(1, len(val)), accuracy
+
+    return {"loss_fn": loss_fn, "validate_fn": validate_fn}
+
+
+def batch_votes(embeddings: Tensor, labels: Tensor, k: int, num_classes: int) -> Tensor:
+    """Leave-one-out k-NN vote fractions inside a batch (cosine similarity), N × num_classes."""
+    n = len(labels)
+    scores = torch.zeros(n, num_classes, device=embeddings.device)
+    if n < 2:
+        return scores
+    normed = F.normalize(embeddings, p=2, dim=1)
+    sim = normed @ normed.t()
+    sim.fill_diagonal_(float("-inf"))
+    neighbours = sim.topk(min(k, n - 1), dim=1).indices
+    votes = labels[neighbours]
+    scores.scatter_add_(1, votes, torch.ones_like(votes, dtype=scores.dtype))
+    return scores / votes.shape[1]
+
+
+@torch.no_grad()
+def embed_dataset(model: Any, ds: Any, device: torch.device, batch_size: int = 256) -> tuple[Tensor, Tensor]:
+    """Embeddings (CPU, float32) and labels of a dataset under a k-NN model's encoder, in eval mode."""
+    from nnlab.training.engine import make_loader
+
+    encode = encoder(model)
+    was_training = model.training
+    model.eval()
+    chunks, targets = [], []
+    try:
+        for images, labels in make_loader(ds, batch_size, shuffle=False):
+            chunks.append(encode(images.to(device)).float().cpu())
+            targets.append(torch.as_tensor(labels).long())
+    finally:
+        model.train(was_training)
+    if not chunks:
+        raise NnlabError("cannot build a k-NN bank from an empty dataset")
+    return torch.cat(chunks), torch.cat(targets)
+
+
+def _unaugmented_splits(model: Any, request: Any) -> tuple[Any, Any]:
+    """The run's train split without augmentation (for the bank) and its val split, shaped for ``model``."""
+    from nnlab.training.recipe import DataOptions, dataset_for_model
+
+    balance = getattr(request, "balance", "none")
+    data = DataOptions(dataset=request.dataset, root=request.data_root, download=request.download,
+                       val_fraction=request.val_fraction, fraction=request.fraction, limit=request.limit,
+                       seed=request.seed, extra={"balance": balance} if balance != "none" else {})
+    bank_ds = dataset_for_model(model, data, "train")
+    val_ds = data.load("val", subset=False)
+    return bank_ds, val_ds

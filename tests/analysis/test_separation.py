@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from nnlab.analysis import (
+    anti_si,
+    center_separation_index,
+    high_order_si,
+    nearest_neighbors,
+    separation_index,
+    separation_indices,
+    soft_order_si,
+)
+from nnlab.errors import NnlabError
+from tests.analysis import _brute
+
+
+def _datasets():
+    rng = np.random.default_rng(0)
+    for t in range(6):
+        n, d = int(rng.integers(20, 45)), int(rng.integers(1, 9))
+        y = rng.integers(0, 3, n)
+        y[:2] = [0, 1]
+        yield f"random{t}", rng.standard_normal((n, d)), y, True
+        yield f"ties{t}", _brute.tie_heavy(rng, n, d), y, True
+        yield f"grid{t}", rng.integers(0, 3, (n, d)).astype(np.float64), y, False
+
+
+DATA = list(_datasets())
+
+
+@pytest.mark.parametrize("name,X,y,normalize", DATA, ids=[d[0] for d in DATA])
+def test_all_indices_match_brute_force(name, X, y, normalize):
+    k = 3
+    expected = _brute.indices(X, y, k, normalize=normalize)
+    got = separation_indices(X, y, orders=(1, k), normalize=normalize, block_rows=7)
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, abs=1e-12), key
+    assert got["high_order_si_1"] == pytest.approx(expected["si"], abs=1e-12)
+
+
+def test_single_functions_agree_with_brute_force_on_ties():
+    rng = np.random.default_rng(5)
+    X = _brute.tie_heavy(rng, 40, 5)
+    y = rng.integers(0, 4, 40)
+    ref = _brute.indices(X, y, 2)
+    assert separation_index(X, y, block_rows=3) == pytest.approx(ref["si"])
+    assert center_separation_index(X, y) == pytest.approx(ref["csi"])
+    assert high_order_si(X, y, 2) == pytest.approx(ref["high_order_si_2"])
+    assert soft_order_si(X, y, 2) == pytest.approx(ref["soft_order_si_2"])
+    assert anti_si(X, y, 2) == pytest.approx(ref["anti_si_2"])
+
+
+def test_neighbours_ties_go_to_lowest_index_across_blocks():
+    # rows 0, 3, 5 and 8 are identical: each one's nearest is the lowest other index of the group
+    rng = np.random.default_rng(1)
+    Z = rng.standard_normal((12, 4))
+    Z[[3, 5, 8]] = Z[0]
+    Zt = torch.tensor(Z)
+    idx, dist = nearest_neighbors(Zt, 3, block_rows=2)
+    assert idx[0].tolist() == [3, 5, 8]
+    assert idx[5].tolist() == [0, 3, 8]
+    assert idx[8].tolist() == [0, 3, 5]
+    assert torch.all(dist[[0, 3, 5, 8]] == 0)
+    assert idx.tolist() == _brute.neighbours(Z, 3).tolist()
+
+
+def test_memory_budget_forces_blocks_and_same_result():
+    rng = np.random.default_rng(2)
+    X = _brute.tie_heavy(rng, 60, 6)
+    y = rng.integers(0, 3, 60)
+    tiny = separation_indices(X, y, orders=(2,), memory_budget_mb=0.001)
+    big = separation_indices(X, y, orders=(2,))
+    assert tiny == big
+
+
+def test_torch_input_and_normalize_off():
+    X = torch.tensor([[0.0], [1.0], [10.0], [11.0]])
+    y = torch.tensor([0, 0, 1, 1])
+    assert separation_index(X, y, normalize=False) == 1.0
+    assert separation_index(X, torch.tensor([0, 1, 0, 1]), normalize=False) == 0.0
+
+
+def test_scale_invariance_of_normalized_si():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((30, 3))
+    y = rng.integers(0, 2, 30)
+    X2 = X * np.array([1.0, 1000.0, 0.001])
+    assert separation_index(X, y) == pytest.approx(separation_index(X2, y))
+
+
+@pytest.mark.parametrize(
+    "X,y,match",
+    [
+        (np.array([[0.0, np.nan], [1.0, 2.0]]), [0, 1], "NaN or Inf"),
+        (np.array([[0.0, np.inf], [1.0, 2.0]]), [0, 1], "NaN or Inf"),
+        (np.zeros((4, 2)), [1, 1, 1, 1], "2 classes"),
+        (np.zeros((1, 2)), [0], "at least 2 samples"),
+        (np.zeros((3, 2)), [0, 1], "3 rows but there are 2 labels"),
+    ],
+)
+def test_bad_inputs_raise_one_clear_error(X, y, match):
+    with pytest.raises(NnlabError, match=match):
+        separation_index(X, y)
+
+
+def test_order_larger_than_samples_is_an_error():
+    with pytest.raises(NnlabError, match="order 5"):
+        high_order_si(np.eye(3), [0, 1, 0], 5)
