@@ -49,8 +49,9 @@ compress-vgg: CUT_THRESHOLD = 0.02
 compress-vgg: RANK_STEPS =
 compress-vgg: HIDDEN = 4096,4096
 compress-vgg: DROPOUT = 0.2
-compress-vgg: HEAD_EPOCHS = 15
-compress-vgg: HEAD_ARGS = --optimizer adam --lr 1e-3
+compress-vgg: SELECT = --top 64
+compress-vgg: HEAD_EPOCHS = 60
+compress-vgg: HEAD_ARGS = --optimizer adam --lr 1e-2
 compress-vgg: DEVICE = auto
 compress-vgg: DATA_ARGS =
 compress-vgg: $(STAMP)
@@ -65,12 +66,62 @@ compress-vgg: $(STAMP)
 	  --fraction $(SI_FRACTION) --device $(DEVICE) -o $(CV_OUT)/cut-features.safetensors
 	$(NNLAB) rank-features $(CV_OUT)/cut-features.safetensors $(if $(RANK_STEPS),--max-steps $(RANK_STEPS)) \
 	  -o $(CV_OUT)/ranking.parquet --plot $(CV_OUT)/ranking.png
-	$(NNLAB) fit-head $(CV_OUT)/truncated.safetensors --ranking $(CV_OUT)/ranking.parquet --best --hidden "" \
+	$(NNLAB) fit-head $(CV_OUT)/truncated.safetensors --ranking $(CV_OUT)/ranking.parquet $(SELECT) --hidden "" \
 	  --dropout $(DROPOUT) --dataset $(DATASET) $(DATA_ARGS) --epochs $(HEAD_EPOCHS) $(HEAD_ARGS) --device $(DEVICE) \
 	  -o $(CV_OUT)/compressed-linear.safetensors --quiet
-	$(NNLAB) fit-head $(CV_OUT)/truncated.safetensors --ranking $(CV_OUT)/ranking.parquet --best --hidden $(HIDDEN) \
+	$(NNLAB) fit-head $(CV_OUT)/truncated.safetensors --ranking $(CV_OUT)/ranking.parquet $(SELECT) --hidden $(HIDDEN) \
 	  --hidden-scale $(WIDTH) --dropout $(DROPOUT) --dataset $(DATASET) $(DATA_ARGS) --epochs $(HEAD_EPOCHS) \
 	  $(HEAD_ARGS) --device $(DEVICE) -o $(CV_OUT)/compressed-mlp.safetensors --quiet
 	$(NNLAB) compare $(CV_OUT)/vgg16.safetensors $(CV_OUT)/compressed-linear.safetensors \
 	  $(CV_OUT)/compressed-mlp.safetensors --dataset $(DATASET) $(DATA_ARGS) --si-fraction $(SI_FRACTION) \
 	  --device $(DEVICE) -o $(CV_OUT)/compare.parquet
+
+# ---------------------------------------------------------------- robustness: seed S4, attacks and defences
+# clean model → pixels+fgsm test set (attack) → adversarially trained model → circle-loss model with 3-NN
+# → evaluate each on the clean and on the adversarial test set → embed each (UMAP) → summary.parquet.
+# Defaults: built-in mnist5k at 28×28, ResNet18 at width 1/4, about 2–3 minutes on an idle 2-core CPU.
+# Each process uses one OpenMP thread (THREADS) and independent steps run two at a time: small convolutions
+# gain little from a second thread, and thread barriers cost a lot on a busy machine.
+# The seed's setting (CIFAR-10, width 1, 224×224, eps 8/255) on a GPU: see the README, section "Robustness".
+.PHONY: robustness
+RB_OUT ?= artifacts/robustness
+robustness: DATASET = mnist5k
+robustness: MODEL = resnet18
+robustness: IMAGE_SIZE = 28
+robustness: WIDTH = 0.25
+robustness: EPOCHS = 4
+robustness: EPS = 0.1
+robustness: PIXELS = 20
+robustness: ADV_RATIO = 0.5
+robustness: KNN = 3
+robustness: EMBED_METHOD = umap
+robustness: DEVICE = auto
+robustness: THREADS = 1
+robustness: TRAIN_ARGS = --optimizer adam --lr 2e-3
+robustness: DATA_ARGS =
+robustness: export OMP_NUM_THREADS = $(THREADS)
+robustness: RB_TRAIN = $(NNLAB) train --model $(MODEL) --width $(WIDTH) --dataset $(DATASET) $(DATA_ARGS) \
+  --image-size $(IMAGE_SIZE) --epochs $(EPOCHS) $(TRAIN_ARGS) --device $(DEVICE) --quiet
+# evaluate model $$m on the clean and the adversarial test set, then embed both (one shell command)
+robustness: RB_STUDY = $(NNLAB) evaluate $(RB_OUT)/$$m.safetensors --dataset $(DATASET) $(DATA_ARGS) --split test \
+  --device $(DEVICE) -o $(RB_OUT)/$$m.clean-metrics.parquet --quiet \
+  && $(NNLAB) evaluate $(RB_OUT)/$$m.safetensors --adversarial $(RB_OUT)/adversarial-test.safetensors \
+  --device $(DEVICE) -o $(RB_OUT)/$$m.adv-metrics.parquet --quiet \
+  && $(NNLAB) embed $(RB_OUT)/$$m.safetensors --adversarial $(RB_OUT)/adversarial-test.safetensors \
+  --method $(EMBED_METHOD) --device $(DEVICE) -o $(RB_OUT)/$$m.embedding.parquet \
+  --plot $(RB_OUT)/$$m.$(EMBED_METHOD).png --quiet
+robustness: $(STAMP)
+	@mkdir -p $(RB_OUT)
+	$(RB_TRAIN) -o $(RB_OUT)/clean.safetensors
+	$(RB_TRAIN) --adv pixels+fgsm --pixels $(PIXELS) --eps $(EPS) --adv-ratio $(ADV_RATIO) \
+	  -o $(RB_OUT)/adversarial.safetensors & job=$$!; \
+	$(NNLAB) attack $(RB_OUT)/clean.safetensors --dataset $(DATASET) $(DATA_ARGS) --split test --attack pixels+fgsm \
+	  --pixels $(PIXELS) --eps $(EPS) --device $(DEVICE) -o $(RB_OUT)/adversarial-test.safetensors; \
+	rc=$$?; wait $$job && exit $$rc
+	$(RB_TRAIN) --loss circle --circle-m 0.4 --circle-gamma 80 --knn $(KNN) -o $(RB_OUT)/circle.safetensors \
+	  & job=$$!; m=clean; $(RB_STUDY); rc=$$?; wait $$job && exit $$rc
+	m=adversarial; $(RB_STUDY) & job=$$!; m=circle; $(RB_STUDY); rc=$$?; wait $$job && exit $$rc
+	$(NNLAB) attack --summarize clean=$(RB_OUT)/clean.clean-metrics.parquet,$(RB_OUT)/clean.adv-metrics.parquet \
+	  --summarize adversarial=$(RB_OUT)/adversarial.clean-metrics.parquet,$(RB_OUT)/adversarial.adv-metrics.parquet \
+	  --summarize circle=$(RB_OUT)/circle.clean-metrics.parquet,$(RB_OUT)/circle.adv-metrics.parquet \
+	  -o $(RB_OUT)/summary.parquet

@@ -130,7 +130,9 @@ def _summarize(items: list[str], output: Path | None, quiet: bool) -> None:
     artifacts.save_table(output, table, {"table": "robustness_summary", "sources": {n: [str(c), str(a)] for n, c, a in entries},
                                          "provenance": artifacts.provenance()})
     if not quiet:
-        console.print(frame_table(f"robustness summary ({output})", table))
+        shown = frame_table("robustness summary", table)
+        shown.caption = str(output)
+        console.print(shown)
 
 
 def _flat(params: dict, prefix: str = "") -> dict:

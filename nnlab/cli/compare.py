@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from nnlab.cli.common import (
-    BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, QuietOpt, SeedOpt, command, console, err_console,
+    BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, QuietOpt, SeedOpt, command, console,
+    progress,
 )
 
 EXAMPLES = """
@@ -53,14 +54,12 @@ def compare(
         if not name:
             raise NnlabError("say which dataset to compare on with --dataset NAME")
 
-    def note(message: str) -> None:
-        if not quiet:
-            err_console.print(f"[dim]{message}[/]")
-
-    comp = compare_models(models, name, si_fraction=si_fraction, si_test_fraction=si_test_fraction,
-                          limit=limit, val_fraction=val_fraction, seed=seed, device=resolve_device(device), batch_size=batch_size,
-                          num_workers=num_workers, root=data_root, download=download, normalize=normalize,
-                          progress=note)
+    with progress(quiet) as bar:
+        task = bar.add_task("compare", total=None)
+        comp = compare_models(models, name, si_fraction=si_fraction, si_test_fraction=si_test_fraction, limit=limit,
+                              val_fraction=val_fraction, seed=seed, device=resolve_device(device),
+                              batch_size=batch_size, num_workers=num_workers, root=data_root, download=download,
+                              normalize=normalize, progress=lambda message: bar.update(task, description=message))
     if output is not None:
         artifacts.save_table(output, comparison_frame(comp), {
             "table": "comparison", "dataset": name, "si_fraction": si_fraction, "si_test_fraction": si_test_fraction,
@@ -69,13 +68,18 @@ def compare(
         return
     acc = comp.accuracy
     base = int(acc["parameters"].iloc[0])
-    console.print(table(f"accuracy on {name}", ["model", "train", "val", "test", "parameters", "% of first"],
+    width = max(len(str(m)) for m in acc["model"])
+    shown = table(f"accuracy on {name}", ["model", "train", "val", "test", "parameters", "% of first"],
                         [[r.model, r.train_accuracy, r.val_accuracy, r.test_accuracy, int(r.parameters),
-                          f"{100 * r.parameters / base:.1f} %"] for r in acc.itertuples()]))
+                          f"{100 * r.parameters / base:.1f} %"] for r in acc.itertuples()])
+    shown.columns[0].no_wrap, shown.columns[0].min_width = True, width
+    console.print(shown)
     sep = comp.separation
-    console.print(table("separation of the classifier's input", ["model", "layer", "dim", "SI train", "CSI train",
+    shown = table("separation of the classifier's input", ["model", "layer", "dim", "SI train", "CSI train",
                                                                  "SI test", "CSI test"],
                         [[r.model, r.layer, int(r.dim), r.si_train, r.csi_train, r.si_test, r.csi_test]
-                         for r in sep.itertuples()]))
+                         for r in sep.itertuples()])
+    shown.columns[0].no_wrap, shown.columns[0].min_width = True, width
+    console.print(shown)
     if output is not None:
         console.print(f"table: {output}")

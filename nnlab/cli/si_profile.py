@@ -9,7 +9,7 @@ import typer
 
 from nnlab.cli.common import (
     BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, OutputOpt, QuietOpt, SeedOpt, command, console,
-    err_console, split_list,
+    progress, split_list,
 )
 
 EXAMPLES = """
@@ -50,23 +50,26 @@ def si_profile(
     from nnlab.device import resolve_device
     from nnlab.report import frame_table, key_values
 
-    def note(message: str) -> None:
-        if not quiet:
-            err_console.print(f"[dim]{message}[/]")
-
-    result = run_si_profile(
-        source, output, dataset=dataset, splits=split_list(splits), layers=split_list(layers), fraction=fraction,
-        limit=limit, orders=split_list(orders), normalize=normalize,
-        memory_mb=memory_mb, plot=plot, val_fraction=val_fraction, seed=seed, device=resolve_device(device),
-        batch_size=batch_size, num_workers=num_workers, root=data_root, download=download, progress=note,
-    )
+    with progress(quiet) as bar:
+        task = bar.add_task("si-profile", total=None)
+        result = run_si_profile(
+            source, output, dataset=dataset, splits=split_list(splits), layers=split_list(layers), fraction=fraction,
+            limit=limit, orders=split_list(orders), normalize=normalize, memory_mb=memory_mb, plot=plot,
+            val_fraction=val_fraction, seed=seed, device=resolve_device(device), batch_size=batch_size,
+            num_workers=num_workers, root=data_root, download=download,
+            progress=lambda message: bar.update(task, description=message),
+        )
     if quiet:
         return
     df = result.pop("_table")
     wide = df.pivot_table(index=["layer_index", "layer_name"], columns="split", values=["si", "csi"], sort=False)
-    wide.columns = [f"{value} {split}" for value, split in wide.columns]
+    wide.columns = [f"{value.upper()} {split}" for value, split in wide.columns]
     wide = wide.reset_index()
     dims = df.drop_duplicates("layer_index").set_index("layer_index")["dim"]
     wide.insert(2, "dim", wide["layer_index"].map(dims))
-    console.print(frame_table("separation index per layer", wide.rename(columns={"layer_name": "layer"}), max_rows=200))
+    wide = wide.rename(columns={"layer_index": "index", "layer_name": "layer"})
+    shown = frame_table("separation index per layer", wide, max_rows=200)
+    shown.columns[1].no_wrap = True
+    shown.columns[1].min_width = max(len(str(n)) for n in wide["layer"])
+    console.print(shown)
     console.print(key_values("si-profile", result))

@@ -80,11 +80,11 @@ def compare_models(paths: Sequence[Path], dataset: str, *, si_fraction: float | 
 
         layer = feature_layer(model.net)
         si_row: dict[str, Any] = {"model": label, "layer": layer}
-        for split, frac, limit in (("train", si_fraction, si_limit), ("test", si_test_fraction, None)):
+        for split, frac, cap in (("train", si_fraction, si_limit), ("test", si_test_fraction, None)):
             if progress is not None:
                 progress(f"{label}: SI of {layer} on {split}")
             data = DataOptions(dataset=dataset, root=root, download=download, val_fraction=val_fraction, seed=seed,
-                               fraction=frac if frac not in (None, 1.0) else None, limit=limit)
+                               fraction=frac if frac not in (None, 1.0) else None, limit=cap)
             ds = dataset_for_model(model, data, split)
             acts, labels = extract_activations(model, ds, [layer], device=device, batch_size=batch_size,
                                                num_workers=num_workers)

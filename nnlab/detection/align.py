@@ -4,7 +4,7 @@ Fast R-CNN's idea on R-CNN's data: the frozen backbone of a model artifact (``--
 image, every proposal of that image is pooled from the feature map with ``roi_align``
 (:func:`nnlab.detection.roi.extract_proposal_features`), and only a head is fitted on those
 features, for a handful of epochs that each take a fraction of a second. The result is a
-``roi_align`` model artifact (:mod:`nnlab.models.roi`): backbone weights, head and pooling options in
+roi_align model artifact (arch ``roi:BACKBONE``, :mod:`nnlab.models.roi`): backbone weights, head and pooling options in
 one self-contained file, which ``nnlab detect --roi-mode align`` runs with the very same
 feature function, so training and detection see identical features.
 """
@@ -25,19 +25,18 @@ ROI_DEFAULTS = {"output_size": 2, "pool": "avg", "image_scale": 1.0, "sampling_r
 
 
 def align_spec(source, classes: list[str], options: dict[str, Any]):
-    """The ModelSpec of a ``roi_align`` model that reuses the backbone of ``source`` (a Classifier)."""
+    """The ModelSpec of a roi_align model (arch ``roi:BACKBONE``) that reuses the backbone of ``source`` (a Classifier)."""
     from nnlab.models import ModelSpec
 
     if source.spec.surgery:
         raise NnlabError("the --init model of an align head must be a plain (not truncated) model")
-    if source.spec.arch == "roi_align":
-        base_kwargs = dict(source.spec.arch_kwargs)
-        width = base_kwargs.pop("width", 1.0)
-        arch_kwargs = {**base_kwargs, "width": width}
+    if source.spec.arch.startswith("roi:"):
+        arch, arch_kwargs = source.spec.arch, dict(source.spec.arch_kwargs)
     else:
         backbone_kwargs = {k: v for k, v in source.spec.arch_kwargs.items() if k != "width"}
-        arch_kwargs = {"width": source.spec.arch_kwargs.get("width", 1.0), "backbone": source.spec.arch,
-                       "backbone_kwargs": backbone_kwargs, **ROI_DEFAULTS}
+        arch = f"roi:{source.spec.arch}"
+        arch_kwargs = {"width": source.spec.arch_kwargs.get("width", 1.0), "backbone_kwargs": backbone_kwargs,
+                       **ROI_DEFAULTS}
     unknown = set(options) - set(ROI_DEFAULTS)
     if unknown:
         raise NnlabError(f"--model-arg {', '.join(sorted(unknown))} is not an align option; "
@@ -45,7 +44,7 @@ def align_spec(source, classes: list[str], options: dict[str, Any]):
     arch_kwargs.update(options)
     if arch_kwargs.get("blocks") is None:
         arch_kwargs.pop("blocks", None)
-    return ModelSpec(arch="roi_align", arch_kwargs=arch_kwargs, classes=classes, input=dict(source.spec.input),
+    return ModelSpec(arch=arch, arch_kwargs=arch_kwargs, classes=classes, input=dict(source.spec.input),
                      surgery=[])
 
 
@@ -85,8 +84,11 @@ def region_features(model, dataset, progress: Callable[[int, int], None] | None 
     """RoIAlign features (N x D) and targets of every row of a proposals dataset, one backbone pass per image."""
     from nnlab.detection.roi import extract_proposal_features
 
+    import numpy as np
+
     head = roi_head(model)
     head.eval()
+    dataset.targets = np.array(dataset.targets)  # a writable copy (pandas hands out read-only arrays)
     with torch.inference_mode():
         return extract_proposal_features(head.backbone, dataset, progress=progress, **head.options)
 
@@ -120,7 +122,7 @@ def train_align_head(req, *, on_batch: Callable[[int, int], None] | None = None,
         raise NnlabError(f"--init {req.init}: no such file")
     if req.output.suffix != ".safetensors":
         raise NnlabError(f"the model artifact must be a .safetensors file, got {req.output}")
-    if req.model not in (None, "roi_align"):
+    if req.model is not None and not str(req.model).startswith("roi:"):
         raise NnlabError("--roi-mode align builds a roi_align model from --init; drop --model")
     config = TrainConfig(
         epochs=req.epochs, batch_size=req.batch_size, optimizer=req.optimizer, lr=req.lr, momentum=req.momentum,
@@ -167,7 +169,7 @@ def train_align_head(req, *, on_batch: Callable[[int, int], None] | None = None,
         plot_history(history, req.plot)
     checkpoint_path(req.output).unlink(missing_ok=True)
     summary = {
-        "model": "roi_align", "backbone": f"{source.spec.arch} from {req.init} ({copied} tensors, frozen)",
+        "model": model.spec.arch, "backbone": f"{source.spec.arch} from {req.init} ({copied} tensors, frozen)",
         "dataset": req.dataset, "parameters": total, "trainable (head)": count_parameters(head)[1],
         "train regions": len(train_ds), "val regions": len(val_ds),
         "feature extraction s": round(extract_seconds, 2), "best epoch": result.best_epoch,

@@ -1,4 +1,4 @@
-"""``roi_align``: a region classifier made of a backbone's ``features`` and a new head (Fast R-CNN style).
+"""``roi:BACKBONE`` (e.g. ``roi:mobilenet_v2``), the roi_align detector: a region classifier made of a backbone's ``features`` and a new head (Fast R-CNN style).
 
 The net keeps the backbone's ``features`` (same state-dict keys as ``mobilenet_v2`` or ``vgg16``, so
 weights copy across by name) and the seed-S1 head under ``classifier``. Two ways to run it:
@@ -67,16 +67,20 @@ class RoIAlignNet(nn.Module):
         return self.classifier(self.region_features(x))
 
 
-@register_model("roi_align", image_size=64)
-def build_roi_align(*, num_classes, in_channels, image_size, width, pretrained, backbone: str = "mobilenet_v2",
+def _roi_defaults(backbone: str) -> dict[str, Any]:
+    return {"image_size": 32, "channels": 3, "mean": None, "std": None, "pretrained": False}
+
+
+@register_model("roi:", defaults=_roi_defaults)
+def build_roi_align(backbone: str, *, num_classes, in_channels, image_size, width, pretrained,
                     backbone_kwargs: dict[str, Any] | None = None, blocks: int | None = None, output_size: int = 2,
                     pool: str = "avg", image_scale: float = 1.0, sampling_ratio: int = 2, hidden: int = 256,
                     dropout: float = 0.2, **kwargs) -> nn.Module:
     """Region classifier for align-mode detection: a backbone's ``features`` (first ``blocks``) + RoIAlign + seed head."""
     if kwargs:
-        raise NnlabError(f"roi_align does not take {', '.join(sorted(kwargs))}")
+        raise NnlabError(f"roi:{backbone} does not take {', '.join(sorted(kwargs))}")
     if pretrained:
-        raise NnlabError("roi_align takes its backbone from a model artifact (--init), not from the hub")
+        raise NnlabError("a roi_align model takes its backbone from a model artifact (--init), not from the hub")
     source = create_model(backbone, num_classes=2, in_channels=in_channels, image_size=image_size, width=width,
                           **dict(backbone_kwargs or {}))
     features = getattr(source, "features", None)

@@ -113,6 +113,8 @@ def test_compare_prints_both_tables_and_writes_parquet(runner, app, study):
     for col in ("train_accuracy", "val_accuracy", "test_accuracy", "si_train", "csi_train", "si_test", "csi_test"):
         assert df[col].between(0, 1).all(), col
     assert list(df["test_samples"]) == [72, 72]
+    for col in ("train_accuracy", "val_accuracy", "test_accuracy"):  # --limit 60 applies to every model
+        assert ((df[col] * 60).round(4) % 1 == 0).all(), col
     assert "accuracy on digits" in res.output and "separation of the classifier" in res.output
 
 

@@ -8,29 +8,24 @@ import pytest
 import torch
 
 from nnlab import artifacts
-from nnlab.models import create_classifier
 from tests.cli.helpers import assert_clear_error, invoke
-
-CLASSES = [str(i) for i in range(10)]
-
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
-    """A tiny untrained VGG16 for digits (its SI profile is still well defined) and its cut features."""
+    """A tiny VGG16 trained for one epoch on digits, as a newcomer would, and two of its layers' features."""
     from typer.testing import CliRunner
 
     from nnlab.cli.main import app
 
     folder = tmp_path_factory.mktemp("si")
-    torch.manual_seed(0)
-    model = create_classifier("vgg16", CLASSES, channels=1, width=0.0625)
-    path = artifacts.save_model(folder / "vgg.safetensors", model, provenance={"dataset": "digits"})
-    feats = folder / "feats.safetensors"
-    res = CliRunner().invoke(app, ["extract-features", str(path), "--dataset", "digits", "--split", "train",
-                                   "--layers", "23,features.30", "--limit", "80", "-o", str(feats), "--quiet"],
-                             catch_exceptions=False)
-    assert res.exit_code == 0, res.output
-    return folder, path, feats
+    path = folder / "vgg.safetensors"
+    for args in (["train", "--model", "vgg16", "--width", "0.0625", "--dataset", "digits", "--epochs", "1", "--limit",
+                  "100", "-o", str(path), "--quiet"],
+                 ["extract-features", str(path), "--dataset", "digits", "--split", "train", "--layers",
+                  "23,features.30", "--limit", "80", "-o", str(folder / "feats.safetensors"), "--quiet"]):
+        res = CliRunner().invoke(app, args, catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+    return folder, path, folder / "feats.safetensors"
 
 
 def test_extract_features_default_layer_and_float16(runner, app, work):

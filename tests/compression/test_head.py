@@ -6,7 +6,6 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
-from torch import nn
 
 from nnlab import artifacts
 from nnlab.compression import HeadTrainer, build_headed, parse_hidden, require_truncated, select_from_ranking, train_head

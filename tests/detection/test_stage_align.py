@@ -29,7 +29,7 @@ def source():
 
 def test_align_model_copies_the_backbone_and_rebuilds_from_its_file(source, tmp_path):
     model, copied = build_align_model(source, ["background", "3", "7"], {"output_size": 2})
-    assert copied > 0 and model.spec.arch == "roi_align" and model.spec.classes == ["background", "3", "7"]
+    assert copied > 0 and model.spec.arch == "roi:mobilenet_v2" and model.spec.classes == ["background", "3", "7"]
     for key, value in source.net.features.state_dict().items():
         assert torch.equal(model.net.features.state_dict()[key], value)
     assert not any(p.requires_grad for p in model.net.features.parameters())
@@ -80,7 +80,7 @@ def test_train_align_head_writes_a_self_contained_detector(source, proposals_pat
                        lr=0.01, val_fraction=0.25, balance="undersample", model_args={"output_size": 1}, device="cpu")
     outcome = train_align_head(req)
     model = artifacts.load_model(out)
-    assert model.spec.arch == "roi_align" and model.spec.classes[0] == "background"
+    assert model.spec.arch == "roi:mobilenet_v2" and model.spec.classes[0] == "background"
     assert model.net.roi_options["output_size"] == 1
     backbone = artifacts.load_model(init).net.features.state_dict()
     assert all(torch.equal(model.net.features.state_dict()[k], v) for k, v in backbone.items())
