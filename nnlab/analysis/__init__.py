@@ -4,13 +4,7 @@ Distances are Euclidean on z-scored float64 features; ties between equally near 
 sample index (see :mod:`nnlab.analysis.separation` for the exact definitions).
 """
 
-from nnlab.analysis.hooks import (
-    extract_activations,
-    features_si_profile,
-    iter_layer_activations,
-    resolve_layers,
-    si_profile,
-)
+from nnlab.analysis.hooks import canonical_layer, extract_activations, module_for, si_profile, si_profile_features
 from nnlab.analysis.ranking import RankingResult, forward_ranking, univariate_ranking
 from nnlab.analysis.separation import (
     anti_si,
@@ -28,17 +22,17 @@ __all__ = [
     "RankingResult",
     "anti_si",
     "center_separation_index",
+    "canonical_layer",
     "extract_activations",
-    "features_si_profile",
+    "module_for",
     "forward_ranking",
     "high_order_si",
-    "iter_layer_activations",
     "nearest_neighbors",
     "normalize_features",
-    "resolve_layers",
     "separation_index",
     "separation_indices",
     "si_profile",
+    "si_profile_features",
     "soft_order_si",
     "univariate_ranking",
     "validate_inputs",

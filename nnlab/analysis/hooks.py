@@ -1,117 +1,198 @@
-"""Activations of named layers via forward hooks, and per-layer separation-index profiles.
+"""Flattened layer activations of a model over a dataset (forward hooks), and the layer-wise SI profile.
 
-Works with any ``nn.Module`` and any DataLoader yielding ``(images, labels)``; layer names are those of
-``model.named_modules()``. Activations are flattened to N × D (one row per sample).
+Names are module names of the raw net (``model.net``), e.g. ``features.23`` for VGG16; a ``net.`` prefix is
+accepted (plain modules work too, with their ``named_modules`` names). A forward pass stops as soon as every
+requested layer has produced its output, so profiling early layers does not pay for the rest of the net.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
+import pandas as pd
 import torch
 from torch import nn
 
-from nnlab.analysis.separation import DEFAULT_MEMORY_BUDGET_MB, separation_indices
 from nnlab.errors import NnlabError
 
-
-def resolve_layers(model: nn.Module, layers: Sequence[str]) -> dict[str, nn.Module]:
-    """Map layer names to modules; an unknown name raises NnlabError listing the valid names."""
-    modules = dict(model.named_modules())
-    out: dict[str, nn.Module] = {}
-    for name in layers:
-        if name not in modules or name == "":
-            valid = ", ".join(n for n in modules if n)
-            raise NnlabError(f"unknown layer {name!r}; valid layer names: {valid}")
-        out[name] = modules[name]
-    if not out:
-        raise NnlabError("no layers were given")
-    return out
+ProgressFn = Callable[[int, int], None]
+DEFAULT_MEMORY_MB = 512.0
 
 
-def _flatten(output: Any) -> torch.Tensor:
-    if isinstance(output, (tuple, list)):
-        output = output[0]
-    if not isinstance(output, torch.Tensor):
-        raise NnlabError(f"a hooked layer returned {type(output).__name__}, not a tensor")
-    return output.detach().reshape(output.shape[0], -1)
+class _Collected(Exception):
+    """Raised inside a hook once every requested layer has fired for the current batch."""
 
 
-def extract_activations(model: nn.Module, loader: Iterable, layers: Sequence[str], device: Any = "cpu",
-                        dtype: torch.dtype = torch.float32,
-                        progress: Callable[[int], None] | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Run ``model`` over ``loader`` in eval mode and collect the flattened outputs of ``layers``.
+def _raw(model: nn.Module) -> nn.Module:
+    return getattr(model, "net", model)
 
-    Returns ``({layer name: N × D tensor on CPU in dtype}, labels as int64 tensor)``, layers in the given order.
-    ``progress(batch_size)`` is called after each batch.
+
+def module_for(model: nn.Module, name: str) -> nn.Module:
+    """The module of the raw net called ``name`` (``net.`` prefix allowed); unknown names list valid ones."""
+    from nnlab.models import profile_layers
+
+    net = _raw(model)
+    key = name[4:] if name.startswith("net.") else name
+    modules = dict(net.named_modules())
+    if key and key in modules:
+        return modules[key]
+    shown = ", ".join(n for n, _ in profile_layers(net))
+    raise NnlabError(f"unknown layer {name!r}; this model's layers are: {shown}")
+
+
+def canonical_layer(model: nn.Module, name: str) -> str:
+    """The layer of the *original* architecture whose flattened output ``name`` is.
+
+    The output of a truncated model (its final ``flatten``) is the flattened activation of the layer it was cut
+    at, so both name the same features; a ranking made on either fits either. Other names map to themselves.
     """
-    targets = resolve_layers(model, layers)
-    store: dict[str, list[torch.Tensor]] = {name: [] for name in targets}
-    handles = []
-    for name, module in targets.items():
-        def hook(_m: nn.Module, _inp: Any, out: Any, name: str = name) -> None:
-            store[name].append(_flatten(out).to("cpu", dtype))
-        handles.append(module.register_forward_hook(hook))
-    labels: list[torch.Tensor] = []
+    from nnlab.models.surgery import SurgeredNet
+
+    net = _raw(model)
+    spec = getattr(model, "spec", None)
+    cuts = [op["at"] for op in (spec.surgery if spec is not None else []) if op.get("op") == "truncate"]
+    if isinstance(net, SurgeredNet) and cuts:
+        flattens = [n for n, m in net.named_children() if n.startswith("flatten") and isinstance(m, nn.Flatten)]
+        if flattens and name == flattens[-1]:
+            return cuts[-1]
+    return name
+
+
+@torch.no_grad()
+def extract_activations(model: nn.Module, ds: Any, layers: Sequence[str], *, device: Any = "cpu",
+                        batch_size: int = 256, num_workers: int = 0, dtype: torch.dtype = torch.float32,
+                        progress: ProgressFn | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Flattened activations (N × D each, on the CPU, ``dtype``) of ``layers`` for every item of ``ds``, and the
+    labels; the model runs in eval mode."""
+    from nnlab.training.engine import make_loader
+
+    if not layers:
+        raise NnlabError("name at least one layer")
+    modules = {name: module_for(model, name) for name in layers}
+    device = torch.device(device)
     was_training = model.training
-    model.eval()
+    model.to(device).eval()
+    chunks: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
+    seen: dict[str, torch.Tensor] = {}
+
+    def make_hook(name: str):
+        def hook(_m: nn.Module, _inp: Any, out: Any) -> None:
+            if name in seen:
+                return
+            tensor = out[0] if isinstance(out, (tuple, list)) else out
+            seen[name] = tensor.detach().reshape(tensor.shape[0], -1).to("cpu", dtype)
+            if len(seen) == len(modules):
+                raise _Collected
+
+        return hook
+
+    handles = [module.register_forward_hook(make_hook(name)) for name, module in modules.items()]
+    labels: list[torch.Tensor] = []
+    loader = make_loader(ds, batch_size, shuffle=False, num_workers=num_workers)
+    total = len(loader)
     try:
-        with torch.no_grad():
-            for images, y in loader:
+        for step, (images, targets) in enumerate(loader, 1):
+            seen.clear()
+            try:
                 model(images.to(device))
-                labels.append(torch.as_tensor(y).reshape(-1).to(torch.int64).cpu())
-                if progress is not None:
-                    progress(int(labels[-1].numel()))
+            except _Collected:
+                pass
+            missing = [n for n in layers if n not in seen]
+            if missing:
+                raise NnlabError(f"layer {missing[0]!r} is never run by the model's forward pass")
+            for name in layers:
+                chunks[name].append(seen[name])
+            labels.append(torch.as_tensor(targets).long())
+            if progress is not None:
+                progress(step, total)
     finally:
-        for h in handles:
-            h.remove()
+        for handle in handles:
+            handle.remove()
         model.train(was_training)
     if not labels:
-        raise NnlabError("the data loader yielded no batches")
-    return {name: torch.cat(chunks) for name, chunks in store.items()}, torch.cat(labels)
+        raise NnlabError("the dataset is empty")
+    return {name: torch.cat(chunks[name]) for name in layers}, torch.cat(labels)
 
 
-def iter_layer_activations(model: nn.Module, loader: Iterable, layers: Sequence[str], device: Any = "cpu",
-                           dtype: torch.dtype = torch.float32) -> Iterator[tuple[int, str, torch.Tensor, torch.Tensor]]:
-    """Yield ``(layer index, layer name, N × D activations, labels)`` one layer at a time.
+def layer_dims(model: nn.Module, layers: Sequence[str]) -> dict[str, int]:
+    """Flattened output size per sample of each layer (one dry forward pass of a single zero image)."""
+    spec = model.spec
+    ref = next(iter(model.parameters()), None)
+    device = ref.device if ref is not None else torch.device("cpu")
+    one = torch.zeros(1, spec.channels, spec.size, spec.size, device=device)
+    acts, _ = extract_activations(model, [(one[0].cpu(), 0)], layers, device=device, batch_size=1)
+    return {name: int(t.shape[1]) for name, t in acts.items()}
 
-    Each layer costs one pass over the loader, so only one layer's activations are held in memory at once.
+
+def group_layers(dims: dict[str, int], n: int, memory_mb: float) -> list[list[str]]:
+    """Consecutive layers grouped so that one group's float32 activations for ``n`` samples fit ``memory_mb``
+    (a layer larger than the budget forms a group of its own)."""
+    budget = memory_mb * 1024 * 1024
+    groups: list[list[str]] = []
+    size = 0.0
+    for name, dim in dims.items():
+        need = 4.0 * n * dim
+        if groups and size + need <= budget:
+            groups[-1].append(name)
+            size += need
+        else:
+            groups.append([name])
+            size = need
+    return groups
+
+
+def _indices_row(X: torch.Tensor, y: torch.Tensor, orders: Iterable[int], normalize: bool, device: Any) -> dict[str, float]:
+    from nnlab.analysis.separation import separation_indices
+
+    return separation_indices(X, y, orders=tuple(orders), center=True, normalize=normalize, device=device)
+
+
+def si_profile(model: nn.Module, datasets: dict[str, Any], layers: Sequence[tuple[int, str]] | None = None, *,
+               orders: Sequence[int] = (), normalize: bool = True, device: Any = "cpu", batch_size: int = 256,
+               num_workers: int = 0, memory_mb: float = DEFAULT_MEMORY_MB,
+               progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """SI and CSI (and the indices of ``orders``) of every layer, in order, for each split in ``datasets``.
+
+    ``layers``: (index, name) pairs, default :func:`nnlab.models.profile_layers` (VGG16: the 31 modules of
+    ``features``). Activations are gathered for as many consecutive layers as fit ``memory_mb`` per forward pass
+    and each layer is dropped once its indices are computed. Columns: layer_index, layer_name, layer_type, split,
+    samples, dim, si, csi (+ high_order_si_k, soft_order_si_k, anti_si_k).
     """
-    resolve_layers(model, layers)  # fail fast on an unknown name
-    for index, name in enumerate(layers):
-        acts, labels = extract_activations(model, loader, [name], device=device, dtype=dtype)
-        yield index, name, acts[name], labels
+    from nnlab.models import profile_layers
+
+    if layers is None:
+        layers = list(enumerate(name for name, _ in profile_layers(_raw(model))))
+    layers = list(layers)
+    index_of = {name: idx for idx, name in layers}
+    types = {name: type(module_for(model, name)).__name__ for _, name in layers}
+    dims = layer_dims(model, [name for _, name in layers])
+    rows: list[dict[str, Any]] = []
+    for split, ds in datasets.items():
+        for group in group_layers(dims, len(ds), memory_mb):
+            if progress is not None:
+                progress(f"{split}: forward for {group[0]}" + (f" … {group[-1]}" if len(group) > 1 else ""))
+            acts, labels = extract_activations(model, ds, group, device=device, batch_size=batch_size,
+                                               num_workers=num_workers)
+            for name in group:
+                if progress is not None:
+                    progress(f"{split}: SI of {name}")
+                X = acts.pop(name)
+                values = _indices_row(X, labels, orders, normalize, device)
+                rows.append({"layer_index": index_of[name], "layer_name": name, "layer_type": types[name],
+                             "split": split, "samples": int(len(labels)), "dim": int(X.shape[1]), **values})
+                del X
+    return pd.DataFrame(rows)
 
 
-def si_profile(model: nn.Module, loader: Iterable, layers: Sequence[str], device: Any = "cpu", *,
-               orders: Sequence[int] = (), normalize: bool = True, block_rows: int | None = None,
-               memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
-               progress: Callable[[int, int, str], None] | None = None) -> list[dict[str, Any]]:
-    """SI and CSI (and the order-k indices for ``orders``) of every layer, in order, one layer in memory at a time.
-
-    Returns one dict per layer: ``layer_index, layer_name, dim, si, csi`` plus ``high_order_si_k``,
-    ``soft_order_si_k``, ``anti_si_k``. ``progress(done, total, layer_name)`` is called after each layer.
-    """
+def si_profile_features(layers: dict[str, torch.Tensor], labels: torch.Tensor, split: str, *,
+                        orders: Sequence[int] = (), normalize: bool = True, device: Any = "cpu",
+                        progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """The same table for the layers stored in a features artifact (one split)."""
     rows = []
-    for index, name, acts, labels in iter_layer_activations(model, loader, layers, device=device):
-        row: dict[str, Any] = {"layer_index": index, "layer_name": name, "dim": int(acts.shape[1])}
-        row.update(separation_indices(acts, labels, orders=orders, normalize=normalize, device=device,
-                                      block_rows=block_rows, memory_budget_mb=memory_budget_mb))
-        rows.append(row)
-        del acts
+    for index, (name, X) in enumerate(layers.items()):
         if progress is not None:
-            progress(index + 1, len(layers), name)
-    return rows
-
-
-def features_si_profile(layers: dict[str, torch.Tensor], labels: torch.Tensor, *, orders: Sequence[int] = (),
-                        normalize: bool = True, device: Any = None, block_rows: int | None = None,
-                        memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB) -> list[dict[str, Any]]:
-    """The same per-layer profile as :func:`si_profile`, from already extracted features (a features artifact)."""
-    rows = []
-    for index, (name, acts) in enumerate(layers.items()):
-        row: dict[str, Any] = {"layer_index": index, "layer_name": name, "dim": int(acts.reshape(acts.shape[0], -1).shape[1])}
-        row.update(separation_indices(acts, labels, orders=orders, normalize=normalize, device=device,
-                                      block_rows=block_rows, memory_budget_mb=memory_budget_mb))
-        rows.append(row)
-    return rows
+            progress(f"{split}: SI of {name}")
+        values = _indices_row(X, labels, orders, normalize, device)
+        rows.append({"layer_index": index, "layer_name": name, "layer_type": "", "split": split,
+                     "samples": int(len(labels)), "dim": int(X.reshape(len(X), -1).shape[1]), **values})
+    return pd.DataFrame(rows)

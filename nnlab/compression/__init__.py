@@ -6,7 +6,6 @@ fit a small head on the frozen backbone, compare the models.
 
 from __future__ import annotations
 
-from nnlab.compression.activations import canonical_layer, extract_activations, si_profile, si_profile_features
 from nnlab.compression.compare import Comparison, compare_models, comparison_frame
 from nnlab.compression.cut import DEFAULT_THRESHOLD, CutChoice, choose_cut, pooling_layers
 from nnlab.compression.head import (
@@ -18,7 +17,7 @@ from nnlab.compression.truncation import truncate_model
 
 __all__ = [
     "DEFAULT_THRESHOLD", "Comparison", "CutChoice", "FrozenBackbone", "HeadRequest", "HeadTrainer",
-    "backbone_features", "build_headed", "canonical_layer", "choose_cut", "compare_models", "comparison_frame",
-    "extract_activations", "load_ranking", "parse_hidden", "pooling_layers", "rank_features", "require_truncated",
-    "run_fit_head", "select_from_ranking", "si_profile", "si_profile_features", "train_head", "truncate_model",
+    "backbone_features", "build_headed", "choose_cut", "compare_models", "comparison_frame",
+    "load_ranking", "parse_hidden", "pooling_layers", "rank_features", "require_truncated",
+    "run_fit_head", "select_from_ranking", "train_head", "truncate_model",
 ]

@@ -51,7 +51,7 @@ def compare_models(paths: Sequence[Path], dataset: str, *, si_fraction: float | 
     """
     from nnlab import artifacts
     from nnlab.analysis.separation import separation_indices
-    from nnlab.compression.activations import extract_activations
+    from nnlab.analysis.hooks import extract_activations
     from nnlab.models import count_parameters, feature_layer
     from nnlab.training.engine import evaluate
     from nnlab.training.recipe import DataOptions, dataset_for_model

@@ -32,7 +32,7 @@ def extract_features(model_path: Path, output: Path, *, dataset: str | None, spl
                      progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Write a features artifact for ``layers`` of the model on a (stratified subset of a) split; returns a summary."""
     from nnlab import artifacts
-    from nnlab.compression.activations import canonical_layer, extract_activations
+    from nnlab.analysis.hooks import canonical_layer, extract_activations
     from nnlab.training.recipe import DataOptions, dataset_for_model
 
     if output.suffix != ".safetensors":

@@ -26,7 +26,7 @@ def run_si_profile(source: Path, output: Path, *, dataset: str | None = None, sp
                    progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Write the SI-profile table (and plot); returns a summary with the table under ``_table``."""
     from nnlab import artifacts
-    from nnlab.compression.activations import si_profile, si_profile_features
+    from nnlab.analysis.hooks import si_profile, si_profile_features
     from nnlab.models import profile_layers, resolve_layer
     from nnlab.training.recipe import DataOptions, dataset_for_model
 

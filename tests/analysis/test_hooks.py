@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
-from nnlab.analysis import extract_activations, features_si_profile, iter_layer_activations, separation_indices, si_profile
+from nnlab.analysis import extract_activations, separation_indices, si_profile, si_profile_features
 from nnlab.errors import NnlabError
 
 
@@ -14,38 +14,53 @@ def _setup():
     model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 4 * 4, 5))
     images = torch.rand(30, 1, 4, 4)
     labels = torch.arange(30) % 3
-    loader = DataLoader(TensorDataset(images, labels), batch_size=7)
-    return model, images, labels, loader
+    return model, images, labels, TensorDataset(images, labels)
 
 
 def test_extract_activations_flattens_in_sample_order():
-    model, images, labels, loader = _setup()
-    acts, y = extract_activations(model, loader, ["1", "3"], device="cpu")
+    model, images, labels, ds = _setup()
+    acts, y = extract_activations(model, ds, ["1", "3"], batch_size=7)
     assert list(acts) == ["1", "3"]
     assert acts["1"].shape == (30, 48) and acts["3"].shape == (30, 5)
     with torch.no_grad():
         assert torch.allclose(acts["1"], model[1](model[0](images)).reshape(30, -1))
         assert torch.allclose(acts["3"], model(images))
     assert torch.equal(y, labels)
-    half, _ = extract_activations(model, loader, ["3"], dtype=torch.float16)
+    half, _ = extract_activations(model, ds, ["3"], dtype=torch.float16)
     assert half["3"].dtype == torch.float16
 
 
+def test_forward_pass_stops_after_the_last_requested_layer():
+    model, _, _, ds = _setup()
+    calls = []
+    model[3].register_forward_hook(lambda *a: calls.append(1))
+    extract_activations(model, ds, ["1"], batch_size=10)
+    assert calls == []  # the Linear layer after the hooked ReLU never ran
+
+
 def test_unknown_layer_lists_valid_names():
-    model, _, _, loader = _setup()
-    with pytest.raises(NnlabError, match=r"unknown layer 'fc'.*0, 1, 2, 3"):
-        extract_activations(model, loader, ["fc"])
+    from nnlab.training.recipe import DataOptions, build_new_model
+
+    model = build_new_model("cnn", DataOptions(dataset="digits"), width=0.25)
+    _, _, _, ds = _setup()
+    with pytest.raises(NnlabError, match=r"unknown layer 'nosuch'.*flatten"):
+        extract_activations(model, ds, ["nosuch"])
 
 
-def test_si_profile_one_row_per_layer_matches_direct_computation():
-    model, _, _, loader = _setup()
-    layers = ["0", "1", "3"]
-    rows = si_profile(model, loader, layers, "cpu", orders=(2,))
-    assert [r["layer_name"] for r in rows] == layers and [r["layer_index"] for r in rows] == [0, 1, 2]
-    for (i, name, acts, y), row in zip(iter_layer_activations(model, loader, layers), rows):
-        direct = separation_indices(acts, y, orders=(2,))
-        assert row["dim"] == acts.shape[1]
+def test_si_profile_one_row_per_layer_and_split_matches_direct_computation():
+    from nnlab.training.recipe import DataOptions, build_new_model
+
+    data = DataOptions(dataset="digits", image_size=16, limit=120)
+    model = build_new_model("cnn", data, width=0.25)
+    ds = data.load("train")
+    layers = [(i, n) for i, (n, _) in enumerate(model.net.named_children()) if n in ("conv1", "pool2", "flatten", "fc")]
+    table = si_profile(model, {"train": ds}, layers, orders=(2,), memory_mb=0.01)  # tiny budget: one layer a pass
+    assert list(table["layer_name"]) == [n for _, n in layers] and set(table["split"]) == {"train"}
+    acts, y = extract_activations(model, ds, [n for _, n in layers])
+    for _, row in table.iterrows():
+        direct = separation_indices(acts[row["layer_name"]], y, orders=(2,))
+        assert row["dim"] == acts[row["layer_name"]].shape[1]
         for key, value in direct.items():
             assert row[key] == value
-    acts, y = extract_activations(model, loader, layers)
-    assert features_si_profile(acts, y, orders=(2,)) == rows
+    from_features = si_profile_features(acts, y, "train", orders=(2,))
+    assert list(from_features["si"]) == list(table["si"])
