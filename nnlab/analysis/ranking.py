@@ -85,7 +85,7 @@ def univariate_ranking(X: Any, y: Any, *, normalize: bool = True) -> tuple[list[
 def forward_ranking(X: Any, y: Any, *, normalize: bool = True, max_steps: int | None = None,
                     progress: ProgressFn | None = None, batch: int = 8, neighbors: int = 16,
                     walk_budget: int = 256, threads: int | None = None, list_size: int = 64,
-                    max_pending: int = 32) -> RankingResult:
+                    max_pending: int = 32, lazy_after: int = 200) -> RankingResult:
     """Exact greedy forward selection by SI (see the module docstring for the definition and the method).
 
     ``max_steps`` stops after that many features (default: all). ``progress(step, total, si)`` is called after
@@ -93,7 +93,8 @@ def forward_ranking(X: Any, y: Any, *, normalize: bool = True, max_steps: int | 
     ``threads``: numba threads (default: all for N ≥ 2,000, one below, where thread start-up costs more than it
     saves). The other keyword arguments tune speed only, never the result: ``list_size`` nearest samples are kept
     per row with exact distances, and a row of the N × N matrix is brought up to date only when its statistics
-    leave that list's certified radius or more than ``max_pending`` selected features are pending.
+    leave that list's certified radius or more than ``max_pending`` selected features are pending; before step
+    ``lazy_after`` (where distances are small and lists go stale fast) the whole matrix is updated every step.
     """
     ZT, yi = _prepare(X, y, normalize)
     n = ZT.shape[1]
@@ -102,14 +103,14 @@ def forward_ranking(X: Any, y: Any, *, normalize: bool = True, max_steps: int | 
                                      threads if threads is not None else (before if n >= 2000 else 1))))
     try:
         return _forward_ranking(X, y, ZT, yi, normalize, max_steps, progress, batch, neighbors, walk_budget,
-                                list_size, max_pending)
+                                list_size, max_pending, lazy_after)
     finally:
         numba.set_num_threads(before)
 
 
 def _forward_ranking(X: Any, y: Any, ZT: np.ndarray, yi: np.ndarray, normalize: bool, max_steps: int | None,
                      progress: ProgressFn | None, batch: int, neighbors: int, walk_budget: int, list_size: int,
-                     max_pending: int) -> RankingResult:
+                     max_pending: int, lazy_after: int) -> RankingResult:
     d, n = ZT.shape
     total = d if max_steps is None else int(max_steps)
     if total < 1:
@@ -180,8 +181,15 @@ def _forward_ranking(X: Any, y: Any, ZT: np.ndarray, yi: np.ndarray, normalize: 
         si.append(float(cnt) / n)
         remaining[f] = False
         sel[step - 1] = f
-        rebuilt.append(int(K.update_rows(D2, ZT, sel, step, yi, ver, LV, LJ, LN, R, ms, js, md, jd, topv, topj,
-                                         pend)))
+        if step < lazy_after:  # every row up to date, as the first step left them
+            K.add_feature(D2, ZT[f], yi, ms, js, md, jd, topv, topj)
+            ver[:] = step
+            rebuilt.append(n)
+        else:
+            if step == lazy_after:
+                R[:] = -1.0  # (re)build every list
+            rebuilt.append(int(K.update_rows(D2, ZT, sel, step, yi, ver, LV, LJ, LN, R, ms, js, md, jd, topv, topj,
+                                             pend)))
         t3 = time.perf_counter()
         timing += np.array([t1 - t0, t2 - t1, t3 - t2])
         step_times.append((round(t1 - t0, 3), round(t2 - t1, 3), round(t3 - t2, 3)))

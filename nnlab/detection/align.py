@@ -148,6 +148,13 @@ def train_align_head(req, *, on_batch: Callable[[int, int], None] | None = None,
         config.class_weights = [float(w) for w in train_ds.class_weights]
     head = model.net.classifier
     train_set = torch.utils.data.TensorDataset(x_train, y_train)
+    if x_val is not None and req.balance == "undersample":
+        # Keeping the best epoch by accuracy on a val set that is ~90 % background picks a head that
+        # says "background" everywhere; validate on the same balance as training instead.
+        from nnlab.detection.dataset import undersample
+
+        keep = torch.as_tensor(undersample(y_val.numpy(), 1.0, req.seed))
+        x_val, y_val = x_val[keep], y_val[keep]
     val_set = torch.utils.data.TensorDataset(x_val, y_val) if x_val is not None else None
     result = fit(head, train_set, val_set, config, device, checkpoint=checkpoint_path(req.output), resume=req.resume,
                  on_epoch=on_epoch, on_batch=on_batch)

@@ -122,12 +122,19 @@ def metrics_frame(run: AttackRun) -> Any:
 
 
 def grid_samples(run: AttackRun, count: int = 8) -> list[int]:
-    """Positions to show: attacks that flipped a correct prediction first, then the rest, in split order."""
+    """Positions to show: attacks that flipped a correct prediction first, one class at a time, then the rest."""
     correct = run.clean_pred == run.labels
     flipped = (correct & (run.adv_pred != run.labels)).nonzero().flatten().tolist()
-    chosen = set(flipped)
-    others = [i for i in range(len(run.labels)) if i not in chosen]
-    return (flipped + others)[:count]
+    chosen: list[int] = []
+    seen: set[int] = set()
+    for i in flipped:  # one flipped sample per class first, so the grid shows several classes
+        if int(run.labels[i]) not in seen:
+            seen.add(int(run.labels[i]))
+            chosen.append(i)
+    taken = set(chosen)
+    flipped_set = set(flipped)
+    rest = [i for i in flipped if i not in taken] + [i for i in range(len(run.labels)) if i not in flipped_set]
+    return (chosen + rest)[:count]
 
 
 def plot_attack_grid(run: AttackRun, ds: Any, classes: Sequence[str], path: str | Path, count: int = 8,
