@@ -76,14 +76,10 @@ def main() -> None:
     p.add_argument("--wide-d", type=int, default=65536, help="features for the single wide SI")
     p.add_argument("--device", default="cpu", help="device for the wide SI (cpu or cuda); the ranking runs on CPU")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--lazy-after", type=int, default=None,
-                   help="forward_ranking's lazy_after (step from which distance rows are updated lazily; default: "
-                        "the library's); e.g. 10 makes the ours-vs-reference check exercise the lazy rows too")
     p.add_argument("--skip-reference", action="store_true")
     p.add_argument("--skip-full", action="store_true")
     p.add_argument("--skip-wide", action="store_true")
     a = p.parse_args()
-    tune = {} if a.lazy_after is None else {"lazy_after": a.lazy_after}
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
           f"{torch.__version__}, torch threads {torch.get_num_threads()}, load average {os.getloadavg()}")
@@ -94,7 +90,7 @@ def main() -> None:
     if not a.skip_reference:
         X, y = make_cnn_like(a.ref_n, a.ref_d, seed=a.seed)
         t = time.perf_counter()
-        ours = forward_ranking(X, y, **tune)
+        ours = forward_ranking(X, y)
         t_ours = time.perf_counter() - t
         t = time.perf_counter()
         ref_f, ref_si = reference_ranking(X, y, a.ref_d)
@@ -116,7 +112,7 @@ def main() -> None:
                 marks[step] = time.perf_counter() - start
                 print(f"  step {step:5d}/{total}: SI {si:.4f}  t={marks[step]:.1f} s", flush=True)
 
-        r = forward_ranking(X, y, max_steps=a.max_steps, progress=progress, **tune)
+        r = forward_ranking(X, y, max_steps=a.max_steps, progress=progress)
         took = time.perf_counter() - start
         print(f"[full ranking] N={a.n} D={a.d}, {len(r.features)} steps: {took:.1f} s; best prefix "
               f"{r.best_step} features (SI {r.best_si:.4f}), SI with all features {r.si_all:.4f}")

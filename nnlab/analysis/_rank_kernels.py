@@ -141,149 +141,6 @@ def add_feature(D2, z, y, ms, js, md, jd, topv, topj):
 
 
 @njit(cache=True)
-def _list_row(i, z, y, lv, lj, ln, ri, tv, tj):
-    """Add feature ``z`` to row i's neighbour list (exact current values) and derive the row's statistics from it.
-    Returns (valid, ms, js, md, jd): valid when every statistic is certified, i.e. below the list radius ``ri``
-    (every sample outside the list is at least at ``ri``; ``ri`` = inf: the list holds every other sample)."""
-    n = z.shape[0]
-    zi = z[i]
-    yi = y[i]
-    m1 = tv.shape[0]
-    for t in range(m1):
-        tv[t] = _INF
-        tj[t] = n
-    bs = _INF
-    bsj = i
-    bd = _INF
-    bdj = i
-    for k in range(ln):
-        j = lj[k]
-        dz = zi - z[j]
-        v = lv[k] + dz * dz
-        lv[k] = v
-        if y[j] == yi:
-            if v < bs or (v == bs and j < bsj):
-                bs = v
-                bsj = j
-        elif v < bd or (v == bd and j < bdj):
-            bd = v
-            bdj = j
-        if v < tv[m1 - 1] or (v == tv[m1 - 1] and j < tj[m1 - 1]):
-            p = m1 - 1
-            while p > 0 and (tv[p - 1] > v or (tv[p - 1] == v and tj[p - 1] > j)):
-                tv[p] = tv[p - 1]
-                tj[p] = tj[p - 1]
-                p -= 1
-            tv[p] = v
-            tj[p] = j
-    valid = ri == _INF or (tv[m1 - 1] < ri and bs < ri and bd < ri)
-    return valid, bs, bsj, bd, bdj
-
-
-@njit(cache=True)
-def _rebuild_row(row, ZT, sel, v0, s, y, i, lv, lj, tv, tj):
-    """Bring the stale row i of D2 up to date (features ``sel[v0:s]`` added in order, so every sum rounds like the
-    brute force), then refill its neighbour list (the first K samples in (distance, index) order, radius = the
-    K-th distance) and its statistics. Returns (ms, js, md, jd, list length, radius)."""
-    n = row.shape[0]
-    for t in range(v0, s):
-        z = ZT[sel[t]]
-        zi = z[i]
-        for j in range(n):
-            dz = zi - z[j]
-            row[j] = row[j] + dz * dz
-    kk = lv.shape[0]
-    for k in range(kk):
-        lv[k] = _INF
-        lj[k] = n
-    yi = y[i]
-    bs = _INF
-    bsj = i
-    bd = _INF
-    bdj = i
-    last = _INF
-    for j in range(n):
-        if j == i:
-            continue
-        v = row[j]
-        if y[j] == yi:
-            if v < bs:
-                bs = v
-                bsj = j
-        elif v < bd:
-            bd = v
-            bdj = j
-        if v < last:  # j ascends, so equal distances stay in index order
-            p = kk - 1
-            while p > 0 and lv[p - 1] > v:
-                lv[p] = lv[p - 1]
-                lj[p] = lj[p - 1]
-                p -= 1
-            lv[p] = v
-            lj[p] = j
-            last = lv[kk - 1]
-    ln = min(kk, n - 1)
-    r = lv[kk - 1] if n - 1 > kk else _INF
-    m1 = tv.shape[0]
-    for t in range(m1):
-        tv[t] = lv[t]
-        tj[t] = lj[t]
-    return bs, bsj, bd, bdj, ln, r
-
-
-@njit(cache=True)
-def _update_one(D2, ZT, sel, s, y, ver, LV, LJ, LN, R, ms, js, md, jd, topv, topj, max_pending, z, i):
-    ok = False
-    bs = _INF
-    bsj = i
-    bd = _INF
-    bdj = i
-    if s - ver[i] <= max_pending and R[i] >= 0.0:
-        ok, bs, bsj, bd, bdj = _list_row(i, z, y, LV[i], LJ[i], LN[i], R[i], topv[i], topj[i])
-    reb = 0
-    if not ok:
-        bs, bsj, bd, bdj, ln, r = _rebuild_row(D2[i], ZT, sel, ver[i], s, y, i, LV[i], LJ[i], topv[i], topj[i])
-        ver[i] = s
-        LN[i] = ln
-        R[i] = r
-        reb = 1
-    ms[i] = bs
-    js[i] = bsj
-    md[i] = bd
-    jd[i] = bdj
-    return reb
-
-
-@njit(cache=True, parallel=True)
-def update_rows(D2, ZT, sel, s, y, ver, LV, LJ, LN, R, ms, js, md, jd, topv, topj, max_pending):
-    """After feature ``sel[s-1]`` was selected: refresh every row's nearest same-/other-label sample and its first
-    ``topv.shape[1]`` neighbours in (distance, index) order (the last one is the certified radius).
-
-    Rows are kept lazily: D2 row i holds the sums of the first ``ver[i]`` selected features only; each row also keeps
-    a list of its nearest samples with exact current distances and a radius below which the list is complete. A row
-    is rebuilt from D2 (pending features added in order) only when a statistic leaves the certified radius or more
-    than ``max_pending`` features are pending. Set R to -1 to force a rebuild. Returns the number of rebuilt rows."""
-    n = D2.shape[0]
-    z = ZT[sel[s - 1]]
-    rebuilt = np.zeros(n, dtype=np.int64)
-    for i in prange(n):
-        rebuilt[i] = _update_one(D2, ZT, sel, s, y, ver, LV, LJ, LN, R, ms, js, md, jd, topv, topj, max_pending, z,
-                                 i)
-    return rebuilt.sum()
-
-
-@njit(cache=True)
-def _exact(row, ZT, sel, v0, s, i, j):
-    """Current squared distance of (i, j) from the stale row value: pending features added in selection order."""
-    v = row[j]
-    for t in range(v0, s):
-        z = ZT[sel[t]]
-        dz = z[i] - z[j]
-        v = v + dz * dz
-    return v
-
-
-@njit(cache=True)
 def _pair_row(zi, zs, zd, msi, mdi, yi, Zr, y, tv, tj, status, cc, gg, uu):
     """Settle (i, f) for every column f of ``Zr`` (row-major N × F candidates) for one sample i.
 
@@ -357,36 +214,30 @@ def pair_tests(Zr, y, ms, js, md, jd, topv, topj, unresolved, nblocks):
 
 
 @njit(cache=True)
-def _full_scan(row, z, i, best, bj, ZT, sel, v0, s):
-    """Exact scan of the whole (stale) row, starting from a known (best, bj); stale values are lower bounds, so a
-    pair is summed exactly only when it could still win."""
+def _full_scan(row, z, i):
     zi = z[i]
+    best = _INF
+    bj = -1
     for j in range(row.shape[0]):
         if j == i:
             continue
         dz = zi - z[j]
-        dd = dz * dz
-        lb = row[j] + dd
-        if lb > best or (lb == best and j > bj):
-            continue
-        v = _exact(row, ZT, sel, v0, s, i, j) + dd
-        if v < best or (v == best and j < bj):
+        v = row[j] + dz * dz
+        if v < best:
             best = v
             bj = j
     return bj
 
 
 @njit(cache=True)
-def _resolve_one(D2, z, y, i, ordf, posf, topv, topj, budget, ZT, sel, ver, s):
+def _resolve_one(D2, z, y, i, ordf, posf, topv, topj, budget):
     """Exact new nearest neighbour of i once feature z is added; returns 1 if it shares i's label.
 
     Starts from the best of i's first neighbours (an upper bound), then walks outward in the candidate's own sorted
     order, where the added squared difference (a lower bound on the new distance) only grows, and stops when it
-    exceeds the best; a walk longer than ``budget`` falls back to a scan of the whole row. D2 row i is stale
-    (``ver[i]`` of the ``s`` selected features): its values are lower bounds, made exact only where needed."""
+    exceeds the best; a walk longer than ``budget`` falls back to a scan of the whole row."""
     n = z.shape[0]
     row = D2[i]
-    v0 = ver[i]
     zi = z[i]
     tv = topv[i]
     tj = topj[i]
@@ -396,8 +247,6 @@ def _resolve_one(D2, z, y, i, ordf, posf, topv, topj, budget, ZT, sel, ver, s):
         if tv[t] > best:
             break
         j = tj[t]
-        if j >= n:
-            break
         dz = zi - z[j]
         v = tv[t] + dz * dz
         if v < best or (v == best and j < bj):
@@ -426,32 +275,30 @@ def _resolve_one(D2, z, y, i, ordf, posf, topv, topj, budget, ZT, sel, ver, s):
             hi += 1
         if dd > best:
             break
-        lb = row[j] + dd
-        if lb < best or (lb == best and j < bj):
-            v = _exact(row, ZT, sel, v0, s, i, j) + dd
-            if v < best or (v == best and j < bj):
-                best = v
-                bj = j
+        v = row[j] + dd
+        if v < best or (v == best and j < bj):
+            best = v
+            bj = j
         steps += 1
         if steps > budget:
-            bj = _full_scan(row, z, i, best, bj, ZT, sel, v0, s)
+            bj = _full_scan(row, z, i)
             break
     return 1 if y[bj] == y[i] else 0
 
 
 @njit(cache=True, parallel=True)
-def _resolve_all(D2, z, y, urow, got, ordf, posf, topv, topj, budget, ZT, sel, ver, s):
+def _resolve_all(D2, z, y, urow, got, ordf, posf, topv, topj, budget):
     """Exact correct count of one candidate, all unresolved rows in parallel."""
     n = y.shape[0]
     tot = got
     for i in prange(n):
         if urow[i] >= 2:
-            tot += _resolve_one(D2, z, y, i, ordf, posf, topv, topj, budget, ZT, sel, ver, s)
+            tot += _resolve_one(D2, z, y, i, ordf, posf, topv, topj, budget)
     return tot
 
 
 @njit(cache=True)
-def _resolve_candidate(D2, z, y, urow, got, floor, floor_wins, ordf, posf, topv, topj, budget, ZT, sel, ver, s):
+def _resolve_candidate(D2, z, y, urow, got, floor, floor_wins, ordf, posf, topv, topj, budget):
     """Exact correct count for one candidate (one thread), or -1 once it cannot beat ``floor`` (a tie loses when
     ``floor_wins``). Rows guessed wrong are resolved first so that losers are dropped early."""
     n = y.shape[0]
@@ -463,7 +310,7 @@ def _resolve_candidate(D2, z, y, urow, got, floor, floor_wins, ordf, posf, topv,
         for i in range(n):
             if urow[i] != want:
                 continue
-            got += _resolve_one(D2, z, y, i, ordf, posf, topv, topj, budget, ZT, sel, ver, s)
+            got += _resolve_one(D2, z, y, i, ordf, posf, topv, topj, budget)
             left -= 1
             if got + left < floor or (got + left == floor and floor_wins):
                 return -1
@@ -471,27 +318,25 @@ def _resolve_candidate(D2, z, y, urow, got, floor, floor_wins, ordf, posf, topv,
 
 
 @njit(cache=True, parallel=True)
-def _resolve_batch(D2, ZT, y, cand, batch, correct, unresolved, best, bestf, ORD, POS, topv, topj, budget, sel, ver,
-                   s):
+def _resolve_batch(D2, ZT, y, cand, batch, correct, unresolved, best, bestf, ORD, POS, topv, topj, budget):
     out = np.empty(batch.shape[0], dtype=np.int64)
     for t in prange(batch.shape[0]):
         c = batch[t]
         f = cand[c]
         out[t] = _resolve_candidate(D2, ZT[f], y, unresolved[:, c], correct[c], best, f > bestf, ORD[f], POS[f],
-                                    topv, topj, budget, ZT, sel, ver, s)
+                                    topv, topj, budget)
     return out
 
 
 @njit(cache=True)
 def choose_feature(D2, ZT, y, cand, order, seed, correct, nunres, unresolved, batch_size, ORD, POS, topv, topj,
-                   budget, sel, ver, s):
+                   budget):
     """Exact best candidate: resolve the most promising one (``seed``) fully, then the others in decreasing upper
     bound (settled correct + unresolved), a batch at a time in parallel, dropping one as soon as it can no longer
     beat the best so far or tie it with a lower feature index. Returns (feature, correct count, candidates
-    resolved). ``sel[:s]`` are the selected features and ``ver`` the rows' versions (see :func:`update_rows`)."""
+    resolved)."""
     f = cand[seed]
-    best = _resolve_all(D2, ZT[f], y, unresolved[:, seed], correct[seed], ORD[f], POS[f], topv, topj, budget, ZT,
-                        sel, ver, s)
+    best = _resolve_all(D2, ZT[f], y, unresolved[:, seed], correct[seed], ORD[f], POS[f], topv, topj, budget)
     bestf = f
     resolved = 1
     t = 0
@@ -513,7 +358,7 @@ def choose_feature(D2, ZT, y, cand, order, seed, correct, nunres, unresolved, ba
         if m == 0:
             break
         got = _resolve_batch(D2, ZT, y, cand, batch[:m], correct, unresolved, best, bestf, ORD, POS, topv, topj,
-                             budget, sel, ver, s)
+                             budget)
         resolved += m
         for q in range(m):
             g = got[q]

@@ -84,17 +84,13 @@ def univariate_ranking(X: Any, y: Any, *, normalize: bool = True) -> tuple[list[
 
 def forward_ranking(X: Any, y: Any, *, normalize: bool = True, max_steps: int | None = None,
                     progress: ProgressFn | None = None, batch: int = 8, neighbors: int = 16,
-                    walk_budget: int = 256, threads: int | None = None, list_size: int = 64,
-                    max_pending: int = 32, lazy_after: int = 200) -> RankingResult:
+                    walk_budget: int = 256, threads: int | None = None) -> RankingResult:
     """Exact greedy forward selection by SI (see the module docstring for the definition and the method).
 
     ``max_steps`` stops after that many features (default: all). ``progress(step, total, si)`` is called after
     every step, e.g. to advance a progress bar. Memory: one N × N float64 matrix plus a candidates × N byte mask.
     ``threads``: numba threads (default: all for N ≥ 2,000, one below, where thread start-up costs more than it
-    saves). The other keyword arguments tune speed only, never the result: ``list_size`` nearest samples are kept
-    per row with exact distances, and a row of the N × N matrix is brought up to date only when its statistics
-    leave that list's certified radius or more than ``max_pending`` selected features are pending; before step
-    ``lazy_after`` (where distances are small and lists go stale fast) the whole matrix is updated every step.
+    saves). The other keyword arguments tune speed only, never the result.
     """
     ZT, yi = _prepare(X, y, normalize)
     n = ZT.shape[1]
@@ -102,15 +98,13 @@ def forward_ranking(X: Any, y: Any, *, normalize: bool = True, max_steps: int | 
     numba.set_num_threads(max(1, min(numba.config.NUMBA_NUM_THREADS,
                                      threads if threads is not None else (before if n >= 2000 else 1))))
     try:
-        return _forward_ranking(X, y, ZT, yi, normalize, max_steps, progress, batch, neighbors, walk_budget,
-                                list_size, max_pending, lazy_after)
+        return _forward_ranking(X, y, ZT, yi, normalize, max_steps, progress, batch, neighbors, walk_budget)
     finally:
         numba.set_num_threads(before)
 
 
 def _forward_ranking(X: Any, y: Any, ZT: np.ndarray, yi: np.ndarray, normalize: bool, max_steps: int | None,
-                     progress: ProgressFn | None, batch: int, neighbors: int, walk_budget: int, list_size: int,
-                     max_pending: int, lazy_after: int) -> RankingResult:
+                     progress: ProgressFn | None, batch: int, neighbors: int, walk_budget: int) -> RankingResult:
     d, n = ZT.shape
     total = d if max_steps is None else int(max_steps)
     if total < 1:
@@ -136,16 +130,7 @@ def _forward_ranking(X: Any, y: Any, ZT: np.ndarray, yi: np.ndarray, normalize: 
     topj = np.full((n, m + 1), n, dtype=np.int64)
     js[:] = np.arange(n)
     jd[:] = np.arange(n)
-    kk = max(m + 1, int(list_size))
-    ver = np.zeros(n, dtype=np.int64)
-    LV = np.empty((n, kk), dtype=np.float64)
-    LJ = np.empty((n, kk), dtype=np.int64)
-    LN = np.zeros(n, dtype=np.int64)
-    R = np.full(n, -1.0)
-    sel = np.empty(d, dtype=np.int64)
-    sel[0] = first
-    pend = max(0, int(max_pending))
-    rebuilt = [int(K.update_rows(D2, ZT, sel, 1, yi, ver, LV, LJ, LN, R, ms, js, md, jd, topv, topj, pend))]
+    K.add_feature(D2, ZT[first], yi, ms, js, md, jd, topv, topj)
     Zrow = np.ascontiguousarray(ZT.T)
     cols = np.flatnonzero(remaining).astype(np.int64)  # candidates held in the compacted copy Zr
     Zr = np.ascontiguousarray(Zrow[:, cols])
@@ -173,23 +158,14 @@ def _forward_ranking(X: Any, y: Any, ZT: np.ndarray, yi: np.ndarray, normalize: 
         order = np.lexsort((cand, -ub))[: int(alive.sum())].astype(np.int64)
         seed = int(np.argmax(guess))
         f, cnt, s = K.choose_feature(D2, ZT, yi, cand, order, seed, correct, nunres, unresolved, batch, ORD, POS,
-                                     topv, topj, walk_budget, sel, ver, step - 1)
+                                     topv, topj, walk_budget)
         t2 = time.perf_counter()
         scans += int(s)
         step_scans.append(int(s))
         features.append(int(f))
         si.append(float(cnt) / n)
         remaining[f] = False
-        sel[step - 1] = f
-        if step < lazy_after:  # every row up to date, as the first step left them
-            K.add_feature(D2, ZT[f], yi, ms, js, md, jd, topv, topj)
-            ver[:] = step
-            rebuilt.append(n)
-        else:
-            if step == lazy_after:
-                R[:] = -1.0  # (re)build every list
-            rebuilt.append(int(K.update_rows(D2, ZT, sel, step, yi, ver, LV, LJ, LN, R, ms, js, md, jd, topv, topj,
-                                             pend)))
+        K.add_feature(D2, ZT[f], yi, ms, js, md, jd, topv, topj)
         t3 = time.perf_counter()
         timing += np.array([t1 - t0, t2 - t1, t3 - t2])
         step_times.append((round(t1 - t0, 3), round(t2 - t1, 3), round(t3 - t2, 3)))
@@ -204,4 +180,4 @@ def _forward_ranking(X: Any, y: Any, ZT: np.ndarray, yi: np.ndarray, normalize: 
         si_all = separation_index(X, y, normalize=normalize)
     best_step = int(np.argmax(np.asarray(si))) + 1
     return RankingResult(features=features, si=si, si_all=si_all, best_step=best_step,
-                         stats={"candidates_resolved": scans, "step_resolved": step_scans, "seconds_tests_choose_update": timing.tolist(), "step_times": step_times, "step_rebuilt_rows": rebuilt, "samples": n, "dims": d})
+                         stats={"candidates_resolved": scans, "step_resolved": step_scans, "seconds_tests_choose_update": timing.tolist(), "step_times": step_times, "samples": n, "dims": d})
