@@ -78,3 +78,20 @@ def tie_heavy(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     X[1] = 0.0
     X[2] = 0.0
     return X
+
+
+def cases(seed: int, rounds: int, n_range: tuple[int, int], d_range: tuple[int, int]):
+    """Test data sets as (name, X, y, normalize): per round a random, a tie-heavy and an integer-grid set.
+
+    The grid sets are compared without normalization, where equal real distances stay equal in float64.
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in range(rounds):
+        n, d = int(rng.integers(*n_range)), int(rng.integers(*d_range))
+        y = rng.integers(0, 3, n)
+        y[:2] = [0, 1]
+        out.append((f"random{t}", rng.standard_normal((n, d)), y, True))
+        out.append((f"ties{t}", tie_heavy(rng, n, d), y, True))
+        out.append((f"grid{t}", rng.integers(0, 3, (n, d)).astype(np.float64), y, False))
+    return out

@@ -8,18 +8,7 @@ from nnlab.errors import NnlabError
 from tests.analysis import _brute
 
 
-def _cases():
-    rng = np.random.default_rng(10)
-    for t in range(4):
-        n, d = int(rng.integers(25, 50)), int(rng.integers(3, 9))
-        y = rng.integers(0, 3, n)
-        y[:2] = [0, 1]
-        yield f"random{t}", rng.standard_normal((n, d)), y, True
-        yield f"ties{t}", _brute.tie_heavy(rng, n, d), y, True
-        yield f"grid{t}", rng.integers(0, 3, (n, d)).astype(np.float64), y, False
-
-
-CASES = list(_cases())
+CASES = _brute.cases(10, 4, (25, 50), (3, 9))
 
 
 @pytest.mark.parametrize("name,X,y,normalize", CASES, ids=[c[0] for c in CASES])

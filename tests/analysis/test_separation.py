@@ -17,18 +17,7 @@ from nnlab.errors import NnlabError
 from tests.analysis import _brute
 
 
-def _datasets():
-    rng = np.random.default_rng(0)
-    for t in range(6):
-        n, d = int(rng.integers(20, 45)), int(rng.integers(1, 9))
-        y = rng.integers(0, 3, n)
-        y[:2] = [0, 1]
-        yield f"random{t}", rng.standard_normal((n, d)), y, True
-        yield f"ties{t}", _brute.tie_heavy(rng, n, d), y, True
-        yield f"grid{t}", rng.integers(0, 3, (n, d)).astype(np.float64), y, False
-
-
-DATA = list(_datasets())
+DATA = _brute.cases(0, 6, (20, 45), (1, 9))
 
 
 @pytest.mark.parametrize("name,X,y,normalize", DATA, ids=[d[0] for d in DATA])
