@@ -48,10 +48,11 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def progress(quiet: bool = False, transient: bool = True) -> Progress:
-    """A rich progress bar (description, bar, n/total, elapsed, remaining); disabled when quiet."""
+    """A rich progress bar (description, bar, n/total, elapsed, remaining); off when quiet or not on a terminal."""
     return Progress(
         TextColumn("[bold blue]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TimeRemainingColumn(), console=err_console, transient=transient, disable=quiet,
+        TimeRemainingColumn(), console=err_console, transient=transient,
+        disable=quiet or not err_console.is_terminal,  # no bar (and no stray blank line) in logs and pipes
     )
 
 
