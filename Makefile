@@ -144,8 +144,10 @@ detect-demo: WIDTH = 0.35
 detect-demo: ROI_MODE = crop
 detect-demo: DEVICE = auto
 detect-demo: THREADS = 1
-detect-demo: BACKBONE_EPOCHS = 5
-detect-demo: EPOCHS = 5
+detect-demo: BACKBONE_EPOCHS = 8
+detect-demo: EPOCHS = 8
+detect-demo: ALIGN_EPOCHS = 5
+detect-demo: LOADER_WORKERS = 1
 detect-demo: FREEZE =
 detect-demo: BALANCE = undersample
 detect-demo: SEARCH = --max-side 192 --max-per-image 500 --workers 2
@@ -157,19 +159,19 @@ detect-demo: $(STAMP)
 	@if [ "$(VOC)" = "$(DD_OUT)/voc" ]; then set -x; \
 	  $(NNLAB) make-scenes $(VOC) --count $(SCENES) --seed 0 --quiet || exit 1; fi
 	$(NNLAB) train --model mobilenet_v2 --width $(WIDTH) --dataset mnist5k --image-size $(IMAGE_SIZE) \
-	  --epochs $(BACKBONE_EPOCHS) --optimizer adam --lr 5e-3 --weight-decay 0 --batch-size 64 --device $(DEVICE) \
-	  -o $(DD_OUT)/backbone.safetensors --quiet
+	  --epochs $(BACKBONE_EPOCHS) --schedule cosine --optimizer adam --lr 5e-3 --weight-decay 0 --batch-size 64 \
+	  --device $(DEVICE) -o $(DD_OUT)/backbone.safetensors --quiet
 	$(NNLAB) propose-regions $(VOC) --split $(SPLIT_TRAIN) $(SEARCH) $(if $(CLASSES),--classes $(CLASSES)) \
 	  -o $(DD_OUT)/proposals.parquet --quiet
 	$(NNLAB) propose-regions $(VOC) --split $(SPLIT_TEST) $(SEARCH) $(if $(CLASSES),--classes $(CLASSES)) --no-add-gt \
 	  -o $(DD_OUT)/test-proposals.parquet --quiet
 	$(NNLAB) train --model mobilenet_v2 --width $(WIDTH) --init $(DD_OUT)/backbone.safetensors \
 	  $(foreach f,$(FREEZE),--freeze $(f)) --dataset proposals:$(DD_OUT)/proposals.parquet --image-size $(IMAGE_SIZE) \
-	  --balance $(BALANCE) --epochs $(EPOCHS) --optimizer adam --lr 3e-3 --weight-decay 0 --batch-size 64 \
-	  --device $(DEVICE) -o $(DD_OUT)/detector.safetensors --quiet
+	  --balance $(BALANCE) --epochs $(EPOCHS) --schedule cosine --optimizer adam --lr 3e-3 --weight-decay 0 \
+	  --batch-size 64 --num-workers $(LOADER_WORKERS) --device $(DEVICE) -o $(DD_OUT)/detector.safetensors --quiet
 	$(NNLAB) train --roi-mode align --init $(DD_OUT)/detector.safetensors \
-	  --dataset proposals:$(DD_OUT)/proposals.parquet --balance $(BALANCE) --epochs 15 --optimizer adam --lr 3e-3 \
-	  --weight-decay 0 --device $(DEVICE) -o $(DD_OUT)/detector-align.safetensors --quiet
+	  --dataset proposals:$(DD_OUT)/proposals.parquet --balance $(BALANCE) --epochs $(ALIGN_EPOCHS) --schedule cosine \
+	  --optimizer adam --lr 1e-3 --weight-decay 0 --device $(DEVICE) -o $(DD_OUT)/detector-align.safetensors --quiet
 	$(NNLAB) detect $(DD_OUT)/detector.safetensors $(VOC) --split $(SPLIT_TEST) --roi-mode crop \
 	  --proposals $(DD_OUT)/test-proposals.parquet --score $(SCORE) --nms-iou $(NMS_IOU) --device $(DEVICE) \
 	  -o $(DD_OUT)/detections-crop.parquet --metrics $(DD_OUT)/metrics-crop.parquet --draw $(DD_OUT)/drawn-crop

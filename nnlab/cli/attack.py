@@ -38,6 +38,7 @@ def attack(
     random_start: Annotated[Optional[bool], typer.Option("--random-start/--no-random-start", help="PGD random start (default on).")] = None,
     pixels: Annotated[Optional[int], typer.Option("--pixels", help="Pixels set to white per image by the pixels attack (default 20).")] = None,
     sigma: Annotated[Optional[str], typer.Option("--sigma", help="Std of the gaussian noise in pixel units (default 0.1).")] = None,
+    channels_last: Annotated[bool, typer.Option("--channels-last", help="fgsm/pgd: feed the model channels-last batches (faster on the CPU; images may differ from torchattacks' by float rounding).")] = False,
     metrics: Annotated[Optional[Path], typer.Option("--metrics", help="Metrics table (default: beside the output, .metrics.parquet).")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Figure of clean / adversarial / perturbation (default: beside the output, .grid.png).")] = None,
     val_fraction: Annotated[float, typer.Option("--val-fraction", help="As in training, to rebuild the same val split.")] = 0.1,
@@ -79,7 +80,8 @@ def attack(
     from nnlab.training.recipe import DataOptions, dataset_for_model
 
     dev = resolve_device(device)
-    given = {"eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start, "n": pixels, "sigma": sigma}
+    given = {"eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start, "n": pixels, "sigma": sigma,
+             "channels_last": channels_last or None}
     model = artifacts.load_model(model_path, device=dev)
     adversary = create_attack(attack_name, model, seed=seed, **{k: v for k, v in given.items() if v is not None})
     check_attackable(model, adversary, str(model_path))

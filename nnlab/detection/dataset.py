@@ -220,9 +220,11 @@ def load_proposals_dataset(
     """Open a proposals parquet as a dataset with ImageDataset's contract (for ``proposals:PATH``).
 
     ``split``: ``train`` / ``val`` are a by-image split of the file (``val_fraction`` of its images,
-    seeded); any other split (``test``, ``all``) is the whole file. ``balance`` applies to ``train``
-    only: ``undersample`` keeps every positive and ``balance_factor`` × as many negatives (seeded);
-    ``weights`` keeps every row and sets ``class_weights`` (inverse frequency) for the loss.
+    seeded); any other split (``test``, ``all``) is the whole file. ``balance``: ``undersample`` keeps
+    every positive and ``balance_factor`` × as many negatives (seeded), in ``train`` and in ``val``
+    (so that the best epoch is not picked by how well it says "background" on a set that is ~90 %
+    background); ``weights`` keeps every row and sets ``class_weights`` (inverse frequency) for the
+    loss of ``train``.
     ``fraction``/``limit`` then keep a seeded subset of whole images / the first ``limit`` rows.
     ``image_size`` defaults to 64, ``channels`` to 3. ``image_root`` overrides the image folder
     recorded in the metadata (for a moved VOC folder). Unused ImageDataset options are ignored.
@@ -255,7 +257,7 @@ def load_proposals_dataset(
         kept = set(np.random.default_rng(seed + 1).choice(images, size=n_keep, replace=False))
         rows = rows[df["image"].iloc[rows].isin(kept).to_numpy()]
     weights = None
-    if balance != "none" and split == "train":
+    if (balance == "undersample" and split in ("train", "val")) or (balance == "weights" and split == "train"):
         targets = df["label"].iloc[rows].map(index).to_numpy(np.int64)
         if balance == "undersample":
             rows = rows[undersample(targets, balance_factor, seed)]

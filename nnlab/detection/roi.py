@@ -93,48 +93,28 @@ def _normalize(x: torch.Tensor, mean: Sequence[float] | None, std: Sequence[floa
     return (x - m) / s
 
 
-def extract_roi_features(
-    backbone: nn.Module,
-    image: torch.Tensor | np.ndarray,
-    boxes,
-    *,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-    output_size: int = 2,
-    pool: str = "avg",
-    image_scale: float = 1.0,
-    spatial_scale: float | None = None,
-    sampling_ratio: int = 2,
-    channels: int = 3,
-) -> torch.Tensor:
-    """RoIAlign features of every box of one image from ONE backbone pass → N x D (on the backbone's device).
+def pyramid_levels(boxes: torch.Tensor, scales: Sequence[float], roi_size: float) -> torch.Tensor:
+    """Index into ``scales`` of the pyramid level each box is pooled from (SPPnet / Fast R-CNN scale selection).
 
-    The image (C x H x W in [0, 1]) is resized by ``image_scale`` (so objects match the scale the
-    backbone was trained at), normalized with ``mean``/``std`` (what the Classifier wrapper would
-    do) and passed through ``backbone`` (images → B x C' x h x w feature map). Each box, scaled
-    alike, is pooled with ``roi_align(aligned=True)`` to ``output_size x output_size`` with
-    ``spatial_scale`` = feature width / input width unless given (1/stride). ``pool``: ``avg``
-    (→ C', the shape a global-average-pooled classifier head takes), ``max`` (→ C') or ``flatten``
-    (→ C' * output_size²). Used both to train an align head (features computed once per image,
-    then a head fitted on them) and at detection time, so both see identical features.
-    Gradients follow the caller's grad mode; the backbone's train/eval mode is left as it is.
+    A box goes to the level at which its side (``sqrt(w · h)``) comes closest, in log scale, to
+    ``roi_size`` pixels: the size of the crops the backbone was trained on, so the pooled region
+    sees its object at the scale the backbone knows.
     """
-    if pool not in POOLS:
-        raise NnlabError(f"unknown RoI pooling {pool!r}; valid: {', '.join(POOLS)}")
-    device = _device_of(backbone)
-    x = _as_image(image, channels).to(device)[None].float()
-    boxes = _as_boxes(boxes, device)
-    if image_scale != 1.0:
-        height, width = x.shape[-2:]
-        size = (max(1, round(height * image_scale)), max(1, round(width * image_scale)))
-        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=image_scale < 1)
-        boxes = boxes * torch.tensor([size[1] / width, size[0] / height] * 2, device=device)
-    fmap = backbone(_normalize(x, mean, std))
-    if fmap.ndim != 4:
-        raise NnlabError(f"the RoIAlign backbone must output a B x C x h x w feature map, got shape {tuple(fmap.shape)}")
-    scale = spatial_scale if spatial_scale is not None else fmap.shape[-1] / x.shape[-1]
-    pooled = roi_align(fmap, [boxes], output_size=(output_size, output_size), spatial_scale=scale,
-                       sampling_ratio=sampling_ratio, aligned=True)
+    side = ((boxes[:, 2] - boxes[:, 0]).clamp_min(1) * (boxes[:, 3] - boxes[:, 1]).clamp_min(1)).sqrt()
+    levels = torch.as_tensor(list(scales), dtype=torch.float32, device=boxes.device)
+    return (side[:, None] * levels[None] / float(roi_size)).log2().abs().argmin(dim=1)
+
+
+def _scaled(x: torch.Tensor, scale: float) -> torch.Tensor:
+    if scale == 1.0:
+        return x
+    height, width = x.shape[-2:]
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=scale < 1)
+
+
+def reduce_pooled(pooled: torch.Tensor, pool: str) -> torch.Tensor:
+    """Pooled region maps N x C x h x w → N x D: spatial ``avg``, spatial ``max`` or ``flatten``."""
     if pool == "avg":
         return pooled.mean(dim=(2, 3))
     if pool == "max":
@@ -142,13 +122,79 @@ def extract_roi_features(
     return pooled.flatten(1)
 
 
+def extract_roi_features(
+    backbone: nn.Module,
+    image: torch.Tensor | np.ndarray,
+    boxes,
+    *,
+    tail: nn.Module | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    output_size: int = 2,
+    pool: str = "avg",
+    image_scale: float = 1.0,
+    scales: Sequence[float] | None = None,
+    roi_size: float | None = None,
+    spatial_scale: float | None = None,
+    sampling_ratio: int = 2,
+    channels: int = 3,
+) -> torch.Tensor:
+    """RoIAlign features of every box of one image, one backbone pass per pyramid level → N x D.
+
+    The image (C x H x W in [0, 1]) is resized to each level of ``scales`` that some box needs
+    (:func:`pyramid_levels` with ``roi_size``; without ``scales``, one level ``image_scale``),
+    normalized with ``mean``/``std`` (what the Classifier wrapper would do) and passed through
+    ``backbone`` (images → B x C' x h x w feature map). Each box, scaled alike, is pooled with
+    ``roi_align(aligned=True)`` to ``output_size x output_size`` with ``spatial_scale`` = feature
+    width / input width unless given (1/stride). ``tail`` (the backbone's remaining blocks, as in
+    Faster R-CNN's C4 head) then runs on every pooled region. ``pool`` reduces the result: ``avg``
+    (→ C', the shape a global-average-pooled classifier head takes), ``max`` (→ C') or
+    ``flatten`` (→ C' x h' x w'). Used both to train an align head (features computed once per
+    image, then a head fitted on them) and at detection time, so both see identical features.
+    Gradients follow the caller's grad mode; the modules' train/eval modes are left as they are.
+    """
+    if pool not in POOLS:
+        raise NnlabError(f"unknown RoI pooling {pool!r}; valid: {', '.join(POOLS)}")
+    device = _device_of(backbone)
+    x = _normalize(_as_image(image, channels).to(device)[None].float(), mean, std)
+    boxes = _as_boxes(boxes, device)
+    if scales:
+        if roi_size is None:
+            raise NnlabError("a feature pyramid (scales) needs roi_size, the side the backbone was trained on")
+        levels, level_of = [float(s) for s in scales], pyramid_levels(boxes, scales, roi_size)
+    else:
+        levels, level_of = [float(image_scale)], torch.zeros(len(boxes), dtype=torch.long, device=device)
+    features: torch.Tensor | None = None
+    for level, scale in enumerate(levels):
+        rows = (level_of == level).nonzero().flatten()
+        if len(rows) == 0 and not (features is None and level == len(levels) - 1):
+            continue
+        # Normalizing before resizing equals resizing then normalizing (both are affine per channel).
+        scaled = _scaled(x, scale)
+        fmap = backbone(scaled)
+        if fmap.ndim != 4:
+            raise NnlabError(f"the RoIAlign backbone must output a B x C x h x w feature map, got shape {tuple(fmap.shape)}")
+        box_scale = torch.tensor([scaled.shape[-1] / x.shape[-1], scaled.shape[-2] / x.shape[-2]] * 2, device=device)
+        stride_scale = spatial_scale if spatial_scale is not None else fmap.shape[-1] / scaled.shape[-1]
+        pooled = roi_align(fmap, [boxes[rows] * box_scale], output_size=(output_size, output_size),
+                           spatial_scale=stride_scale, sampling_ratio=sampling_ratio, aligned=True)
+        if tail is not None:
+            pooled = tail(pooled)
+        reduced = reduce_pooled(pooled, pool)
+        if features is None:
+            features = reduced.new_empty(len(boxes), reduced.shape[1])
+        features[rows] = reduced
+    return features
+
+
 class RoIAlignHead(nn.Module):
-    """Fast R-CNN-style region classifier: frozen backbone once per image, RoIAlign, then ``head``.
+    """Fast R-CNN-style region classifier: frozen backbone once per image (per pyramid level), RoIAlign, then ``head``.
 
     ``forward(image, boxes) -> logits N x K`` for one C x H x W image in [0, 1]. ``head`` maps
     the pooled features of :func:`extract_roi_features` (same options, stored here) to logits, so
-    a head trained on features from that function plugs in unchanged. The backbone's parameters
-    are frozen and it stays in eval mode even when this module is put in train mode.
+    a head trained on features from that function plugs in unchanged. ``tail``, when given, is the
+    rest of the backbone, run on every pooled region. The backbone and tail are frozen and stay
+    in eval mode even when this module is put in train mode.
     """
 
     def __init__(
@@ -156,33 +202,42 @@ class RoIAlignHead(nn.Module):
         backbone: nn.Module,
         head: nn.Module,
         *,
+        tail: nn.Module | None = None,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
         output_size: int = 2,
         pool: str = "avg",
         image_scale: float = 1.0,
+        scales: Sequence[float] | None = None,
+        roi_size: float | None = None,
         sampling_ratio: int = 2,
         channels: int = 3,
     ):
         super().__init__()
         self.backbone = backbone
+        self.tail = tail
         self.head = head
         self.options = {"mean": list(mean) if mean is not None else None, "std": list(std) if std is not None else None,
                         "output_size": output_size, "pool": pool, "image_scale": image_scale,
+                        "scales": list(scales) if scales else None, "roi_size": roi_size,
                         "sampling_ratio": sampling_ratio, "channels": channels}
-        for p in self.backbone.parameters():
-            p.requires_grad_(False)
-        self.backbone.eval()
+        for module in (self.backbone, self.tail):
+            if module is not None:
+                for p in module.parameters():
+                    p.requires_grad_(False)
+                module.eval()
 
     def train(self, mode: bool = True) -> "RoIAlignHead":
         super().train(mode)
         self.backbone.eval()
+        if self.tail is not None:
+            self.tail.eval()
         return self
 
     def features(self, image: torch.Tensor | np.ndarray, boxes) -> torch.Tensor:
         """Pooled region features (no gradient into the frozen backbone)."""
         with torch.no_grad():
-            return extract_roi_features(self.backbone, image, boxes, **self.options)
+            return extract_roi_features(self.backbone, image, boxes, tail=self.tail, **self.options)
 
     def forward(self, image: torch.Tensor | np.ndarray, boxes) -> torch.Tensor:
         return self.head(self.features(image, boxes))
@@ -200,13 +255,14 @@ def extract_proposal_features(
     backbone: nn.Module,
     dataset,
     *,
+    tail: nn.Module | None = None,
     progress: Callable[[int, int], None] | None = None,
     **options,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """RoIAlign features of every row of a :class:`ProposalsDataset`, one backbone pass per image.
 
     Returns ``(features N x D on the CPU, targets N)`` in the dataset's row order, ready to fit an
-    align-mode head (e.g. wrap them in a TensorDataset). ``options`` go to
+    align-mode head (e.g. wrap them in a TensorDataset). ``tail`` and ``options`` go to
     :func:`extract_roi_features` (mean, std, output_size, pool, image_scale, ...); ``channels``
     defaults to the dataset's. ``progress(done, total)`` counts images.
     """
@@ -218,7 +274,8 @@ def extract_proposal_features(
     features: torch.Tensor | None = None
     for done, (file, rows) in enumerate(groups.items(), start=1):
         image = dataset.load_image(file)
-        feats = extract_roi_features(backbone, image, df[BOX_COLUMNS].to_numpy(np.float32)[rows], **options).cpu()
+        feats = extract_roi_features(backbone, image, df[BOX_COLUMNS].to_numpy(np.float32)[rows], tail=tail,
+                                     **options).cpu()
         if features is None:
             features = torch.empty(len(df), feats.shape[1], dtype=feats.dtype)
         features[torch.as_tensor(rows)] = feats

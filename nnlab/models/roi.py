@@ -24,8 +24,34 @@ from nnlab.models.registry import create_model, register_model
 POOLS = ("avg", "max", "flatten")
 
 
+def feature_strides(features: nn.Sequential, in_channels: int, size: int = 64) -> list[int]:
+    """The stride (input side / map side) after each block of ``features``, from one dummy pass."""
+    strides = []
+    was = features.training
+    features.eval()
+    with torch.no_grad():
+        x = torch.zeros(1, in_channels, size, size)
+        for block in features:
+            x = block(x)
+            strides.append(max(1, round(size / x.shape[-1])) if x.ndim == 4 else strides[-1])
+    features.train(was)
+    return strides
+
+
+def c4_split(features: nn.Sequential, in_channels: int, stride: int = 16) -> int | None:
+    """Blocks of ``features`` up to the deepest one at ``stride`` (Faster R-CNN's C4 split); None if none remain after it."""
+    strides = feature_strides(features, in_channels)
+    split = max((i + 1 for i, s in enumerate(strides) if s <= stride), default=None)
+    return split if split is not None and split < len(features) else None
+
+
 class RoIAlignNet(nn.Module):
-    """Backbone ``features`` (optionally only the first ``blocks``), then pooling and the seed head."""
+    """Backbone ``features`` (optionally only the first ``blocks``), then pooling and the seed head.
+
+    With ``split``, regions are pooled after the first ``split`` blocks (the trunk, run once per
+    image and pyramid level) and the remaining blocks (the tail) run on every pooled region before
+    the head, Faster R-CNN's C4 design: a region then goes through the same layers as a crop does.
+    """
 
     nnlab_chain = ("features", "roi_pool", "flatten", "classifier")
     nnlab_profile = ("features*", "roi_pool", "flatten", "classifier")
@@ -33,30 +59,57 @@ class RoIAlignNet(nn.Module):
 
     def __init__(self, features: nn.Module, in_channels: int, *, num_classes: int, output_size: int = 2,
                  pool: str = "avg", image_scale: float = 1.0, sampling_ratio: int = 2, hidden: int = 256,
-                 dropout: float = 0.2):
+                 dropout: float = 0.2, split: int | None = None, scales: list[float] | None = None,
+                 roi_size: int | None = None):
         super().__init__()
         if pool not in POOLS:
             raise NnlabError(f"unknown RoI pooling {pool!r}; valid: {', '.join(POOLS)}")
         if output_size < 1 or image_scale <= 0:
             raise NnlabError("output_size must be at least 1 and image_scale positive")
+        if split is not None and not 1 <= int(split) < len(features):
+            raise NnlabError(f"split must be in 1..{len(features) - 1}, got {split}")
+        if scales is not None and (not scales or min(scales) <= 0 or not roi_size):
+            raise NnlabError("scales must be positive numbers and need roi_size (the crop side the backbone knows)")
         self.features = features
-        self.roi_pool = nn.AdaptiveAvgPool2d(output_size) if pool != "max" else nn.AdaptiveMaxPool2d(output_size)
+        self.split = int(split) if split is not None else None
+        self.roi_pool = nn.AdaptiveAvgPool2d(output_size) if pool != "max" or split else nn.AdaptiveMaxPool2d(output_size)
         self.flatten = nn.Flatten()
         with torch.no_grad():
             was = features.training
             features.eval()
-            channels = features(torch.zeros(1, in_channels, 64, 64)).shape[1]
+            out = self._pooled_map(torch.zeros(1, in_channels, 64, 64), output_size)
+            channels = out.shape[1]
             features.train(was)
-        dim = channels * output_size * output_size if pool == "flatten" else channels
+        dim = out[0].numel() if pool == "flatten" else channels
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout),
                                         nn.Linear(hidden, num_classes))
         self.pool = pool
         self.roi_options = {"output_size": int(output_size), "pool": pool, "image_scale": float(image_scale),
                             "sampling_ratio": int(sampling_ratio), "channels": int(in_channels)}
+        if scales is not None:
+            self.roi_options.update(scales=[float(v) for v in scales], roi_size=int(roi_size))
+
+    @property
+    def trunk(self) -> nn.Module:
+        """The blocks that run once per image (all of ``features`` without a split)."""
+        return self.features[: self.split] if self.split is not None else self.features
+
+    @property
+    def tail(self) -> nn.Module | None:
+        """The blocks that run on every pooled region (None without a split)."""
+        return self.features[self.split:] if self.split is not None else None
+
+    def _pooled_map(self, x: torch.Tensor, output_size: int) -> torch.Tensor:
+        if self.split is None:
+            return self.features(x)
+        return self.features[self.split:](nn.functional.adaptive_avg_pool2d(self.features[: self.split](x), output_size))
 
     def region_features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features of whole (normalized) crops, as RoIAlign would pool a box covering the crop."""
-        pooled = self.roi_pool(self.features(x))
+        if self.split is not None:
+            pooled = self.tail(self.roi_pool(self.trunk(x)))
+        else:
+            pooled = self.roi_pool(self.features(x))
         if self.pool == "avg":
             return pooled.mean(dim=(2, 3))
         if self.pool == "max":
@@ -75,8 +128,14 @@ def _roi_defaults(backbone: str) -> dict[str, Any]:
 def build_roi_align(backbone: str, *, num_classes, in_channels, image_size, width, pretrained,
                     backbone_kwargs: dict[str, Any] | None = None, blocks: int | None = None, output_size: int = 2,
                     pool: str = "avg", image_scale: float = 1.0, sampling_ratio: int = 2, hidden: int = 256,
-                    dropout: float = 0.2, **kwargs) -> nn.Module:
-    """Region classifier for align-mode detection: a backbone's ``features`` (first ``blocks``) + RoIAlign + seed head."""
+                    dropout: float = 0.2, split: int | None = None, scales: list[float] | None = None,
+                    roi_size: int | None = None, **kwargs) -> nn.Module:
+    """Region classifier for align-mode detection: a backbone's ``features`` (first ``blocks``) + RoIAlign + seed head.
+
+    ``split`` pools regions inside the backbone (C4 head: the blocks after ``split`` run per
+    region); ``scales`` and ``roi_size`` make a feature pyramid (each region pooled at the level
+    where its side is closest to ``roi_size``).
+    """
     if kwargs:
         raise NnlabError(f"roi:{backbone} does not take {', '.join(sorted(kwargs))}")
     if pretrained:
@@ -91,4 +150,5 @@ def build_roi_align(backbone: str, *, num_classes, in_channels, image_size, widt
             raise NnlabError(f"blocks must be in 1..{len(features)} for {backbone}, got {blocks}")
         features = features[: int(blocks)]
     return RoIAlignNet(features, in_channels, num_classes=num_classes, output_size=output_size, pool=pool,
-                       image_scale=image_scale, sampling_ratio=sampling_ratio, hidden=hidden, dropout=dropout)
+                       image_scale=image_scale, sampling_ratio=sampling_ratio, hidden=hidden, dropout=dropout,
+                       split=split, scales=scales, roi_size=roi_size)

@@ -15,7 +15,7 @@ class PGD(GradientAttack):
 
     Each step: ``x ← x + alpha · sign(∇ₓ CE)``, then ``x ← clamp(x₀ + clamp(x − x₀, −eps, eps), 0, 1)`` —
     the arithmetic and order of ``torchattacks.PGD``, so without random start both give identical
-    images. With ``random_start`` the start is ``clamp(x₀ + U(−eps, eps), 0, 1)`` drawn from this
+    images (unless ``channels_last``, see :class:`GradientAttack`). With ``random_start`` the start is ``clamp(x₀ + U(−eps, eps), 0, 1)`` drawn from this
     attack's own generator (seeded by ``seed``, on the CPU so every device sees the same noise);
     successive calls continue that stream.
     """
@@ -30,8 +30,10 @@ class PGD(GradientAttack):
         steps: int = 10,
         random_start: bool = True,
         seed: int = 0,
+        channels_last: bool = False,
     ):
         super().__init__(model)
+        self.channels_last = bool(channels_last)
         self.eps = check_unit("eps", eps)
         self.alpha = check_unit("alpha", alpha)
         self.steps = check_count("steps", steps, 1)
@@ -41,7 +43,8 @@ class PGD(GradientAttack):
 
     def params(self) -> dict[str, object]:
         return {"eps": self.eps, "alpha": self.alpha, "steps": self.steps,
-                "random_start": self.random_start, "seed": self.seed}
+                "random_start": self.random_start, "seed": self.seed,
+                **({"channels_last": True} if self.channels_last else {})}
 
     def perturb(self, images: Tensor, labels: Tensor) -> Tensor:
         images = images.detach()

@@ -11,6 +11,7 @@ from nnlab.detection import (
     crop_regions,
     detections_frame,
     extract_roi_features,
+    pyramid_levels,
     postprocess,
 )
 
@@ -64,6 +65,31 @@ def test_extract_roi_features_uses_one_backbone_pass_and_feature_stride():
     fmap = conv(image[None])
     cell = extract_roi_features(Backbone(), image, torch.tensor([[8.0, 4, 12, 8]]), output_size=1, sampling_ratio=1)
     assert torch.allclose(cell[0], fmap[0, :, 1, 2], atol=1e-5)
+
+
+def test_pyramid_levels_pick_the_scale_that_brings_a_box_closest_to_roi_size():
+    boxes = torch.tensor([[0.0, 0, 32, 32], [0, 0, 64, 64], [0, 0, 128, 128], [0, 0, 40, 40], [0, 0, 16, 64]])
+    assert pyramid_levels(boxes, [1.0, 0.5, 0.25], 32).tolist() == [0, 1, 2, 0, 0]
+    assert pyramid_levels(boxes[:1], [2.0, 1.0], 64).tolist() == [0]
+
+
+def test_extract_roi_features_runs_each_needed_pyramid_level_once_then_the_tail():
+    calls = []
+
+    class Backbone(nn.Module):
+        def forward(self, x):
+            calls.append(tuple(x.shape))
+            return nn.functional.avg_pool2d(x, 4)
+
+    tail = nn.Conv2d(3, 5, kernel_size=2)
+    image = torch.rand(3, 64, 64)
+    boxes = torch.tensor([[0.0, 0, 8, 8], [8, 8, 24, 24], [0, 0, 16, 16]])
+    feats = extract_roi_features(Backbone(), image, boxes, tail=tail, output_size=2, scales=[2.0, 1.0, 0.5],
+                                 roi_size=16)
+    assert sorted(calls) == [(1, 3, 64, 64), (1, 3, 128, 128)] and feats.shape == (3, 5)
+    # the 16-pixel boxes are pooled at scale 1 and go through the tail
+    at_one = extract_roi_features(Backbone(), image, boxes[1:], tail=tail, output_size=2)
+    assert torch.allclose(feats[1:], at_one, atol=1e-6)
 
 
 def test_roialign_head_keeps_backbone_frozen_and_trains_head():

@@ -47,10 +47,41 @@ def test_roi_head_pools_regions_from_one_backbone_pass(source):
     image = torch.rand(3, 64, 80)
     boxes = torch.tensor([[0, 0, 32, 32], [10, 20, 70, 60]], dtype=torch.float32)
     head = roi_head(model)
-    feats = extract_roi_features(model.net.features, image, boxes, **head.options)
+    feats = extract_roi_features(head.backbone, image, boxes, tail=head.tail, **head.options)
     expected = model.net.classifier(feats).softmax(1)
     assert torch.allclose(head.predict_proba(image, boxes), expected, atol=1e-6)
     assert head.predict_proba(image, boxes).shape == (2, 2)
+
+
+def test_default_align_model_splits_the_backbone_and_uses_a_pyramid(source):
+    model, _ = build_align_model(source, ["background", "a"], {})
+    kwargs = model.spec.arch_kwargs
+    # 16-pixel crops: pooled at stride 2 (8 x 8 cells); mobilenet_v2 blocks 0-1 run at stride 2
+    assert kwargs["split"] == 2 and kwargs["roi_size"] == 16 and kwargs["output_size"] == 8
+    assert kwargs["scales"] == [1.0, 0.5, 0.25]
+    head = roi_head(model)
+    assert len(head.backbone) == 2 and len(head.tail) == 17
+    # 224-pixel crops: Faster R-CNN's C4 split, stride 16 (blocks 0-13), 14 x 14 pooled cells
+    big = create_classifier("mobilenet_v2", ["0", "1"], size=224, width=0.25, mean=[0.4] * 3, std=[0.2] * 3)
+    kwargs = build_align_model(big, ["background", "a"], {})[0].spec.arch_kwargs
+    assert kwargs["split"] == 14 and kwargs["output_size"] == 14
+
+
+def test_a_region_that_is_the_whole_crop_gets_the_crop_logits(source):
+    """With the C4 split, a box covering a roi_size image pools exactly the trunk cells a crop has."""
+    model, _ = build_align_model(source, ["background", "a", "b"], {"sampling_ratio": 1, "scales": [1.0]})
+    model.eval()
+    crop = torch.rand(1, 3, 16, 16)
+    head = roi_head(model)
+    box = torch.tensor([[0.0, 0.0, 16.0, 16.0]])
+    assert torch.allclose(head.predict_proba(crop[0], box), model(crop).softmax(1), atol=1e-5)
+
+
+def test_align_options_none_restore_single_scale_last_map_pooling(source):
+    model, _ = build_align_model(source, ["background", "a"], {"split": "none", "scales": "none", "output_size": 2})
+    assert "split" not in model.spec.arch_kwargs and "scales" not in model.spec.arch_kwargs
+    head = roi_head(model)
+    assert head.tail is None and head.options["scales"] is None and len(head.backbone) == len(source.net.features)
 
 
 def test_align_mode_refuses_a_crop_model(source):
@@ -82,8 +113,14 @@ def test_train_align_head_writes_a_self_contained_detector(source, proposals_pat
     model = artifacts.load_model(out)
     assert model.spec.arch == "roi:mobilenet_v2" and model.spec.classes[0] == "background"
     assert model.net.roi_options["output_size"] == 1
+    # the trunk stays frozen; the tail (blocks after the split) is trained with the classifier (C4 head)
+    split = model.net.split
     backbone = artifacts.load_model(init).net.features.state_dict()
-    assert all(torch.equal(model.net.features.state_dict()[k], v) for k, v in backbone.items())
+    trained = model.net.features.state_dict()
+    trunk_keys = [k for k in backbone if int(k.split(".")[0]) < split]
+    tail_weights = [k for k in backbone if int(k.split(".")[0]) >= split and k.endswith("weight")]
+    assert trunk_keys and all(torch.equal(trained[k], backbone[k]) for k in trunk_keys)
+    assert any(not torch.equal(trained[k], backbone[k]) for k in tail_weights)
     assert len(outcome.history_frame) == 2 and out.with_name("align.history.parquet").exists()
     assert model.provenance["roi_mode"] == "align"
 

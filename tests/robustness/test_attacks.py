@@ -29,6 +29,21 @@ def test_pgd_without_random_start_equals_torchattacks(model, batch, eps, alpha, 
     assert torch.equal(ours, theirs)
 
 
+@pytest.mark.parametrize("name", ["fgsm", "pgd"])
+def test_channels_last_option_changes_only_the_layout(model, batch, name):
+    """Channels-last batches: same budget, same model afterwards, images equal but for rounding-level sign flips."""
+    images, labels = batch
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    params = {"eps": 8 / 255} if name == "fgsm" else {"eps": 8 / 255, "alpha": 2 / 255, "steps": 5, "random_start": False}
+    fast = create_attack(name, model, channels_last=True, **params)
+    assert fast.params()["channels_last"] is True
+    ours = fast(images, labels)
+    exact = create_attack(name, model, **params)(images, labels)
+    assert ours.is_contiguous() and (ours - images).abs().max() <= 8 / 255 + 1e-6
+    assert (ours != exact).float().mean() < 0.01
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
 def test_gradient_attacks_raise_the_loss(model, batch):
     images, labels = batch
     model.eval()
@@ -154,7 +169,7 @@ def test_chain_applies_parts_in_order_with_routed_params(model, batch):
     whitened = create_attack("pixels", model, n=4, seed=2)(images, labels)
     expected = create_attack("fgsm", model, eps=0.05)(whitened, labels)
     assert torch.equal(chain(images, labels), expected)
-    assert accepted_params("pixels+fgsm") == ["n", "seed", "eps"]
+    assert accepted_params("pixels+fgsm") == ["n", "seed", "eps", "channels_last"]
 
 
 def test_chain_of_noise_then_pgd_stays_in_range(model, batch):

@@ -19,7 +19,7 @@ from nnlab.robustness import KNNClassifier, adversarial_batch, create_attack, pa
     ("pixels", {"n": -1}, "n must be an integer of at least 0"),
     ("gaussian", {"sigma": -0.1}, "sigma must be between 0 and 1"),
     ("pixels+fgsm", {"eps": 3.0}, "eps must be between 0 and 1"),
-    ("fgsm", {"steps": 3}, "does not take a parameter 'steps'; it takes: eps"),
+    ("fgsm", {"steps": 3}, "does not take a parameter 'steps'; it takes: channels_last, eps"),
     ("pixels+", {}, "empty part"),
     ("", {}, "an attack name is required"),
     ("fgsm", {"eps": float("nan")}, "eps must be a number"),
