@@ -127,16 +127,17 @@ robustness: $(STAMP)
 	  -o $(RB_OUT)/summary.parquet
 
 # ---------------------------------------------------------------- detect-demo: seed S1 part 2, R-CNN-style detection
-# make-scenes → mnist5k backbone (the offline stand-in for ImageNet weights) → propose-regions (train split, labelled;
-# test split, no ground truth added) → train the crop detector on proposals (mobilenet_v2 + seed head, --init backbone)
-# → fit the align head on roi_align features of its frozen backbone → detect on the test split in both roi modes.
+# make-scenes → mnist5k backbone (the offline stand-in for ImageNet weights), alongside propose-regions (train split,
+# labelled; test split, no ground truth added) → train the crop detector on proposals (mobilenet_v2 + seed head,
+# --init backbone) → detect on the test split in crop mode, alongside fitting the align head (the detector's trunk
+# frozen, its later blocks and head trained on roi_align features of an image pyramid) and detecting in align mode.
 # metrics.parquet holds ROI_MODE's AP table (one row per class + `all`), metrics-crop/-align.parquet both.
 # FREEZE=features is the seed's recipe (frozen backbone, new head). A real VOC folder: see the README.
 .PHONY: detect-demo
 DD_OUT ?= artifacts/detect-demo
 detect-demo: VOC = $(DD_OUT)/voc
 detect-demo: SCENES = 300
-detect-demo: SPLIT_TRAIN = train
+detect-demo: SPLIT_TRAIN = trainval
 detect-demo: SPLIT_TEST = test
 detect-demo: CLASSES =
 detect-demo: IMAGE_SIZE = 32
@@ -146,7 +147,7 @@ detect-demo: DEVICE = auto
 detect-demo: THREADS = 1
 detect-demo: BACKBONE_EPOCHS = 8
 detect-demo: EPOCHS = 8
-detect-demo: ALIGN_EPOCHS = 5
+detect-demo: ALIGN_EPOCHS = 6
 detect-demo: LOADER_WORKERS = 1
 detect-demo: FREEZE =
 detect-demo: BALANCE = undersample
@@ -160,22 +161,25 @@ detect-demo: $(STAMP)
 	  $(NNLAB) make-scenes $(VOC) --count $(SCENES) --seed 0 --quiet || exit 1; fi
 	$(NNLAB) train --model mobilenet_v2 --width $(WIDTH) --dataset mnist5k --image-size $(IMAGE_SIZE) \
 	  --epochs $(BACKBONE_EPOCHS) --schedule cosine --optimizer adam --lr 5e-3 --weight-decay 0 --batch-size 64 \
-	  --device $(DEVICE) -o $(DD_OUT)/backbone.safetensors --quiet
+	  --device $(DEVICE) -o $(DD_OUT)/backbone.safetensors --quiet & backbone=$$!; \
 	$(NNLAB) propose-regions $(VOC) --split $(SPLIT_TRAIN) $(SEARCH) $(if $(CLASSES),--classes $(CLASSES)) \
-	  -o $(DD_OUT)/proposals.parquet --quiet
+	  -o $(DD_OUT)/proposals.parquet --quiet && \
 	$(NNLAB) propose-regions $(VOC) --split $(SPLIT_TEST) $(SEARCH) $(if $(CLASSES),--classes $(CLASSES)) --no-add-gt \
-	  -o $(DD_OUT)/test-proposals.parquet --quiet
+	  -o $(DD_OUT)/test-proposals.parquet --quiet; status=$$?; wait $$backbone && exit $$status
 	$(NNLAB) train --model mobilenet_v2 --width $(WIDTH) --init $(DD_OUT)/backbone.safetensors \
 	  $(foreach f,$(FREEZE),--freeze $(f)) --dataset proposals:$(DD_OUT)/proposals.parquet --image-size $(IMAGE_SIZE) \
 	  --balance $(BALANCE) --epochs $(EPOCHS) --schedule cosine --optimizer adam --lr 3e-3 --weight-decay 0 \
 	  --batch-size 64 --num-workers $(LOADER_WORKERS) --device $(DEVICE) -o $(DD_OUT)/detector.safetensors --quiet
-	$(NNLAB) train --roi-mode align --init $(DD_OUT)/detector.safetensors \
-	  --dataset proposals:$(DD_OUT)/proposals.parquet --balance $(BALANCE) --epochs $(ALIGN_EPOCHS) --schedule cosine \
-	  --optimizer adam --lr 1e-3 --weight-decay 0 --device $(DEVICE) -o $(DD_OUT)/detector-align.safetensors --quiet
 	$(NNLAB) detect $(DD_OUT)/detector.safetensors $(VOC) --split $(SPLIT_TEST) --roi-mode crop \
 	  --proposals $(DD_OUT)/test-proposals.parquet --score $(SCORE) --nms-iou $(NMS_IOU) --device $(DEVICE) \
-	  -o $(DD_OUT)/detections-crop.parquet --metrics $(DD_OUT)/metrics-crop.parquet --draw $(DD_OUT)/drawn-crop
+	  -o $(DD_OUT)/detections-crop.parquet --metrics $(DD_OUT)/metrics-crop.parquet --draw $(DD_OUT)/drawn-crop \
+	  > $(DD_OUT)/detect-crop.log & crop=$$!; \
+	$(NNLAB) train --roi-mode align --init $(DD_OUT)/detector.safetensors \
+	  --dataset proposals:$(DD_OUT)/proposals.parquet --balance $(BALANCE) --epochs $(ALIGN_EPOCHS) --schedule cosine \
+	  --optimizer adam --lr 2e-3 --weight-decay 0 --device $(DEVICE) -o $(DD_OUT)/detector-align.safetensors --quiet && \
 	$(NNLAB) detect $(DD_OUT)/detector-align.safetensors $(VOC) --split $(SPLIT_TEST) --roi-mode align \
 	  --proposals $(DD_OUT)/test-proposals.parquet --score $(SCORE) --nms-iou $(NMS_IOU) --device $(DEVICE) \
-	  -o $(DD_OUT)/detections-align.parquet --metrics $(DD_OUT)/metrics-align.parquet
+	  -o $(DD_OUT)/detections-align.parquet --metrics $(DD_OUT)/metrics-align.parquet > $(DD_OUT)/detect-align.log; \
+	status=$$?; wait $$crop; crop_status=$$?; cat $(DD_OUT)/detect-crop.log $(DD_OUT)/detect-align.log; \
+	[ $$crop_status = 0 ] && exit $$status
 	cp $(DD_OUT)/metrics-$(ROI_MODE).parquet $(DD_OUT)/metrics.parquet

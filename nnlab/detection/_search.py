@@ -40,7 +40,8 @@ def selective_search(
     size; smaller images are never enlarged);
     boxes are mapped back to the original pixels and clipped. Boxes narrower or shorter than
     ``min_size`` original pixels are dropped, duplicates (same box after rounding to whole pixels)
-    are removed keeping the first, and the first ``max_per_image`` boxes (OpenCV's ranking) are kept.
+    are removed keeping the first, and the first ``max_per_image`` boxes are kept, in the reproducible
+    random order of :func:`reproducible_order` (OpenCV's own random ranking changes from run to run).
     ``mode``: ``fast`` (as the seed), ``quality`` (more strategies, slower, more boxes) or ``single``
     (one strategy, fastest).
     """
@@ -66,11 +67,29 @@ def selective_search(
     boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
     keep = ((boxes[:, 2] - boxes[:, 0]) >= min_size) & ((boxes[:, 3] - boxes[:, 1]) >= min_size)
     boxes = boxes[keep]
+    boxes = boxes[reproducible_order(boxes)]
     _, first = np.unique(np.round(boxes).astype(np.int32), axis=0, return_index=True)
     boxes = boxes[np.sort(first)]
     if max_per_image is not None:
         boxes = boxes[:max_per_image]
     return boxes.astype(np.float32)
+
+
+def reproducible_order(boxes: np.ndarray) -> np.ndarray:
+    """A fixed pseudo-random order of ``boxes`` (N x 4): the positions that sort them by a hash of their coordinates.
+
+    OpenCV ranks selective-search regions with a random number per region from a generator shared by
+    all threads, so the same image gives its boxes in another order on every run (the set is the
+    same). Ranking by a hash keeps the order random with respect to position and size, as OpenCV
+    means it, but the same on every run, so proposals, the rows kept by ``max_per_image`` and
+    everything trained on them are reproducible.
+    """
+    coords = np.round(boxes * 8).astype(np.uint64)
+    key = np.zeros(len(boxes), dtype=np.uint64)
+    for column, multiplier in enumerate((0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
+                                         0x85EBCA77C2B2AE63)):
+        key = (key ^ (coords[:, column] * np.uint64(multiplier))) * np.uint64(0x100000001B3)
+    return np.lexsort((*boxes.T[::-1], key))
 
 
 def propose_one(args: tuple) -> tuple[str, np.ndarray | None, tuple[int, int] | None, str | None]:

@@ -184,6 +184,7 @@ def make_scenes(
             progress(i + 1, count)
     for name in voc.SPLITS:
         voc.write_split(out, name, members[name])
+    voc.write_split(out, "trainval", members["train"] + members["val"])  # as Pascal VOC ships it
     return {
         "images": count,
         "objects": n_objects,

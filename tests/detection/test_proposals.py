@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -59,6 +60,10 @@ def test_selective_search_boxes_are_mapped_back_filtered_and_unique():
     assert boxes[:, 2].max() > 64  # coordinates are in the original 200-pixel frame
     assert len(np.unique(np.round(boxes), axis=0)) == len(boxes)
     assert len(selective_search(image, max_side=64, min_size=10, max_per_image=3)) == 3
+    # OpenCV ranks boxes randomly (a generator shared by threads); ours come in the same order every time
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda _: selective_search(image, max_side=64, min_size=10, max_per_image=None), range(4)))
+    assert all(np.array_equal(run, boxes) for run in runs)
     with pytest.raises(NnlabError):
         selective_search(image, mode="slow")
 

@@ -9,6 +9,7 @@ def test_make_scenes_writes_a_valid_voc_folder(scenes_dir):
     ids = voc.list_images(scenes_dir, None)
     assert len(ids) == 6
     assert {s: len(voc.list_images(scenes_dir, s)) for s in voc.SPLITS} == {"train": 4, "val": 1, "test": 1}
+    assert voc.list_images(scenes_dir, "trainval") == voc.list_images(scenes_dir, "train") + voc.list_images(scenes_dir, "val")
     for image_id in ids:
         image = voc.read_image(voc.image_path(scenes_dir, image_id))
         size, objects = voc.read_annotation(voc.annotation_path(scenes_dir, image_id))
