@@ -106,15 +106,13 @@ class RoIAlignNet(nn.Module):
 
     def region_features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features of whole (normalized) crops, as RoIAlign would pool a box covering the crop."""
+        from nnlab.detection.roi import reduce_pooled
+
         if self.split is not None:
             pooled = self.tail(self.roi_pool(self.trunk(x)))
         else:
             pooled = self.roi_pool(self.features(x))
-        if self.pool == "avg":
-            return pooled.mean(dim=(2, 3))
-        if self.pool == "max":
-            return pooled.amax(dim=(2, 3))
-        return self.flatten(pooled)
+        return reduce_pooled(pooled, self.pool)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.region_features(x))
