@@ -127,10 +127,11 @@ robustness: $(STAMP)
 	  -o $(RB_OUT)/summary.parquet
 
 # ---------------------------------------------------------------- detect-demo: seed S1 part 2, R-CNN-style detection
-# make-scenes → mnist5k backbone (the offline stand-in for ImageNet weights), alongside propose-regions (train split,
-# labelled; test split, no ground truth added) → train the crop detector on proposals (mobilenet_v2 + seed head,
-# --init backbone) → detect on the test split in crop mode, alongside fitting the align head (the detector's trunk
-# frozen, its later blocks and head trained on roi_align features of an image pyramid) and detecting in align mode.
+# mnist5k backbone (the offline stand-in for ImageNet weights), alongside make-scenes and propose-regions (train
+# split, labelled) → train the crop detector on proposals (mobilenet_v2 + seed head, --init backbone), alongside
+# propose-regions on the test split (no ground truth added) → detect on the test split in crop mode, alongside
+# fitting the align model (the detector's trunk frozen, its later blocks and head trained on roi_align features of
+# an image pyramid) and detecting in align mode. Each step is one `nnlab` command; two run at a time.
 # metrics.parquet holds ROI_MODE's AP table (one row per class + `all`), metrics-crop/-align.parquet both.
 # FREEZE=features is the seed's recipe (frozen backbone, new head). A real VOC folder: see the README.
 .PHONY: detect-demo
@@ -157,19 +158,19 @@ detect-demo: NMS_IOU = 0.3
 detect-demo: export OMP_NUM_THREADS = $(THREADS)
 detect-demo: $(STAMP)
 	@mkdir -p $(DD_OUT)
-	@if [ "$(VOC)" = "$(DD_OUT)/voc" ]; then set -x; \
-	  $(NNLAB) make-scenes $(VOC) --count $(SCENES) --seed 0 --quiet || exit 1; fi
 	$(NNLAB) train --model mobilenet_v2 --width $(WIDTH) --dataset mnist5k --image-size $(IMAGE_SIZE) \
 	  --epochs $(BACKBONE_EPOCHS) --schedule cosine --optimizer adam --lr 5e-3 --weight-decay 0 --batch-size 64 \
 	  --device $(DEVICE) -o $(DD_OUT)/backbone.safetensors --quiet & backbone=$$!; \
+	{ if [ "$(VOC)" = "$(DD_OUT)/voc" ]; then $(NNLAB) make-scenes $(VOC) --count $(SCENES) --seed 0 --quiet; fi && \
 	$(NNLAB) propose-regions $(VOC) --split $(SPLIT_TRAIN) $(SEARCH) $(if $(CLASSES),--classes $(CLASSES)) \
-	  -o $(DD_OUT)/proposals.parquet --quiet && \
+	  -o $(DD_OUT)/proposals.parquet --quiet; }; status=$$?; wait $$backbone && exit $$status
 	$(NNLAB) propose-regions $(VOC) --split $(SPLIT_TEST) $(SEARCH) $(if $(CLASSES),--classes $(CLASSES)) --no-add-gt \
-	  -o $(DD_OUT)/test-proposals.parquet --quiet; status=$$?; wait $$backbone && exit $$status
+	  -o $(DD_OUT)/test-proposals.parquet --quiet & proposals=$$!; \
 	$(NNLAB) train --model mobilenet_v2 --width $(WIDTH) --init $(DD_OUT)/backbone.safetensors \
 	  $(foreach f,$(FREEZE),--freeze $(f)) --dataset proposals:$(DD_OUT)/proposals.parquet --image-size $(IMAGE_SIZE) \
 	  --balance $(BALANCE) --epochs $(EPOCHS) --schedule cosine --optimizer adam --lr 3e-3 --weight-decay 0 \
-	  --batch-size 64 --num-workers $(LOADER_WORKERS) --device $(DEVICE) -o $(DD_OUT)/detector.safetensors --quiet
+	  --batch-size 64 --num-workers $(LOADER_WORKERS) --device $(DEVICE) -o $(DD_OUT)/detector.safetensors --quiet; \
+	status=$$?; wait $$proposals && exit $$status
 	$(NNLAB) detect $(DD_OUT)/detector.safetensors $(VOC) --split $(SPLIT_TEST) --roi-mode crop \
 	  --proposals $(DD_OUT)/test-proposals.parquet --score $(SCORE) --nms-iou $(NMS_IOU) --device $(DEVICE) \
 	  -o $(DD_OUT)/detections-crop.parquet --metrics $(DD_OUT)/metrics-crop.parquet --draw $(DD_OUT)/drawn-crop \
