@@ -67,6 +67,16 @@ def test_default_align_model_splits_the_backbone_and_uses_a_pyramid(source):
     assert kwargs["split"] == 14 and kwargs["output_size"] == 14
 
 
+def test_auto_split_follows_the_strides_of_any_features_backbone():
+    from nnlab.models.roi import feature_strides
+
+    vgg = create_classifier("vgg16", ["0", "1"], size=32, width=0.125, mean=[0.4] * 3, std=[0.2] * 3).eval()
+    kwargs = build_align_model(vgg, ["background", "a"], {})[0].spec.arch_kwargs
+    strides = feature_strides(vgg.net.features, 3)
+    # 32-px crops: the deepest block at stride 4 (just before the next max-pool), 8 x 8 pooled cells
+    assert strides[kwargs["split"] - 1] == 4 and strides[kwargs["split"]] == 8 and kwargs["output_size"] == 8
+
+
 def test_a_region_that_is_the_whole_crop_gets_the_crop_logits(source):
     """With the C4 split, a box covering a roi_size image pools exactly the trunk cells a crop has."""
     model, _ = build_align_model(source, ["background", "a", "b"], {"sampling_ratio": 1, "scales": [1.0]})
