@@ -24,12 +24,12 @@ from nnlab.errors import NnlabError
 ROI_DEFAULTS = {"output_size": "auto", "pool": "avg", "image_scale": 1.0, "sampling_ratio": 0, "hidden": 256,
                 "dropout": 0.2, "blocks": None, "split": "auto", "scales": [1.0, 0.5, 0.25], "roi_size": "auto"}
 """``auto``: ``roi_size`` is the side of the crops the ``--init`` model was trained on; ``split``
-pools regions after the deepest block whose stride is at most ``min(16, roi_size / 8)`` (Faster
-R-CNN's C4 split at stride 16 for 224-pixel crops; shallower for small crops, so that a region is
-pooled to at least 8 x 8 cells: on 32-pixel crops pooling at stride 8 cost 0.17 mAP@0.5 in the
-demo, at stride 4 0.07), and the later blocks run on each region; ``output_size`` is
-``roi_size`` over that stride (a pooled region has the shape a crop has at that depth). ``scales`` is the image pyramid; ``scales=none`` and ``split=none``
-give the plain single-scale pooling of the last feature map."""
+pools regions after the deepest block whose stride is at most ``min(16, roi_size / 8)``, and the
+later blocks run on each pooled region (Faster R-CNN's C4 split: stride 16 and 14 x 14 cells for
+224-pixel crops; for the demo's 32-pixel crops stride 4 and 8 x 8 cells, which matched crop mode's
+mAP where pooling at stride 8 or 16 lost 0.2 or 0.45); ``output_size`` is ``roi_size`` over that
+stride, so a pooled region has the shape a crop has at that depth. ``scales`` is the image
+pyramid. ``split=none scales=none`` give the plain single-scale pooling of the last feature map."""
 
 
 def _resolve_auto(arch_kwargs: dict[str, Any], source) -> dict[str, Any]:

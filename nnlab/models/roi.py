@@ -39,7 +39,10 @@ def feature_strides(features: nn.Sequential, in_channels: int, size: int = 64) -
 
 
 def c4_split(features: nn.Sequential, in_channels: int, stride: int = 16) -> int | None:
-    """Blocks of ``features`` up to the deepest one at ``stride`` (Faster R-CNN's C4 split); None if none remain after it."""
+    """Blocks of ``features`` up to the deepest one at ``stride`` or less (Faster R-CNN's C4 split).
+
+    None when no block would remain after the split.
+    """
     strides = feature_strides(features, in_channels)
     split = max((i + 1 for i, s in enumerate(strides) if s <= stride), default=None)
     return split if split is not None and split < len(features) else None
@@ -72,15 +75,16 @@ class RoIAlignNet(nn.Module):
             raise NnlabError("scales must be positive numbers and need roi_size (the crop side the backbone knows)")
         self.features = features
         self.split = int(split) if split is not None else None
-        self.roi_pool = nn.AdaptiveAvgPool2d(output_size) if pool != "max" or split else nn.AdaptiveMaxPool2d(output_size)
+        # roi_align averages; with a tail the pooled cells stand for a crop's map, so they are averaged too
+        max_pool = pool == "max" and split is None
+        self.roi_pool = nn.AdaptiveMaxPool2d(output_size) if max_pool else nn.AdaptiveAvgPool2d(output_size)
         self.flatten = nn.Flatten()
         with torch.no_grad():
             was = features.training
             features.eval()
-            out = self._pooled_map(torch.zeros(1, in_channels, 64, 64), output_size)
-            channels = out.shape[1]
+            out = self.pooled_map(torch.zeros(1, in_channels, 64, 64))
             features.train(was)
-        dim = out[0].numel() if pool == "flatten" else channels
+        dim = out[0].numel() if pool == "flatten" else out.shape[1]
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout),
                                         nn.Linear(hidden, num_classes))
         self.pool = pool
@@ -99,20 +103,17 @@ class RoIAlignNet(nn.Module):
         """The blocks that run on every pooled region (None without a split)."""
         return self.features[self.split:] if self.split is not None else None
 
-    def _pooled_map(self, x: torch.Tensor, output_size: int) -> torch.Tensor:
+    def pooled_map(self, x: torch.Tensor) -> torch.Tensor:
+        """Whole (normalized) crops → the map a box covering each crop gets: pooled trunk map, then the tail."""
         if self.split is None:
-            return self.features(x)
-        return self.features[self.split:](nn.functional.adaptive_avg_pool2d(self.features[: self.split](x), output_size))
+            return self.roi_pool(self.features(x))
+        return self.tail(self.roi_pool(self.trunk(x)))
 
     def region_features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features of whole (normalized) crops, as RoIAlign would pool a box covering the crop."""
         from nnlab.detection.roi import reduce_pooled
 
-        if self.split is not None:
-            pooled = self.tail(self.roi_pool(self.trunk(x)))
-        else:
-            pooled = self.roi_pool(self.features(x))
-        return reduce_pooled(pooled, self.pool)
+        return reduce_pooled(self.pooled_map(x), self.pool)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.region_features(x))
