@@ -48,6 +48,13 @@ def _resolve_auto(arch_kwargs: dict[str, Any], source) -> dict[str, Any]:
             options["split"] = None
     if options.get("roi_size") == "auto":
         options["roi_size"] = int(source.spec.input.get("size") or 32)
+    if isinstance(options.get("roi_size"), bool) or not isinstance(options.get("roi_size"), int) \
+            or options["roi_size"] < 1:
+        raise NnlabError(f"roi_size must be a positive number of pixels or auto, got {options.get('roi_size')!r}")
+    split = options.get("split")
+    if split not in (None, "auto") and (isinstance(split, bool) or not isinstance(split, int)
+                                        or not 1 <= split < len(features)):
+        raise NnlabError(f"split must be auto, none or a block count in 1..{len(features) - 1}, got {split!r}")
     if options.get("split") == "auto":
         options["split"] = c4_split(features, channels, stride=min(16, max(1, int(options["roi_size"]) // 8)))
     if options.get("output_size") == "auto":

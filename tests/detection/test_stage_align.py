@@ -94,6 +94,14 @@ def test_align_options_none_restore_single_scale_last_map_pooling(source):
     assert head.tail is None and head.options["scales"] is None and len(head.backbone) == len(source.net.features)
 
 
+@pytest.mark.parametrize(("options", "message"), [({"split": 99}, "split must be"), ({"split": "x"}, "split must be"),
+                                                   ({"roi_size": "none"}, "roi_size must be"),
+                                                   ({"roi_size": 0}, "roi_size must be")])
+def test_bad_align_options_are_clear_errors(source, options, message):
+    with pytest.raises(NnlabError, match=message):
+        build_align_model(source, ["background", "a"], options)
+
+
 def test_align_mode_refuses_a_crop_model(source):
     with pytest.raises(NnlabError, match="roi_align"):
         roi_head(source)
