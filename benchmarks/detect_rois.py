@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nnlab.models import load_model
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -42,8 +44,8 @@ def main() -> None:
     from nnlab.detection.dataset import image_to_tensor
     from nnlab.detection.roi import classify_crops, crop_regions
 
-    model = artifacts.load_model(args.model).eval()
-    align = roi_head(artifacts.load_model(args.align)).eval()
+    model = load_model(args.model).eval()
+    align = roi_head(load_model(args.align)).eval()
     df, meta = artifacts.load_table(args.proposals, table="proposals")
     root = Path(meta["image_root"])
     files = list(dict.fromkeys(df["file"]))[: args.images]

@@ -1,5 +1,8 @@
 """The artifact contract: every file nnlab writes or reads goes through this module.
 
+This is the file format only (atomic writes, safetensors and parquet with checked headers, the
+provenance record); it knows nothing of models — model save/load live in :mod:`nnlab.models.io`.
+
 Artifacts are safetensors files (models, features, adversarial sets) and parquet tables, each
 carrying string metadata that says what it is (``nnlab.kind``) and which version of this contract
 wrote it (``nnlab.format``). Writes are atomic: the data goes to a temporary file in the target
@@ -14,7 +17,6 @@ import contextlib
 import datetime as _dt
 import json
 import os
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +29,6 @@ from nnlab.errors import ArtifactError, NnlabError
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from nnlab.models import Classifier
 
 FORMAT_VERSION = 1
 KIND_KEY = "nnlab.kind"
@@ -62,12 +62,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 120) -> Path:
-    """Write a matplotlib figure as PNG atomically and close it."""
-    import matplotlib.pyplot as plt
-
+    """Write a matplotlib figure as PNG atomically; a figure pyplot manages is closed (a bare Figure needs not)."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
-    plt.close(fig)
+    if getattr(fig.canvas, "manager", None) is not None:  # made by pyplot, which holds it until closed
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
     return Path(path)
 
 
@@ -78,42 +79,38 @@ def save_text(text: str, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-_INVOCATION: dict[str, Any] = {}
+def provenance(command: str | None = None, options: dict[str, Any] | None = None, *,
+               base: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    """Where an artifact came from: the command that made it and its options, nnlab and torch versions,
+    UTC time, plus the ``extra`` fields (None values dropped).
 
-
-def set_invocation(command: str, options: dict[str, Any]) -> None:
-    """Record the running CLI command and its parsed options, for the provenance of what it writes."""
-    _INVOCATION.clear()
-    _INVOCATION.update(command=command, options={k: v if isinstance(v, (int, float, bool, type(None))) else str(v)
-                                                 for k, v in options.items()})
-
-
-def _command_line() -> str:
-    argv0 = Path(sys.argv[0]) if sys.argv else Path()
-    if argv0.name == "nnlab" or (argv0.name == "__main__.py" and argv0.parent.name == "nnlab"):
-        return " ".join(["nnlab", *sys.argv[1:]])
-    if _INVOCATION:
-        return f"nnlab {_INVOCATION['command']}"
-    return " ".join(sys.argv)
-
-
-def provenance(**extra: Any) -> dict[str, Any]:
-    """Where an artifact came from: command line and options, nnlab version, UTC time, plus ``extra`` fields."""
-    info = {
-        "command": _command_line(),
-        "options": dict(_INVOCATION.get("options", {})),
-        "nnlab_version": __version__,
-        "torch_version": torch.__version__,
-        "utc_time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
+    The caller says what the command was (the CLI passes its command line and parsed options; a library
+    user may pass a description of the script). ``base`` is a provenance made earlier, e.g. by the CLI for
+    a stage function, which then adds its own fields to it.
+    """
+    if base is not None:
+        info = dict(base)
+    else:
+        info = {
+            "command": command if command is not None else "python",
+            "options": {k: _plain(v) for k, v in (options or {}).items()},
+            "nnlab_version": __version__,
+            "torch_version": torch.__version__,
+            "utc_time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
     info.update({k: v for k, v in extra.items() if v is not None})
     return info
+
+
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, (int, float, bool, type(None))) else str(value)
 
 
 # --------------------------------------------------------------------------- safetensors core
 
 
-def _save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, str], kind: str) -> Path:
+def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, Any], kind: str) -> Path:
+    """Write tensors and metadata (non-strings as JSON) as a safetensors artifact of ``kind``, atomically."""
     from safetensors.torch import save_file
 
     meta = {KIND_KEY: kind, FORMAT_KEY: str(FORMAT_VERSION)}
@@ -125,7 +122,8 @@ def _save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], met
     return Path(path)
 
 
-def _open_tensors(path: str | os.PathLike, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def open_tensors(path: str | os.PathLike, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Read every tensor and the metadata of a safetensors artifact, checking that it is of ``kind``."""
     from safetensors import safe_open
 
     p = Path(path)
@@ -210,46 +208,6 @@ def tensor_shapes(path: str | os.PathLike) -> dict[str, tuple[list[int], str]]:
         return out
 
 
-# --------------------------------------------------------------------------- models
-
-
-def save_model(
-    path: str | os.PathLike,
-    model: "Classifier",
-    metrics: dict[str, Any] | None = None,
-    provenance: dict[str, Any] | None = None,
-) -> Path:
-    """Write a self-describing model artifact: weights plus everything needed to rebuild the model."""
-    metadata: dict[str, str] = dict(model.spec.to_metadata())
-    metadata["nnlab.provenance"] = json.dumps(provenance or {})
-    if metrics:
-        metadata["nnlab.metrics"] = json.dumps(metrics)
-    return _save_tensors(path, model.net.state_dict(), metadata, "model")
-
-
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> "Classifier":
-    """Rebuild a model from its artifact alone (architecture, surgery, weights), in eval mode."""
-    from nnlab.models import ModelSpec, build_classifier
-
-    tensors, metadata = _open_tensors(path, "model")
-    try:
-        spec = ModelSpec.from_metadata(metadata)
-    except NnlabError:
-        raise
-    except Exception as exc:
-        raise ArtifactError(f"{path}: the model description in its metadata is unreadable ({exc})") from None
-    model = build_classifier(spec)
-    try:
-        model.net.load_state_dict(tensors, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ArtifactError(f"{path}: weights do not fit the described architecture ({first})") from None
-    model.metrics = json.loads(metadata.get("nnlab.metrics", "{}"))
-    model.provenance = json.loads(metadata.get("nnlab.provenance", "{}"))
-    model.source_path = str(path)
-    return model.to(device).eval()
-
-
 # --------------------------------------------------------------------------- features
 
 
@@ -280,12 +238,12 @@ def save_features(path: str | os.PathLike, layers: dict[str, torch.Tensor], labe
             raise NnlabError(f"layer {name!r} has {t.shape[0]} rows but there are {n} labels")
     tensors = {"labels": labels.to(torch.int64), **{k: v.reshape(n, -1) for k, v in layers.items()}}
     metadata = {"nnlab.layers": json.dumps(list(layers)), "nnlab.meta": json.dumps(meta)}
-    return _save_tensors(path, tensors, metadata, "features")
+    return save_tensors(path, tensors, metadata, "features")
 
 
 def load_features(path: str | os.PathLike) -> FeatureSet:
     """Read a features artifact; layers come back in the order they were written."""
-    tensors, metadata = _open_tensors(path, "features")
+    tensors, metadata = open_tensors(path, "features")
     if "labels" not in tensors:
         raise ArtifactError(f"{path} has no 'labels' tensor")
     order = json.loads(metadata.get("nnlab.layers", "[]")) or [k for k in tensors if k != "labels"]
@@ -328,12 +286,12 @@ def save_adversarial(
         "adv_pred": adv_pred.to(torch.int64),
         "indices": indices.to(torch.int64),
     }
-    return _save_tensors(path, tensors, {"nnlab.meta": json.dumps(meta)}, "adversarial")
+    return save_tensors(path, tensors, {"nnlab.meta": json.dumps(meta)}, "adversarial")
 
 
 def load_adversarial(path: str | os.PathLike) -> AdversarialSet:
     """Read an adversarial-set artifact."""
-    tensors, metadata = _open_tensors(path, "adversarial")
+    tensors, metadata = open_tensors(path, "adversarial")
     missing = {"images", "labels", "clean_pred", "adv_pred", "indices"} - set(tensors)
     if missing:
         raise ArtifactError(f"{path} lacks the tensors {', '.join(sorted(missing))}")
@@ -352,7 +310,7 @@ def save_table(path: str | os.PathLike, df: "pd.DataFrame", meta: dict[str, Any]
     table = pa.Table.from_pandas(df, preserve_index=False)
     payload = {KIND_KEY: "table", FORMAT_KEY: FORMAT_VERSION, **(meta or {})}
     schema_meta = dict(table.schema.metadata or {})
-    schema_meta[TABLE_META_KEY] = json.dumps(payload, default=_json_default).encode()
+    schema_meta[TABLE_META_KEY] = json.dumps(payload, default=json_default).encode()
     table = table.replace_schema_metadata(schema_meta)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
@@ -381,7 +339,8 @@ def load_table(path: str | os.PathLike, table: str | None = None) -> tuple["pd.D
     return t.to_pandas(), meta
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """``json.dumps`` fallback for what artifacts store: paths as text, tensors and numpy values as lists/numbers."""
     if isinstance(obj, Path):
         return str(obj)
     if hasattr(obj, "tolist"):

@@ -17,7 +17,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from nnlab import artifacts
+from nnlab.artifacts import save_figure
+from nnlab.device import resolve_device
 from nnlab.errors import NnlabError
+from nnlab.models import feature_layer, load_model, resolve_layer
+from nnlab.report import subplots
+from nnlab.data.loader import make_loader
+from nnlab.training.recipe import DataOptions, class_remap, dataset_for_model
 
 METHODS = ("umap", "pca")
 N_NEIGHBORS = 10
@@ -117,14 +124,12 @@ def embedding_frame(clean_xy: np.ndarray, clean_labels: np.ndarray, clean_pred: 
 
 def plot_embedding(frame: Any, classes: Sequence[str], path: str | Path, title: str = "") -> Path:
     """Scatter plots coloured by true class: clean and (when present) adversarial side by side, same axes."""
-    from nnlab.artifacts import save_figure
-    from nnlab.report import _pyplot
 
-    plt = _pyplot()
+    import matplotlib  # lazy: slow to import
+
     sources = [s for s in ("clean", "adversarial") if (frame["source"] == s).any()]
-    fig, axes = plt.subplots(1, len(sources), figsize=(6 * len(sources), 5.4), squeeze=False,
-                             sharex=True, sharey=True)
-    cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+    fig, axes = subplots(1, len(sources), figsize=(6 * len(sources), 5.4), squeeze=False, sharex=True, sharey=True)
+    cmap = matplotlib.colormaps["tab10" if len(classes) <= 10 else "tab20"]
     for ax, source in zip(axes[0], sources):
         part = frame[frame["source"] == source]
         accuracy = float((part["label"] == part["pred"]).mean()) if (part["pred"] >= 0).all() else None
@@ -200,7 +205,6 @@ def file_features(path: Path, layer: str | None = None) -> tuple[EmbedInput, str
     Points are coloured by class, so a file without labels (no ``labels`` tensor, or only negative
     "unknown" labels) is refused with one clear sentence.
     """
-    from nnlab import artifacts
 
     try:
         names = artifacts.tensor_shapes(path)
@@ -235,15 +239,8 @@ def model_inputs(model_path: Path, *, dataset: str | None = None, split: str | N
     import torch
     from torch.utils.data import Subset
 
-    from nnlab import artifacts
-    from nnlab.device import resolve_device
-    from nnlab.errors import NnlabError
-    from nnlab.models import feature_layer, resolve_layer
-    from nnlab.training.engine import make_loader
-    from nnlab.training.recipe import DataOptions, class_remap, dataset_for_model
-
     dev = resolve_device(device)
-    model = artifacts.load_model(model_path, device=dev)
+    model = load_model(model_path, device=dev)
     layer_name = resolve_layer(model.net, layer) if layer is not None else feature_layer(model.net)
     classes = list(model.spec.classes)
     adv_set = None
@@ -257,7 +254,7 @@ def model_inputs(model_path: Path, *, dataset: str | None = None, split: str | N
     meta = adv_set.meta if adv_set is not None else {}
     name = dataset or meta.get("dataset") or model.provenance.get("dataset")
     if not name:
-        raise NnlabError("say which dataset to embed with --dataset NAME")
+        raise NnlabError("say which dataset to embed (the model does not record one)")
     split = split or meta.get("split") or "test"
     paired = adv_set is not None and name == meta.get("dataset") and split == meta.get("split")
     data = DataOptions(dataset=name, root=data_root, download=download, val_fraction=val_fraction,
@@ -268,7 +265,7 @@ def model_inputs(model_path: Path, *, dataset: str | None = None, split: str | N
         missing = [int(i) for i in adv_set.indices if int(i) not in position]
         if missing:
             raise NnlabError(f"{adversarial} refers to samples {missing[:3]} that {name}:{split} does not have; "
-                             "pass the --val-fraction it was made with")
+                             "use the val_fraction it was made with")
         ds = Subset(ds, [position[int(i)] for i in adv_set.indices])
     clean = model_features(model, make_loader(ds, batch_size, shuffle=False, num_workers=num_workers), layer_name, dev)
     adv = None

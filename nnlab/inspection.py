@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from nnlab import artifacts
+from nnlab.models import count_parameters, list_layers, load_model
 
 
 @dataclass
@@ -41,9 +42,7 @@ def describe(path: str | Path, layers: bool = False) -> list[Section]:
 
 
 def _describe_model(path: Path, meta: dict[str, str], layers: bool) -> list[Section]:
-    from nnlab.models.surgery import count_parameters, list_layers
-
-    model = artifacts.load_model(path)
+    model = load_model(path)
     spec = model.spec
     total, trainable = count_parameters(model.net)
     info = {

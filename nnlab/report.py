@@ -1,7 +1,9 @@
 """Rich tables and matplotlib figures shared by the commands.
 
-Figures use the Agg backend and are written through :func:`nnlab.artifacts.save_figure`, so they
-are atomic like every other output.
+Figures are bare :class:`matplotlib.figure.Figure` objects (see :func:`subplots`): no pyplot state and no
+backend is chosen, so a notebook user's backend is left alone, and they are written through
+:func:`nnlab.artifacts.save_figure`, atomically like every other output. This module sits in the layer of
+nnlab.artifacts: it imports nothing above it, and every stage may use it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 from rich.table import Table
+
+from nnlab.artifacts import save_figure
 
 
 def _fmt(value: Any) -> str:
@@ -56,21 +60,21 @@ def key_values(title: str, items: dict[str, Any]) -> Table:
     return table(title, ["key", "value"], [[k, v] for k, v in items.items()])
 
 
-def _pyplot():
-    import matplotlib
+def subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], **kwargs: Any) -> tuple[Any, Any]:
+    """``(figure, axes)`` like ``pyplot.subplots``, but a bare Figure that no pyplot state or GUI backend holds.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Saving it needs no backend (``savefig`` renders with Agg), so the caller's matplotlib set-up is untouched.
+    """
+    from matplotlib.figure import Figure  # lazy: matplotlib is slow to import
 
-    return plt
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
 def plot_history(history: Any, path: str | Path) -> Path:
     """Loss and accuracy per epoch, train and validation, side by side."""
-    from nnlab.artifacts import save_figure
 
-    plt = _pyplot()
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (ax_loss, ax_acc) = subplots(1, 2, figsize=(10, 4))
     for split, style in (("train", "-"), ("val", "--")):
         if f"{split}_loss" in history:
             ax_loss.plot(history["epoch"], history[f"{split}_loss"], style, marker="o", label=split)
@@ -86,12 +90,10 @@ def plot_history(history: Any, path: str | Path) -> Path:
 
 def plot_confusion(cm: np.ndarray, classes: list[str], path: str | Path, title: str = "confusion matrix") -> Path:
     """A confusion matrix heat map with counts in the cells (rows: true class, columns: predicted)."""
-    from nnlab.artifacts import save_figure
 
-    plt = _pyplot()
     n = len(classes)
     size = max(4.0, 0.5 * n + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig, ax = subplots(figsize=(size, size))
     ax.imshow(cm, cmap="Blues")
     ax.set_xticks(range(n), classes, rotation=90 if n > 10 else 0)
     ax.set_yticks(range(n), classes)

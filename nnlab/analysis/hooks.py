@@ -13,7 +13,11 @@ import pandas as pd
 import torch
 from torch import nn
 
+from nnlab.analysis.separation import separation_indices
+from nnlab.device import module_device
 from nnlab.errors import NnlabError
+from nnlab.models import SurgeredNet, profile_layers
+from nnlab.data.loader import make_loader
 
 ProgressFn = Callable[[int, int], None]
 DEFAULT_MEMORY_MB = 512.0
@@ -29,7 +33,6 @@ def _raw(model: nn.Module) -> nn.Module:
 
 def module_for(model: nn.Module, name: str) -> nn.Module:
     """The module of the raw net called ``name`` (``net.`` prefix allowed); unknown names list valid ones."""
-    from nnlab.models import profile_layers
 
     net = _raw(model)
     key = name[4:] if name.startswith("net.") else name
@@ -46,7 +49,6 @@ def canonical_layer(model: nn.Module, name: str) -> str:
     The output of a truncated model (its final ``flatten``) is the flattened activation of the layer it was cut
     at, so both name the same features; a ranking made on either fits either. Other names map to themselves.
     """
-    from nnlab.models.surgery import SurgeredNet
 
     net = _raw(model)
     spec = getattr(model, "spec", None)
@@ -64,7 +66,6 @@ def extract_activations(model: nn.Module, ds: Any, layers: Sequence[str], *, dev
                         progress: ProgressFn | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Flattened activations (N × D each, on the CPU, ``dtype``) of ``layers`` for every item of ``ds``, and the
     labels; the model runs in eval mode."""
-    from nnlab.training.engine import make_loader
 
     if not layers:
         raise NnlabError("name at least one layer")
@@ -117,8 +118,7 @@ def extract_activations(model: nn.Module, ds: Any, layers: Sequence[str], *, dev
 def layer_dims(model: nn.Module, layers: Sequence[str]) -> dict[str, int]:
     """Flattened output size per sample of each layer (one dry forward pass of a single zero image)."""
     spec = model.spec
-    ref = next(iter(model.parameters()), None)
-    device = ref.device if ref is not None else torch.device("cpu")
+    device = module_device(model)
     one = torch.zeros(1, spec.channels, spec.size, spec.size, device=device)
     acts, _ = extract_activations(model, [(one[0].cpu(), 0)], layers, device=device, batch_size=1)
     return {name: int(t.shape[1]) for name, t in acts.items()}
@@ -142,8 +142,6 @@ def group_layers(dims: dict[str, int], n: int, memory_mb: float) -> list[list[st
 
 
 def _indices_row(X: torch.Tensor, y: torch.Tensor, orders: Iterable[int], normalize: bool, device: Any) -> dict[str, float]:
-    from nnlab.analysis.separation import separation_indices
-
     return separation_indices(X, y, orders=tuple(orders), center=True, normalize=normalize, device=device)
 
 
@@ -158,7 +156,6 @@ def si_profile(model: nn.Module, datasets: dict[str, Any], layers: Sequence[tupl
     and each layer is dropped once its indices are computed. Columns: layer_index, layer_name, layer_type, split,
     samples, dim, si, csi (+ high_order_si_k, soft_order_si_k, anti_si_k).
     """
-    from nnlab.models import profile_layers
 
     if layers is None:
         layers = list(enumerate(name for name, _ in profile_layers(_raw(model))))

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from nnlab.analysis import _rank_kernels as K
-from nnlab.analysis.separation import normalize_features, validate_inputs
+from nnlab.analysis.separation import normalize_features, separation_index, validate_inputs
 from nnlab.errors import NnlabError
 
 ProgressFn = Callable[[int, int, float], None]
@@ -175,8 +175,6 @@ def _forward_ranking(X: Any, y: Any, ZT: np.ndarray, yi: np.ndarray, normalize: 
     if len(features) == d:
         si_all = si[-1]
     else:
-        from nnlab.analysis.separation import separation_index
-
         si_all = separation_index(X, y, normalize=normalize)
     best_step = int(np.argmax(np.asarray(si))) + 1
     return RankingResult(features=features, si=si, si_all=si_all, best_step=best_step,

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from nnlab.cli.common import (
-    BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, QuietOpt, SeedOpt, command, console,
-    progress, sibling,
+    BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, QuietOpt, SeedOpt, cli_provenance, command,
+    console, progress, sibling,
 )
 
 EXAMPLES = """
@@ -55,6 +55,7 @@ def attack(
 ) -> None:
     """Attack a model on a dataset split: adversarial artifact, metrics table, figure (or --summarize a study)."""
     from nnlab.errors import NnlabError
+    from nnlab.models import load_model
 
     if summarize:
         if model_path is not None:
@@ -82,7 +83,7 @@ def attack(
     dev = resolve_device(device)
     given = {"eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start, "n": pixels, "sigma": sigma,
              "channels_last": channels_last or None}
-    model = artifacts.load_model(model_path, device=dev)
+    model = load_model(model_path, device=dev)
     adversary = create_attack(attack_name, model, seed=seed, **{k: v for k, v in given.items() if v is not None})
     check_attackable(model, adversary, str(model_path))
     name = dataset or model.provenance.get("dataset")
@@ -96,7 +97,7 @@ def attack(
         run = run_attack(model, ds, adversary, device=dev, batch_size=batch_size,
                          progress=lambda done, total: bar.update(task, completed=done, total=total))
     classes = list(model.spec.classes)
-    prov = artifacts.provenance(dataset=name, seed=seed)
+    prov = cli_provenance(dataset=name, seed=seed)
     meta = adversarial_meta(run, classes=classes, model=str(model_path), dataset=name, split=split,
                             extra={"fraction": fraction, "limit": limit, "seed": seed, "provenance": prov})
     plot_attack_grid(run, ds, classes, plot_path, title=f"{Path(model_path).name} on {name}:{split}: "
@@ -130,7 +131,7 @@ def _summarize(items: list[str], output: Path | None, quiet: bool) -> None:
         entries.append((name.strip(), Path(parts[0]), Path(parts[1])))
     table = robustness_summary(entries)
     artifacts.save_table(output, table, {"table": "robustness_summary", "sources": {n: [str(c), str(a)] for n, c, a in entries},
-                                         "provenance": artifacts.provenance()})
+                                         "provenance": cli_provenance()})
     if not quiet:
         shown = frame_table("robustness summary", table)
         shown.caption = str(output)

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextvars
 import functools
-import os
+import importlib
+import inspect
+import json
+import re
+import sys
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
@@ -11,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from nnlab.errors import NnlabError
+from nnlab.errors import NnlabError, ParameterError
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -27,24 +33,91 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars 
 OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="Output file.")]
 
 
+# The packages that register into lower layers' registries: the proposals: dataset opener
+# (nnlab.detection), the knn surgery operation and the attacks (nnlab.robustness).
+PLUGIN_PACKAGES = ("nnlab.detection", "nnlab.robustness")
+
+
+def register_plugins() -> None:
+    """Import the packages that register datasets, surgery operations and attacks, so that every name works
+    in every command. Done when a command runs, not at start-up: they import torch, which `--help` should not."""
+    for name in PLUGIN_PACKAGES:
+        importlib.import_module(name)
+
+
+# The running command's Typer context and parsed options, set by @command for the command's duration
+# (Typer keeps its own click, so click.get_current_context does not see it).
+_RUNNING: contextvars.ContextVar[tuple[typer.Context, dict[str, Any]] | None] = contextvars.ContextVar(
+    "nnlab_cli_running", default=None)
+
+
+def current_context() -> typer.Context | None:
+    """The Typer context of the command being run (None outside a command)."""
+    running = _RUNNING.get()
+    return running[0] if running else None
+
+
 def command(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a command so user errors print one red line and exit 1, and Ctrl-C exits 130, never a traceback."""
+    """Wrap a command so user errors print one red line and exit 1, and Ctrl-C exits 130, never a traceback.
+
+    The wrapper also asks Typer for the command's context (an extra ``nnlab_context`` parameter), which
+    :func:`cli_provenance` and the error messages read.
+    """
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from nnlab.artifacts import set_invocation
-
-        set_invocation(fn.__name__.replace("_", "-"), kwargs)
+    def wrapper(*args: Any, nnlab_context: typer.Context, **kwargs: Any) -> Any:
+        token = _RUNNING.set((nnlab_context, kwargs))
         try:
+            register_plugins()
             return fn(*args, **kwargs)
         except NnlabError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {in_flags(exc)}", soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err_console.print("[bold red]interrupted[/]")
             raise typer.Exit(130) from None
+        finally:
+            _RUNNING.reset(token)
 
+    hints = typing.get_type_hints(fn, include_extras=True)
+    signature = inspect.signature(fn, eval_str=True)
+    context = inspect.Parameter("nnlab_context", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
+    wrapper.__signature__ = signature.replace(parameters=[*signature.parameters.values(), context])
+    wrapper.__annotations__ = {**hints, "nnlab_context": typer.Context}
     return wrapper
+
+
+def in_flags(exc: NnlabError) -> str:
+    """The error's message, with the parameters a :class:`ParameterError` names spelled as this command's flags
+    (``val_fraction`` → ``--val-fraction``); other messages unchanged."""
+    message = str(exc)
+    ctx = current_context()
+    if not isinstance(exc, ParameterError) or ctx is None:
+        return message
+    flags = {param.name: max(param.opts, key=len) for param in ctx.command.params if param.param_type_name == "option"}
+    for name in exc.parameters:
+        if name in flags:
+            message = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flags[name], message, count=1)
+    return message
+
+
+def cli_provenance(**extra: Any) -> dict[str, Any]:
+    """The provenance record of the running command (its command line and parsed options) plus ``extra``.
+
+    Read from the command's Typer context, so a command passes it to the library stage that writes files.
+    """
+    from nnlab import artifacts  # lazy: it imports torch, which start-up (--help, completion) should not
+
+    running = _RUNNING.get()
+    ctx, options = running if running else (None, {})
+    argv0 = Path(sys.argv[0]) if sys.argv else Path()
+    if argv0.name == "nnlab" or (argv0.name == "__main__.py" and argv0.parent.name == "nnlab"):
+        command_line = " ".join(["nnlab", *sys.argv[1:]])
+    elif ctx is not None:
+        command_line = f"nnlab {ctx.info_name}"
+    else:
+        command_line = " ".join(sys.argv)
+    return artifacts.provenance(command_line, options, **extra)
 
 
 def progress(quiet: bool = False, transient: bool = True) -> Progress:
@@ -56,23 +129,8 @@ def progress(quiet: bool = False, transient: bool = True) -> Progress:
     )
 
 
-def parse_fraction(text: str | None, name: str) -> float | None:
-    """Parse numbers such as '0.5', '8/255'; None stays None; garbage is a clear error."""
-    if text is None:
-        return None
-    try:
-        if "/" in text:
-            num, den = text.split("/", 1)
-            return float(num) / float(den)
-        return float(text)
-    except (ValueError, ZeroDivisionError):
-        raise NnlabError(f"{name} must be a number or a fraction such as 8/255, got {text!r}") from None
-
-
 def parse_key_values(items: list[str] | None, name: str = "--model-arg") -> dict[str, Any]:
     """Parse repeated KEY=VALUE options, turning numbers, booleans and JSON into Python values."""
-    import json
-
     out: dict[str, Any] = {}
     for item in items or []:
         if "=" not in item:
@@ -94,8 +152,3 @@ def split_list(text: str | None) -> list[str]:
 def sibling(path: Path, suffix: str) -> Path:
     """A file beside ``path`` named after it: artifacts/vgg.safetensors + '.history.parquet'."""
     return path.with_name(path.name.split(".")[0] + suffix)
-
-
-def env_data_root(root: Path | None) -> Path:
-    """--data-root, else $NNLAB_DATA, else ./data."""
-    return Path(root) if root else Path(os.environ.get("NNLAB_DATA", "data"))

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from nnlab.cli.common import (
-    BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, QuietOpt, SeedOpt, command, console,
-    progress,
+    BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, QuietOpt, SeedOpt, cli_provenance, command,
+    console, progress,
 )
 
 EXAMPLES = """
@@ -44,13 +44,14 @@ def compare(
     from nnlab.compression.compare import compare_models, comparison_frame
     from nnlab.device import resolve_device
     from nnlab.errors import NnlabError
+    from nnlab.models import load_model
     from nnlab.report import table
 
     if output is not None and output.suffix != ".parquet":
         raise NnlabError(f"the comparison table must be a .parquet file, got {output}")
     name = dataset
     if name is None:
-        name = artifacts.load_model(models[0]).provenance.get("dataset")
+        name = load_model(models[0]).provenance.get("dataset")
         if not name:
             raise NnlabError("say which dataset to compare on with --dataset NAME")
 
@@ -63,7 +64,7 @@ def compare(
     if output is not None:
         artifacts.save_table(output, comparison_frame(comp), {
             "table": "comparison", "dataset": name, "si_fraction": si_fraction, "si_test_fraction": si_test_fraction,
-            "provenance": artifacts.provenance(dataset=name, seed=seed)})
+            "provenance": cli_provenance(dataset=name, seed=seed)})
     if quiet:
         return
     acc = comp.accuracy

@@ -7,7 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnlab.cli.common import BatchSizeOpt, DeviceOpt, OutputOpt, QuietOpt, command, console, progress, sibling
+from nnlab.cli.common import (
+    BatchSizeOpt, DeviceOpt, OutputOpt, QuietOpt, cli_provenance, command, console, progress, sibling,
+)
 
 EXAMPLES = """
 Examples:
@@ -48,6 +50,7 @@ def detect(
     from nnlab.detection.stage import DetectOptions, draw_all, run_detection
     from nnlab.device import resolve_device
     from nnlab.errors import NnlabError
+    from nnlab.models import load_model
     from nnlab.report import frame_table, key_values, table
 
     if output.suffix != ".parquet":
@@ -57,7 +60,7 @@ def detect(
                             max_per_image=max_per_image or None, workers=workers)
     options.check()
     dev = resolve_device(device)
-    model = artifacts.load_model(model_path, device=dev)
+    model = load_model(model_path, device=dev)
     with progress(quiet) as bar:
         tasks: dict[str, int] = {}
 
@@ -73,7 +76,7 @@ def detect(
             drawn = draw_all(result, draw)
     meta = {"table": "detections", "model": str(model_path), "inputs": [str(p) for p in inputs], "split": split,
             "classes": result.classes, "skipped": result.skipped, "options": vars(options),
-            "provenance": artifacts.provenance()}
+            "provenance": cli_provenance()}
     metrics_out = plot_out = None
     if result.metrics is not None:
         metrics_out = metrics_path or sibling(output, ".metrics.parquet")

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from nnlab.cli.common import (
-    BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, OutputOpt, QuietOpt, SeedOpt, command, console,
-    sibling,
+    BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, OutputOpt, QuietOpt, SeedOpt, cli_provenance,
+    command, console, sibling,
 )
 
 EXAMPLES = """
@@ -86,7 +86,7 @@ def embed(
     artifacts.save_table(output, frame, {
         "table": "embedding", "input": str(input_path), "layer": layer_name, "method": method, "params": params,
         "seed": seed, "classes": classes, "data": source, "adversarial": str(adversarial) if adversarial else None,
-        "provenance": artifacts.provenance(seed=seed)})
+        "provenance": cli_provenance(seed=seed)})
     if quiet:
         return
     summary = {"input": str(input_path), "layer": layer_name, "dim": int(clean.features.shape[1]),

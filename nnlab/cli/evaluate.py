@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from nnlab.cli.common import (
-    BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, QuietOpt, SeedOpt, command, console, sibling,
+    BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, QuietOpt, SeedOpt, cli_provenance, command,
+    console, sibling,
 )
 
 EXAMPLES = """
@@ -44,12 +45,13 @@ def evaluate(
     """Evaluate a model on a dataset split (or an adversarial set) and write a metrics table."""
     from nnlab import artifacts
     from nnlab.device import resolve_device
+    from nnlab.models import load_model
     from nnlab.report import key_values, plot_confusion, table
     from nnlab.training.evaluate_run import confusion, evaluate_on_adversarial, evaluate_on_dataset, per_class_rows
     from nnlab.training.recipe import DataOptions
 
     dev = resolve_device(device)
-    model = artifacts.load_model(model_path, device=dev)
+    model = load_model(model_path, device=dev)
     if adversarial is not None:
         ev = evaluate_on_adversarial(model, adversarial, dev, batch_size=batch_size)
     else:
@@ -63,7 +65,7 @@ def evaluate(
         ev = evaluate_on_dataset(model, data, split, dev, batch_size=batch_size, num_workers=num_workers)
     out = output or sibling(model_path, ".metrics.parquet")
     artifacts.save_table(out, ev.table, {"table": "metrics", "model": str(model_path), "source": ev.source,
-                                         "provenance": artifacts.provenance(seed=seed)})
+                                         "provenance": cli_provenance(seed=seed)})
     if plot is not None:
         plot_confusion(confusion(ev), ev.classes, plot, title=f"{Path(model_path).name} on {ev.source}")
     if quiet:

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from nnlab.cli.common import (
-    BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, OutputOpt, QuietOpt, SeedOpt, command, console,
-    progress, split_list,
+    BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, OutputOpt, QuietOpt, SeedOpt, cli_provenance,
+    command, console, progress, split_list,
 )
 
 EXAMPLES = """
@@ -52,7 +52,8 @@ def extract_features(
         summary = run(model_path, output, dataset=dataset, split=split, layers=split_list(layers), fraction=fraction,
                       limit=limit, float16=float16, val_fraction=val_fraction, seed=seed,
                       device=resolve_device(device), batch_size=batch_size, num_workers=num_workers, root=data_root,
-                      download=download, progress=lambda done, total: bar.update(task, completed=done, total=total))
+                      download=download, provenance=cli_provenance(),
+                      progress=lambda done, total: bar.update(task, completed=done, total=total))
     if not quiet:
         dims = summary.pop("layers")
         summary.update({f"layer {name}": f"{dim:,} features" for name, dim in dims.items()})

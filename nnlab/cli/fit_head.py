@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from nnlab.cli.common import (
-    BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, OutputOpt, QuietOpt, SeedOpt, command, console,
-    err_console, progress, sibling,
+    BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, OutputOpt, QuietOpt, SeedOpt, cli_provenance,
+    command, console, err_console, progress, sibling,
 )
 
 EXAMPLES = """
@@ -92,7 +92,8 @@ def fit_head(
         def on_cache(message: str) -> None:
             bar.update(task, description=message)
 
-        summary = run_fit_head(request, on_epoch=on_epoch, on_batch=on_batch, on_cache=on_cache)
+        summary = run_fit_head(request, on_epoch=on_epoch, on_batch=on_batch, on_cache=on_cache,
+                               provenance=cli_provenance())
     history = summary.pop("_history")
     if quiet:
         return

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnlab.cli.common import OutputOpt, QuietOpt, command, console, progress, split_list
+from nnlab.cli.common import OutputOpt, QuietOpt, cli_provenance, command, console, progress, split_list
 
 EXAMPLES = """
 Examples:
@@ -60,7 +60,7 @@ def propose_regions(
         missing = [c for c in wanted if c not in known]
         if len(missing) == len(wanted):
             raise NnlabError(f"--classes {', '.join(wanted)}: no such object in {voc_dir} split {split!r}")
-    meta["provenance"] = artifacts.provenance()
+    meta["provenance"] = cli_provenance()
     artifacts.save_table(output, df, meta)
     if quiet:
         return

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnlab.cli.common import OutputOpt, QuietOpt, command, console, progress
+from nnlab.cli.common import OutputOpt, QuietOpt, cli_provenance, command, console, progress
 
 EXAMPLES = """
 Examples:
@@ -48,7 +48,7 @@ def rank_features(
 
         table, meta = rank(fs, layer, method=method, max_steps=max_steps, normalize=normalize, progress=advance)
     meta["features_file"] = str(features)
-    meta["provenance"] = artifacts.provenance()
+    meta["provenance"] = cli_provenance()
     artifacts.save_table(output, table, meta)
     if plot is not None:
         from nnlab.compression.plots import plot_ranking

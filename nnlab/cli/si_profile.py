@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from nnlab.cli.common import (
-    BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, OutputOpt, QuietOpt, SeedOpt, command, console,
-    progress, split_list,
+    BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, OutputOpt, QuietOpt, SeedOpt, cli_provenance,
+    command, console, progress, split_list,
 )
 
 EXAMPLES = """
@@ -56,7 +56,7 @@ def si_profile(
             source, output, dataset=dataset, splits=split_list(splits), layers=split_list(layers), fraction=fraction,
             limit=limit, orders=split_list(orders), normalize=normalize, memory_mb=memory_mb, plot=plot,
             val_fraction=val_fraction, seed=seed, device=resolve_device(device), batch_size=batch_size,
-            num_workers=num_workers, root=data_root, download=download,
+            num_workers=num_workers, root=data_root, download=download, provenance=cli_provenance(),
             progress=lambda message: bar.update(task, description=message),
         )
     if quiet:

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from nnlab.cli.common import (
-    BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, OutputOpt, QuietOpt, SeedOpt, command, console,
-    err_console, parse_key_values, progress, sibling,
+    BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, OutputOpt, QuietOpt, SeedOpt, cli_provenance,
+    command, console, err_console, parse_key_values, progress, sibling,
 )
 
 EXAMPLES = """
@@ -119,7 +119,8 @@ def train(
             if not quiet:
                 err_console.print(msg + f" ({row['seconds']:.1f} s)")
 
-        result = run_train(request, on_batch=on_batch, on_epoch=on_epoch, customize=customize)
+        result = run_train(request, on_batch=on_batch, on_epoch=on_epoch, customize=customize,
+                           provenance=cli_provenance())
     if quiet:
         return
     from nnlab.report import frame_table, key_values

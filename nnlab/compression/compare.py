@@ -14,7 +14,12 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
-from nnlab.errors import NnlabError
+from nnlab.analysis.hooks import extract_activations
+from nnlab.analysis.separation import separation_indices
+from nnlab.errors import NnlabError, ParameterError
+from nnlab.models import count_parameters, feature_layer, load_model
+from nnlab.training.engine import evaluate
+from nnlab.training.recipe import DataOptions, dataset_for_model
 
 SPLITS = ("train", "val", "test")
 
@@ -49,22 +54,16 @@ def compare_models(paths: Sequence[Path], dataset: str, *, si_fraction: float | 
     ``si_test_fraction`` does the same for test (default: all of it). ``limit`` caps each split used for accuracy
     (stratified; default: the whole split).
     """
-    from nnlab import artifacts
-    from nnlab.analysis.separation import separation_indices
-    from nnlab.analysis.hooks import extract_activations
-    from nnlab.models import count_parameters, feature_layer
-    from nnlab.training.engine import evaluate
-    from nnlab.training.recipe import DataOptions, dataset_for_model
 
     if not paths:
         raise NnlabError("name at least one model to compare")
-    for frac, opt in ((si_fraction, "--si-fraction"), (si_test_fraction, "--si-test-fraction")):
+    for frac, opt in ((si_fraction, "si_fraction"), (si_test_fraction, "si_test_fraction")):
         if frac is not None and not 0 < frac <= 1:
-            raise NnlabError(f"{opt} must be in (0, 1], got {frac}")
+            raise ParameterError(opt, f"{opt} must be in (0, 1], got {frac}")
     taken: set[str] = set()
     acc_rows, si_rows = [], []
     for path in paths:
-        model = artifacts.load_model(path, device=device)
+        model = load_model(path, device=device)
         label = _label(path, taken)
         row: dict[str, Any] = {"model": label, "path": str(path)}
         for split in SPLITS:

@@ -20,6 +20,7 @@ import pandas as pd
 from torch import nn
 
 from nnlab.errors import NnlabError
+from nnlab.models import profile_layers
 
 DEFAULT_THRESHOLD = 0.02
 POOLING_TYPES = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
@@ -46,7 +47,6 @@ def is_pooling(module: nn.Module) -> bool:
 
 def pooling_layers(net: nn.Module) -> list[str]:
     """Names of the pooling modules among a net's profile layers (VGG16: features.4, .9, .16, .23, .30)."""
-    from nnlab.models import profile_layers
 
     return [name for name, module in profile_layers(net) if is_pooling(module)]
 
@@ -62,7 +62,7 @@ def train_si(profile: pd.DataFrame, split: str = "train") -> pd.DataFrame:
     if rows.empty:
         found = ", ".join(sorted(map(str, profile["split"].unique())))
         raise NnlabError(f"the SI profile has no {split!r} rows (it has: {found}); profile the train split "
-                         "(nnlab si-profile … --splits train,test)")
+                         "(profile both splits, train and test)")
     return rows.sort_values("layer_index")[["layer_index", "layer_name", "si"]].reset_index(drop=True)
 
 

@@ -8,12 +8,15 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from nnlab.errors import NnlabError
+from nnlab import artifacts
+from nnlab.analysis.hooks import canonical_layer, extract_activations
+from nnlab.errors import NnlabError, ParameterError
+from nnlab.models import feature_layer, load_model, profile_layers, resolve_layer
+from nnlab.training.recipe import DataOptions, dataset_for_model
 
 
 def resolve_layer_list(model: Any, layers: Sequence[str]) -> list[str]:
     """Layer names from indices / names / ``all``; default (empty): the layer feeding the classifier."""
-    from nnlab.models import feature_layer, profile_layers, resolve_layer
 
     if not layers:
         return [feature_layer(model.net)]
@@ -21,7 +24,7 @@ def resolve_layer_list(model: Any, layers: Sequence[str]) -> list[str]:
         return [name for name, _ in profile_layers(model.net)]
     names = [resolve_layer(model.net, item) for item in layers]
     if len(set(names)) != len(names):
-        raise NnlabError("a layer is named twice in --layers")
+        raise NnlabError("a layer is named twice in the layer list")
     return names
 
 
@@ -29,20 +32,18 @@ def extract_features(model_path: Path, output: Path, *, dataset: str | None, spl
                      layers: Sequence[str] = (), fraction: float | None = None, limit: int | None = None,
                      float16: bool = False, val_fraction: float = 0.1, seed: int = 0, device: Any = "cpu",
                      batch_size: int = 256, num_workers: int = 0, root: Path | None = None, download: bool = False,
+                     provenance: dict[str, Any] | None = None,
                      progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Write a features artifact for ``layers`` of the model on a (stratified subset of a) split; returns a summary."""
-    from nnlab import artifacts
-    from nnlab.analysis.hooks import canonical_layer, extract_activations
-    from nnlab.training.recipe import DataOptions, dataset_for_model
 
     if output.suffix != ".safetensors":
         raise NnlabError(f"the features artifact must be a .safetensors file, got {output}")
     if fraction is not None and limit is not None:
-        raise NnlabError("give either --fraction or --limit, not both")
-    model = artifacts.load_model(model_path, device=device)
+        raise ParameterError(("fraction", "limit"), "give either fraction or limit, not both")
+    model = load_model(model_path, device=device)
     name = dataset or model.provenance.get("dataset")
     if not name:
-        raise NnlabError("say which dataset to use with --dataset NAME")
+        raise NnlabError("say which dataset to use (the model does not record one)")
     names = resolve_layer_list(model, list(layers))
     data = DataOptions(dataset=name, root=root, download=download, val_fraction=val_fraction, fraction=fraction,
                        limit=limit, seed=seed)
@@ -55,7 +56,7 @@ def extract_features(model_path: Path, output: Path, *, dataset: str | None, spl
         "surgery": [op.get("op") for op in model.spec.surgery], "classes": model.spec.classes, "dataset": name,
         "split": split, "fraction": fraction, "limit": limit, "seed": seed, "samples": int(len(labels)),
         "canonical": {n: canonical_layer(model, n) for n in names},
-        "provenance": artifacts.provenance(dataset=name, seed=seed),
+        "provenance": artifacts.provenance(base=provenance, dataset=name, seed=seed),
     }
     artifacts.save_features(output, acts, labels, meta)
     return {"model": str(model_path), "data": f"{name}:{split}", "samples": int(len(labels)),

@@ -17,7 +17,16 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from nnlab.errors import NnlabError
+from nnlab import artifacts
+from nnlab.compression.ranking_table import load_ranking, select_from_ranking
+from nnlab.device import resolve_device
+from nnlab.errors import NnlabError, ParameterError
+from nnlab.models import attach_head, count_parameters, feature_dim, load_model, save_model
+from nnlab.report import plot_history
+from nnlab.training.config import TrainConfig
+from nnlab.training.engine import fit, seed_everything
+from nnlab.data.loader import make_loader
+from nnlab.training.recipe import DataOptions, RemappedDataset, class_remap, dataset_for_model
 
 HEAD = "head"
 
@@ -33,7 +42,7 @@ def require_truncated(model: Any, what: str = "the model") -> str:
     cut = cut_of(model)
     if cut is None:
         raise NnlabError(f"fit-head needs a truncated model, but {what} is not truncated; "
-                         "cut it first with `nnlab truncate MODEL --at INDEX|NAME|auto`")
+                         "truncate it first (at a layer index, name or auto)")
     if any(op.get("op") == "head" for op in model.spec.surgery):
         raise NnlabError(f"{what} already has a fitted head; fit a new head on the truncated model instead")
     if any(op.get("op") == "select" for op in model.spec.surgery):
@@ -97,7 +106,6 @@ class _HeadOnly(nn.Module):
 def backbone_features(model: Any, ds: Any, device: torch.device, batch_size: int = 256,
                       num_workers: int = 0) -> TensorDataset:
     """The frozen backbone's output (after feature selection) for every item of ``ds``, with labels."""
-    from nnlab.training.engine import make_loader
 
     backbone = FrozenBackbone(model).to(device).eval()
     feats, labels = [], []
@@ -111,8 +119,6 @@ def backbone_features(model: Any, ds: Any, device: torch.device, batch_size: int
 
 def build_headed(trunc: Any, indices: list[int] | None, hidden: list[int], dropout: float, seed: int) -> Any:
     """The truncated model + feature selection + a fresh head (initialized from ``seed``), backbone frozen."""
-    from nnlab.models import attach_head
-    from nnlab.training.engine import seed_everything
 
     require_truncated(trunc)
     seed_everything(seed)
@@ -126,7 +132,6 @@ def train_head(model: Any, train_ds: Any, val_ds: Any, config: Any, device: torc
                on_epoch: Callable[[dict], None] | None = None, on_batch: Callable[[int, int], None] | None = None,
                on_cache: Callable[[str], None] | None = None) -> Any:
     """Train ``model``'s head in place (best-val weights kept); with ``cache`` the backbone runs once per split."""
-    from nnlab.training.engine import fit
 
     if cache:
         if on_cache is not None:
@@ -175,25 +180,23 @@ def parse_hidden(text: str | None, width: float = 1.0) -> list[int]:
         if not part:
             continue
         if not part.isdigit() or int(part) < 1:
-            raise NnlabError(f"--hidden takes comma-separated positive widths such as 4096,4096 (or \"\"), got {text!r}")
+            raise ParameterError("hidden", f"hidden widths must be comma-separated positive integers such as 4096,4096 (or empty), got {text!r}")
         widths.append(max(1, int(round(int(part) * width))))
     return widths
 
 
 def run_fit_head(req: HeadRequest, *, on_epoch: Callable[[dict], None] | None = None,
                  on_batch: Callable[[int, int], None] | None = None,
-                 on_cache: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Load, check, select, build, train and save — what `nnlab fit-head` does; returns a summary."""
-    from nnlab import artifacts
-    from nnlab.compression.ranking_table import load_ranking, select_from_ranking
-    from nnlab.device import resolve_device
-    from nnlab.models import count_parameters, feature_dim
-    from nnlab.training.config import TrainConfig
-    from nnlab.training.recipe import DataOptions, dataset_for_model
+                 on_cache: Callable[[str], None] | None = None,
+                 provenance: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Load, check, select, build, train and save — what `nnlab fit-head` does; returns a summary.
+
+    ``provenance`` (see :func:`nnlab.artifacts.provenance`) is recorded in what is written.
+    """
 
     if req.output.suffix != ".safetensors":
         raise NnlabError(f"the model artifact must be a .safetensors file, got {req.output}")
-    trunc = artifacts.load_model(req.model)
+    trunc = load_model(req.model)
     cut = require_truncated(trunc, str(req.model))
     dim = feature_dim(trunc)
     indices = None
@@ -202,10 +205,10 @@ def run_fit_head(req: HeadRequest, *, on_epoch: Callable[[dict], None] | None = 
         indices = select_from_ranking(df, meta, top=req.top, best=req.best, cut=cut, dim=dim, arch=trunc.spec.arch,
                                       width=trunc.spec.arch_kwargs.get("width"))
     elif req.top is not None or req.best:
-        raise NnlabError("--top and --best select ranked features; give the ranking with --ranking")
+        raise ParameterError(("top", "best"), "top and best select ranked features; give the ranking table too")
     dataset = req.dataset or trunc.provenance.get("dataset")
     if not dataset:
-        raise NnlabError("say which dataset to train the head on with --dataset NAME")
+        raise NnlabError("say which dataset to train the head on (the model does not record one)")
     config = TrainConfig(seed=req.seed, **req.train_options)
     device = resolve_device(req.device)
     data = DataOptions(dataset=dataset, root=req.data_root, download=req.download, val_fraction=req.val_fraction,
@@ -222,16 +225,14 @@ def run_fit_head(req: HeadRequest, *, on_epoch: Callable[[dict], None] | None = 
     total, trainable = count_parameters(model.net)
     metrics = {"best_epoch": result.best_epoch, "train_accuracy": best.get("train_accuracy"),
                "val_accuracy": result.best_val_accuracy, "epochs_run": len(result.history)}
-    prov = artifacts.provenance(dataset=dataset, seed=req.seed, train_config=config.to_dict(), augment=req.augment,
+    prov = artifacts.provenance(base=provenance, dataset=dataset, seed=req.seed, train_config=config.to_dict(), augment=req.augment,
                                 backbone=str(req.model), ranking=str(req.ranking) if req.ranking else None,
                                 features=len(indices) if indices is not None else dim, hidden=req.hidden,
                                 dropout=req.dropout, cached_features=cache)
-    artifacts.save_model(req.output, model, metrics=metrics, provenance=prov)
+    save_model(req.output, model, metrics=metrics, provenance=prov)
     history_path = req.history or req.output.with_name(req.output.name.split(".")[0] + ".history.parquet")
     artifacts.save_table(history_path, history, {"table": "history", "provenance": prov})
     if req.plot is not None:
-        from nnlab.report import plot_history
-
         plot_history(history, req.plot)
     return {
         "backbone": str(req.model), "cut": cut, "features": len(indices) if indices is not None else dim,
@@ -245,7 +246,6 @@ def run_fit_head(req: HeadRequest, *, on_epoch: Callable[[dict], None] | None = 
 
 def _train_split(model: Any, data: Any, augment: str) -> Any:
     """The train split (with ``augment``), shaped for ``model``, labels in its class order."""
-    from nnlab.training.recipe import RemappedDataset, class_remap
 
     data.channels = model.spec.input["channels"]
     data.image_size = model.spec.input["size"]

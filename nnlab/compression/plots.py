@@ -7,26 +7,20 @@ from typing import Any
 
 import pandas as pd
 
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from nnlab.artifacts import save_figure
+from nnlab.report import subplots
 
 
 def plot_si_profile(profile: pd.DataFrame, path: str | Path, title: str = "separation index per layer",
                     cut: int | None = None) -> Path:
     """One SI curve (solid) and one CSI curve (dashed) per split against the layer index; ``cut`` draws a
     vertical line at a chosen cut."""
-    from nnlab.artifacts import save_figure
 
-    plt = _pyplot()
+    import matplotlib  # lazy: slow to import
+
     n_layers = profile["layer_index"].nunique()
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.28 * n_layers + 3), 4.5))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, ax = subplots(figsize=(max(6.0, 0.28 * n_layers + 3), 4.5))
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, (split, rows) in enumerate(profile.groupby("split", sort=False)):
         rows = rows.sort_values("layer_index")
         color = colors[k % len(colors)]
@@ -48,10 +42,8 @@ def plot_si_profile(profile: pd.DataFrame, path: str | Path, title: str = "separ
 def plot_ranking(ranking: pd.DataFrame, meta: dict[str, Any], path: str | Path,
                  title: str = "forward feature selection by SI") -> Path:
     """SI against the number of selected features, the best prefix marked, the all-features SI as a line."""
-    from nnlab.artifacts import save_figure
 
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = subplots(figsize=(7, 4.5))
     ax.plot(ranking["step"], ranking["si"], "-", linewidth=1.2, label="SI of the first n features")
     best = meta.get("best_step")
     if best is not None:

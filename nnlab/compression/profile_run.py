@@ -5,7 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from nnlab.errors import NnlabError
+from nnlab import artifacts
+from nnlab.analysis.hooks import si_profile, si_profile_features
+from nnlab.compression.plots import plot_si_profile
+from nnlab.errors import NnlabError, ParameterError
+from nnlab.models import load_model, profile_layers, resolve_layer
+from nnlab.training.recipe import DataOptions, dataset_for_model
 
 
 def _orders(orders: Sequence[Any]) -> list[int]:
@@ -13,7 +18,7 @@ def _orders(orders: Sequence[Any]) -> list[int]:
     for item in orders:
         text = str(item).strip()
         if not text.isdigit() or int(text) < 1:
-            raise NnlabError(f"--orders takes positive integers such as 3,5, got {item!r}")
+            raise ParameterError("orders", f"orders must be positive integers such as 3,5, got {item!r}")
         out.append(int(text))
     return out
 
@@ -23,17 +28,14 @@ def run_si_profile(source: Path, output: Path, *, dataset: str | None = None, sp
                    orders: Sequence[Any] = (), normalize: bool = True, memory_mb: float = 512.0,
                    plot: Path | None = None, val_fraction: float = 0.1, seed: int = 0, device: Any = "cpu",
                    batch_size: int = 256, num_workers: int = 0, root: Path | None = None, download: bool = False,
-                   progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                   progress: Callable[[str], None] | None = None,
+                   provenance: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write the SI-profile table (and plot); returns a summary with the table under ``_table``."""
-    from nnlab import artifacts
-    from nnlab.analysis.hooks import si_profile, si_profile_features
-    from nnlab.models import profile_layers, resolve_layer
-    from nnlab.training.recipe import DataOptions, dataset_for_model
 
     if output.suffix != ".parquet":
         raise NnlabError(f"the profile table must be a .parquet file, got {output}")
     if fraction is not None and limit is not None:
-        raise NnlabError("give either --fraction or --limit, not both")
+        raise ParameterError(("fraction", "limit"), "give either fraction or limit, not both")
     ks = _orders(orders)
     kind = artifacts.artifact_kind(source)
     meta: dict[str, Any] = {"table": "si_profile", "source": str(source), "normalize": normalize, "orders": ks}
@@ -51,12 +53,12 @@ def run_si_profile(source: Path, output: Path, *, dataset: str | None = None, sp
         meta.update(arch=fs.meta.get("arch"), width=(fs.meta.get("arch_kwargs") or {}).get("width"),
                     dataset=fs.meta.get("dataset"), splits=[split], samples={split: int(len(fs.labels))})
     elif kind == "model":
-        model = artifacts.load_model(source, device=device)
+        model = load_model(source, device=device)
         name = dataset or model.provenance.get("dataset")
         if not name:
-            raise NnlabError("say which dataset to profile on with --dataset NAME")
+            raise NnlabError("say which dataset to profile on (the model does not record one)")
         if not splits:
-            raise NnlabError("name at least one split with --splits, e.g. train,test")
+            raise NnlabError("name at least one split, e.g. train,test")
         all_layers = [n for n, _ in profile_layers(model.net)]
         if layers:
             names = [resolve_layer(model.net, item) for item in layers]
@@ -75,11 +77,9 @@ def run_si_profile(source: Path, output: Path, *, dataset: str | None = None, sp
                     samples={s: int(len(d)) for s, d in datasets.items()})
     else:
         raise NnlabError(f"{source} is an nnlab {kind} artifact; si-profile needs a model or a features artifact")
-    meta["provenance"] = artifacts.provenance(dataset=meta.get("dataset"), seed=seed)
+    meta["provenance"] = artifacts.provenance(base=provenance, dataset=meta.get("dataset"), seed=seed)
     artifacts.save_table(output, df, meta)
     if plot is not None:
-        from nnlab.compression.plots import plot_si_profile
-
         plot_si_profile(df, plot, title=f"SI / CSI per layer — {Path(source).name}")
     summary = {"source": str(source), "layers": int(df["layer_index"].nunique()), "splits": ", ".join(meta["splits"]),
                "samples": ", ".join(f"{k} {v:,}" for k, v in meta["samples"].items()), "table": str(output)}

@@ -14,7 +14,10 @@ from typing import Any, Callable
 import pandas as pd
 import torch
 
-from nnlab.errors import NnlabError
+from nnlab.analysis.ranking import forward_ranking, univariate_ranking
+from nnlab.analysis.separation import separation_index, validate_inputs
+from nnlab.artifacts import load_table
+from nnlab.errors import NnlabError, ParameterError
 
 METHODS = ("forward", "univariate")
 
@@ -27,18 +30,16 @@ def rank_features(fs: Any, layer: str | None = None, *, method: str = "forward",
     ``forward``: greedy forward selection by SI (``si`` = SI of the prefix). ``univariate``: features by their
     own SI (``si`` = that feature's SI; there is no best prefix).
     """
-    from nnlab.analysis.ranking import forward_ranking, univariate_ranking
-    from nnlab.analysis.separation import separation_index, validate_inputs
 
     if method not in METHODS:
         raise NnlabError(f"unknown ranking method {method!r}; valid: {', '.join(METHODS)}")
     if layer is None and len(fs.layers) > 1:
-        raise NnlabError(f"this features file holds {len(fs.layers)} layers ({', '.join(fs.layers)}); "
-                         "choose one with --layer")
+        raise ParameterError("layer", f"this features file holds {len(fs.layers)} layers ({', '.join(fs.layers)}); "
+                                      "choose one with layer")
     name, X = fs.layer(layer)
     X, y = validate_inputs(X.float() if X.dtype in (torch.float16, torch.bfloat16) else X, fs.labels)
     if max_steps is not None and max_steps < 1:
-        raise NnlabError(f"--max-steps must be at least 1, got {max_steps}")
+        raise ParameterError("max_steps", f"max_steps must be at least 1, got {max_steps}")
     dim = int(X.shape[1])
     if method == "forward":
         result = forward_ranking(X, y, normalize=normalize, max_steps=max_steps, progress=progress)
@@ -67,7 +68,6 @@ def rank_features(fs: Any, layer: str | None = None, *, method: str = "forward",
 
 def load_ranking(path: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read a ranking table and check its columns."""
-    from nnlab.artifacts import load_table
 
     df, meta = load_table(path, table="ranking")
     missing = {"step", "feature", "si"} - set(df.columns)
@@ -81,7 +81,7 @@ def select_from_ranking(df: pd.DataFrame, meta: dict[str, Any], *, top: int | No
     """The feature indices to keep: the first ``top`` ranked, or the best prefix; checked against the model
     they will select from (its cut layer, feature count, architecture and width)."""
     if (top is None) == (not best):
-        raise NnlabError("choose the features with either --top N or --best")
+        raise ParameterError(("top", "best"), "choose the features with either top N or best, not both")
     if meta.get("cut") is not None and cut is not None and meta["cut"] != cut:
         raise NnlabError(f"the ranking was made on layer {meta['cut']}, but the model is cut at {cut}; "
                          "rank the features of this model's cut (is the ranking from another layer?)")
@@ -95,17 +95,17 @@ def select_from_ranking(df: pd.DataFrame, meta: dict[str, Any], *, top: int | No
                          f"{width}; is the ranking from another width?")
     if best:
         if meta.get("best_step") is None:
-            raise NnlabError("this ranking has no best prefix (univariate ranking); choose --top N")
+            raise NnlabError("this ranking has no best prefix (univariate ranking); choose the top N")
         count = int(meta["best_step"])
     else:
         count = int(top)
         if count < 1:
-            raise NnlabError(f"--top must be at least 1, got {count}")
+            raise ParameterError("top", f"top must be at least 1, got {count}")
         if count > dim:
-            raise NnlabError(f"--top {count} is larger than the feature count ({dim})")
+            raise ParameterError("top", f"top {count} is larger than the feature count ({dim})")
         if count > len(df):
-            raise NnlabError(f"--top {count} is larger than the ranking, which holds {len(df)} ranked features "
-                             "(it was stopped early with --max-steps)")
+            raise ParameterError("top", f"top {count} is larger than the ranking, which holds {len(df)} ranked features "
+                             "(it was stopped early by max_steps)")
     features = [int(f) for f in df["feature"].iloc[:count]]
     if any(f < 0 or f >= dim for f in features):
         raise NnlabError(f"the ranking names features outside 0..{dim - 1}; is it from another layer or width?")

@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nnlab.errors import NnlabError
+from nnlab.artifacts import load_table
+from nnlab.compression.cut import DEFAULT_THRESHOLD, choose_cut, pooling_layers
+from nnlab.errors import NnlabError, ParameterError
+from nnlab.models import feature_dim, profile_layers, resolve_layer, truncate
 
 
 def profile_matches(profile: Any, meta: dict[str, Any], model: Any) -> None:
     """Refuse a profile whose layers are not this model's (another architecture or an already-cut model)."""
-    from nnlab.models import profile_layers
 
     names = [n for n, _ in profile_layers(model.net)]
     foreign = sorted(set(map(str, profile["layer_name"])) - set(names))
@@ -25,14 +27,11 @@ def profile_matches(profile: Any, meta: dict[str, Any], model: Any) -> None:
 def truncate_model(model: Any, at: str, *, profile_path: Path | None = None, threshold: float | None = None
                    ) -> tuple[Any, dict[str, Any]]:
     """The truncated model and a summary; ``at`` is an index, a layer name or ``auto`` (needs ``profile_path``)."""
-    from nnlab.artifacts import load_table
-    from nnlab.compression.cut import DEFAULT_THRESHOLD, choose_cut, pooling_layers
-    from nnlab.models import feature_dim, profile_layers, resolve_layer, truncate
 
     info: dict[str, Any] = {}
     if str(at).strip().lower() == "auto":
         if profile_path is None:
-            raise NnlabError("--at auto chooses the cut from an SI profile; give it with --profile profile.parquet")
+            raise ParameterError(("at", "profile"), "at='auto' needs profile, the SI profile table it chooses the cut from")
         profile, meta = load_table(profile_path)
         if meta.get("table") not in (None, "si_profile"):
             raise NnlabError(f"{profile_path} is an nnlab {meta.get('table')} table, but an si_profile table is needed")
@@ -44,7 +43,7 @@ def truncate_model(model: Any, at: str, *, profile_path: Path | None = None, thr
                      "SI gain after cut": choice.gain_after})
     else:
         if profile_path is not None or threshold is not None:
-            raise NnlabError("--profile and --threshold only apply to --at auto")
+            raise ParameterError(("profile", "threshold", "at"), "a profile and a threshold only apply to at='auto'")
         target = at
     name = resolve_layer(model.net, target)
     cut = truncate(model, name)

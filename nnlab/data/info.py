@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+# Per-channel statistics of ImageNet (RGB, [0, 1] units): what ImageNet-pretrained weights expect.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
 # ITU-R 601 luma weights, the ones torchvision's rgb_to_grayscale uses.
 LUMA = (0.299, 0.587, 0.114)
 

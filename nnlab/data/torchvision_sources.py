@@ -157,16 +157,16 @@ class TorchvisionSource(Source):
             missing = self._missing(which)
         if missing:
             hint = f"point --data-root at the folder that holds {self.spec.folder.split('/')[0]}/" \
-                if self.spec.folder else "point --data-root at the folder that holds them"
+                if self.spec.folder else "point the data root at the folder that holds them"
             raise NnlabError(f"dataset {self.spec.name} is not available offline: {self.folder} must contain "
-                             f"{', '.join(missing)}; rerun with --download to fetch it, or {hint}")
+                             f"{', '.join(missing)}; download it (download=True), or {hint}")
         stamp = tuple((f, (self.folder / f).stat().st_mtime_ns, (self.folder / f).stat().st_size)
                       for f in self.spec.files[which])
         try:
             images, targets, classes = _read(self.spec.name, str(self.root), which, stamp)
         except Exception as exc:  # a damaged or foreign file: report it, never torchvision's traceback
             raise NnlabError(f"could not read {self.spec.name} from {self.folder} ({_reason(exc)}); delete the "
-                             f"damaged files and rerun with --download") from None
+                             f"damaged files and download again") from None
         if classes:
             self.classes = classes
         if len(targets) and (targets.min() < 0 or targets.max() >= len(self.classes)):

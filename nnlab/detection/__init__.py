@@ -13,14 +13,16 @@ Stages, each a function the CLI wraps:
 
 Box convention everywhere: 0-based continuous ``(x1, y1, x2, y2)`` (see :mod:`nnlab.detection.voc`).
 
-Names are imported lazily (PEP 562) so that selective-search worker processes, which import only
-``nnlab.detection._search``, do not pay for torch.
+Importing this package registers the ``proposals:PATH`` dataset opener into nnlab.data's registry
+(:mod:`nnlab.detection.dataset`); its other names are imported lazily (PEP 562).
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
+
+from nnlab.detection import dataset as _dataset  # noqa: F401  registers the proposals: dataset
 
 _EXPORTS = {
     "dataset": ["BALANCE_MODES", "ProposalsDataset", "class_list", "class_weights", "image_to_tensor",

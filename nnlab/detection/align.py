@@ -19,7 +19,18 @@ import pandas as pd
 import torch
 from torch import nn
 
-from nnlab.errors import NnlabError
+from nnlab import artifacts
+from nnlab.data import load_dataset
+from nnlab.detection.roi import RoIAlignHead, extract_proposal_features
+from nnlab.device import resolve_device
+from nnlab.errors import NnlabError, ParameterError
+from nnlab.models import ModelSpec, build_classifier, count_parameters, load_model, save_model
+from nnlab.models.roi import c4_split, feature_strides
+from nnlab.ops.regions import reduce_pooled
+from nnlab.report import plot_history
+from nnlab.training.config import TrainConfig
+from nnlab.training.engine import fit, seed_everything
+from nnlab.training.train_run import TrainOutcome, checkpoint_path
 
 ROI_DEFAULTS = {"output_size": "auto", "pool": "avg", "image_scale": 1.0, "sampling_ratio": 0, "hidden": 256,
                 "dropout": 0.2, "blocks": None, "split": "auto", "scales": [1.0, 0.5, 0.25], "roi_size": "auto"}
@@ -34,7 +45,6 @@ pyramid. ``split=none scales=none`` give the plain single-scale pooling of the l
 
 def _resolve_auto(arch_kwargs: dict[str, Any], source) -> dict[str, Any]:
     """Concrete split, roi_size, output_size and scales for the ``auto``/``none`` align options."""
-    from nnlab.models.roi import c4_split, feature_strides
 
     options = dict(arch_kwargs)
     for key in ("split", "scales", "blocks"):
@@ -70,10 +80,9 @@ def _resolve_auto(arch_kwargs: dict[str, Any], source) -> dict[str, Any]:
 
 def align_spec(source, classes: list[str], options: dict[str, Any]):
     """The ModelSpec of a roi_align model (arch ``roi:BACKBONE``) that reuses the backbone of ``source`` (a Classifier)."""
-    from nnlab.models import ModelSpec
 
     if source.spec.surgery:
-        raise NnlabError("the --init model of an align head must be a plain (not truncated) model")
+        raise NnlabError("the init model of an align head must be a plain (not truncated) model")
     if source.spec.arch.startswith("roi:"):
         arch, arch_kwargs = source.spec.arch, dict(source.spec.arch_kwargs)
     else:
@@ -83,7 +92,7 @@ def align_spec(source, classes: list[str], options: dict[str, Any]):
                        **ROI_DEFAULTS}
     unknown = set(options) - set(ROI_DEFAULTS)
     if unknown:
-        raise NnlabError(f"--model-arg {', '.join(sorted(unknown))} is not an align option; "
+        raise NnlabError(f"model options {', '.join(sorted(unknown))} are not align options; "
                          f"valid: {', '.join(ROI_DEFAULTS)}")
     arch_kwargs.update(options)
     arch_kwargs = _resolve_auto(arch_kwargs, source)
@@ -100,14 +109,13 @@ def build_align_model(source, classes: list[str], options: dict[str, Any] | None
     Returns ``(model, copied)``, ``copied`` being the number of tensors taken from ``source``. The
     backbone is frozen (parameters and batch-norm statistics).
     """
-    from nnlab.models import build_classifier
 
     model = build_classifier(align_spec(source, classes, options or {}))
     src = source.net.state_dict()
     dst = model.net.state_dict()
     matched = {k: v for k, v in src.items() if k in dst and dst[k].shape == v.shape}
     if not any(k.startswith("features.") for k in matched):
-        raise NnlabError("the --init model shares no backbone weight with this align model (other width or input?)")
+        raise NnlabError("the init model shares no backbone weight with this align model (other width or input?)")
     dst.update(matched)
     model.net.load_state_dict(dst)
     for p in model.net.features.parameters():
@@ -117,11 +125,10 @@ def build_align_model(source, classes: list[str], options: dict[str, Any] | None
 
 def roi_head(model):
     """The :class:`RoIAlignHead` that runs a ``roi_align`` model on whole images (backbone once per image)."""
-    from nnlab.detection.roi import RoIAlignHead
 
     net = model.net
     if not hasattr(net, "roi_options"):
-        raise NnlabError(f"align mode needs a roi_align model (nnlab train --roi-mode align); this one is a {model.spec.arch}")
+        raise NnlabError(f"align mode needs a roi_align model (trained in align mode); this one is a {model.spec.arch}")
     tail = getattr(net, "tail", None)
     trunk = net.trunk if hasattr(net, "trunk") else net.features
     return RoIAlignHead(trunk, net.classifier, tail=tail, mean=model.spec.input["mean"], std=model.spec.input["std"],
@@ -135,7 +142,6 @@ def region_features(model, dataset, progress: Callable[[int, int], None] | None 
     ``before_tail``: the pooled trunk maps themselves, flattened (N x C·o·o), which
     :class:`PooledRegionHead` takes; otherwise the features after the tail, which the classifier takes.
     """
-    from nnlab.detection.roi import extract_proposal_features
 
     import numpy as np
 
@@ -163,14 +169,13 @@ class PooledRegionHead(nn.Module):
         self.channels, self.size, self.pool = channels, size, pool
 
     def forward(self, flat: torch.Tensor) -> torch.Tensor:
-        from nnlab.detection.roi import reduce_pooled
-
         maps = flat.view(len(flat), self.channels, self.size, self.size)
         return self.classifier(reduce_pooled(self.tail(maps), self.pool))
 
 
 def train_align_head(req, *, on_batch: Callable[[int, int], None] | None = None,
-                     on_epoch: Callable[[dict], None] | None = None, customize=None):
+                     on_epoch: Callable[[dict], None] | None = None, customize=None,
+                     provenance: dict[str, Any] | None = None):
     """`nnlab train --roi-mode align`: fit the head of a ``roi_align`` model on pooled proposal features.
 
     ``req`` is a :class:`nnlab.training.train_run.TrainRequest`: ``dataset`` must be ``proposals:PATH``,
@@ -180,26 +185,19 @@ def train_align_head(req, *, on_batch: Callable[[int, int], None] | None = None,
     ``seed`` act as in `nnlab train`. Writes the model artifact and its history table; returns a
     TrainOutcome.
     """
-    from nnlab import artifacts
-    from nnlab.data import load_dataset
-    from nnlab.device import resolve_device
-    from nnlab.models import count_parameters
-    from nnlab.training.config import TrainConfig
-    from nnlab.training.engine import fit, seed_everything
-    from nnlab.training.train_run import TrainOutcome, checkpoint_path
 
     if customize is not None:
-        raise NnlabError("--roi-mode align cannot be combined with adversarial or metric-learning training")
+        raise NnlabError("align mode cannot be combined with adversarial or metric-learning training")
     if not str(req.dataset).startswith("proposals:"):
-        raise NnlabError(f"--roi-mode align trains on a proposals:PATH dataset, not {req.dataset!r}")
+        raise NnlabError(f"align mode trains on a proposals:PATH dataset, not {req.dataset!r}")
     if req.init is None:
-        raise NnlabError("--roi-mode align needs --init MODEL: the model whose frozen backbone the head sits on")
+        raise ParameterError("init", "align mode needs an init model: the model whose frozen backbone the head sits on")
     if not Path(req.init).exists():
-        raise NnlabError(f"--init {req.init}: no such file")
+        raise ParameterError("init", f"init model {req.init}: no such file")
     if req.output.suffix != ".safetensors":
         raise NnlabError(f"the model artifact must be a .safetensors file, got {req.output}")
     if req.model is not None and not str(req.model).startswith("roi:"):
-        raise NnlabError("--roi-mode align builds a roi_align model from --init; drop --model")
+        raise ParameterError("init", "align mode builds a roi_align model from the init model; do not name a model too")
     config = TrainConfig(
         epochs=req.epochs, batch_size=req.batch_size, optimizer=req.optimizer, lr=req.lr, momentum=req.momentum,
         weight_decay=req.weight_decay, schedule=req.schedule, step_size=req.step_size, gamma=req.gamma,
@@ -212,7 +210,7 @@ def train_align_head(req, *, on_batch: Callable[[int, int], None] | None = None,
     train_ds = load_dataset(req.dataset, "train", fraction=req.fraction, limit=req.limit, balance=req.balance,
                             **options)
     val_ds = load_dataset(req.dataset, "val", balance=req.balance, **options)
-    source = artifacts.load_model(req.init)
+    source = load_model(req.init)
     model, copied = build_align_model(source, list(train_ds.classes), dict(req.model_args))
     model.to(device).eval()
 
@@ -243,14 +241,12 @@ def train_align_head(req, *, on_batch: Callable[[int, int], None] | None = None,
     total, trainable = count_parameters(model.net)
     metrics = {"best_epoch": result.best_epoch, "train_accuracy": best.get("train_accuracy"),
                "val_accuracy": result.best_val_accuracy, "epochs_run": len(result.history)}
-    prov = artifacts.provenance(dataset=req.dataset, seed=req.seed, train_config=config.to_dict(), roi_mode="align",
+    prov = artifacts.provenance(base=provenance, dataset=req.dataset, seed=req.seed, train_config=config.to_dict(), roi_mode="align",
                                 balance=req.balance, init=str(req.init))
-    artifacts.save_model(req.output, model, metrics=metrics, provenance=prov)
+    save_model(req.output, model, metrics=metrics, provenance=prov)
     history_path = req.history or req.output.with_name(req.output.name.split(".")[0] + ".history.parquet")
     artifacts.save_table(history_path, history, {"table": "history", "provenance": prov})
     if req.plot is not None:
-        from nnlab.report import plot_history
-
         plot_history(history, req.plot)
     checkpoint_path(req.output).unlink(missing_ok=True)
     summary = {

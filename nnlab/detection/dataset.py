@@ -14,33 +14,23 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import cv2
 import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from nnlab.artifacts import load_table
+from nnlab.data.api import DATASETS, DatasetOpener
+from nnlab.data.info import DatasetInfo
 from nnlab.detection import voc
 from nnlab.detection.proposals import BACKGROUND, BOX_COLUMNS
-from nnlab.errors import NnlabError
+from nnlab.errors import NnlabError, ParameterError
+from nnlab.ops.regions import crop_regions, image_to_tensor
 
 BALANCE_MODES = ("none", "undersample", "weights")
-
-
-@dataclass
-class ProposalsInfo:
-    """Mirror of ``nnlab.data.DatasetInfo`` for a proposals dataset (used if that class is absent)."""
-
-    name: str
-    classes: list[str]
-    channels: int
-    image_size: int
-    mean: list[float] = field(default_factory=list)
-    std: list[float] = field(default_factory=list)
 
 
 def class_list(df: pd.DataFrame, classes: Sequence[str] | None = None) -> list[str]:
@@ -56,7 +46,7 @@ def split_by_image(df: pd.DataFrame, val_fraction: float, seed: int = 0) -> tupl
     one when ``val_fraction > 0`` and there are two or more images) go to validation.
     """
     if not 0 <= val_fraction < 1:
-        raise NnlabError(f"--val-fraction must be in [0, 1), got {val_fraction}")
+        raise ParameterError("val_fraction", f"val_fraction must be in [0, 1), got {val_fraction}")
     images = np.asarray(sorted(df["image"].unique()), dtype=object)
     n_val = int(round(val_fraction * len(images)))
     if val_fraction > 0 and len(images) >= 2:
@@ -149,8 +139,6 @@ class ProposalsDataset(Dataset):
         return self._load_uint8(file).float().div_(255.0)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        from nnlab.detection.roi import crop_regions
-
         image = self._load_uint8(self._files[i])
         x1, y1, x2, y2 = (float(v) for v in self._boxes[i])
         # Only the window the bilinear samples can reach is converted to float; the result equals
@@ -161,23 +149,6 @@ class ProposalsDataset(Dataset):
         window = image[:, wy0:wy1, wx0:wx1].float().div_(255.0)
         box = torch.tensor([[x1 - wx0, y1 - wy0, x2 - wx0, y2 - wy0]], dtype=torch.float32)
         return crop_regions(window, box, self.image_size)[0], int(self.targets[i])
-
-
-def image_to_tensor(image: np.ndarray, channels: int = 3, as_float: bool = True) -> torch.Tensor:
-    """RGB/grey ``uint8`` H x W (x C) array → C x H x W tensor with ``channels`` channels.
-
-    float32 in [0, 1] by default, uint8 with ``as_float=False``. Grey uses ITU-R 601 weights
-    (OpenCV's RGB2GRAY).
-    """
-    image = np.ascontiguousarray(image)
-    if channels == 1 and image.ndim == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    tensor = torch.from_numpy(image)
-    tensor = tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)
-    if channels == 3 and tensor.shape[0] == 1:
-        tensor = tensor.expand(3, -1, -1)
-    tensor = tensor.contiguous()
-    return tensor.float().div_(255.0) if as_float else tensor
 
 
 def image_statistics(image_root: str | os.PathLike, files: Sequence[str], channels: int, limit: int = 64,
@@ -232,10 +203,8 @@ def load_proposals_dataset(
     Attributes: classes, targets, indices (row positions in the file), info (name, classes,
     channels, image_size, mean, std), split, name, class_weights (tensor or None), meta.
     """
-    from nnlab.artifacts import load_table
-
     if balance not in BALANCE_MODES:
-        raise NnlabError(f"unknown --balance {balance!r}; valid: {', '.join(BALANCE_MODES)}")
+        raise ParameterError("balance", f"unknown balance mode {balance!r}; valid: {', '.join(BALANCE_MODES)}")
     df, meta = load_table(path, table="proposals")
     if not {"image", "file", *BOX_COLUMNS} <= set(df.columns):
         raise NnlabError(f"{path} is not a proposals table (make one with `nnlab propose-regions`)")
@@ -273,18 +242,25 @@ def load_proposals_dataset(
     # Statistics of the whole file's images, so that every split of one file reports the same ones.
     mean, std = image_statistics(root, df["file"].tolist(), channels, seed=seed)
     name = f"proposals:{path}"
-    try:
-        from nnlab.data import DatasetInfo  # the shared type when the data package provides it
-    except ImportError:
-        DatasetInfo = ProposalsInfo  # noqa: N806
-    try:
-        dataset.info = DatasetInfo(name=name, classes=classes, channels=channels, image_size=dataset.image_size,
-                                   mean=mean, std=std)
-    except TypeError:
-        dataset.info = ProposalsInfo(name, classes, channels, dataset.image_size, mean, std)
+    dataset.info = DatasetInfo(name=name, classes=classes, channels=channels, image_size=dataset.image_size,
+                               mean=mean, std=std)
     dataset.indices = np.asarray(rows, dtype=np.int64)
     dataset.split = split
     dataset.name = name
     dataset.class_weights = weights
     dataset.meta = meta
     return dataset
+
+
+def _open_proposals(arg: str, split: str, *, root=None, download: bool = False, augment: str = "none",
+                    resize: str = "bilinear", **options) -> ProposalsDataset:
+    # root/download/augment/resize are ImageDataset options; a proposals table names its own image folder
+    return load_proposals_dataset(arg, split, **options)
+
+
+def _proposals_info(arg: str, root=None) -> DatasetInfo:
+    return load_proposals_dataset(arg, "all", limit=0).info
+
+
+DATASETS.register("proposals:", help="region crops cut on the fly from a `nnlab propose-regions` table PATH.parquet "
+                                     "(split by image; balance option)")(DatasetOpener(_open_proposals, _proposals_info))

@@ -18,8 +18,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nnlab.artifacts import save_figure
 from nnlab.detection.proposals import BOX_COLUMNS
+from nnlab.detection.voc import write_image
 from nnlab.errors import NnlabError
+from nnlab.report import subplots
 
 GT_COLOR = (0, 200, 0)
 PALETTE = [(230, 25, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230),
@@ -132,11 +135,7 @@ def detection_metrics(
 
 def plot_pr_curves(metrics: DetectionMetrics, path: str | os.PathLike, title: str = "precision-recall at IoU 0.5"):
     """Save the per-class precision-recall curves at IoU 0.5 as a PNG (atomically)."""
-    import matplotlib.pyplot as plt
-
-    from nnlab.artifacts import save_figure
-
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig, ax = subplots(figsize=(6, 5))
     ap50 = dict(zip(metrics.per_class["class"], metrics.per_class["ap50"]))
     for name, (recall, precision) in metrics.pr_curves.items():
         ax.plot(recall, precision, label=f"{name} (AP50 {ap50[name]:.2f})")
@@ -159,7 +158,6 @@ def draw_detections(
     ``dets``: x1, y1, x2, y2, score, class rows of this image; ``gts``: x1, y1, x2, y2, class rows;
     either may be None. The file is encoded by its suffix (PNG) and written atomically.
     """
-    from nnlab.detection.voc import write_image
 
     canvas = np.ascontiguousarray(image.copy() if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2RGB))
     order = {c: i for i, c in enumerate(classes or [])}

@@ -21,7 +21,7 @@ import pandas as pd
 
 from nnlab.detection import voc
 from nnlab.detection._search import MODES, propose_one, selective_search
-from nnlab.errors import NnlabError
+from nnlab.errors import NnlabError, ParameterError
 
 __all__ = ["BACKGROUND", "MODES", "label_proposals", "propose_images", "propose_regions", "selective_search"]
 
@@ -49,7 +49,7 @@ def propose_images(
     if mode not in MODES:
         raise NnlabError(f"unknown selective-search mode {mode!r}; valid modes: {', '.join(MODES)}")
     if workers < 1:
-        raise NnlabError(f"--workers must be at least 1, got {workers}")
+        raise ParameterError("workers", f"workers (selective-search threads) must be at least 1, got {workers}")
     names = list(names) if names is not None else [Path(p).stem for p in paths]
     if len(names) != len(paths):
         raise ValueError("names and paths differ in length")
@@ -104,7 +104,7 @@ def label_proposals(
     from torchvision.ops import box_iou
 
     if neg_iou > pos_iou:
-        raise NnlabError(f"--neg-iou ({neg_iou}) must not exceed --pos-iou ({pos_iou})")
+        raise ParameterError(("neg_iou", "pos_iou"), f"neg_iou ({neg_iou}) must not exceed pos_iou ({pos_iou})")
     props = torch.tensor(np.array(boxes, dtype=np.float32).reshape(-1, 4))
     gts = torch.tensor(np.array(gt_boxes, dtype=np.float32).reshape(-1, 4))
     gt_names = [str(c) for c in gt_classes]

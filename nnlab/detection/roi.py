@@ -4,7 +4,7 @@ Never one forward pass per region: ``crop`` mode cuts and resizes every region o
 ``roi_align`` call and classifies the crops in batches; ``align`` mode runs a frozen backbone once per
 image and pools every region from its feature map.
 
-How crops match training: :func:`crop_regions` is ``torchvision.ops.roi_align`` on the image itself
+How crops match training: :func:`nnlab.ops.crop_regions` is ``torchvision.ops.roi_align`` on the image itself
 with ``aligned=True`` (a box ``(x1, y1, x2, y2)`` in nnlab's continuous pixel convention covers exactly
 the pixels ``image[y1:y2, x1:x2]``), output ``size x size``, adaptive sampling (``ceil(box side /
 size)`` bilinear samples per output pixel and axis, averaged, which anti-aliases large boxes).
@@ -19,42 +19,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import batched_nms, roi_align
 
+from nnlab.detection.proposals import BOX_COLUMNS
+from nnlab.device import module_device
 from nnlab.errors import NnlabError
-
-POOLS = ("avg", "max", "flatten")
-
-
-def _as_image(image: torch.Tensor | np.ndarray, channels: int = 3) -> torch.Tensor:
-    if isinstance(image, np.ndarray):
-        from nnlab.detection.dataset import image_to_tensor
-
-        return image_to_tensor(image, channels)
-    return image[0] if image.ndim == 4 else image
-
-
-def _as_boxes(boxes, device) -> torch.Tensor:
-    return torch.as_tensor(np.array(boxes, dtype=np.float32) if not torch.is_tensor(boxes) else boxes,
-                           dtype=torch.float32, device=device).reshape(-1, 4)
-
-
-def crop_regions(image: torch.Tensor, boxes: torch.Tensor, size: int, sampling_ratio: int = 0) -> torch.Tensor:
-    """Every box of one C x H x W image cut and resized to ``size x size`` in one call → N x C x S x S."""
-    image = _as_image(image)
-    boxes = _as_boxes(boxes, image.device)
-    return roi_align(image[None], [boxes], output_size=(size, size), spatial_scale=1.0,
-                     sampling_ratio=sampling_ratio, aligned=True)
-
-
-def _device_of(module: nn.Module) -> torch.device:
-    tensor = next(module.parameters(), None)
-    if tensor is None:
-        tensor = next(module.buffers(), None)
-    return tensor.device if tensor is not None else torch.device("cpu")
-
+from nnlab.ops.regions import POOLS, as_boxes, as_image, crop_regions, normalize, pyramid_levels, reduce_pooled, scale_image
 
 @torch.inference_mode()
 def classify_crops(
@@ -72,9 +43,9 @@ def classify_crops(
     to ``channels``). Regions are cut by :func:`crop_regions` on the model's device and classified
     ``batch`` at a time.
     """
-    device = _device_of(model)
-    image = _as_image(image, channels).to(device)
-    boxes = _as_boxes(boxes, device)
+    device = module_device(model)
+    image = as_image(image, channels).to(device)
+    boxes = as_boxes(boxes, device)
     outputs = []
     for start in range(0, len(boxes), batch):
         crops = crop_regions(image, boxes[start:start + batch], size)
@@ -83,43 +54,6 @@ def classify_crops(
         num = getattr(getattr(model, "spec", None), "classes", None)
         return torch.zeros(0, len(num) if num else 0)
     return torch.cat(outputs)
-
-
-def _normalize(x: torch.Tensor, mean: Sequence[float] | None, std: Sequence[float] | None) -> torch.Tensor:
-    if mean is None or std is None:
-        return x
-    m = torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-    s = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-    return (x - m) / s
-
-
-def pyramid_levels(boxes: torch.Tensor, scales: Sequence[float], roi_size: float) -> torch.Tensor:
-    """Index into ``scales`` of the pyramid level each box is pooled from (SPPnet / Fast R-CNN scale selection).
-
-    A box goes to the level at which its side (``sqrt(w · h)``) comes closest, in log scale, to
-    ``roi_size`` pixels: the size of the crops the backbone was trained on, so the pooled region
-    sees its object at the scale the backbone knows.
-    """
-    side = ((boxes[:, 2] - boxes[:, 0]).clamp_min(1) * (boxes[:, 3] - boxes[:, 1]).clamp_min(1)).sqrt()
-    levels = torch.as_tensor(list(scales), dtype=torch.float32, device=boxes.device)
-    return (side[:, None] * levels[None] / float(roi_size)).log2().abs().argmin(dim=1)
-
-
-def _scaled(x: torch.Tensor, scale: float) -> torch.Tensor:
-    if scale == 1.0:
-        return x
-    height, width = x.shape[-2:]
-    size = (max(1, round(height * scale)), max(1, round(width * scale)))
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=scale < 1)
-
-
-def reduce_pooled(pooled: torch.Tensor, pool: str) -> torch.Tensor:
-    """Pooled region maps N x C x h x w → N x D: spatial ``avg``, spatial ``max`` or ``flatten``."""
-    if pool == "avg":
-        return pooled.mean(dim=(2, 3))
-    if pool == "max":
-        return pooled.amax(dim=(2, 3))
-    return pooled.flatten(1)
 
 
 def extract_roi_features(
@@ -155,9 +89,9 @@ def extract_roi_features(
     """
     if pool not in POOLS:
         raise NnlabError(f"unknown RoI pooling {pool!r}; valid: {', '.join(POOLS)}")
-    device = _device_of(backbone)
-    x = _normalize(_as_image(image, channels).to(device)[None].float(), mean, std)
-    boxes = _as_boxes(boxes, device)
+    device = module_device(backbone)
+    x = normalize(as_image(image, channels).to(device)[None].float(), mean, std)
+    boxes = as_boxes(boxes, device)
     if scales:
         if roi_size is None:
             raise NnlabError("a feature pyramid (scales) needs roi_size, the side the backbone was trained on")
@@ -170,7 +104,7 @@ def extract_roi_features(
         if len(rows) == 0 and not (features is None and level == len(levels) - 1):
             continue
         # Normalizing before resizing equals resizing then normalizing (both are affine per channel).
-        scaled = _scaled(x, scale)
+        scaled = scale_image(x, scale)
         fmap = backbone(scaled)
         if fmap.ndim != 4:
             raise NnlabError(f"the RoIAlign backbone must output a B x C x h x w feature map, got shape {tuple(fmap.shape)}")
@@ -266,8 +200,6 @@ def extract_proposal_features(
     :func:`extract_roi_features` (mean, std, output_size, pool, image_scale, ...); ``channels``
     defaults to the dataset's. ``progress(done, total)`` counts images.
     """
-    from nnlab.detection.proposals import BOX_COLUMNS
-
     options.setdefault("channels", dataset.channels)
     df = dataset.df
     groups = df.groupby("file", sort=False).indices
@@ -303,7 +235,7 @@ def postprocess(
     best survivors are kept. Returns ``(boxes M x 4, scores M, labels M)``, by decreasing score,
     labels being column indices of ``scores``.
     """
-    boxes = _as_boxes(boxes, "cpu")
+    boxes = as_boxes(boxes, "cpu")
     scores = torch.as_tensor(scores, dtype=torch.float32).cpu()
     if scores.ndim != 2 or len(scores) != len(boxes):
         raise ValueError(f"scores must be N x K for N={len(boxes)} boxes, got {tuple(scores.shape)}")

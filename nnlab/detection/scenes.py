@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from nnlab.detection import voc
-from nnlab.errors import NnlabError
+from nnlab.errors import NnlabError, ParameterError
 
 MAX_OVERLAP_IOU = 0.1
 
@@ -147,9 +147,9 @@ def make_scenes(
     The summary holds ``images``, ``objects``, ``splits`` ({split: n}) and ``classes``.
     """
     if count < 1:
-        raise NnlabError(f"--count must be at least 1, got {count}")
+        raise ParameterError("count", f"count must be at least 1, got {count}")
     if size < 64:
-        raise NnlabError(f"--size must be at least 64 pixels, got {size}")
+        raise ParameterError("size", f"size must be at least 64 pixels, got {size}")
     if len(splits) != 3 or min(splits) < 0 or sum(splits) <= 0:
         raise NnlabError(f"splits must be three non-negative fractions, got {tuple(splits)}")
     out = Path(out_dir)

@@ -20,9 +20,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nnlab.artifacts import load_table
 from nnlab.detection import voc
-from nnlab.detection.proposals import BACKGROUND, BOX_COLUMNS
-from nnlab.errors import NnlabError
+from nnlab.detection.align import roi_head
+from nnlab.detection.metrics import detection_metrics, draw_detections
+from nnlab.detection.proposals import BACKGROUND, BOX_COLUMNS, propose_images
+from nnlab.detection.roi import classify_crops, detections_frame, postprocess
+from nnlab.errors import NnlabError, ParameterError
 
 ROI_MODES = ("crop", "align")
 
@@ -45,13 +49,13 @@ class DetectOptions:
     def check(self) -> None:
         """Clear errors for impossible values."""
         if self.roi_mode not in ROI_MODES:
-            raise NnlabError(f"unknown --roi-mode {self.roi_mode!r}; valid: {', '.join(ROI_MODES)}")
+            raise ParameterError("roi_mode", f"unknown roi_mode {self.roi_mode!r}; valid: {', '.join(ROI_MODES)}")
         if not 0 <= self.score <= 1:
-            raise NnlabError(f"--score must be in [0, 1], got {self.score}")
+            raise ParameterError("score", f"score threshold must be in [0, 1], got {self.score}")
         if not 0 < self.nms_iou <= 1:
-            raise NnlabError(f"--nms-iou must be in (0, 1], got {self.nms_iou}")
+            raise ParameterError("nms_iou", f"nms_iou must be in (0, 1], got {self.nms_iou}")
         if self.top is not None and self.top < 1:
-            raise NnlabError(f"--top must be at least 1, got {self.top}")
+            raise ParameterError("top", f"top must be at least 1, got {self.top}")
 
 
 @dataclass
@@ -144,8 +148,6 @@ def run_detection(
     Raises NnlabError before any work for a model whose classes do not fit, a malformed annotation
     or an input without readable images.
     """
-    from nnlab.detection.proposals import propose_images
-    from nnlab.detection.roi import classify_crops, detections_frame, postprocess
 
     options.check()
     images, root, skipped = collect_inputs(inputs, split)
@@ -156,8 +158,6 @@ def run_detection(
     model = model.to(device).eval()
     head = None
     if options.roi_mode == "align":
-        from nnlab.detection.align import roi_head
-
         head = roi_head(model).eval()
     size, channels = model.spec.size, model.spec.channels
     report = (lambda stage: (lambda done, total: progress(stage, done, total))) if progress else (lambda stage: None)
@@ -198,8 +198,6 @@ def run_detection(
     result = DetectResult(detections=detections, images={n: images[n] for n in found}, classes=classes,
                           skipped=skipped, regions=regions, seconds=seconds)
     if gts is not None:
-        from nnlab.detection.metrics import detection_metrics
-
         result.ground_truth = gts[gts["image"].isin(found)].reset_index(drop=True)
         t2 = time.perf_counter()
         result.metrics = detection_metrics(detections, result.ground_truth, classes, images=list(found))
@@ -214,12 +212,11 @@ def stored_proposals(path: str | os.PathLike, images: dict[str, Path], classes: 
     The table must not contain added ground-truth boxes (``--no-add-gt``) and its positive classes
     must be among the model's; images it lacks are skipped and named.
     """
-    from nnlab.artifacts import load_table
 
     df, meta = load_table(path, table="proposals")
     if meta.get("add_gt") and meta.get("labelled"):
         raise NnlabError(f"{path} has the ground-truth boxes added (training table); "
-                         "make detection proposals with `propose-regions --no-add-gt`")
+                         "make detection proposals without adding the ground-truth boxes")
     unknown = [c for c in meta.get("classes") or [] if c not in set(classes)]
     if meta.get("labelled") and unknown:
         raise NnlabError(f"the model's classes ({', '.join(classes)}) do not match the proposals' labels "
@@ -238,11 +235,10 @@ def stored_proposals(path: str | os.PathLike, images: dict[str, Path], classes: 
 
 def draw_all(result: DetectResult, out_dir: str | os.PathLike) -> int:
     """Write every image with its detections (and ground truth in green) as ``OUT_DIR/<id>.png``; returns the count."""
-    from nnlab.detection.metrics import draw_detections
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise NnlabError(f"--draw {out} exists and is not a folder")
+        raise NnlabError(f"drawing folder {out} exists and is not a folder")
     dets = result.detections.groupby("image").indices if len(result.detections) else {}
     truth = result.ground_truth.groupby("image").indices if result.ground_truth is not None and len(result.ground_truth) else {}
     for name, path in result.images.items():

@@ -12,8 +12,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from nnlab.errors import NnlabError
-from nnlab.models.layers import NORMS, as_bool, as_choice, check_positive_int, make_norm, reject_pretrained, reject_unknown, scaled
+from nnlab.errors import NnlabError, check_positive_int
+from nnlab.models.layers import NORMS, as_bool, as_choice, make_norm, reject_pretrained, reject_unknown, scaled
 from nnlab.models.registry import register_model
 
 

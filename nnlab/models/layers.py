@@ -23,20 +23,6 @@ def parse_width(width: Any) -> float:
     return value
 
 
-def check_positive_int(value: Any, what: str) -> int:
-    """An integer option that must be at least 1."""
-    error = NnlabError(f"{what} must be a positive integer, got {value!r}")
-    if isinstance(value, bool):
-        raise error
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise error from None
-    if (isinstance(value, float) and number != value) or number < 1:
-        raise error
-    return number
-
-
 def as_bool(value: Any, what: str) -> bool:
     """A boolean model option; accepts the strings a CLI ``key=value`` gives."""
     if isinstance(value, bool):
@@ -68,7 +54,7 @@ def reject_unknown(kwargs: dict[str, Any], arch: str, accepted: Iterable[str] = 
 def reject_pretrained(pretrained: bool, arch: str) -> None:
     """Architectures without hub weights refuse ``pretrained``."""
     if pretrained:
-        raise NnlabError(f"model {arch!r} has no pretrained weights; train it, or load a file with --weights PATH")
+        raise NnlabError(f"model {arch!r} has no pretrained weights; train it, or load a weights file")
 
 
 def scaled(channels: int, width: float) -> int:

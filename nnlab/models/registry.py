@@ -11,13 +11,13 @@ from typing import Any, Callable
 
 from torch import nn
 
-from nnlab.errors import NnlabError
+from nnlab.data.info import IMAGENET_MEAN, IMAGENET_STD
+from nnlab.errors import NnlabError, check_positive_int
+from nnlab.models.layers import disable_inplace, parse_width
+from nnlab.models.weights import load_weights
 from nnlab.registry import Registry
 
 MODELS = Registry("model")
-
-IMAGENET_MEAN = [0.485, 0.456, 0.406]
-IMAGENET_STD = [0.229, 0.224, 0.225]
 
 _DEFAULTS: dict[str, dict[str, Any] | Callable[[str], dict[str, Any]]] = {}
 
@@ -85,8 +85,6 @@ def create_model(
     (safetensors or a torch state dict) for offline use, skipping a classifier of another shape.
     In-place activations are switched off everywhere so forward hooks see true layer outputs.
     """
-    from nnlab.models.layers import check_positive_int, disable_inplace, parse_width
-    from nnlab.models.weights import load_weights
 
     num_classes = check_positive_int(num_classes, "num_classes")
     in_channels = check_positive_int(in_channels, "in_channels")

@@ -20,8 +20,7 @@ from torch import nn
 
 from nnlab.errors import NnlabError
 from nnlab.models.registry import create_model, register_model
-
-POOLS = ("avg", "max", "flatten")
+from nnlab.ops.regions import POOLS, reduce_pooled
 
 
 def feature_strides(features: nn.Sequential, in_channels: int, size: int = 64) -> list[int]:
@@ -111,8 +110,6 @@ class RoIAlignNet(nn.Module):
 
     def region_features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features of whole (normalized) crops, as RoIAlign would pool a box covering the crop."""
-        from nnlab.detection.roi import reduce_pooled
-
         return reduce_pooled(self.pooled_map(x), self.pool)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -138,7 +135,7 @@ def build_roi_align(backbone: str, *, num_classes, in_channels, image_size, widt
     if kwargs:
         raise NnlabError(f"roi:{backbone} does not take {', '.join(sorted(kwargs))}")
     if pretrained:
-        raise NnlabError("a roi_align model takes its backbone from a model artifact (--init), not from the hub")
+        raise NnlabError("a roi_align model takes its backbone from a model artifact (the init model), not from the hub")
     source = create_model(backbone, num_classes=2, in_channels=in_channels, image_size=image_size, width=width,
                           **dict(backbone_kwargs or {}))
     features = getattr(source, "features", None)

@@ -1,7 +1,7 @@
 """``ModelSpec`` (everything needed to rebuild a model) and ``Classifier`` (normalization + net).
 
 A model artifact stores the spec as string metadata and the Classifier's state dict; rebuilding is
-``build_classifier(spec)`` then ``load_state_dict``. The Classifier takes pixels in [0, 1] and
+``build_classifier(spec)`` (nnlab.models.build) then ``load_state_dict``. The Classifier takes pixels in [0, 1] and
 normalizes inside, so attack budgets stay in pixel units.
 """
 
@@ -15,22 +15,16 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from nnlab.artifacts import json_default
+from nnlab.device import module_device
 from nnlab.errors import ArtifactError, NnlabError
 
 META_KEYS = ("nnlab.arch", "nnlab.arch_kwargs", "nnlab.classes", "nnlab.input", "nnlab.surgery")
 _NOT_ARCH_KWARGS = ("pretrained", "weights")
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.tolist()
-    if hasattr(value, "tolist"):  # numpy arrays and scalars
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
 def _dumps(value: Any) -> str:
-    return json.dumps(value, default=_json_default, sort_keys=True)
+    return json.dumps(value, default=json_default, sort_keys=True)
 
 
 @dataclass
@@ -126,8 +120,7 @@ class Classifier(nn.Module):
             raise NnlabError(f"input mean/std need {channels} values each, got {len(mean)} and {len(std)}")
         if any(s <= 0 for s in std):
             raise NnlabError(f"input std values must be positive, got {std}")
-        ref = next(iter(net.parameters()), None)
-        device = ref.device if ref is not None else None
+        device = module_device(net)
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1), persistent=False)
 
@@ -145,61 +138,3 @@ class Classifier(nn.Module):
 
     def extra_repr(self) -> str:
         return f"arch={self.spec.arch!r}, classes={len(self.spec.classes)}, surgery={[op.get('op') for op in self.spec.surgery]}"
-
-
-def build_classifier(spec: ModelSpec) -> Classifier:
-    """The architecture described by ``spec`` (surgery included) with random weights; load a state
-    dict into it to restore a saved model."""
-    from nnlab.models.registry import create_model
-    from nnlab.models.surgery import apply_surgery
-
-    kwargs = dict(spec.arch_kwargs)
-    width = kwargs.pop("width", 1.0)
-    num_classes = kwargs.pop("num_classes", spec.num_classes)
-    net = create_model(spec.arch, num_classes=num_classes, in_channels=spec.channels, image_size=spec.size,
-                       width=width, **kwargs)
-    return Classifier(apply_surgery(net, spec.surgery), spec)
-
-
-def create_classifier(
-    arch: str,
-    classes: list[str],
-    *,
-    channels: int = 3,
-    size: int = 32,
-    mean: list[float] | None = None,
-    std: list[float] | None = None,
-    width: float = 1.0,
-    pretrained: bool = False,
-    weights: str | None = None,
-    **kwargs: Any,
-) -> Classifier:
-    """A new Classifier for ``classes``: spec + :func:`create_model` in one call.
-
-    Without ``mean``/``std``: a pretrained model uses its weights' statistics (averaged when the
-    channel count differs), anything else 0.5/0.5. Pass the dataset's statistics to override.
-    """
-    from nnlab.models.registry import create_model, model_defaults
-
-    if mean is None or std is None:
-        defaults = model_defaults(arch) if pretrained else {}
-        d_mean, d_std = defaults.get("mean"), defaults.get("std")
-        if d_mean and d_std:
-            if len(d_mean) != channels:
-                d_mean, d_std = [sum(d_mean) / len(d_mean)] * channels, [sum(d_std) / len(d_std)] * channels
-        else:
-            d_mean, d_std = [0.5] * channels, [0.5] * channels
-        mean = list(d_mean) if mean is None else mean
-        std = list(d_std) if std is None else std
-    if not classes:
-        raise NnlabError("a classifier needs at least one class name")
-    spec = ModelSpec(
-        arch=arch,
-        arch_kwargs={"width": float(width), **kwargs},
-        classes=list(classes),
-        input={"channels": int(channels), "size": int(size), "mean": [float(m) for m in mean], "std": [float(s) for s in std]},
-        surgery=[],
-    )
-    net = create_model(arch, num_classes=len(spec.classes), in_channels=spec.channels, image_size=spec.size,
-                       width=width, pretrained=pretrained, weights=weights, **kwargs)
-    return Classifier(net, spec)

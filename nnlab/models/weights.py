@@ -162,7 +162,7 @@ def load_state_into(net: nn.Module, state: Mapping[str, torch.Tensor], source: s
     if misfits:
         raise NnlabError(
             f"{source} does not fit this model: {len(misfits)} tensors have other shapes "
-            f"(e.g. {misfits[0]}); is it for another architecture, --width or input size?"
+            f"(e.g. {misfits[0]}); is it for another architecture, width or input size?"
         )
     if not report.loaded:
         example_file = next(iter(state), "?")
@@ -194,6 +194,6 @@ def load_torchvision_weights(net: nn.Module, weights: Any, what: str) -> LoadRep
     except Exception as err:  # noqa: BLE001 - offline, proxy, corrupt cache: all the same advice
         raise NnlabError(
             f"could not download the pretrained weights of {what} ({type(err).__name__}: {err}); "
-            f"offline, fetch {weights.url} elsewhere and pass it with --weights PATH"
+            f"offline, fetch {weights.url} elsewhere and load the file as weights"
         ) from err
     return load_state_into(net, state, f"{what} pretrained weights")

@@ -11,7 +11,8 @@ from torchvision.models.resnet import BasicBlock, ResNet
 
 from nnlab.errors import NnlabError, UnknownNameError
 from nnlab.models.layers import as_choice, reject_unknown, scaled, set_input_channels
-from nnlab.models.registry import IMAGENET_MEAN, IMAGENET_STD, register_model
+from nnlab.data.info import IMAGENET_MEAN, IMAGENET_STD
+from nnlab.models.registry import register_model
 from nnlab.models.weights import load_torchvision_weights
 
 
@@ -117,7 +118,7 @@ def _torchvision_names() -> list[str]:
 
 def _check_hub_width(width: float, name: str) -> None:
     if width != 1.0:
-        raise NnlabError(f"--width only applies to nnlab's own models, not {name}")
+        raise NnlabError(f"width only applies to nnlab's own models, not {name}")
 
 
 def _tv_defaults(name: str) -> dict[str, Any]:
@@ -199,5 +200,5 @@ def build_timm(name: str, *, num_classes, in_channels, image_size, width, pretra
             raise
         raise NnlabError(
             f"could not get the pretrained weights of timm:{name} ({type(err).__name__}: {err}); "
-            "offline, download them elsewhere and pass --weights PATH"
+            "offline, download them elsewhere and load the file as weights"
         ) from err

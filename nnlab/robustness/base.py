@@ -176,7 +176,7 @@ class GradientAttack(Attack):
             raise NnlabError(
                 f"{self.name} needs a model whose output is differentiable in its input; this one "
                 "(e.g. a k-NN head) is not, so attack a differentiable model and evaluate this one on "
-                "the stored adversarial set (evaluate --adversarial)"
+                "the stored adversarial set (a transfer attack)"
             )
         (grad,) = torch.autograd.grad(loss, inputs)
         inputs.requires_grad_(False)

@@ -1,14 +1,18 @@
-"""k-nearest-neighbour classification head over a stored bank of training embeddings."""
+"""k-nearest-neighbour classification head over a stored bank of training embeddings, and the ``knn``
+surgery operation (registered here into nnlab.models' surgery registry) that puts one on a model."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections import OrderedDict
+from typing import Any, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nnlab.errors import NnlabError
+from nnlab.errors import NnlabError, check_positive_int
+from nnlab.models.listing import SurgeredNet, feature_layer
+from nnlab.models.surgery import SURGERY, chain_until, check_op_keys, unique_name
 
 _CHUNK_ELEMENTS = 1 << 24  # query×bank similarities computed per chunk (64 MiB in float32)
 
@@ -107,3 +111,27 @@ def embedding_head(embeddings: Tensor, labels: Tensor, k: int, num_classes: int)
     head = KNNClassifier(num_classes, k).to(embeddings.device)
     head.set_bank(embeddings, labels)
     return head
+
+
+@SURGERY.register("knn")
+def op_knn(net: nn.Module, op: Mapping[str, Any]) -> nn.Module:
+    """Replace the final classifier by a k-NN vote over the representation that fed it (circle-loss models).
+
+    The kept chain ends at :func:`feature_layer` (for a surgered net: everything before its head), then
+    ``flatten`` and ``head`` = :class:`KNNClassifier` (``k``, ``num_classes``). The
+    classifier's bank of training embeddings is a buffer, so it travels in the state dict and the
+    artifact stays self-contained; ``feature_layer`` of the result is the flattened embedding.
+    """
+    check_op_keys(op, ["k", "num_classes"])
+    k = check_positive_int(op["k"], "k-NN k")
+    num_classes = check_positive_int(op["num_classes"], "k-NN num_classes")
+    if isinstance(net, SurgeredNet):
+        kept = [(name, module) for name, module in net.named_children() if name != "head"]
+    else:
+        kept = chain_until(net, feature_layer(net).split("."))
+    if not kept:
+        raise NnlabError("a k-NN head needs layers to compute an embedding")
+    if not isinstance(kept[-1][1], nn.Flatten):
+        kept.append((unique_name("flatten", [n for n, _ in kept]), nn.Flatten()))
+    kept.append(("head", KNNClassifier(num_classes, k)))
+    return SurgeredNet(OrderedDict(kept))

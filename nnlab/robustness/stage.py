@@ -15,8 +15,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from nnlab.artifacts import load_table, save_figure
 from nnlab.errors import NnlabError
+from nnlab.report import subplots
 from nnlab.robustness.base import Attack
+from nnlab.robustness.knn import KNNClassifier
+from nnlab.data.loader import make_loader
 
 METRIC_COLUMNS = ("samples", "clean_accuracy", "adversarial_accuracy", "success_rate", "mean_linf", "mean_l2")
 
@@ -52,7 +56,6 @@ class AttackRun:
 
 def is_knn_model(model: Any) -> bool:
     """Whether ``model`` classifies with a k-NN head (a circle-loss model), whose output has no input gradient."""
-    from nnlab.robustness.knn import KNNClassifier
 
     return any(isinstance(module, KNNClassifier) for module in model.modules())
 
@@ -69,7 +72,7 @@ def check_attackable(model: Any, attack: Attack, model_name: str = "this model")
     if gradient and is_knn_model(model):
         raise NnlabError(
             f"{model_name} classifies by k-NN, which has no input gradient for {'/'.join(gradient)}; attack a "
-            "differentiable model and judge this one on that set with `nnlab evaluate MODEL --adversarial ADV`"
+            "differentiable model and judge this one by evaluating it on that adversarial set"
         )
 
 
@@ -79,7 +82,6 @@ def run_attack(model: Any, ds: Any, attack: Attack, *, device: torch.device, bat
 
     ``model`` must already be on ``device`` and in eval mode; ``attack`` must be built on it.
     """
-    from nnlab.training.engine import make_loader
 
     if len(ds) == 0:
         raise NnlabError("the dataset split to attack is empty")
@@ -145,14 +147,11 @@ def plot_attack_grid(run: AttackRun, ds: Any, classes: Sequence[str], path: str 
     ``|delta|`` of the image: a ±eps sign pattern spans the full grey range and whitened pixels saturate
     (the amplification factor is in the title).
     """
-    from nnlab.artifacts import save_figure
-    from nnlab.report import _pyplot
 
-    plt = _pyplot()
     picks = grid_samples(run, count)
     if not picks:
         raise NnlabError("no samples to draw")
-    fig, axes = plt.subplots(3, len(picks), figsize=(1.7 * len(picks), 5.6), squeeze=False)
+    fig, axes = subplots(3, len(picks), figsize=(1.7 * len(picks), 5.6), squeeze=False)
     for col, i in enumerate(picks):
         clean = torch.as_tensor(ds[i][0]).float()
         adv = run.images[i]
@@ -204,8 +203,6 @@ def robustness_summary(entries: Sequence[tuple[str, Path, Path]]) -> Any:
 
 
 def _overall_accuracy(path: Path) -> float:
-    from nnlab.artifacts import load_table
-
     df, _ = load_table(path, table="metrics")
     overall = df[df["scope"] == "overall"] if "scope" in df.columns else df.iloc[0:0]
     if overall.empty or "accuracy" not in overall.columns:

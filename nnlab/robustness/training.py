@@ -23,11 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nnlab.errors import NnlabError
+from nnlab.errors import NnlabError, ParameterError
 from nnlab.robustness.adversarial import adversarial_batch
 from nnlab.robustness.base import check_unit
 from nnlab.robustness.circle import CircleLoss
 from nnlab.robustness.factory import accepted_params, create_attack
+from nnlab.robustness.knn import KNNClassifier, op_knn
+from nnlab.data.loader import make_loader
+from nnlab.training.recipe import DataOptions, dataset_for_model
 
 LOSSES = ("ce", "circle")
 Customize = Callable[[Any, Any, Any], dict[str, Any]]
@@ -56,14 +59,14 @@ def robustness_settings(
         raise NnlabError(f"unknown loss {loss!r}; valid: {', '.join(LOSSES)}")
     if adv is None:
         if params:
-            raise NnlabError(f"{', '.join('--' + k.replace('_', '-') for k in params)} only apply to adversarial "
-                             "training; add --adv ATTACK (e.g. --adv pixels+fgsm)")
+            raise NnlabError(f"attack parameters {', '.join(params)} only apply to adversarial training; "
+                             "name the attack to train against (adv, e.g. 'pixels+fgsm')")
     else:
         if loss == "circle":
-            raise NnlabError("--adv cannot be combined with --loss circle: a k-NN head has no input gradient "
+            raise NnlabError("adversarial training cannot be combined with the circle loss: a k-NN head has no input gradient "
                              "to attack during training")
         if isinstance(adv_ratio, bool) or not isinstance(adv_ratio, (int, float)) or not 0 <= adv_ratio <= 1:
-            raise NnlabError(f"--adv-ratio must be between 0 and 1 (the share of adversarial batches), got {adv_ratio}")
+            raise ParameterError("adv_ratio", f"adv_ratio must be between 0 and 1 (the share of adversarial batches), got {adv_ratio}")
         ratio = float(adv_ratio)
         create_attack(adv, nn.Identity(), **params)  # unknown names and bad values fail here, with one line
         params = {k: v for k, v in params.items() if k in accepted_params(adv)}
@@ -73,7 +76,7 @@ def robustness_settings(
     if loss == "circle":
         CircleLoss(circle_m, circle_gamma)  # validates m and gamma
         if isinstance(knn, bool) or not isinstance(knn, int) or knn < 1:
-            raise NnlabError(f"--knn must be at least 1, got {knn!r}")
+            raise ParameterError("knn", f"knn (the k of the k-NN head) must be at least 1, got {knn!r}")
         settings.update(loss="circle", circle_m=float(circle_m), circle_gamma=float(circle_gamma), knn=int(knn))
     return settings
 
@@ -132,7 +135,6 @@ def to_knn_model(model: Any, k: int) -> Any:
     The old final classifier is dropped; the spec records the op so that ``build_classifier`` (and so
     ``load_model``) rebuilds the same structure. Returns the model.
     """
-    from nnlab.models.surgery import op_knn
 
     op = {"op": "knn", "k": int(k), "num_classes": len(model.spec.classes)}
     model.net = op_knn(model.net, op).to(model.mean.device)
@@ -142,7 +144,6 @@ def to_knn_model(model: Any, k: int) -> Any:
 
 def knn_head(model: Any) -> Any:
     """The KNNClassifier of a k-NN model (its ``head``), or None for any other model."""
-    from nnlab.robustness.knn import KNNClassifier
 
     head = getattr(getattr(model, "net", model), "head", None)
     return head if isinstance(head, KNNClassifier) else None
@@ -209,7 +210,6 @@ def batch_votes(embeddings: Tensor, labels: Tensor, k: int, num_classes: int) ->
 @torch.no_grad()
 def embed_dataset(model: Any, ds: Any, device: torch.device, batch_size: int = 256) -> tuple[Tensor, Tensor]:
     """Embeddings (CPU, float32) and labels of a dataset under a k-NN model's encoder, in eval mode."""
-    from nnlab.training.engine import make_loader
 
     encode = encoder(model)
     was_training = model.training
@@ -228,7 +228,6 @@ def embed_dataset(model: Any, ds: Any, device: torch.device, batch_size: int = 2
 
 def _unaugmented_splits(model: Any, request: Any) -> tuple[Any, Any]:
     """The run's train split without augmentation (for the bank) and its val split, shaped for ``model``."""
-    from nnlab.training.recipe import DataOptions, dataset_for_model
 
     balance = getattr(request, "balance", "none")
     data = DataOptions(dataset=request.dataset, root=request.data_root, download=request.download,

@@ -7,13 +7,12 @@ from nnlab.training.engine import (
     evaluate,
     evaluate_tensors,
     fit,
-    make_loader,
     predict,
     seed_everything,
 )
 from nnlab.training.metrics import classification_table, confusion_from_table
 
 __all__ = [
-    "TrainConfig", "EvalResult", "FitResult", "evaluate", "evaluate_tensors", "fit", "make_loader", "predict",
+    "TrainConfig", "EvalResult", "FitResult", "evaluate", "evaluate_tensors", "fit", "predict",
     "seed_everything", "classification_table", "confusion_from_table",
 ]

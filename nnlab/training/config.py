@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from nnlab.errors import NnlabError
+from nnlab.errors import NnlabError, ParameterError
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "step", "exponential", "cosine", "onecycle")
@@ -36,9 +36,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
-            raise NnlabError(f"--epochs must be at least 1, got {self.epochs}")
+            raise ParameterError("epochs", f"epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 1:
-            raise NnlabError(f"--batch-size must be at least 1, got {self.batch_size}")
+            raise ParameterError("batch_size", f"batch_size must be at least 1, got {self.batch_size}")
         if self.optimizer not in OPTIMIZERS:
             raise NnlabError(f"unknown optimizer {self.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
@@ -46,15 +46,15 @@ class TrainConfig:
         if not self.lr > 0 or (self.lr_head is not None and not self.lr_head > 0):
             raise NnlabError("learning rates must be positive")
         if self.weight_decay < 0 or self.momentum < 0:
-            raise NnlabError("--weight-decay and --momentum must not be negative")
+            raise ParameterError(("weight_decay", "momentum"), "weight_decay and momentum must not be negative")
         if not 0 <= self.label_smoothing < 1:
-            raise NnlabError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+            raise ParameterError("label_smoothing", f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.patience is not None and self.patience < 1:
-            raise NnlabError(f"--patience must be at least 1, got {self.patience}")
+            raise ParameterError("patience", f"patience must be at least 1, got {self.patience}")
         if self.step_size < 1 or not self.gamma > 0:
-            raise NnlabError("--step-size must be at least 1 and --gamma positive")
+            raise ParameterError(("step_size", "gamma"), "step_size must be at least 1 and gamma positive")
         if self.num_workers < 0:
-            raise NnlabError("--num-workers must not be negative")
+            raise ParameterError("num_workers", "num_workers must not be negative")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able copy, for provenance and checkpoints."""

@@ -23,9 +23,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from nnlab.artifacts import atomic_path
+from nnlab.data.loader import make_loader
 from nnlab.errors import NnlabError
 from nnlab.training.config import TrainConfig
 
@@ -63,14 +64,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
-
-
-def make_loader(ds: Dataset, batch_size: int, *, shuffle: bool, seed: int = 0, num_workers: int = 0,
-                drop_last: bool = False) -> DataLoader:
-    """A DataLoader whose shuffling depends only on ``seed`` (so epochs are reproducible)."""
-    generator = torch.Generator().manual_seed(seed)
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=generator, num_workers=num_workers,
-                      drop_last=drop_last, persistent_workers=False)
 
 
 def head_parameter_names(net: nn.Module) -> set[str]:
@@ -234,7 +227,7 @@ def fit(
     ckpt_path = Path(checkpoint) if checkpoint else None
     if resume:
         if ckpt_path is None or not ckpt_path.exists():
-            raise NnlabError(f"--resume: no checkpoint at {ckpt_path}; run without --resume to start afresh")
+            raise NnlabError(f"cannot resume: no checkpoint at {ckpt_path}; start afresh instead")
         state = _load_checkpoint(ckpt_path, config)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -344,8 +337,8 @@ def _load_checkpoint(path: Path, config: TrainConfig) -> dict[str, Any]:
     saved = state["config"]
     changed = [k for k in _RESUME_KEYS if saved.get(k) != getattr(config, k)]
     if changed:
-        raise NnlabError(f"--resume: the checkpoint was made with different {', '.join(changed)}; "
+        raise NnlabError(f"cannot resume: the checkpoint was made with different {', '.join(changed)}; "
                          "use the same options or start afresh")
     if saved.get("epochs") != config.epochs and config.schedule in ("cosine", "onecycle"):
-        raise NnlabError("--resume: the checkpoint was made with a different --epochs, which changes this schedule")
+        raise NnlabError("cannot resume: the checkpoint was made with a different number of epochs, which changes this schedule")
     return state

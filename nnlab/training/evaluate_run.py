@@ -10,7 +10,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nnlab.artifacts import load_adversarial
 from nnlab.errors import NnlabError
+from nnlab.training.engine import evaluate, evaluate_tensors
+from nnlab.training.metrics import classification_table, confusion_from_table
+from nnlab.training.recipe import class_remap, dataset_for_model
 
 
 @dataclass
@@ -28,9 +32,6 @@ class Evaluation:
 def evaluate_on_dataset(model: Any, data: Any, split: str, device: torch.device, batch_size: int = 256,
                         num_workers: int = 0) -> Evaluation:
     """Accuracy, loss, per-class scores and confusion of ``model`` on one split of ``data`` (a DataOptions)."""
-    from nnlab.training.engine import evaluate
-    from nnlab.training.metrics import classification_table
-    from nnlab.training.recipe import dataset_for_model
 
     ds = dataset_for_model(model, data, split)
     res = evaluate(model, ds, device, batch_size=batch_size, num_workers=num_workers)
@@ -41,10 +42,6 @@ def evaluate_on_dataset(model: Any, data: Any, split: str, device: torch.device,
 
 def evaluate_on_adversarial(model: Any, path: Path, device: torch.device, batch_size: int = 256) -> Evaluation:
     """The same metrics on a stored adversarial set (images made against this or another model)."""
-    from nnlab.artifacts import load_adversarial
-    from nnlab.training.engine import evaluate_tensors
-    from nnlab.training.metrics import classification_table
-    from nnlab.training.recipe import class_remap
 
     adv = load_adversarial(path)
     inp = model.spec.input
@@ -69,6 +66,5 @@ def per_class_rows(ev: Evaluation) -> list[list[Any]]:
 
 def confusion(ev: Evaluation) -> np.ndarray:
     """The confusion matrix of an evaluation."""
-    from nnlab.training.metrics import confusion_from_table
 
     return confusion_from_table(ev.table, ev.classes)

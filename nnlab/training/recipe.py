@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from nnlab.data import dataset_info, load_dataset
+from nnlab.data.info import IMAGENET_MEAN, IMAGENET_STD
 from nnlab.errors import NnlabError
+from nnlab.models import Classifier, ModelSpec, create_model, load_model, model_defaults
 
 NORMALIZATIONS = ("dataset", "imagenet", "half", "none")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass
@@ -38,7 +39,6 @@ class DataOptions:
 
     def load(self, split: str, *, augment: str | None = None, subset: bool = True):
         """Load one split with these options (augmentation only where asked)."""
-        from nnlab.data import load_dataset
 
         return load_dataset(
             self.dataset, split, root=self.root, download=self.download, image_size=self.image_size,
@@ -68,8 +68,6 @@ def normalization_stats(kind: str, info: Any, channels: int) -> tuple[list[float
 
 def resolve_input(model_name: str, data: DataOptions, *, pretrained: bool = False) -> tuple[int, int]:
     """Channels and image size for a model on a dataset: explicit options, then the model's, then the data's."""
-    from nnlab.data import dataset_info
-    from nnlab.models import model_defaults
 
     info = dataset_info(data.dataset, root=data.root)
     defaults = model_defaults(model_name) or {}
@@ -95,8 +93,6 @@ def build_new_model(
 
     ``normalize`` defaults to ImageNet statistics for pretrained weights and to the dataset's own otherwise.
     """
-    from nnlab.data import dataset_info
-    from nnlab.models import Classifier, ModelSpec, create_model
 
     info = dataset_info(data.dataset, root=data.root)
     channels, size = resolve_input(model_name, data, pretrained=pretrained)
@@ -119,16 +115,15 @@ def init_from_artifact(model, path: Path) -> tuple[int, int]:
     Returns (copied, total) parameter-tensor counts; nothing matching is an error. This is how an
     offline backbone (e.g. trained on `mnist5k`) stands in for ImageNet pre-training.
     """
-    from nnlab.artifacts import load_model
 
     source = load_model(path)
     if source.spec.arch != model.spec.arch:
-        raise NnlabError(f"--init {path} is a {source.spec.arch} model, but this run trains a {model.spec.arch}")
+        raise NnlabError(f"init model {path} is a {source.spec.arch} model, but this run trains a {model.spec.arch}")
     src = source.net.state_dict()
     dst = model.net.state_dict()
     matched = {k: v for k, v in src.items() if k in dst and dst[k].shape == v.shape}
     if not matched:
-        raise NnlabError(f"--init {path}: no weight matches this model's shapes (different width or input?)")
+        raise NnlabError(f"init model {path}: no weight matches this model's shapes (different width or input?)")
     dst.update(matched)
     model.net.load_state_dict(dst)
     return len(matched), len(dst)

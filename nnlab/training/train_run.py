@@ -8,7 +8,15 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from nnlab.errors import NnlabError
+from nnlab import artifacts
+from nnlab.device import resolve_device
+from nnlab.errors import NnlabError, ParameterError
+from nnlab.models import count_parameters, load_model, save_model, set_trainable
+from nnlab.models import freeze as freeze_params
+from nnlab.report import plot_history
+from nnlab.training.config import TrainConfig
+from nnlab.training.engine import fit, seed_everything
+from nnlab.training.recipe import DataOptions, build_new_model, init_from_artifact
 
 
 @dataclass
@@ -76,32 +84,27 @@ def run_train(
     on_batch: Callable[[int, int], None] | None = None,
     on_epoch: Callable[[dict], None] | None = None,
     customize: Callable[[Any, Any, Any], dict[str, Any]] | None = None,
+    provenance: dict[str, Any] | None = None,
 ) -> TrainOutcome:
     """Train as `nnlab train` does and write the model artifact, its history table and optional plot.
 
     ``customize(model, train_ds, config)`` may return extra `fit` keyword arguments (loss or batch
-    hooks) — the robustness stages use it for adversarial training and circle loss.
+    hooks) — the robustness stages use it for adversarial training and circle loss. ``provenance`` (see
+    :func:`nnlab.artifacts.provenance`, e.g. the CLI's command line) is recorded in what is written.
     """
-    from nnlab import artifacts
-    from nnlab.device import resolve_device
-    from nnlab.models.surgery import count_parameters, freeze as freeze_params, set_trainable
-    from nnlab.training.config import TrainConfig
-    from nnlab.training.engine import fit
-    from nnlab.training.recipe import DataOptions, build_new_model, init_from_artifact
 
     if req.output.suffix != ".safetensors":
         raise NnlabError(f"the model artifact must be a .safetensors file, got {req.output}")
     if not 0 < req.val_fraction < 1:
-        raise NnlabError(f"--val-fraction must be in (0, 1), got {req.val_fraction}")
+        raise ParameterError("val_fraction", f"val_fraction must be in (0, 1), got {req.val_fraction}")
     if req.init is not None and not Path(req.init).exists():
-        raise NnlabError(f"--init {req.init}: no such file")
+        raise ParameterError("init", f"init model {req.init}: no such file")
     if req.weights is not None and not Path(req.weights).exists():
-        raise NnlabError(f"--weights {req.weights}: no such file")
+        raise ParameterError("weights", f"weights file {req.weights}: no such file")
     model_name = req.model
     if model_name is None:
         if req.init is None:
-            raise NnlabError("say which model to train with --model NAME (or --init ARTIFACT)")
-        from nnlab.artifacts import load_model
+            raise NnlabError("say which model to train: a model name, or an init model artifact")
 
         model_name = load_model(req.init).spec.arch
     config = TrainConfig(
@@ -114,8 +117,6 @@ def run_train(
     data = DataOptions(dataset=req.dataset, root=req.data_root, download=req.download, image_size=req.image_size,
                        augment=req.augment, val_fraction=req.val_fraction, fraction=req.fraction, limit=req.limit,
                        seed=req.seed, extra={"balance": req.balance} if req.balance != "none" else {})
-
-    from nnlab.training.engine import seed_everything
 
     seed_everything(req.seed)
     model = build_new_model(model_name, data, width=req.width, pretrained=req.pretrained, weights=req.weights,
@@ -147,14 +148,12 @@ def run_train(
         "val_accuracy": result.best_val_accuracy,
         "epochs_run": len(result.history),
     }
-    prov = artifacts.provenance(dataset=req.dataset, seed=req.seed, train_config=config.to_dict(),
+    prov = artifacts.provenance(base=provenance, dataset=req.dataset, seed=req.seed, train_config=config.to_dict(),
                                  augment=req.augment, init=str(req.init) if req.init else None)
-    artifacts.save_model(req.output, model, metrics=metrics, provenance=prov)
+    save_model(req.output, model, metrics=metrics, provenance=prov)
     history_path = req.history or req.output.with_name(req.output.name.split(".")[0] + ".history.parquet")
     artifacts.save_table(history_path, history, {"table": "history", "provenance": prov})
     if req.plot is not None:
-        from nnlab.report import plot_history
-
         plot_history(history, req.plot)
     checkpoint_path(req.output).unlink(missing_ok=True)
 

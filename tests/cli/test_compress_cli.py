@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from nnlab import artifacts
-from nnlab.models import create_classifier
+from nnlab.models import create_classifier, load_model, save_model
 from tests.cli.helpers import assert_clear_error, invoke
 
 CLASSES = [str(i) for i in range(10)]
@@ -43,7 +43,7 @@ def study(tmp_path_factory):
 
 
 def test_truncate_records_surgery_and_outputs_the_cut(study):
-    trunc = artifacts.load_model(study / "trunc.safetensors")
+    trunc = load_model(study / "trunc.safetensors")
     assert trunc.spec.surgery == [{"op": "truncate", "at": "features.23"}]
     assert trunc(torch.rand(2, 1, 32, 32)).shape == (2, 32 * 2 * 2)
     assert trunc.provenance["dataset"] == "digits"
@@ -54,15 +54,15 @@ def test_truncate_auto_uses_the_profile(runner, app, study):
                  study / "profile.parquet", "-o", study / "auto.safetensors")
     assert res.exit_code == 0, res.output
     # gains after the pools 4, 9, 16, 23: 0.63, 0.43, 0.15, 0 → the default threshold 0.02 cuts at 23
-    assert artifacts.load_model(study / "auto.safetensors").spec.surgery == [{"op": "truncate", "at": "features.23"}]
+    assert load_model(study / "auto.safetensors").spec.surgery == [{"op": "truncate", "at": "features.23"}]
     assert "first pooling layer" in res.output
     res = invoke(runner, app, "truncate", study / "vgg.safetensors", "--at", "auto", "--profile",
                  study / "profile.parquet", "--threshold", "0.5", "-o", study / "auto.safetensors")
-    assert artifacts.load_model(study / "auto.safetensors").spec.surgery == [{"op": "truncate", "at": "features.9"}]
+    assert load_model(study / "auto.safetensors").spec.surgery == [{"op": "truncate", "at": "features.9"}]
 
 
 def test_fit_head_writes_a_self_contained_model(runner, app, study):
-    model = artifacts.load_model(study / "linear.safetensors")
+    model = load_model(study / "linear.safetensors")
     ranking, meta = artifacts.load_table(study / "ranking.parquet")
     assert [op["op"] for op in model.spec.surgery] == ["truncate", "select", "head"]
     assert model.spec.surgery[1]["indices"] == list(ranking["feature"][:30])
@@ -92,7 +92,7 @@ def test_fit_head_best_prefix_hidden_scaled_and_uncached(runner, app, study):
                  "--hidden", "64,64", "--hidden-scale", "0.5", "--no-cache", "--limit", "100", "--epochs", "1",
                  "-o", out)
     assert res.exit_code == 0, res.output
-    model = artifacts.load_model(out)
+    model = load_model(out)
     _, meta = artifacts.load_table(study / "ranking.parquet")
     assert len(model.spec.surgery[1]["indices"]) == meta["best_step"]
     assert model.spec.surgery[2]["hidden"] == [32, 32] and model.provenance["cached_features"] is False
@@ -105,7 +105,7 @@ def test_compare_prints_both_tables_and_writes_parquet(runner, app, study):
     assert res.exit_code == 0, res.output
     df, meta = artifacts.load_table(out, table="comparison")
     assert list(df["model"]) == ["vgg", "linear"]
-    vgg, linear = artifacts.load_model(study / "vgg.safetensors"), artifacts.load_model(study / "linear.safetensors")
+    vgg, linear = load_model(study / "vgg.safetensors"), load_model(study / "linear.safetensors")
     from nnlab.models import count_parameters
 
     assert list(df["parameters"]) == [count_parameters(vgg.net)[0], count_parameters(linear.net)[0]]
@@ -139,7 +139,7 @@ def test_bad_inputs_give_one_clear_error(runner, app, study, tmp_path):
     # a ranking from another width: the same cut of a width-1/8 VGG16
     torch.manual_seed(0)
     wide = create_classifier("vgg16", CLASSES, channels=1, width=0.125)
-    artifacts.save_model(tmp_path / "wide.safetensors", wide, provenance={"dataset": "digits"})
+    save_model(tmp_path / "wide.safetensors", wide, provenance={"dataset": "digits"})
     invoke(runner, app, "truncate", tmp_path / "wide.safetensors", "--at", "23", "-o", tmp_path / "wide-t.safetensors")
     assert_clear_error(invoke(runner, app, "fit-head", tmp_path / "wide-t.safetensors", "--ranking", d / "ranking.parquet",
                               "--top", "5", "-o", tmp_path / "h.safetensors"), "another layer or width")

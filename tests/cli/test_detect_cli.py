@@ -10,6 +10,7 @@ import torch
 from nnlab import artifacts
 from nnlab.detection import voc
 from nnlab.detection.stage import max_same_class_overlap
+from nnlab.models import load_model
 from tests.cli.helpers import assert_clear_error, error_text, invoke
 
 TINY = ["--width", "0.25", "--image-size", "16"]
@@ -60,7 +61,7 @@ def test_proposals_table_records_every_option(demo):
 
 
 def test_init_copies_the_backbone_across_class_counts(demo):
-    backbone, det = artifacts.load_model(demo["backbone"]), artifacts.load_model(demo["det"])
+    backbone, det = load_model(demo["backbone"]), load_model(demo["det"])
     assert len(backbone.spec.classes) == 10 and det.spec.classes[0] == "background"
     for key, value in backbone.net.features.state_dict().items():
         if not key.endswith(("running_mean", "running_var", "num_batches_tracked")):
@@ -90,7 +91,7 @@ def test_align_head_trains_and_detects(demo, runner, app, tmp_path):
     res = invoke(runner, app, "train", "--roi-mode", "align", "--init", demo["det"], "--dataset", f"proposals:{demo['props']}",
                  "--val-fraction", "0.2", "--epochs", "2", "--optimizer", "adam", "--lr", "0.01", "-o", align, "--quiet")
     assert res.exit_code == 0, error_text(res)
-    assert artifacts.load_model(align).spec.arch == "roi:mobilenet_v2"
+    assert load_model(align).spec.arch == "roi:mobilenet_v2"
     out = tmp_path / "align.parquet"
     res = invoke(runner, app, "detect", align, demo["voc"], "--roi-mode", "align", *SEARCH, "--score", "0", "-o", out)
     assert res.exit_code == 0, error_text(res)
@@ -106,7 +107,7 @@ def test_balance_weights_and_its_misuse(demo, runner, app, tmp_path):
                  "--dataset", f"proposals:{demo['props']}", "--balance", "weights", "--limit", "300", "--epochs", "1",
                  "-o", out, "--quiet")
     assert res.exit_code == 0, error_text(res)
-    weights = artifacts.load_model(out).provenance["train_config"]["class_weights"]
+    weights = load_model(out).provenance["train_config"]["class_weights"]
     assert weights is not None and weights[0] < max(weights)
     res = invoke(runner, app, "train", "--model", "cnn", "--dataset", "digits", "--balance", "weights", "-o", tmp_path / "d.safetensors")
     assert_clear_error(res, "proposals")

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from nnlab import artifacts
+from nnlab.models import load_model, save_model
 from tests.cli.helpers import assert_clear_error, invoke
 
 
@@ -27,7 +28,7 @@ def trained(tmp_path_factory):
 
 
 def test_train_writes_model_history_and_plot(trained):
-    model = artifacts.load_model(trained)
+    model = load_model(trained)
     assert model.spec.arch == "cnn" and model.spec.classes == [str(i) for i in range(10)]
     assert model.metrics["best_epoch"] in (1, 2)
     assert model.provenance["dataset"] == "digits" and model.provenance["command"].startswith("nnlab train")
@@ -65,7 +66,7 @@ def test_evaluate_cross_domain_on_another_dataset_with_the_same_classes(runner, 
 def test_inspect_model_reports_parameters_and_surgery(runner, app, trained):
     res = invoke(runner, app, "inspect", trained, "--layers")
     assert res.exit_code == 0, res.output
-    total = sum(p.numel() for p in artifacts.load_model(trained).net.parameters())
+    total = sum(p.numel() for p in load_model(trained).net.parameters())
     assert f"{total:,}" in res.output and "surgery" in res.output and "output shape" in res.output
     assert "Conv2d" in res.output and "Linear" in res.output
 
@@ -74,7 +75,7 @@ def test_inspect_vgg16_counts_134_301_514_parameters(runner, app, tmp_path):
     from nnlab.training.recipe import DataOptions, build_new_model
 
     path = tmp_path / "vgg.safetensors"
-    artifacts.save_model(path, build_new_model("vgg16", DataOptions(dataset="digits")))
+    save_model(path, build_new_model("vgg16", DataOptions(dataset="digits")))
     res = invoke(runner, app, "inspect", path)
     assert res.exit_code == 0 and "134,301,514" in res.output
 
@@ -136,7 +137,7 @@ def test_interrupted_train_resumes_to_the_same_weights(runner, app, tmp_path, mo
 
     res = invoke(runner, app, *args, "-o", part, "--resume")
     assert res.exit_code == 0, res.output
-    a, b = artifacts.load_model(full).net.state_dict(), artifacts.load_model(part).net.state_dict()
+    a, b = load_model(full).net.state_dict(), load_model(part).net.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     hist, _ = artifacts.load_table(tmp_path / "part.history.parquet")
     assert list(hist["epoch"]) == [1, 2, 3]

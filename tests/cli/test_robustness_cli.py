@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from nnlab import artifacts
+from nnlab.models import load_model
 from tests.cli.helpers import assert_clear_error, invoke
 
 TINY = ["--model", "resnet18", "--width", "0.125", "--image-size", "16", "--dataset", "digits", "--limit", "240",
@@ -54,15 +55,15 @@ def test_attack_writes_artifact_metrics_and_grid(study):
     assert row["adversarial_accuracy"] == pytest.approx((adv.adv_pred == adv.labels).float().mean().item())
     assert 8 / 255 < row["mean_linf"] <= 1.0  # whitened pixels move a value by more than eps
     assert study["adv"].with_name("adv.grid.png").stat().st_size > 10_000
-    model = artifacts.load_model(study["clean"])
+    model = load_model(study["clean"])
     assert torch.equal(model(adv.images).argmax(1), adv.adv_pred)
 
 
 def test_trained_models_record_their_recipe(study):
-    robust = artifacts.load_model(study["robust"])
+    robust = load_model(study["robust"])
     extra = robust.provenance["train_config"]["extra"]
     assert extra["adv"] == "pixels+fgsm" and extra["adv_ratio"] == 0.5 and extra["attack_params"]["n"] == 4
-    circle = artifacts.load_model(study["circle"])
+    circle = load_model(study["circle"])
     assert circle.spec.surgery == [{"op": "knn", "k": 3, "num_classes": 10}]
     assert circle.net.head.bank.shape[0] == 240  # the (--limit) training samples are the bank
     assert circle.provenance["train_config"]["extra"]["loss"] == "circle"
@@ -87,7 +88,7 @@ def test_circle_model_with_evaluate_extract_features_and_embed(runner, app, stud
     assert meta["method"] == "umap" and meta["params"] == {"n_neighbors": 10, "min_dist": 0.3}
     res = invoke(runner, app, "attack", study["circle"], "--attack", "pixels+fgsm", "--device", "cpu",
                  "-o", tmp_path / "x.safetensors")
-    assert_clear_error(res, "k-NN", "evaluate MODEL --adversarial")
+    assert_clear_error(res, "k-NN", "evaluating it on that adversarial set")
     assert not (tmp_path / "x.safetensors").exists()
 
 

@@ -7,10 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from nnlab import artifacts
 from nnlab.compression import HeadTrainer, build_headed, parse_hidden, require_truncated, select_from_ranking, train_head
 from nnlab.errors import NnlabError
-from nnlab.models import create_classifier, truncate
+from nnlab.models import create_classifier, load_model, save_model, truncate
 from nnlab.training import TrainConfig
 from nnlab.training.recipe import DataOptions, dataset_for_model
 
@@ -64,8 +63,8 @@ def test_backbone_is_frozen_and_stays_in_eval_mode(trunc):
 
 def test_round_trip_gives_identical_logits(trunc, tmp_path):
     model = build_headed(trunc, list(range(0, 128, 3)), [12, 12], 0.2, seed=1).eval()
-    path = artifacts.save_model(tmp_path / "c.safetensors", model)
-    again = artifacts.load_model(path)
+    path = save_model(tmp_path / "c.safetensors", model)
+    again = load_model(path)
     x = torch.rand(4, 1, 32, 32)
     with torch.no_grad():
         assert torch.equal(model(x), again(x))
@@ -82,7 +81,7 @@ def test_require_truncated(trunc):
 def test_parse_hidden():
     assert parse_hidden("") == [] and parse_hidden("4096,4096") == [4096, 4096]
     assert parse_hidden("4096,4096", 0.125) == [512, 512]
-    with pytest.raises(NnlabError, match="--hidden"):
+    with pytest.raises(NnlabError, match="hidden widths"):
         parse_hidden("wide")
 
 
@@ -102,5 +101,5 @@ def test_select_from_ranking_checks():
         select_from_ranking(df, meta, top=2, best=False, **{**kw, "dim": 16})
     with pytest.raises(NnlabError, match="another width"):
         select_from_ranking(df, {**meta, "feature_dim": None}, top=2, best=False, **{**kw, "width": 0.5})
-    with pytest.raises(NnlabError, match="either --top N or --best"):
+    with pytest.raises(NnlabError, match="either top N or best"):
         select_from_ranking(df, meta, top=2, best=True, **kw)

@@ -97,7 +97,7 @@ def test_absent_offline_names_the_folder_and_files(tmp_path, name, folder, first
         load_dataset(name, "train", root=root)
     msg = str(err.value)
     assert str(root / folder if folder else root) in msg
-    assert first_file in msg and "--download" in msg and "--data-root" in msg
+    assert first_file in msg and "download=True" in msg and "data root" in msg
     assert "\n" not in msg
     assert not root.exists()  # nothing created, nothing fetched
 

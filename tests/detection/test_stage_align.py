@@ -10,7 +10,7 @@ from nnlab.detection import load_proposals_dataset, propose_regions, voc
 from nnlab.detection.align import build_align_model, region_features, roi_head, train_align_head
 from nnlab.detection.roi import extract_roi_features
 from nnlab.errors import NnlabError
-from nnlab.models import create_classifier
+from nnlab.models import create_classifier, load_model, save_model
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +34,8 @@ def test_align_model_copies_the_backbone_and_rebuilds_from_its_file(source, tmp_
         assert torch.equal(model.net.features.state_dict()[key], value)
     assert not any(p.requires_grad for p in model.net.features.parameters())
     assert model.spec.input == source.spec.input
-    path = artifacts.save_model(tmp_path / "align.safetensors", model.eval())
-    loaded = artifacts.load_model(path)
+    path = save_model(tmp_path / "align.safetensors", model.eval())
+    loaded = load_model(path)
     x = torch.rand(3, 3, 16, 16)
     assert torch.allclose(loaded(x), model(x), atol=1e-6)
     assert loaded.net.roi_options == model.net.roi_options
@@ -123,17 +123,17 @@ def test_region_features_follow_the_dataset_rows(source, proposals_path):
 def test_train_align_head_writes_a_self_contained_detector(source, proposals_path, tmp_path):
     from nnlab.training.train_run import TrainRequest
 
-    init = artifacts.save_model(tmp_path / "backbone.safetensors", source)
+    init = save_model(tmp_path / "backbone.safetensors", source)
     out = tmp_path / "align.safetensors"
     req = TrainRequest(output=out, dataset=f"proposals:{proposals_path}", init=init, epochs=2, optimizer="adam",
                        lr=0.01, val_fraction=0.25, balance="undersample", model_args={"output_size": 1}, device="cpu")
     outcome = train_align_head(req)
-    model = artifacts.load_model(out)
+    model = load_model(out)
     assert model.spec.arch == "roi:mobilenet_v2" and model.spec.classes[0] == "background"
     assert model.net.roi_options["output_size"] == 1
     # the trunk stays frozen; the tail (blocks after the split) is trained with the classifier (C4 head)
     split = model.net.split
-    backbone = artifacts.load_model(init).net.features.state_dict()
+    backbone = load_model(init).net.features.state_dict()
     trained = model.net.features.state_dict()
     trunk_keys = [k for k in backbone if int(k.split(".")[0]) < split]
     tail_weights = [k for k in backbone if int(k.split(".")[0]) >= split and k.endswith("weight")]
@@ -148,5 +148,5 @@ def test_train_align_head_needs_proposals_and_init(source, proposals_path, tmp_p
 
     with pytest.raises(NnlabError, match="proposals"):
         train_align_head(TrainRequest(output=tmp_path / "a.safetensors", dataset="digits", init=tmp_path / "x"))
-    with pytest.raises(NnlabError, match="--init"):
+    with pytest.raises(NnlabError, match="init model"):
         train_align_head(TrainRequest(output=tmp_path / "a.safetensors", dataset=f"proposals:{proposals_path}"))

@@ -143,7 +143,7 @@ def test_pretrained_offline_says_use_weights(monkeypatch, tmp_path):
         raise OSError("no network")
 
     monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", offline)
-    with pytest.raises(NnlabError, match="--weights PATH"):
+    with pytest.raises(NnlabError, match="load the file as weights"):
         create_model("resnet18", num_classes=10, pretrained=True)
     with pytest.raises(NnlabError, match="only at width 1"):
         create_model("vgg16", num_classes=10, pretrained=True, width=0.5)

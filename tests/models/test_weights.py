@@ -84,7 +84,7 @@ def test_bad_files_raise_clear_errors(tmp_path, source):
         create_model("vgg16", num_classes=3, width=0.125, weights=str(other))
     wider = tmp_path / "wider.pt"
     torch.save(create_model("vgg16", num_classes=3, width=0.25).state_dict(), wider)
-    with pytest.raises(NnlabError, match="other shapes.*--width"):
+    with pytest.raises(NnlabError, match="other shapes.*width"):
         create_model("vgg16", num_classes=3, width=0.125, weights=str(wider))
     partial = tmp_path / "partial.pt"
     torch.save({k: v for k, v in source.state_dict().items() if k.startswith("features.0.")}, partial)

@@ -60,7 +60,7 @@ def test_gradient_attack_on_knn_model_points_to_evaluate_adversarial(batch):
     images, labels = batch
     head = KNNClassifier(5, k=3, embeddings=torch.randn(20, 192), labels=torch.randint(0, 5, (20,)))
     model = torch.nn.Sequential(torch.nn.Flatten(), head)
-    with pytest.raises(NnlabError, match="evaluate --adversarial"):
+    with pytest.raises(NnlabError, match="stored adversarial set"):
         create_attack("fgsm", model, eps=0.1)(images, labels)
 
 

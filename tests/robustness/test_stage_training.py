@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nnlab import artifacts
 from nnlab.errors import NnlabError
-from nnlab.models import create_classifier, feature_layer
+from nnlab.models import create_classifier, feature_layer, load_model, save_model
 from nnlab.robustness import create_attack
 from nnlab.robustness.stage import AttackRun, check_attackable, run_attack
 from nnlab.robustness.training import (
@@ -42,11 +41,11 @@ def test_settings_validate_before_training():
         ({"adv": "fgsm", "attack_params": {"eps": "-0.1"}}, "between 0 and 1"),
         ({"adv": "pgd", "attack_params": {"steps": 0}}, "at least 1"),
         ({"adv": "nope"}, "unknown attack"),
-        ({"adv": "fgsm", "adv_ratio": 1.5}, "--adv-ratio"),
-        ({"attack_params": {"eps": "0.1"}}, "add --adv"),
+        ({"adv": "fgsm", "adv_ratio": 1.5}, "adv_ratio must be between 0 and 1"),
+        ({"attack_params": {"eps": "0.1"}}, "only apply to adversarial training"),
         ({"adv": "fgsm", "loss": "circle"}, "cannot be combined"),
         ({"loss": "hinge"}, "unknown loss"),
-        ({"loss": "circle", "knn": 0}, "--knn"),
+        ({"loss": "circle", "knn": 0}, "knn .* must be at least 1"),
     ]:
         with pytest.raises(NnlabError, match=fragment):
             robustness_settings(**kwargs)
@@ -89,11 +88,11 @@ def test_circle_hooks_make_a_self_contained_knn_model(tmp_path):
     _, accuracy = hooks["validate_fn"](model)
     assert 0.0 <= accuracy <= 1.0 and knn_head(model).bank.shape[0] == 24
     path = tmp_path / "circle.safetensors"
-    artifacts.save_model(path, model.eval())
-    loaded = artifacts.load_model(path)
+    save_model(path, model.eval())
+    loaded = load_model(path)
     assert torch.equal(loaded(val.x), model(val.x))  # the bank travels in the artifact
     check_attackable(loaded, create_attack("pixels", loaded, n=2))  # model-free attacks are fine
-    with pytest.raises(NnlabError, match="evaluate MODEL --adversarial"):
+    with pytest.raises(NnlabError, match="evaluating it on that adversarial set"):
         check_attackable(loaded, create_attack("pixels+fgsm", loaded, eps=0.1))
 
 

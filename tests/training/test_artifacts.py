@@ -10,6 +10,7 @@ import torch
 
 from nnlab import artifacts
 from nnlab.errors import ArtifactError
+from nnlab.models import load_model, save_model
 
 
 def small_model(arch: str = "cnn"):
@@ -22,8 +23,8 @@ def small_model(arch: str = "cnn"):
 def test_model_round_trip_keeps_metadata_weights_and_logits(tmp_path):
     model = small_model().eval()
     path = tmp_path / "m.safetensors"
-    artifacts.save_model(path, model, metrics={"val_accuracy": 0.5}, provenance={"dataset": "digits", "seed": 3})
-    loaded = artifacts.load_model(path)
+    save_model(path, model, metrics={"val_accuracy": 0.5}, provenance={"dataset": "digits", "seed": 3})
+    loaded = load_model(path)
     assert loaded.spec == model.spec
     assert loaded.metrics == {"val_accuracy": 0.5}
     assert loaded.provenance == {"dataset": "digits", "seed": 3}
@@ -46,7 +47,7 @@ def test_failed_save_leaves_no_partial_file(tmp_path, monkeypatch):
     monkeypatch.setattr(safetensors.torch, "save_file", explode)
     path = tmp_path / "m.safetensors"
     with pytest.raises(OSError):
-        artifacts.save_model(path, small_model())
+        save_model(path, small_model())
     assert list(tmp_path.iterdir()) == []
 
 
@@ -64,29 +65,29 @@ def test_wrong_kind_is_a_clear_error(tmp_path):
     path = tmp_path / "f.safetensors"
     artifacts.save_features(path, {"fc": torch.zeros(3, 2)}, torch.tensor([0, 1, 0]), {"model": "x"})
     with pytest.raises(ArtifactError, match="features artifact, but a model artifact is needed"):
-        artifacts.load_model(path)
+        load_model(path)
 
 
 def test_truncated_and_foreign_files_are_clear_errors(tmp_path):
     path = tmp_path / "m.safetensors"
-    artifacts.save_model(path, small_model())
+    save_model(path, small_model())
     data = path.read_bytes()
     cut = tmp_path / "cut.safetensors"
     cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(ArtifactError, match="truncated"):
-        artifacts.load_model(cut)
+        load_model(cut)
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"\x00not a safetensors file at all" * 10)
     with pytest.raises(ArtifactError):
-        artifacts.load_model(junk)
+        load_model(junk)
     from safetensors.torch import save_file
 
     plain = tmp_path / "plain.safetensors"
     save_file({"w": torch.zeros(2)}, str(plain))
     with pytest.raises(ArtifactError, match="not an nnlab artifact"):
-        artifacts.load_model(plain)
+        load_model(plain)
     with pytest.raises(ArtifactError, match="no such file"):
-        artifacts.load_model(tmp_path / "missing.safetensors")
+        load_model(tmp_path / "missing.safetensors")
 
 
 def test_newer_format_is_refused(tmp_path, monkeypatch):
@@ -140,7 +141,7 @@ def test_table_round_trip_and_foreign_parquet(tmp_path):
 
 def test_metadata_is_json_in_the_header(tmp_path):
     path = tmp_path / "m.safetensors"
-    artifacts.save_model(path, small_model(), provenance={"seed": 0})
+    save_model(path, small_model(), provenance={"seed": 0})
     meta = artifacts.read_metadata(path)
     assert meta["nnlab.kind"] == "model" and meta["nnlab.format"] == str(artifacts.FORMAT_VERSION)
     assert json.loads(meta["nnlab.classes"]) == [str(i) for i in range(10)]
