@@ -109,7 +109,8 @@ def _plain(value: Any) -> Any:
 # --------------------------------------------------------------------------- safetensors core
 
 
-def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, Any], kind: str) -> Path:
+def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, Any],
+                 kind: str) -> Path:
     """Write tensors and metadata (non-strings as JSON) as a safetensors artifact of ``kind``, atomically."""
     from safetensors.torch import save_file
 

@@ -156,7 +156,7 @@ class TorchvisionSource(Source):
             self._fetch(which)
             missing = self._missing(which)
         if missing:
-            hint = f"point --data-root at the folder that holds {self.spec.folder.split('/')[0]}/" \
+            hint = f"point the data root at the folder that holds {self.spec.folder.split('/')[0]}/" \
                 if self.spec.folder else "point the data root at the folder that holds them"
             raise NnlabError(f"dataset {self.spec.name} is not available offline: {self.folder} must contain "
                              f"{', '.join(missing)}; download it (download=True), or {hint}")

@@ -233,7 +233,8 @@ def attach_head(
         chosen = _check_indices(indices, dim)
         ops.append({"op": "select", "indices": chosen})
         in_features = len(chosen)
-    ops.append({"op": "head", "in_features": in_features, "hidden": [check_positive_int(h, "hidden width") for h in hidden],
+    hidden = [check_positive_int(h, "hidden width") for h in hidden]
+    ops.append({"op": "head", "in_features": in_features, "hidden": hidden,
                 "dropout": float(dropout), "num_classes": num_classes})
     new_spec = spec.with_surgery(*ops, classes=classes)
     new_spec.arch_kwargs.setdefault("num_classes", spec.arch_kwargs.get("num_classes", spec.num_classes))

@@ -90,7 +90,7 @@ def test_stored_proposals_replace_the_search_and_must_fit_the_model(scenes_dir, 
     result = run_detection(detector, [scenes_dir], DetectOptions(score=0.0, **FAST), split="test", proposals=path)
     assert result.regions == len(df)
     with_gt = artifacts.save_table(tmp_path / "gt.parquet", *propose_regions(scenes_dir, "test", max_side=96))
-    with pytest.raises(NnlabError, match="no-add-gt"):
+    with pytest.raises(NnlabError, match="without adding the ground-truth boxes"):
         run_detection(detector, [scenes_dir], DetectOptions(**FAST), split="test", proposals=with_gt)
     meta["classes"] = ["cat", "3"]
     other = artifacts.save_table(tmp_path / "other.parquet", df, meta)
