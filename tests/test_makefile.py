@@ -1,0 +1,94 @@
+"""The study pipelines are file targets: a rerun does only what is missing (checked with `make -n`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
+
+
+@pytest.fixture()
+def stamp(tmp_path: Path) -> Path:
+    """An install stamp newer than pyproject.toml, so `make -n` plans no pip install."""
+    path = tmp_path / "installed"
+    path.touch()
+    return path
+
+
+def plan(target: str, stamp: Path, **variables: str) -> list[str]:
+    """The nnlab commands `make -n TARGET` would run, one per step (the sub-make included)."""
+    args = ["make", "-n", "--no-print-directory", target, f"STAMP={stamp}", "NNLAB=nnlab"]
+    args += [f"{k}={v}" for k, v in variables.items()]
+    out = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return [line.strip() for line in out.splitlines() if line.strip().startswith("nnlab ")]
+
+
+def make_files(folder: Path, *names: str) -> None:
+    """Create finished artifacts in order, each newer than the one before."""
+    folder.mkdir(parents=True, exist_ok=True)
+    now = time.time() - 100
+    for i, name in enumerate(names):
+        path = folder / name
+        path.touch()
+        os.utime(path, (now + i, now + i))
+
+
+def steps(commands: list[str]) -> list[str]:
+    return [c.split()[1] for c in commands]
+
+
+def test_compress_vgg_plans_every_step_from_scratch(tmp_path: Path, stamp: Path) -> None:
+    out = tmp_path / "cv"
+    commands = plan("compress-vgg", stamp, CV_OUT=str(out))
+    assert sorted(steps(commands)) == sorted(
+        ["train", "si-profile", "truncate", "extract-features", "rank-features", "fit-head", "fit-head", "compare"]
+    )
+    assert any(c.startswith("nnlab train --model vgg16 --width 0.125 --dataset digits") for c in commands)
+
+
+def test_compress_vgg_rerun_after_second_step_resumes(tmp_path: Path, stamp: Path) -> None:
+    out = tmp_path / "cv"
+    make_files(out, "vgg16.safetensors", "profile.parquet")
+    commands = plan("compress-vgg", stamp, CV_OUT=str(out))
+    assert "train" not in steps(commands) and "si-profile" not in steps(commands)
+    assert steps(commands)[0] == "truncate"
+    assert len(commands) == 6
+
+
+def test_finished_study_plans_nothing(tmp_path: Path, stamp: Path) -> None:
+    out = tmp_path / "cv"
+    make_files(out, "vgg16.safetensors", "profile.parquet", "truncated.safetensors", "cut-features.safetensors",
+               "ranking.parquet", "compressed-linear.safetensors", "compressed-mlp.safetensors", "compare.parquet")
+    assert plan("compress-vgg", stamp, CV_OUT=str(out)) == []
+
+
+def test_overrides_reach_every_step(tmp_path: Path, stamp: Path) -> None:
+    commands = plan("compress-vgg", stamp, CV_OUT=str(tmp_path / "cv"), DATASET="mnist5k", DEVICE="cpu")
+    with_data = [c for c in commands if "--dataset" in c]
+    assert with_data and all("--dataset mnist5k" in c for c in with_data)
+    assert all("--device cpu" in c for c in commands if c.split()[1] != "truncate" and "--device" in c)
+
+
+def test_robustness_rerun_keeps_trained_models(tmp_path: Path, stamp: Path) -> None:
+    out = tmp_path / "rb"
+    make_files(out, "clean.safetensors", "adversarial.safetensors")
+    commands = plan("robustness", stamp, RB_OUT=str(out))
+    trained = [c.split(" -o ")[-1].split()[0] for c in commands if c.startswith("nnlab train")]
+    assert trained == [str(out / "circle.safetensors")]
+    assert "attack" in steps(commands) and steps(commands).count("evaluate") == 6
+
+
+def test_detect_demo_plans_scenes_proposals_and_both_modes(tmp_path: Path, stamp: Path) -> None:
+    out = tmp_path / "dd"
+    commands = plan("detect-demo", stamp, DD_OUT=str(out))
+    assert steps(commands).count("make-scenes") == 1
+    assert steps(commands).count("propose-regions") == 2
+    assert steps(commands).count("detect") == 2
