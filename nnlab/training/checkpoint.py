@@ -69,8 +69,8 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`; anything else is an :class:`ArtifactError`."""
     with contextlib.suppress(OSError), open(path, "rb") as f:
-        head = f.read(2)
-        if head[:1] == b"\x80" or head == b"PK":  # a pickle, or torch.save's zip of one
+        head = f.read(9)  # safetensors: 8 bytes of header length, then the JSON header's "{"
+        if head[8:9] != b"{" and (head[:1] == b"\x80" or head[:2] == b"PK"):  # a pickle, or torch.save's zip
             raise ArtifactError(f"{path} is a pickled checkpoint (an older nnlab's, or not nnlab's at all); "
                                 "nnlab does not unpickle files, so it cannot resume from it: start afresh")
     tensors, metadata = open_tensors(path, KIND)
