@@ -11,8 +11,8 @@ import pickle
 
 import torch
 
-from nnlab.models import save_model
 from nnlab.data.info import CIFAR10_CLASSES
+from nnlab.models import save_model
 from tests.cli.helpers import assert_clear_error, error_text, invoke
 from tests.data.conftest import write_cifar10
 
