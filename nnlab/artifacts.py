@@ -14,10 +14,13 @@ files into one clear :class:`~nnlab.errors.ArtifactError`.
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as _dt
+import errno
 import json
+import math
 import os
-import tempfile
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -25,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import torch
 
 from nnlab import __version__
-from nnlab.errors import ArtifactError, NnlabError
+from nnlab.errors import ArtifactError, MetadataError, NnlabError, WriteError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,9 +37,70 @@ FORMAT_VERSION = 1
 KIND_KEY = "nnlab.kind"
 FORMAT_KEY = "nnlab.format"
 TABLE_META_KEY = b"nnlab"
+TENSOR_KINDS = ("model", "features", "adversarial", "checkpoint")
 
 
 # --------------------------------------------------------------------------- atomic writes
+
+TMP_MARKER = ".nnlab-tmp-"
+# OS failures a user can fix, recognised also when a writer library reports them only as text
+_WRITE_CAUSES = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG, errno.EIO)
+
+
+def _temp_name(target: Path) -> Path:
+    """``.NAME.nnlab-tmp-PID-RAND.SUFFIX`` beside ``target``: hidden, recognisable, owned by this process."""
+    return target.parent / f".{target.name}{TMP_MARKER}{os.getpid()}-{secrets.token_hex(4)}{target.suffix}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists but belongs to someone else, or cannot tell: keep its file
+    return True
+
+
+def remove_stale_temporaries(target: str | os.PathLike) -> list[Path]:
+    """Delete temporary files of ``target`` left by writers that were killed (their process is gone).
+
+    Returns the removed paths. Temporaries of live processes, including this one, are kept.
+    """
+    target = Path(target)
+    removed = []
+    prefix = f".{target.name}{TMP_MARKER}"
+    try:
+        candidates = [p for p in target.parent.iterdir() if p.name.startswith(prefix)]
+    except OSError:
+        return removed
+    for p in candidates:
+        pid_text = p.name[len(prefix):].split("-", 1)[0]
+        if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+            continue
+        with contextlib.suppress(OSError):
+            p.unlink()
+            removed.append(p)
+    return removed
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _write_cause(exc: BaseException) -> str | None:
+    """The OS reason behind a failed write (e.g. 'No space left on device'), or None for other errors."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return os.strerror(exc.errno)
+    text = str(exc)
+    for code in _WRITE_CAUSES:
+        if os.strerror(code) in text:  # e.g. torch's, pyarrow's or safetensors' own error wrapping an OS error
+            return os.strerror(code)
+    if isinstance(exc, OSError):
+        return text or type(exc).__name__
+    return None
 
 
 @contextlib.contextmanager
@@ -44,21 +108,34 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
 
     The temporary name keeps the target's suffix so that writers which look at the extension
-    (matplotlib, OpenCV) choose the right format.
+    (matplotlib, OpenCV) choose the right format. The file gets the permissions of a normally
+    created file (0o666 minus the umask). On any failure the temporary file is removed; an OS
+    failure (read-only folder, full disk, no permission) becomes one :class:`WriteError` naming
+    the path and the cause. After a successful write, temporaries of ``path`` left behind by
+    killed runs are removed.
     """
     target = Path(path)
     if target.is_dir():
         raise NnlabError(f"output path {target} is a folder; give a file name")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _temp_name(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+    except OSError as exc:
+        raise WriteError(f"cannot write {target}: {_write_cause(exc)}") from None
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        cause = _write_cause(exc) if isinstance(exc, Exception) and not isinstance(exc, NnlabError) else None
+        if cause is not None:
+            raise WriteError(f"cannot write {target}: {cause}") from None
         raise
+    remove_stale_temporaries(target)
 
 
 def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 120) -> Path:
@@ -106,6 +183,126 @@ def _plain(value: Any) -> Any:
     return value if isinstance(value, (int, float, bool, type(None))) else str(value)
 
 
+# --------------------------------------------------------------------------- metadata fields
+
+_MISSING: Any = object()
+MAX_JSON_FIELD = 4_000_000  # characters; a metadata field larger than this is not something nnlab wrote
+
+
+class ListOf:
+    """Expected type of a metadata value: a list whose items are all of ``item``."""
+
+    def __init__(self, item: Any, max_len: int | None = None):
+        self.item, self.max_len = item, max_len
+
+    def __repr__(self) -> str:
+        plural = {dict: "mappings", str: "strings", int: "integers", float: "numbers", list: "lists"}
+        return f"a list of {plural.get(self.item, _type_name(self.item))}"
+
+
+class Count:
+    """Expected type of a metadata value: a whole number in ``0..2**53`` (sizes, counts, steps, versions)."""
+
+    def __repr__(self) -> str:
+        return "a count (a whole number ≥ 0)"
+
+
+COUNT = Count()
+
+
+def _type_name(expected: Any) -> str:
+    if isinstance(expected, tuple):
+        return " or ".join(_type_name(e) for e in expected)
+    if isinstance(expected, (ListOf, Count)):
+        return repr(expected)
+    names = {dict: "a mapping", list: "a list", str: "a string", int: "an integer", float: "a number",
+             bool: "true or false", type(None): "null"}
+    return names.get(expected, getattr(expected, "__name__", str(expected)))
+
+
+def value_has_type(value: Any, expected: Any) -> bool:
+    """``value`` is of ``expected`` (a type, a :class:`ListOf` or a tuple of them); ints are not bools,
+    a number may be an int, and numbers must be finite."""
+    if isinstance(expected, tuple):
+        return any(value_has_type(value, e) for e in expected)
+    if isinstance(expected, ListOf):
+        return isinstance(value, list) and (expected.max_len is None or len(value) <= expected.max_len) \
+            and all(value_has_type(v, expected.item) for v in value)
+    if isinstance(expected, Count):
+        return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 2**53
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
+def check_fields(path: str | os.PathLike, field: str, mapping: dict[str, Any], fields: dict[str, Any]) -> None:
+    """Check the known sub-fields of a parsed metadata mapping (absent or null ones are allowed)."""
+    for key, expected in fields.items():
+        value = mapping.get(key)
+        if value is not None and not value_has_type(value, expected):
+            raise MetadataError(f"{path}: metadata field {field}.{key} must be {_type_name(expected)}, "
+                                f"found {_found(value)}")
+
+
+def _found(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def parse_json_field(path: str | os.PathLike, field: str, raw: Any, expected: Any,
+                     fields: dict[str, Any] | None = None) -> Any:
+    """Parse the JSON text ``raw`` of metadata ``field`` and check its type (and known sub-fields)."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode()
+        except UnicodeDecodeError:
+            raise MetadataError(f"{path}: metadata field {field} is not UTF-8 text") from None
+    if not isinstance(raw, str):
+        raise MetadataError(f"{path}: metadata field {field} is not text")
+    if len(raw) > MAX_JSON_FIELD:
+        raise MetadataError(f"{path}: metadata field {field} is implausibly large ({len(raw):,} characters)")
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise MetadataError(f"{path}: metadata field {field} is not valid JSON") from None
+    if not value_has_type(value, expected):
+        raise MetadataError(f"{path}: metadata field {field} must be {_type_name(expected)}, found {_found(value)}")
+    if fields and isinstance(value, dict):
+        check_fields(path, field, value, fields)
+    return value
+
+
+def read_json_field(path: str | os.PathLike, metadata: dict[str, str], key: str, expected: Any,
+                    default: Any = _MISSING, fields: dict[str, Any] | None = None) -> Any:
+    """One JSON field of an artifact's metadata, type-checked: the one place nnlab parses metadata.
+
+    A missing field gives ``default`` (a copy of it) or, without one, a :class:`MetadataError`; a
+    malformed one (not JSON, wrong type, a known sub-field of the wrong type) always does. The
+    error names the file and the field, and the CLI prints it as one line.
+    """
+    if key not in metadata:
+        if default is _MISSING:
+            raise MetadataError(f"{path}: metadata field {key} is missing")
+        return copy.deepcopy(default)
+    return parse_json_field(path, key, metadata[key], expected, fields)
+
+
+# What nnlab itself writes into the metadata it reads back; a value of another type is refused at load.
+PROVENANCE_FIELDS = {"command": str, "options": dict, "dataset": str, "seed": int, "nnlab_version": str,
+                     "torch_version": str, "utc_time": str, "source": str}
+FEATURES_META_FIELDS = {"model": str, "arch": str, "arch_kwargs": dict, "surgery": list, "classes": ListOf(str),
+                        "dataset": str, "split": str, "fraction": float, "limit": COUNT, "seed": int, "samples": COUNT,
+                        "canonical": dict, "provenance": dict}
+ADVERSARIAL_META_FIELDS = {"attack": str, "params": dict, "classes": ListOf(str), "model": str, "dataset": str,
+                           "split": str, "metrics": dict}
+TABLE_FIELDS = {"table": str, FORMAT_KEY: COUNT, "provenance": dict, "arch": str, "width": float, "dataset": str,
+                "layer": str, "cut": str, "feature_dim": COUNT, "best_step": COUNT, "best_si": float, "si_all": float,
+                "method": str, "split": str, "splits": ListOf(str), "samples": (COUNT, dict), "model": str,
+                "source_model": str, "normalize": bool}
+
+
 # --------------------------------------------------------------------------- safetensors core
 
 
@@ -150,10 +347,7 @@ def _check_header(path: Path, metadata: dict[str, str], kind: str) -> None:
         raise ArtifactError(f"{path} is a safetensors file but not an nnlab artifact (no {KIND_KEY} metadata)")
     if found != kind:
         raise ArtifactError(f"{path} is an nnlab {found} artifact, but a {kind} artifact is needed here")
-    try:
-        version = int(metadata.get(FORMAT_KEY, "0"))
-    except ValueError:
-        raise ArtifactError(f"{path} has an unreadable {FORMAT_KEY} field") from None
+    version = read_json_field(path, metadata, FORMAT_KEY, COUNT, 0)
     if version > FORMAT_VERSION:
         raise ArtifactError(
             f"{path} was written by a newer nnlab (artifact format {version}, this nnlab reads up to "
@@ -179,6 +373,9 @@ def artifact_kind(path: str | os.PathLike) -> str:
     kind = metadata.get(KIND_KEY)
     if kind is None:
         raise ArtifactError(f"{p} is a safetensors file but not an nnlab artifact (no {KIND_KEY} metadata)")
+    if kind not in TENSOR_KINDS:
+        raise MetadataError(f"{p}: metadata field {KIND_KEY} names no kind of nnlab artifact "
+                            f"({', '.join(TENSOR_KINDS)})")
     _check_header(p, metadata, kind)
     return kind
 
@@ -247,12 +444,19 @@ def load_features(path: str | os.PathLike) -> FeatureSet:
     tensors, metadata = open_tensors(path, "features")
     if "labels" not in tensors:
         raise ArtifactError(f"{path} has no 'labels' tensor")
-    order = json.loads(metadata.get("nnlab.layers", "[]")) or [k for k in tensors if k != "labels"]
-    return FeatureSet(
-        layers={k: tensors[k] for k in order},
-        labels=tensors["labels"],
-        meta=json.loads(metadata.get("nnlab.meta", "{}")),
-    )
+    order = read_json_field(path, metadata, "nnlab.layers", ListOf(str), []) or [k for k in tensors if k != "labels"]
+    unknown = [k for k in order if k not in tensors or k == "labels"]
+    if unknown:
+        raise MetadataError(f"{path}: metadata field nnlab.layers names {unknown[0]!r}, which is not a layer tensor "
+                            "in the file")
+    meta = read_json_field(path, metadata, "nnlab.meta", dict, {}, fields=FEATURES_META_FIELDS)
+    labels = tensors["labels"]
+    if labels.dim() != 1:
+        raise ArtifactError(f"{path}: the 'labels' tensor must be one-dimensional")
+    bad = [k for k in order if tensors[k].dim() != 2 or tensors[k].shape[0] != labels.shape[0]]
+    if bad:
+        raise ArtifactError(f"{path}: layer {bad[0]!r} is not a {labels.shape[0]}-row matrix like the labels")
+    return FeatureSet(layers={k: tensors[k] for k in order}, labels=labels, meta=meta)
 
 
 # --------------------------------------------------------------------------- adversarial sets
@@ -296,22 +500,31 @@ def load_adversarial(path: str | os.PathLike) -> AdversarialSet:
     missing = {"images", "labels", "clean_pred", "adv_pred", "indices"} - set(tensors)
     if missing:
         raise ArtifactError(f"{path} lacks the tensors {', '.join(sorted(missing))}")
+    meta = read_json_field(path, metadata, "nnlab.meta", dict, {}, fields=ADVERSARIAL_META_FIELDS)
     return AdversarialSet(**{k: tensors[k] for k in ("images", "labels", "clean_pred", "adv_pred", "indices")},
-                          meta=json.loads(metadata.get("nnlab.meta", "{}")))
+                          meta=meta)
 
 
 # --------------------------------------------------------------------------- tables
 
 
 def save_table(path: str | os.PathLike, df: "pd.DataFrame", meta: dict[str, Any] | None = None) -> Path:
-    """Write a DataFrame as parquet with nnlab metadata (kind, format, ``meta``) in the schema."""
+    """Write a DataFrame as parquet with nnlab metadata (kind, format, ``meta``) in the schema.
+
+    The metadata is stored twice: under the schema key ``nnlab`` (what :func:`load_table` reads) and
+    as the frame's ``attrs``, so that ``pandas.read_parquet(path).attrs`` shows the table name,
+    format version and provenance to users who do not have nnlab.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pandas(df, preserve_index=False)
     payload = {KIND_KEY: "table", FORMAT_KEY: FORMAT_VERSION, **(meta or {})}
+    text = json.dumps(payload, default=json_default)
+    df = df.copy(deep=False)
+    df.attrs = json.loads(text)
+    table = pa.Table.from_pandas(df, preserve_index=False)
     schema_meta = dict(table.schema.metadata or {})
-    schema_meta[TABLE_META_KEY] = json.dumps(payload, default=json_default).encode()
+    schema_meta[TABLE_META_KEY] = text.encode()
     table = table.replace_schema_metadata(schema_meta)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
@@ -332,12 +545,16 @@ def load_table(path: str | os.PathLike, table: str | None = None) -> tuple["pd.D
     raw = (t.schema.metadata or {}).get(TABLE_META_KEY)
     if raw is None:
         raise ArtifactError(f"{p} is a parquet file but not an nnlab table (no nnlab metadata)")
-    meta = json.loads(raw)
-    if int(meta.get(FORMAT_KEY, 0)) > FORMAT_VERSION:
+    meta = parse_json_field(p, "nnlab (table schema)", raw, dict, TABLE_FIELDS)
+    if int(meta.get(FORMAT_KEY) or 0) > FORMAT_VERSION:
         raise ArtifactError(f"{p} was written by a newer nnlab (table format {meta.get(FORMAT_KEY)}); upgrade nnlab")
     if table is not None and meta.get("table") != table:
         raise ArtifactError(f"{p} is an nnlab {meta.get('table', 'unnamed')} table, but a {table} table is needed here")
-    return t.to_pandas(), meta
+    try:
+        df = t.to_pandas()
+    except Exception as exc:  # pandas' own schema metadata is as untrusted as ours
+        raise MetadataError(f"{p}: the table's pandas metadata is unreadable ({type(exc).__name__})") from None
+    return df, meta
 
 
 def json_default(obj: Any) -> Any:

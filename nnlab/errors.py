@@ -45,3 +45,14 @@ def check_positive_int(value: Any, what: str) -> int:
     if (isinstance(value, float) and number != value) or number < 1:
         raise error
     return number
+
+
+class WriteError(NnlabError):
+    """An output file could not be written (read-only folder, full disk, no permission)."""
+
+
+class MetadataError(ArtifactError):
+    """A metadata field of an artifact is missing, not valid JSON, of the wrong type or out of range.
+
+    The message names the file and the field.
+    """

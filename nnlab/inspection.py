@@ -32,7 +32,9 @@ def describe(path: str | Path, layers: bool = False) -> list[Section]:
     if kind == "model":
         sections += _describe_model(path, meta, layers)
     else:
-        inner = json.loads(meta.get("nnlab.meta", "{}"))
+        # the loader checks the tensors and metadata the same way every command does
+        loaders = {"features": artifacts.load_features, "adversarial": artifacts.load_adversarial}
+        inner = loaders[kind](path).meta if kind in loaders else {}
         if inner:
             sections.append(Section("metadata", {k: _short(v) for k, v in inner.items()}))
         shapes = artifacts.tensor_shapes(path)

@@ -10,10 +10,13 @@ Files live under the data root in torchvision's own layout:
 
 Nothing is fetched unless ``download=True``. Integrity: torchvision compares the MD5 of every CIFAR batch
 and SVHN .mat file on each load. We subclass those two classes so that loading checks that the files
-exist (a damaged file still fails to unpickle/parse and is reported), while downloading keeps
-torchvision's MD5 verification of what it fetches (CIFAR's archive, SVHN's .mat). This avoids hashing
-~180 MB on every load and lets the tests load tiny files written in the real formats. MNIST's raw files
-carry no MD5 check in torchvision, so its classes are used as they are.
+exist (a damaged file still fails to parse and is reported), while downloading keeps torchvision's MD5
+verification of what it fetches (CIFAR's archive, SVHN's .mat). This avoids hashing ~180 MB on every
+load and lets the tests load tiny files written in the real formats. Safety does not rest on the MD5:
+the CIFAR batches (python pickles) are read here, not by torchvision, through
+:func:`nnlab.data.safe_pickle.load_plain_pickle`, which admits only plain data and numpy arrays, so a
+planted batch file cannot run code. MNIST's raw files carry no MD5 check in torchvision, so its classes
+are used as they are.
 
 The images are read once into uint8 tensors (N×C×H×W) and cached per (dataset, root, part, file stamps).
 """
@@ -32,6 +35,7 @@ from torchvision import datasets as tvd
 
 from nnlab.data.info import CIFAR10_CLASSES, CIFAR100_CLASSES, DIGIT_CLASSES, FASHION_CLASSES, \
     TORCHVISION_STATS, DatasetInfo
+from nnlab.data.safe_pickle import load_plain_pickle
 from nnlab.data.source import Part, Source
 from nnlab.errors import NnlabError
 
@@ -110,13 +114,26 @@ def _reason(exc: BaseException) -> str:
 @lru_cache(maxsize=4)
 def _read(name: str, root: str, part: str, stamp: tuple) -> tuple[torch.Tensor, np.ndarray, list[str] | None]:
     spec = SPECS[name]
-    ds = spec.cls(root, download=False, **spec.kwargs(part))
     if spec.cls in (_CIFAR10, _CIFAR100):
-        images = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous()
-        return images, np.asarray(ds.targets, dtype=np.int64), list(ds.classes)
+        return _read_cifar(spec.cls, Path(root), part)
+    ds = spec.cls(root, download=False, **spec.kwargs(part))
     if spec.cls is _SVHN:
         return torch.from_numpy(np.ascontiguousarray(ds.data)), np.asarray(ds.labels, dtype=np.int64), None
     return ds.data.unsqueeze(1).contiguous(), ds.targets.numpy().astype(np.int64), None
+
+
+def _read_cifar(cls: Any, root: Path, part: str) -> tuple[torch.Tensor, np.ndarray, list[str]]:
+    """CIFAR batches in torchvision's layout, each read with the restricted unpickler (never ``pickle.load``)."""
+    folder = root / cls.base_folder
+    data, targets = [], []
+    for file_name, _ in cls.train_list if part == "pool" else cls.test_list:
+        entry = load_plain_pickle(folder / file_name)
+        data.append(np.asarray(entry["data"], dtype=np.uint8))
+        targets.extend(entry["labels"] if "labels" in entry else entry["fine_labels"])
+    meta = load_plain_pickle(folder / cls.meta["filename"])
+    classes = [str(c) for c in meta[cls.meta["key"]]]
+    images = torch.from_numpy(np.ascontiguousarray(np.vstack(data).reshape(-1, 3, 32, 32)))
+    return images, np.asarray(targets, dtype=np.int64), classes
 
 
 class TorchvisionSource(Source):
@@ -164,6 +181,8 @@ class TorchvisionSource(Source):
                       for f in self.spec.files[which])
         try:
             images, targets, classes = _read(self.spec.name, str(self.root), which, stamp)
+        except NnlabError:
+            raise
         except Exception as exc:  # a damaged or foreign file: report it, never torchvision's traceback
             raise NnlabError(f"could not read {self.spec.name} from {self.folder} ({_reason(exc)}); delete the "
                              f"damaged files and download again") from None

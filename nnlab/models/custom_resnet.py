@@ -155,7 +155,8 @@ class CustomResNetImproved(nn.Sequential):
         super().__init__(layers)
 
 
-@register_model("custom-resnet", image_size=32)
+@register_model("custom-resnet", image_size=32,
+                arch_args={"norm": NORMS, "skip": bool, "conv4_1x1": bool, "paths": int})
 def build_custom_resnet(*, num_classes, in_channels, image_size, width, pretrained,
                         norm="none", skip=True, conv4_1x1=False, paths=1, **kwargs) -> nn.Module:
     """Seed S1 custom ResNet; options norm=none|batch|group|layer, skip, conv4_1x1, paths."""
@@ -170,7 +171,7 @@ def build_custom_resnet(*, num_classes, in_channels, image_size, width, pretrain
     )
 
 
-@register_model("custom-resnet-improved", image_size=32)
+@register_model("custom-resnet-improved", image_size=32, arch_args={"norm": NORMS})
 def build_custom_resnet_improved(*, num_classes, in_channels, image_size, width, pretrained, norm="none", **kwargs) -> nn.Module:
     """Seed S1 improved ResNet: 1x1 projection shortcuts, 3 residual blocks; option norm."""
     reject_unknown(kwargs, "custom-resnet-improved", ["norm"])

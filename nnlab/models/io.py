@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from nnlab.artifacts import open_tensors, save_tensors
+from nnlab.artifacts import PROVENANCE_FIELDS, open_tensors, read_json_field, save_tensors
 from nnlab.errors import ArtifactError, NnlabError
 from nnlab.models.build import build_classifier
 from nnlab.models.spec import Classifier, ModelSpec
@@ -32,19 +32,25 @@ def save_model(
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> Classifier:
     """Rebuild a model from its artifact alone (architecture, surgery, weights), in eval mode."""
     tensors, metadata = open_tensors(path, "model")
+    spec = ModelSpec.from_metadata(metadata, path=path)
+    metrics = read_json_field(path, metadata, "nnlab.metrics", dict, {})
+    provenance = read_json_field(path, metadata, "nnlab.provenance", dict, {}, fields=PROVENANCE_FIELDS)
     try:
-        spec = ModelSpec.from_metadata(metadata)
-    except NnlabError:
+        model = build_classifier(spec)
+    except ArtifactError:
         raise
-    except Exception as exc:
-        raise ArtifactError(f"{path}: the model description in its metadata is unreadable ({exc})") from None
-    model = build_classifier(spec)
+    except NnlabError as exc:  # e.g. an option outside the architecture's allow-list
+        raise ArtifactError(f"{path}: {exc}") from None
+    except Exception as exc:  # the metadata is untrusted input: a description no builder accepts is the file's fault
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ArtifactError(f"{path}: the model its metadata describes cannot be built ({type(exc).__name__}: "
+                            f"{first})") from None
     try:
         model.net.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
         raise ArtifactError(f"{path}: weights do not fit the described architecture ({first})") from None
-    model.metrics = json.loads(metadata.get("nnlab.metrics", "{}"))
-    model.provenance = json.loads(metadata.get("nnlab.provenance", "{}"))
+    model.metrics = metrics
+    model.provenance = provenance
     model.source_path = str(path)
     return model.to(device).eval()

@@ -120,7 +120,10 @@ def _roi_defaults(backbone: str) -> dict[str, Any]:
     return {"image_size": 32, "channels": 3, "mean": None, "std": None, "pretrained": False}
 
 
-@register_model("roi:", defaults=_roi_defaults)
+@register_model("roi:", defaults=_roi_defaults, arch_args={
+    "backbone_kwargs": dict, "blocks": (int, None), "output_size": int, "pool": POOLS, "image_scale": float,
+    "sampling_ratio": int, "hidden": int, "dropout": float, "split": (int, None), "scales": (list, None),
+    "roi_size": (int, None)})
 def build_roi_align(backbone: str, *, num_classes, in_channels, image_size, width, pretrained,
                     backbone_kwargs: dict[str, Any] | None = None, blocks: int | None = None, output_size: int = 2,
                     pool: str = "avg", image_scale: float = 1.0, sampling_ratio: int = 2, hidden: int = 256,

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import torch
 from torch import nn
 
-from nnlab.artifacts import json_default
+from nnlab.artifacts import ListOf, json_default, parse_json_field, read_json_field
 from nnlab.device import module_device
-from nnlab.errors import ArtifactError, NnlabError
+from nnlab.errors import MetadataError, NnlabError
 
 META_KEYS = ("nnlab.arch", "nnlab.arch_kwargs", "nnlab.classes", "nnlab.input", "nnlab.surgery")
 _NOT_ARCH_KWARGS = ("pretrained", "weights")
@@ -82,25 +83,57 @@ class ModelSpec:
         }
 
     @classmethod
-    def from_metadata(cls, meta: Mapping[str, str]) -> ModelSpec:
-        """Inverse of :meth:`to_metadata`; extra keys are ignored, missing or broken ones raise."""
-        missing = [k for k in META_KEYS if k not in meta]
-        if missing:
-            raise ArtifactError(f"the model metadata lacks {', '.join(missing)}; is this an nnlab model artifact?")
-        try:
-            arch = meta["nnlab.arch"]
-            if arch.startswith('"'):
-                arch = json.loads(arch)
-            arch_kwargs = json.loads(meta["nnlab.arch_kwargs"])
-            classes = json.loads(meta["nnlab.classes"])
-            input_ = json.loads(meta["nnlab.input"])
-            surgery = json.loads(meta["nnlab.surgery"])
-        except (TypeError, ValueError) as err:
-            raise ArtifactError(f"the model metadata is not valid JSON ({err})") from err
-        if not (isinstance(arch_kwargs, dict) and isinstance(classes, list) and isinstance(input_, dict)
-                and isinstance(surgery, list) and all(isinstance(op, dict) for op in surgery)):
-            raise ArtifactError("the model metadata has the wrong structure (arch_kwargs, classes, input or surgery)")
-        return cls(arch=str(arch), arch_kwargs=arch_kwargs, classes=classes, input=input_, surgery=surgery)
+    def from_metadata(cls, meta: Mapping[str, str], path: str | os.PathLike = "model artifact") -> ModelSpec:
+        """Inverse of :meth:`to_metadata`; extra keys are ignored, a missing or malformed field is a
+        :class:`~nnlab.errors.MetadataError` naming ``path`` and the field."""
+        meta = dict(meta)
+        arch = meta.get("nnlab.arch")
+        if arch is None:
+            raise MetadataError(f"{path}: metadata field nnlab.arch is missing; is this an nnlab model artifact?")
+        if arch.startswith('"'):
+            arch = parse_json_field(path, "nnlab.arch", arch, str)
+        if not arch or len(arch) > 200:
+            raise MetadataError(f"{path}: metadata field nnlab.arch is not a model name")
+        arch_kwargs = read_json_field(path, meta, "nnlab.arch_kwargs", dict, fields={"width": float, "num_classes": int})
+        width = arch_kwargs.get("width", 1.0)
+        if not 0 < width <= MAX_WIDTH:
+            raise MetadataError(f"{path}: metadata field nnlab.arch_kwargs.width must be in (0, {MAX_WIDTH}], "
+                                f"found {width}")
+        if "num_classes" in arch_kwargs and not 1 <= arch_kwargs["num_classes"] <= MAX_CLASSES:
+            raise MetadataError(f"{path}: metadata field nnlab.arch_kwargs.num_classes must be in 1..{MAX_CLASSES}")
+        classes = read_json_field(path, meta, "nnlab.classes", ListOf(str, MAX_CLASSES))
+        if not classes:
+            raise MetadataError(f"{path}: metadata field nnlab.classes is empty")
+        input_ = read_json_field(path, meta, "nnlab.input", dict,
+                                 fields={"channels": int, "size": int, "mean": ListOf(float), "std": ListOf(float)})
+        _check_input(path, input_)
+        surgery = read_json_field(path, meta, "nnlab.surgery", ListOf(dict, 1000))
+        if any(not isinstance(op.get("op"), str) for op in surgery):
+            raise MetadataError(f"{path}: metadata field nnlab.surgery has a step without an 'op' name")
+        return cls(arch=arch, arch_kwargs=arch_kwargs, classes=classes, input=input_, surgery=surgery)
+
+
+MAX_WIDTH = 64.0
+MAX_CLASSES = 100_000
+MAX_CHANNELS = 64
+MAX_SIZE = 2048
+
+
+def _check_input(path: str | os.PathLike, input_: dict[str, Any]) -> None:
+    missing = [k for k in ("channels", "size", "mean", "std") if k not in input_]
+    if missing:
+        raise MetadataError(f"{path}: metadata field nnlab.input lacks {', '.join(missing)}")
+    channels, size = input_["channels"], input_["size"]
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise MetadataError(f"{path}: metadata field nnlab.input.channels must be in 1..{MAX_CHANNELS}, found {channels}")
+    if not 1 <= size <= MAX_SIZE:
+        raise MetadataError(f"{path}: metadata field nnlab.input.size must be in 1..{MAX_SIZE}, found {size}")
+    for key in ("mean", "std"):
+        if len(input_[key]) != channels:
+            raise MetadataError(f"{path}: metadata field nnlab.input.{key} needs {channels} values, "
+                                f"found {len(input_[key])}")
+    if any(s <= 0 for s in input_["std"]):
+        raise MetadataError(f"{path}: metadata field nnlab.input.std must be positive")
 
 
 class Classifier(nn.Module):

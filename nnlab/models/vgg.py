@@ -60,7 +60,7 @@ class VGG16(nn.Module):
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
 
-@register_model("vgg16", image_size=32, pretrained=True)
+@register_model("vgg16", image_size=32, pretrained=True, arch_args={"dropout": float})
 def build_vgg16(*, num_classes, in_channels, image_size, width, pretrained, dropout=0.5, **kwargs) -> nn.Module:
     """VGG16 of seed S0 (134,301,514 parameters for 10 classes); ImageNet weights at width 1."""
     reject_unknown(kwargs, "vgg16", ["dropout"])

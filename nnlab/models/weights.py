@@ -190,7 +190,7 @@ def load_weights(net: nn.Module, path: str | Path) -> LoadReport:
 def load_torchvision_weights(net: nn.Module, weights: Any, what: str) -> LoadReport:
     """Download (or take from the torch hub cache) a torchvision weights enum entry into ``net``."""
     try:
-        state = weights.get_state_dict(progress=False)
+        state = weights.get_state_dict(progress=False, check_hash=True, weights_only=True)
     except Exception as err:  # noqa: BLE001 - offline, proxy, corrupt cache: all the same advice
         raise NnlabError(
             f"could not download the pretrained weights of {what} ({type(err).__name__}: {err}); "

@@ -10,8 +10,8 @@ from torchvision.models.mobilenetv2 import MobileNetV2
 from torchvision.models.resnet import BasicBlock, ResNet
 
 from nnlab.errors import NnlabError, UnknownNameError
-from nnlab.models.layers import as_choice, reject_unknown, scaled, set_input_channels
 from nnlab.data.info import IMAGENET_MEAN, IMAGENET_STD
+from nnlab.models.layers import NORMS, as_choice, reject_unknown, scaled, set_input_channels
 from nnlab.models.registry import register_model
 from nnlab.models.weights import load_torchvision_weights
 
@@ -82,7 +82,7 @@ class MobileNetV2Seed(MobileNetV2):
         return self.classifier(self.flatten(self.pool(self.features(x))))
 
 
-@register_model("resnet18", image_size=32, pretrained=True)
+@register_model("resnet18", image_size=32, pretrained=True, arch_args={"norm": NORMS})
 def build_resnet18(*, num_classes, in_channels, image_size, width, pretrained, norm="batch", **kwargs) -> nn.Module:
     """torchvision ResNet-18; option norm=batch|none (no batch norm); ImageNet weights at width 1."""
     reject_unknown(kwargs, "resnet18", ["norm"])
@@ -135,7 +135,7 @@ def _tv_defaults(name: str) -> dict[str, Any]:
     return {"image_size": size, "channels": 3, "mean": mean, "std": std, "pretrained": True}
 
 
-@register_model("tv:", defaults=_tv_defaults)
+@register_model("tv:", defaults=_tv_defaults, arch_args={"dropout": float})
 def build_torchvision(name: str, *, num_classes, in_channels, image_size, width, pretrained, **kwargs) -> nn.Module:
     """Any torchvision classification model by name, with a new classifier for num_classes."""
     import torchvision
@@ -175,7 +175,7 @@ def _timm_defaults(name: str) -> dict[str, Any]:
     }
 
 
-@register_model("timm:", defaults=_timm_defaults)
+@register_model("timm:", defaults=_timm_defaults, arch_args={"drop_rate": float, "drop_path_rate": float})
 def build_timm(name: str, *, num_classes, in_channels, image_size, width, pretrained, **kwargs) -> nn.Module:
     """Any timm model by name (timm.create_model) with num_classes and in_chans set."""
     import timm

@@ -25,9 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from nnlab.artifacts import atomic_path
 from nnlab.data.loader import make_loader
-from nnlab.errors import NnlabError
+from nnlab.errors import ArtifactError, NnlabError
+from nnlab.training.checkpoint import load_checkpoint, save_checkpoint
 from nnlab.training.config import TrainConfig
 
 # A loss hook returns (loss, logits or None) for one batch; the default is cross-entropy on logits.
@@ -229,10 +229,14 @@ def fit(
         if ckpt_path is None or not ckpt_path.exists():
             raise NnlabError(f"cannot resume: no checkpoint at {ckpt_path}; start afresh instead")
         state = _load_checkpoint(ckpt_path, config)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state["scheduler"] is not None:
-            scheduler.load_state_dict(state["scheduler"])
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            if scheduler is not None and state["scheduler"] is not None:
+                scheduler.load_state_dict(state["scheduler"])
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ArtifactError(f"{ckpt_path} does not fit this model and optimizer ({first})") from None
         history, best_state, best_acc = state["history"], state["best_state"], state["best_acc"]
         best_epoch, bad_epochs = state["best_epoch"], state["bad_epochs"]
         start_epoch = resumed_from = state["epoch"] + 1
@@ -323,17 +327,19 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, config, epoch, his
         "config": config.to_dict(), "history": history, "best_state": best_state, "best_acc": best_acc,
         "best_epoch": best_epoch, "bad_epochs": bad_epochs,
     }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    save_checkpoint(path, state)
+
+
+_CHECKPOINT_TYPES = {"epoch": int, "model": dict, "optimizer": dict, "scheduler": (dict, type(None)), "config": dict,
+                     "history": list, "best_state": (dict, type(None)), "best_acc": (float, int, type(None)),
+                     "best_epoch": int, "bad_epochs": int}
 
 
 def _load_checkpoint(path: Path, config: TrainConfig) -> dict[str, Any]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:
-        raise NnlabError(f"{path} is not a readable nnlab checkpoint") from None
-    if not isinstance(state, dict) or "epoch" not in state or "config" not in state:
-        raise NnlabError(f"{path} is not an nnlab checkpoint")
+    state = load_checkpoint(path)
+    wrong = [k for k, t in _CHECKPOINT_TYPES.items() if k not in state or not isinstance(state[k], t)]
+    if wrong:
+        raise ArtifactError(f"{path} is not a usable nnlab checkpoint (missing or malformed {', '.join(wrong)})")
     saved = state["config"]
     changed = [k for k in _RESUME_KEYS if saved.get(k) != getattr(config, k)]
     if changed:

@@ -39,12 +39,15 @@ def test_arch_kwargs_keep_width_and_drop_pretrained():
 
 def test_from_metadata_rejects_missing_or_broken():
     meta = _spec().to_metadata()
-    with pytest.raises(ArtifactError, match="lacks nnlab.surgery"):
+    with pytest.raises(ArtifactError, match="nnlab.surgery is missing"):
         ModelSpec.from_metadata({k: v for k, v in meta.items() if k != "nnlab.surgery"})
-    with pytest.raises(ArtifactError, match="JSON"):
-        ModelSpec.from_metadata({**meta, "nnlab.classes": "[oops"})
-    with pytest.raises(ArtifactError, match="structure"):
+    with pytest.raises(ArtifactError, match="m.safetensors: metadata field nnlab.classes is not valid JSON"):
+        ModelSpec.from_metadata({**meta, "nnlab.classes": "[oops"}, path="m.safetensors")
+    with pytest.raises(ArtifactError, match="nnlab.surgery must be a list of mappings"):
         ModelSpec.from_metadata({**meta, "nnlab.surgery": '{"op": "x"}'})
+    with pytest.raises(ArtifactError, match="nnlab.input.size must be in"):
+        ModelSpec.from_metadata({**meta, "nnlab.input": '{"channels": 3, "size": -4, "mean": [0, 0, 0], '
+                                                        '"std": [1, 1, 1]}'})
 
 
 def test_classifier_normalizes_inside_and_buffers_are_not_saved():

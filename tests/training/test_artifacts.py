@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from nnlab import artifacts
-from nnlab.errors import ArtifactError
+from nnlab.errors import ArtifactError, WriteError
 from nnlab.models import load_model, save_model
 
 
@@ -46,7 +46,7 @@ def test_failed_save_leaves_no_partial_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(safetensors.torch, "save_file", explode)
     path = tmp_path / "m.safetensors"
-    with pytest.raises(OSError):
+    with pytest.raises(WriteError, match="disk full"):
         save_model(path, small_model())
     assert list(tmp_path.iterdir()) == []
 
