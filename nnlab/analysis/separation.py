@@ -3,7 +3,7 @@
 Definitions (the whole toolbox relies on them, so they are exact):
 
 * Features ``X`` (N × D) are z-scored per feature by default: ``(x - mean) / (std + 1e-10)`` with the
-  standard deviation taken with Bessel's correction. The normalized features are held in float64.
+  standard deviation taken with Bessel's correction, all in float64.
 * The distance between two samples is the float64 sum of their squared feature differences
   (Euclidean distance, squared; the square root does not change any ordering).
 * The neighbours of a sample are all *other* samples ordered by ``(distance, sample index)``: ties between
@@ -14,12 +14,32 @@ Definitions (the whole toolbox relies on them, so they are exact):
   Anti-SI of order k: fraction whose k nearest all have other labels. Center SI (CSI): fraction of samples whose
   nearest class mean (means of the normalized features) is the mean of their own class.
 
-How: distances are found with a float64 GEMM (``|a|² + |b|² - 2ab``) one block of rows at a time, so memory stays
-within ``memory_budget_mb`` whatever N is. A GEMM distance is not bit-exact, so every neighbour whose GEMM
-distance lies within a rigorous rounding-error bound of the k-th smallest is re-checked with exact
-difference-based distances before the ``(distance, index)`` order is applied. Exact ties (ReLU zeros,
-duplicated rows) therefore come out exactly as a brute force over differences would give them.
-The same code runs on CPU and GPU (``device``).
+How (exact, fast, bounded memory):
+
+* The float64 z-scores are never held as a whole: they are computed a block of features at a time from the
+  features as given (float32 stays float32), rounded to float32 for the bulk arithmetic, and recomputed in float64
+  only for the rows that need an exact distance.
+* Distances come from a float32 GEMM, ``|z_i|² + |z_j|² - 2 a·b`` with a, b the float32 roundings of the
+  z-scores z_i, z_j and the squared norms taken in float64. The inner products are summed over feature chunks of
+  at most ``kc`` features (one fresh GEMM each, then added up in float32), so
+  ``|fl(a·b) - a·b| <= γ(kc + m) Σ|a_d b_d| <= γ(kc + m) |a| |b|`` with m chunks, ``γ(k) = k u / (1 - k u)``,
+  u = 2⁻²⁴ (a sum of kc products errs by at most γ(kc) Σ|a_d b_d| in any summation order, so the GEMM's
+  internal blocking does not matter; the m - 1 float32 additions of the chunk sums add γ(m - 1)).
+  ``|a·b - z_i·z_j| <= (2u + u²) |z_i| |z_j|`` (rounding of the z-scores), the casts and the two float32 additions
+  of the norms add 3u (|z_i| + |z_j|)², the interval ends below another 2u, the float64 norms and the float64
+  difference-based distance itself less than γ₆₄(D + 2) (|z_i| + |z_j|)². So every float32 distance lies within
+  ``tol = γ(kc + m + 32) (|z_i| + |z_j|)²`` of the exact float64 one (32 units of u where about 8 are needed).
+* Per sample, the k-th smallest upper end ``d32 + tol`` among its k float32-nearest bounds the exact k-th
+  distance from above; every candidate whose lower end ``d32 - tol`` does not exceed it is re-checked with
+  exact float64 difference-based distances before the ``(distance, index)`` order is applied. Exact ties (ReLU
+  zeros, duplicated rows) therefore come out exactly as a brute force over differences gives them; a sample with
+  a single candidate left needs no re-check when only the nearest neighbour is asked for.
+* Within a sample set (no reference), the Gram matrix is symmetric: when the whole N × N block fits the memory
+  budget only its upper block triangle is multiplied and then mirrored (about 60 % of the GEMM work); otherwise
+  blocks of rows are processed one at a time so memory stays within ``memory_budget_mb`` whatever N is.
+* float32 GEMMs run at full float32 precision (TF32/bfloat16 shortcuts are switched off for the call). Values
+  too large for float32 arithmetic (raw, un-normalized features beyond ~1e15) fall back to float64 GEMMs with a
+  float64 bound. The same code runs on CPU and GPU (``device``).
 """
 
 from __future__ import annotations
@@ -32,7 +52,7 @@ import torch
 from nnlab.errors import NnlabError
 
 STD_EPS = 1e-10
-DEFAULT_MEMORY_BUDGET_MB = 256.0
+DEFAULT_MEMORY_BUDGET_MB = 512.0
 _U64 = float(np.finfo(np.float64).eps) / 2.0
 
 
@@ -80,38 +100,209 @@ def validate_inputs(X: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def normalize_features(X: torch.Tensor) -> torch.Tensor:
-    """Z-score every feature in float64: mean 0, divided by (Bessel-corrected std + 1e-10)."""
+    """Z-score every feature in float64: mean 0, divided by (Bessel-corrected std + 1e-10) (a full float64 copy;
+    the indices themselves never make one, see :class:`_Source`)."""
     Z = X.to(torch.float64)
     mean = Z.mean(dim=0, keepdim=True)
     std = Z.std(dim=0, unbiased=True, keepdim=True) if Z.shape[0] > 1 else torch.zeros_like(mean)
     return (Z - mean) / (std + STD_EPS)
 
 
-def _prepare(X: Any, y: Any, normalize: bool, device: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    Xt, yt = validate_inputs(X, y)
-    dev = torch.device(device) if device is not None else Xt.device
-    Xt = Xt.to(dev)
-    Z = normalize_features(Xt) if normalize else Xt.to(torch.float64)
-    return Z.contiguous(), yt.to(dev)
+class _Source:
+    """Rows of a matrix as float64 z-scores, computed on demand a block of features or a set of rows at a time.
+
+    ``X`` is kept as given (any float dtype); with ``normalize`` the per-feature mean and Bessel-corrected std are
+    taken in float64 one block of features at a time, so no N × D float64 copy is ever made.
+    """
+
+    def __init__(self, X: torch.Tensor, normalize: bool, chunk: int = 2048) -> None:
+        self.X = X
+        self.n, self.dim = X.shape
+        self.mean: torch.Tensor | None = None
+        self.scale: torch.Tensor | None = None
+        if normalize:
+            self.mean = torch.empty(self.dim, dtype=torch.float64, device=X.device)
+            self.scale = torch.empty(self.dim, dtype=torch.float64, device=X.device)
+            for c0 in range(0, self.dim, chunk):
+                c1 = min(self.dim, c0 + chunk)
+                block = X[:, c0:c1].to(torch.float64)  # read only
+                self.mean[c0:c1] = block.mean(dim=0)
+                std = block.std(dim=0, unbiased=True) if self.n > 1 else torch.zeros(c1 - c0, dtype=torch.float64,
+                                                                                       device=X.device)
+                self.scale[c0:c1] = std + STD_EPS
+
+    def cols64(self, c0: int, c1: int, r0: int = 0, r1: int | None = None) -> torch.Tensor:
+        """Float64 z-scores of rows r0:r1, features c0:c1."""
+        block = self.X[r0:r1, c0:c1]
+        if self.mean is None:
+            return block.to(torch.float64)
+        return block.to(torch.float64, copy=True).sub_(self.mean[c0:c1]).div_(self.scale[c0:c1])
+
+    def rows64(self, idx: torch.Tensor) -> torch.Tensor:
+        """Float64 z-scores of the rows ``idx``, all features (exactly the values a full z-scored copy holds)."""
+        rows = self.X[idx].to(torch.float64)
+        if self.mean is None:
+            return rows
+        return rows.sub_(self.mean).div_(self.scale)
 
 
-def _block_rows(n_ref: int, dim: int, block_rows: int | None, memory_budget_mb: float) -> int:
+def _gamma(k: int, u: float) -> float:
+    return k * u / (1.0 - k * u)
+
+
+class _FullPrecision:
+    """Float32 matrix products at full float32 precision (no TF32 / bfloat16 shortcuts) inside the block."""
+
+    def __enter__(self) -> None:
+        self.prec = torch.get_float32_matmul_precision()
+        self.tf32 = torch.backends.cuda.matmul.allow_tf32
+        torch.set_float32_matmul_precision("highest")
+        torch.backends.cuda.matmul.allow_tf32 = False
+
+    def __exit__(self, *exc: Any) -> None:
+        torch.set_float32_matmul_precision(self.prec)
+        torch.backends.cuda.matmul.allow_tf32 = self.tf32
+
+
+_F32_SAFE = 1e15  # squared norms above this risk float32 overflow in the GEMM: use float64 instead
+
+
+def _plan(n_rows: int, m: int, dim: int, block_rows: int | None, memory_budget_mb: float) -> tuple[int, int]:
+    """(rows per block, features per GEMM chunk) so that a block's matrices fit the budget."""
+    budget = memory_budget_mb * 1024 * 1024
+    kc = max(1, min(dim, 2048, int(budget // 4 // (12 * (n_rows + m)))))
     if block_rows is not None:
         if block_rows < 1:
             raise NnlabError(f"block_rows must be at least 1, got {block_rows}")
-        return int(block_rows)
-    # A block holds a few float64 B × n_ref matrices (GEMM, bound, mask) and the B × D query rows.
-    per_row = 8 * (4 * n_ref + dim)
-    return max(1, int(memory_budget_mb * 1024 * 1024 // per_row))
+        return int(block_rows), kc
+    # per entry of a block: the float32 Gram accumulator, a float32 GEMM/bound buffer, a byte mask
+    per_row = 9 * m + 12 * kc
+    return max(1, int((budget - 12 * kc * m) // per_row)), kc
 
 
-def _exact_sqdist(A: torch.Tensor, B: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
-                  chunk: int) -> torch.Tensor:
-    """Float64 sum of squared differences between A[rows] and B[cols], pair by pair, in chunks."""
-    out = torch.empty(rows.numel(), dtype=torch.float64, device=A.device)
+def _gram_block(Q: _Source, R: _Source | None, r0: int, r1: int, kc: int, dtype: torch.dtype,
+                symmetric: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gram block of query rows r0:r1 against all reference rows, summed over feature chunks of ``kc`` (one fresh
+    GEMM per chunk, added up in ``dtype``); also the float64 squared norms of the z-scored rows. Returns
+    (gram, scratch buffer of the same shape, query norms, reference norms)."""
+    ref = Q if R is None else R
+    dev = Q.X.device
+    m = ref.n
+    b = r1 - r0
+    acc = torch.zeros((b, m), dtype=dtype, device=dev)
+    buf = torch.empty((b, m), dtype=dtype, device=dev)
+    nq = torch.zeros(b, dtype=torch.float64, device=dev)
+    nr = torch.zeros(m, dtype=torch.float64, device=dev)
+    sub = 1024
+    for c0 in range(0, Q.dim, kc):
+        c1 = min(Q.dim, c0 + kc)
+        Z = ref.cols64(c0, c1)
+        nr += torch.linalg.vector_norm(Z, dim=1).square_()
+        A = Z.to(dtype)
+        if R is None:
+            B = A[r0:r1]
+        else:
+            Z = Q.cols64(c0, c1, r0, r1)
+            B = Z.to(dtype)
+            nq += torch.linalg.vector_norm(Z, dim=1).square_()
+        del Z
+        if symmetric:  # upper block triangle only; mirrored below
+            flat = buf.view(-1)
+            for s0 in range(0, b, sub):
+                s1 = min(b, s0 + sub)
+                out = flat[: (s1 - s0) * (m - s0)].view(s1 - s0, m - s0)
+                torch.mm(B[s0:s1], A[s0:].T, out=out)
+                acc[s0:s1, s0:] += out
+        else:
+            torch.mm(B, A.T, out=buf)
+            acc += buf
+        del A, B
+    if R is None:
+        nq = nr[r0:r1].clone()
+    if symmetric:
+        for s0 in range(0, b, sub):
+            s1 = min(b, s0 + sub)
+            acc[s1:, s0:s1] = acc[s0:s1, s1:].T
+    return acc, buf, nq, nr
+
+
+def _knn(Q: _Source, k: int, R: _Source | None, block_rows: int | None, memory_budget_mb: float,
+         need_distances: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Exact k nearest neighbours of Q's rows among R's rows (R None: among Q's other rows), see the module
+    docstring. Returns (indices, exact float64 squared distances, or None when not ``need_distances``)."""
+    exclude_self = R is None
+    ref = Q if R is None else R
+    n, dim, m = Q.n, Q.dim, ref.n
+    if k < 1 or k > m - (1 if exclude_self else 0):
+        raise NnlabError(f"cannot take {k} nearest neighbours among {m - (1 if exclude_self else 0)} candidates")
+    dev = Q.X.device
+    brows, kc = _plan(n, m, dim, block_rows, memory_budget_mb)
+    chunks = -(-dim // kc)
+    dtype = torch.float32
+    u = 2.0 ** -24
+    pair_chunk = max(1, int(memory_budget_mb * 1024 * 1024 // (8 * 3 * dim)))
+    out_idx = torch.empty((n, k), dtype=torch.int64, device=dev)
+    out_d = torch.empty((n, k), dtype=torch.float64, device=dev) if need_distances else None
+    with _FullPrecision():
+        for r0 in range(0, n, brows):
+            r1 = min(n, r0 + brows)
+            b = r1 - r0
+            symmetric = exclude_self and b == n
+            acc, buf, nq, nr = _gram_block(Q, R, r0, r1, kc, dtype, symmetric)
+            if float(torch.maximum(nq.max(), nr.max())) > _F32_SAFE:
+                dtype, u = torch.float64, _U64
+                acc, buf, nq, nr = _gram_block(Q, R, r0, r1, kc, dtype, symmetric)
+            c = _gamma(kc + chunks + 32, u)
+            sq = nq.sqrt().to(dtype)
+            sr = nr.sqrt().to(dtype)
+            # acc becomes the GEMM distance matrix, buf its lower interval ends
+            approx = acc.mul_(-2.0).add_(nq.to(dtype)[:, None]).add_(nr.to(dtype)[None, :])
+            if exclude_self:
+                ar = torch.arange(b, device=dev)
+                approx[ar, ar + r0] = float("inf")
+            vals, first = torch.topk(approx, k, dim=1, largest=False)
+            upper = (vals.to(torch.float64)
+                     + c * (sq[:, None].to(torch.float64) + sr[first].to(torch.float64)).square()).max(dim=1).values
+            upper = torch.nextafter(upper.to(dtype), torch.tensor(float("inf"), dtype=dtype, device=dev))
+            lower = torch.add(sq[:, None], sr[None, :], out=buf).square_().mul_(c).neg_().add_(approx)
+            mask = lower <= upper[:, None]
+            del acc, buf, approx, lower
+            rows, cols = mask.nonzero(as_tuple=True)
+            del mask
+            counts = torch.bincount(rows, minlength=b)
+            starts = torch.cumsum(counts, 0) - counts
+            if k == 1 and not need_distances:
+                # a single candidate is the answer; only samples with several get exact distances
+                settled = counts == 1
+                out_idx[r0:r1, 0] = cols[starts]
+                keep = ~settled[rows]
+                rows, cols = rows[keep], cols[keep]
+                if rows.numel() == 0:
+                    continue
+                counts = torch.bincount(rows, minlength=b)
+                starts = torch.cumsum(counts, 0) - counts
+            d = _exact_sqdist(Q, ref, rows + r0, cols, pair_chunk)
+            # order pairs by (row, distance, column): nonzero() is sorted by (row, column); stable sorts keep that.
+            order = torch.sort(d, stable=True).indices
+            order = order[torch.sort(rows[order], stable=True).indices]
+            rows, cols, d = rows[order], cols[order], d[order]
+            if k == 1 and not need_distances:
+                has = counts > 0
+                out_idx[r0:r1, 0][has] = cols[starts[has]]
+                continue
+            take = starts[:, None] + torch.arange(k, device=dev)[None, :]
+            out_idx[r0:r1] = cols[take]
+            if out_d is not None:
+                out_d[r0:r1] = d[take]
+    return out_idx, out_d
+
+
+def _exact_sqdist(A: _Source, B: _Source, rows: torch.Tensor, cols: torch.Tensor, chunk: int) -> torch.Tensor:
+    """Float64 sum of squared differences between A's row rows[p] and B's row cols[p], pair by pair, in chunks."""
+    out = torch.empty(rows.numel(), dtype=torch.float64, device=A.X.device)
     for s in range(0, rows.numel(), chunk):
         e = min(s + chunk, rows.numel())
-        diff = A[rows[s:e]] - B[cols[s:e]]
+        diff = A.rows64(rows[s:e]).sub_(B.rows64(cols[s:e]))
         out[s:e] = (diff * diff).sum(dim=1)
     return out
 
@@ -125,47 +316,11 @@ def nearest_neighbors(Z: torch.Tensor, k: int, *, reference: torch.Tensor | None
     otherwise they are the rows of ``reference``. Returns (indices N × k int64, squared distances N × k float64),
     where the distances are exact float64 sums of squared differences. Memory is bounded by the row blocks.
     """
-    Z = Z.to(torch.float64)
-    R = Z if reference is None else reference.to(torch.float64).to(Z.device)
-    exclude_self = reference is None
-    n, dim = Z.shape
-    m = R.shape[0]
-    if k < 1 or k > m - (1 if exclude_self else 0):
-        raise NnlabError(f"cannot take {k} nearest neighbours among {m - (1 if exclude_self else 0)} candidates")
-    nz = (Z * Z).sum(dim=1)
-    nr = nz if reference is None else (R * R).sum(dim=1)
-    # Rigorous bound on |GEMM distance - exact difference-based float64 distance| (dot product, norms and the
-    # difference sum each err by at most about dim*u times the squared norms involved).
-    c = (4.0 * dim + 16.0) * _U64
-    tiny = float(np.finfo(np.float64).tiny)
-    brows = _block_rows(m, dim, block_rows, memory_budget_mb)
-    chunk = max(1, int(memory_budget_mb * 1024 * 1024 // (8 * 2 * dim)))
-    out_idx = torch.empty((n, k), dtype=torch.int64, device=Z.device)
-    out_d = torch.empty((n, k), dtype=torch.float64, device=Z.device)
-    for r0 in range(0, n, brows):
-        r1 = min(n, r0 + brows)
-        b = r1 - r0
-        approx = torch.addmm(nz[r0:r1, None] + nr[None, :], Z[r0:r1], R.T, beta=1.0, alpha=-2.0)
-        tol = (nz[r0:r1, None] + nr[None, :]).mul_(c).add_(tiny)
-        if exclude_self:
-            ar = torch.arange(b, device=Z.device)
-            approx[ar, ar + r0] = float("inf")
-        upper = torch.topk(approx + tol, k, dim=1, largest=False).values[:, -1]
-        mask = (approx - tol) <= upper[:, None]
-        del approx, tol
-        rows, cols = mask.nonzero(as_tuple=True)
-        del mask
-        d = _exact_sqdist(Z, R, rows + r0, cols, chunk)
-        # order pairs by (row, distance, column): nonzero() is sorted by (row, column); stable sorts keep that.
-        order = torch.sort(d, stable=True).indices
-        order = order[torch.sort(rows[order], stable=True).indices]
-        rows, cols, d = rows[order], cols[order], d[order]
-        counts = torch.bincount(rows, minlength=b)
-        starts = torch.cumsum(counts, 0) - counts
-        take = starts[:, None] + torch.arange(k, device=Z.device)[None, :]
-        out_idx[r0:r1] = cols[take]
-        out_d[r0:r1] = d[take]
-    return out_idx, out_d
+    Q = _Source(Z, normalize=False)
+    R = None if reference is None else _Source(reference.to(Z.device), normalize=False)
+    idx, d = _knn(Q, k, R, block_rows, memory_budget_mb, need_distances=True)
+    assert d is not None
+    return idx, d
 
 
 def _class_index(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -185,6 +340,12 @@ def _check_orders(orders: Iterable[int], n: int) -> list[int]:
     return sorted(set(out))
 
 
+def _prepare(X: Any, y: Any, normalize: bool, device: Any) -> tuple[_Source, torch.Tensor]:
+    Xt, yt = validate_inputs(X, y)
+    dev = torch.device(device) if device is not None else Xt.device
+    return _Source(Xt.to(dev), normalize), yt.to(dev)
+
+
 def separation_indices(X: Any, y: Any, *, orders: Sequence[int] = (), center: bool = True,
                        normalize: bool = True, device: Any = None, block_rows: int | None = None,
                        memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB) -> dict[str, float]:
@@ -192,17 +353,17 @@ def separation_indices(X: Any, y: Any, *, orders: Sequence[int] = (), center: bo
 
     Returns ``{"si": ..., "csi": ... (if center), "high_order_si_k": ..., "soft_order_si_k": ...,
     "anti_si_k": ...}`` for every k in ``orders``. ``device`` picks where the work runs (CPU or CUDA; default:
-    where X lives), ``block_rows``/``memory_budget_mb`` bound the size of the distance blocks.
+    where X lives), ``block_rows``/``memory_budget_mb`` bound the size of the distance blocks. X is read as given
+    (float32 features stay float32 in memory; no float64 copy of the whole matrix is made).
     """
-    Z, yt = _prepare(X, y, normalize, device)
-    n = Z.shape[0]
-    ks = _check_orders(orders, n)
+    Q, yt = _prepare(X, y, normalize, device)
+    ks = _check_orders(orders, Q.n)
     kmax = max([1] + ks)
-    idx, _ = nearest_neighbors(Z, kmax, block_rows=block_rows, memory_budget_mb=memory_budget_mb)
+    idx, _ = _knn(Q, kmax, None, block_rows, memory_budget_mb, need_distances=False)
     same = yt[idx] == yt[:, None]
     out: dict[str, float] = {"si": float(same[:, 0].double().mean())}
     if center:
-        out["csi"] = _center_si(Z, yt, block_rows, memory_budget_mb)
+        out["csi"] = _center_si(Q, yt, block_rows, memory_budget_mb)
     for k in ks:
         sk = same[:, :k]
         out[f"high_order_si_{k}"] = float(sk.all(dim=1).double().mean())
@@ -211,14 +372,17 @@ def separation_indices(X: Any, y: Any, *, orders: Sequence[int] = (), center: bo
     return out
 
 
-def _center_si(Z: torch.Tensor, y: torch.Tensor, block_rows: int | None, memory_budget_mb: float) -> float:
+def _center_si(Q: _Source, y: torch.Tensor, block_rows: int | None, memory_budget_mb: float) -> float:
     _, inverse = _class_index(y)
     n_classes = int(inverse.max()) + 1
-    sums = torch.zeros((n_classes, Z.shape[1]), dtype=torch.float64, device=Z.device)
-    sums.index_add_(0, inverse, Z)
+    sums = torch.zeros((n_classes, Q.dim), dtype=torch.float64, device=Q.X.device)
+    step = 2048
+    for c0 in range(0, Q.dim, step):
+        c1 = min(Q.dim, c0 + step)
+        sums[:, c0:c1].index_add_(0, inverse, Q.cols64(c0, c1))
     counts = torch.bincount(inverse, minlength=n_classes).to(torch.float64)
-    means = sums / counts[:, None]
-    idx, _ = nearest_neighbors(Z, 1, reference=means, block_rows=block_rows, memory_budget_mb=memory_budget_mb)
+    means = _Source(sums.div_(counts[:, None]), normalize=False)
+    idx, _ = _knn(Q, 1, means, block_rows, memory_budget_mb, need_distances=False)
     return float((idx[:, 0] == inverse).double().mean())
 
 
