@@ -44,7 +44,7 @@ How (exact, fast, bounded memory):
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -175,29 +175,70 @@ def _plan(n_rows: int, m: int, dim: int, block_rows: int | None, memory_budget_m
         if block_rows < 1:
             raise NnlabError(f"block_rows must be at least 1, got {block_rows}")
         return int(block_rows), kc
-    # per entry of a block: the float32 Gram accumulator, a float32 GEMM/bound buffer, a byte mask
+    # per entry of a block: the float32 Gram accumulator, a float32 GEMM buffer, a byte mask
     per_row = 9 * m + 12 * kc
     return max(1, int((budget - 12 * kc * m) // per_row)), kc
 
 
-def _gram_block(Q: _Source, R: _Source | None, r0: int, r1: int, kc: int, dtype: torch.dtype,
-                symmetric: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+class _Centers:
+    """Class means of the z-scores and the float64 products of every sample with them, gathered a block of
+    features at a time (alongside the Gram matrix, or on their own), for the center SI."""
+
+    def __init__(self, inverse: torch.Tensor, dim: int) -> None:
+        self.inverse = inverse
+        self.n_classes = int(inverse.max()) + 1
+        dev = inverse.device
+        self.counts = torch.bincount(inverse, minlength=self.n_classes).to(torch.float64)
+        self.means = torch.empty((self.n_classes, dim), dtype=torch.float64, device=dev)
+        self.cross = torch.zeros((inverse.numel(), self.n_classes), dtype=torch.float64, device=dev)
+        self.norms = torch.zeros(self.n_classes, dtype=torch.float64, device=dev)
+        self.sample_norms = torch.zeros(inverse.numel(), dtype=torch.float64, device=dev)
+        self.chunks = 0
+
+    def add(self, Z: torch.Tensor, c0: int, c1: int) -> None:
+        """Take in features c0:c1 (float64 z-scores of all samples)."""
+        sums = torch.zeros((self.n_classes, c1 - c0), dtype=torch.float64, device=Z.device)
+        mu = sums.index_add_(0, self.inverse, Z).div_(self.counts[:, None])
+        self.means[:, c0:c1] = mu
+        self.norms += torch.linalg.vector_norm(mu, dim=1).square_()
+        self.sample_norms += torch.linalg.vector_norm(Z, dim=1).square_()
+        self.cross.addmm_(Z, mu.T)
+        self.chunks += 1
+
+    def nearest(self, Q: _Source, pair_chunk: int) -> torch.Tensor:
+        """Index of every sample's nearest class mean (ties → lowest class), exact: float64 GEMM distances with a
+        γ₆₄ bound (any accumulation order: γ(D + chunks)), float64 difference re-check where it cannot decide."""
+        c = _gamma(Q.dim + self.chunks + 32, _U64)
+        approx = (self.cross * -2.0).add_(self.sample_norms[:, None]).add_(self.norms[None, :])
+        tol = (self.sample_norms.sqrt()[:, None] + self.norms.sqrt()[None, :]).square_().mul_(c)
+        upper = (approx + tol).min(dim=1).values
+        rows, cols = (approx - tol <= upper[:, None]).nonzero(as_tuple=True)
+        means = _Source(self.means, normalize=False)
+        idx, _ = _settle(rows, cols, Q.n, 1, False, lambda r, q: _exact_sqdist(Q, means, r, q, pair_chunk))
+        return idx[:, 0]
+
+
+def _gram_block(Q: _Source, R: _Source | None, r0: int, r1: int, kc: int, dtype: torch.dtype, symmetric: bool,
+                centers: _Centers | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Gram block of query rows r0:r1 against all reference rows, summed over feature chunks of ``kc`` (one fresh
     GEMM per chunk, added up in ``dtype``); also the float64 squared norms of the z-scored rows. Returns
-    (gram, scratch buffer of the same shape, query norms, reference norms)."""
+    (gram, query norms, reference norms); ``centers`` (if given) takes in every chunk on the way."""
     ref = Q if R is None else R
     dev = Q.X.device
     m = ref.n
     b = r1 - r0
-    acc = torch.zeros((b, m), dtype=dtype, device=dev)
-    buf = torch.empty((b, m), dtype=dtype, device=dev)
+    acc = torch.empty((b, m), dtype=dtype, device=dev)
+    buf = torch.empty((b, m), dtype=dtype, device=dev) if Q.dim > kc else acc
     nq = torch.zeros(b, dtype=torch.float64, device=dev)
     nr = torch.zeros(m, dtype=torch.float64, device=dev)
     sub = 1024
     for c0 in range(0, Q.dim, kc):
         c1 = min(Q.dim, c0 + kc)
+        first = c0 == 0
         Z = ref.cols64(c0, c1)
         nr += torch.linalg.vector_norm(Z, dim=1).square_()
+        if centers is not None:
+            centers.add(Z, c0, c1)
         A = Z.to(dtype)
         if R is None:
             B = A[r0:r1]
@@ -210,26 +251,63 @@ def _gram_block(Q: _Source, R: _Source | None, r0: int, r1: int, kc: int, dtype:
             flat = buf.view(-1)
             for s0 in range(0, b, sub):
                 s1 = min(b, s0 + sub)
-                out = flat[: (s1 - s0) * (m - s0)].view(s1 - s0, m - s0)
-                torch.mm(B[s0:s1], A[s0:].T, out=out)
-                acc[s0:s1, s0:] += out
+                if first:
+                    torch.mm(B[s0:s1], A[s0:].T, out=acc[s0:s1, s0:])
+                else:
+                    out = flat[: (s1 - s0) * (m - s0)].view(s1 - s0, m - s0)
+                    torch.mm(B[s0:s1], A[s0:].T, out=out)
+                    acc[s0:s1, s0:] += out
+        elif first:
+            torch.mm(B, A.T, out=acc)
         else:
             torch.mm(B, A.T, out=buf)
             acc += buf
         del A, B
+    del buf
     if R is None:
         nq = nr[r0:r1].clone()
     if symmetric:
         for s0 in range(0, b, sub):
             s1 = min(b, s0 + sub)
             acc[s1:, s0:s1] = acc[s0:s1, s1:].T
-    return acc, buf, nq, nr
+    return acc, nq, nr
+
+
+def _settle(rows: torch.Tensor, cols: torch.Tensor, b: int, k: int, need_distances: bool,
+            exact: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The k first candidates of each of b rows in (exact distance, column) order. ``rows``/``cols`` (sorted by row,
+    then column, as ``nonzero`` gives them) hold at least k candidates per row; ``exact`` gives their float64
+    distances. With k = 1 and no distances wanted, rows with a single candidate need no exact distance."""
+    dev = rows.device
+    counts = torch.bincount(rows, minlength=b)
+    idx = torch.empty((b, k), dtype=torch.int64, device=dev)
+    single = k == 1 and not need_distances
+    if single:
+        idx[:, 0] = cols[torch.cumsum(counts, 0) - counts]
+        several = counts[rows] > 1
+        rows, cols = rows[several], cols[several]
+        if rows.numel() == 0:
+            return idx, None
+    d = exact(rows, cols)
+    # order pairs by (row, distance, column): they come sorted by (row, column); stable sorts keep that.
+    order = torch.sort(d, stable=True).indices
+    order = order[torch.sort(rows[order], stable=True).indices]
+    rows, cols, d = rows[order], cols[order], d[order]
+    counts = torch.bincount(rows, minlength=b)
+    starts = torch.cumsum(counts, 0) - counts
+    if single:
+        has = counts > 0
+        idx[has, 0] = cols[starts[has]]
+        return idx, None
+    take = starts[:, None] + torch.arange(k, device=dev)[None, :]
+    return cols[take], d[take]
 
 
 def _knn(Q: _Source, k: int, R: _Source | None, block_rows: int | None, memory_budget_mb: float,
-         need_distances: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+         need_distances: bool, centers: _Centers | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Exact k nearest neighbours of Q's rows among R's rows (R None: among Q's other rows), see the module
-    docstring. Returns (indices, exact float64 squared distances, or None when not ``need_distances``)."""
+    docstring. Returns (indices, exact float64 squared distances, or None when not ``need_distances``).
+    ``centers`` (only with R None) is filled on the way."""
     exclude_self = R is None
     ref = Q if R is None else R
     n, dim, m = Q.n, Q.dim, ref.n
@@ -238,8 +316,7 @@ def _knn(Q: _Source, k: int, R: _Source | None, block_rows: int | None, memory_b
     dev = Q.X.device
     brows, kc = _plan(n, m, dim, block_rows, memory_budget_mb)
     chunks = -(-dim // kc)
-    dtype = torch.float32
-    u = 2.0 ** -24
+    dtype, u = torch.float32, 2.0 ** -24
     pair_chunk = max(1, int(memory_budget_mb * 1024 * 1024 // (8 * 3 * dim)))
     out_idx = torch.empty((n, k), dtype=torch.int64, device=dev)
     out_d = torch.empty((n, k), dtype=torch.float64, device=dev) if need_distances else None
@@ -248,52 +325,37 @@ def _knn(Q: _Source, k: int, R: _Source | None, block_rows: int | None, memory_b
             r1 = min(n, r0 + brows)
             b = r1 - r0
             symmetric = exclude_self and b == n
-            acc, buf, nq, nr = _gram_block(Q, R, r0, r1, kc, dtype, symmetric)
-            if float(torch.maximum(nq.max(), nr.max())) > _F32_SAFE:
+            cen = centers if r0 == 0 else None
+            acc, nq, nr = _gram_block(Q, R, r0, r1, kc, dtype, symmetric, cen)
+            if dtype == torch.float32 and float(torch.maximum(nq.max(), nr.max())) > _F32_SAFE:
+                del acc
                 dtype, u = torch.float64, _U64
-                acc, buf, nq, nr = _gram_block(Q, R, r0, r1, kc, dtype, symmetric)
+                if cen is not None:
+                    cen.__init__(cen.inverse, dim)
+                acc, nq, nr = _gram_block(Q, R, r0, r1, kc, dtype, symmetric, cen)
             c = _gamma(kc + chunks + 32, u)
-            sq = nq.sqrt().to(dtype)
-            sr = nr.sqrt().to(dtype)
-            # acc becomes the GEMM distance matrix, buf its lower interval ends
-            approx = acc.mul_(-2.0).add_(nq.to(dtype)[:, None]).add_(nr.to(dtype)[None, :])
+            sq, sr = nq.sqrt(), nr.sqrt()
+            # h = |b|² - 2 a·b: the GEMM distance less the row's own |a|², which does not change a row's order
+            h = torch.add(nr.to(dtype)[None, :], acc, alpha=-2.0, out=acc)
             if exclude_self:
                 ar = torch.arange(b, device=dev)
-                approx[ar, ar + r0] = float("inf")
-            vals, first = torch.topk(approx, k, dim=1, largest=False)
-            upper = (vals.to(torch.float64)
-                     + c * (sq[:, None].to(torch.float64) + sr[first].to(torch.float64)).square()).max(dim=1).values
-            upper = torch.nextafter(upper.to(dtype), torch.tensor(float("inf"), dtype=dtype, device=dev))
-            lower = torch.add(sq[:, None], sr[None, :], out=buf).square_().mul_(c).neg_().add_(approx)
-            mask = lower <= upper[:, None]
-            del acc, buf, approx, lower
-            rows, cols = mask.nonzero(as_tuple=True)
-            del mask
-            counts = torch.bincount(rows, minlength=b)
-            starts = torch.cumsum(counts, 0) - counts
-            if k == 1 and not need_distances:
-                # a single candidate is the answer; only samples with several get exact distances
-                settled = counts == 1
-                out_idx[r0:r1, 0] = cols[starts]
-                keep = ~settled[rows]
-                rows, cols = rows[keep], cols[keep]
-                if rows.numel() == 0:
-                    continue
-                counts = torch.bincount(rows, minlength=b)
-                starts = torch.cumsum(counts, 0) - counts
-            d = _exact_sqdist(Q, ref, rows + r0, cols, pair_chunk)
-            # order pairs by (row, distance, column): nonzero() is sorted by (row, column); stable sorts keep that.
-            order = torch.sort(d, stable=True).indices
-            order = order[torch.sort(rows[order], stable=True).indices]
-            rows, cols, d = rows[order], cols[order], d[order]
-            if k == 1 and not need_distances:
-                has = counts > 0
-                out_idx[r0:r1, 0][has] = cols[starts[has]]
-                continue
-            take = starts[:, None] + torch.arange(k, device=dev)[None, :]
-            out_idx[r0:r1] = cols[take]
+                h[ar, ar + r0] = float("inf")
+            vals, first = torch.topk(h, k, dim=1, largest=False)
+            # an upper bound on every row's exact k-th distance, then all candidates that may lie below it: first
+            # with the row's widest bound (one pass over the block), then each with its own
+            upper = (vals.to(torch.float64) + nq[:, None] + c * (sq[:, None] + sr[first]).square()).max(dim=1).values
+            wide = upper - nq + c * (sq + sr.max()).square()
+            wide = torch.nextafter(wide.to(dtype), torch.tensor(float("inf"), dtype=dtype, device=dev))
+            rows, cols = (h <= wide[:, None]).nonzero(as_tuple=True)
+            low = h[rows, cols].to(torch.float64) + nq[rows] - c * (sq[rows] + sr[cols]).square()
+            keep = low <= upper[rows]
+            rows, cols = rows[keep], cols[keep]
+            del acc, h
+            idx, d = _settle(rows, cols, b, k, need_distances,
+                             lambda r, q: _exact_sqdist(Q, ref, r + r0, q, pair_chunk))
+            out_idx[r0:r1] = idx
             if out_d is not None:
-                out_d[r0:r1] = d[take]
+                out_d[r0:r1] = d
     return out_idx, out_d
 
 
@@ -346,6 +408,10 @@ def _prepare(X: Any, y: Any, normalize: bool, device: Any) -> tuple[_Source, tor
     return _Source(Xt.to(dev), normalize), yt.to(dev)
 
 
+def _pair_chunk(Q: _Source, memory_budget_mb: float) -> int:
+    return max(1, int(memory_budget_mb * 1024 * 1024 // (8 * 3 * Q.dim)))
+
+
 def separation_indices(X: Any, y: Any, *, orders: Sequence[int] = (), center: bool = True,
                        normalize: bool = True, device: Any = None, block_rows: int | None = None,
                        memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB) -> dict[str, float]:
@@ -354,16 +420,19 @@ def separation_indices(X: Any, y: Any, *, orders: Sequence[int] = (), center: bo
     Returns ``{"si": ..., "csi": ... (if center), "high_order_si_k": ..., "soft_order_si_k": ...,
     "anti_si_k": ...}`` for every k in ``orders``. ``device`` picks where the work runs (CPU or CUDA; default:
     where X lives), ``block_rows``/``memory_budget_mb`` bound the size of the distance blocks. X is read as given
-    (float32 features stay float32 in memory; no float64 copy of the whole matrix is made).
+    (float32 features stay float32 in memory; no float64 copy of the whole matrix is made); the class means of the
+    center SI are gathered in the same pass over the features as the Gram matrix.
     """
     Q, yt = _prepare(X, y, normalize, device)
     ks = _check_orders(orders, Q.n)
     kmax = max([1] + ks)
-    idx, _ = _knn(Q, kmax, None, block_rows, memory_budget_mb, need_distances=False)
+    centers = _Centers(_class_index(yt)[1], Q.dim) if center else None
+    idx, _ = _knn(Q, kmax, None, block_rows, memory_budget_mb, need_distances=False, centers=centers)
     same = yt[idx] == yt[:, None]
     out: dict[str, float] = {"si": float(same[:, 0].double().mean())}
-    if center:
-        out["csi"] = _center_si(Q, yt, block_rows, memory_budget_mb)
+    if centers is not None:
+        nearest = centers.nearest(Q, _pair_chunk(Q, memory_budget_mb))
+        out["csi"] = float((nearest == centers.inverse).double().mean())
     for k in ks:
         sk = same[:, :k]
         out[f"high_order_si_{k}"] = float(sk.all(dim=1).double().mean())
@@ -372,18 +441,14 @@ def separation_indices(X: Any, y: Any, *, orders: Sequence[int] = (), center: bo
     return out
 
 
-def _center_si(Q: _Source, y: torch.Tensor, block_rows: int | None, memory_budget_mb: float) -> float:
-    _, inverse = _class_index(y)
-    n_classes = int(inverse.max()) + 1
-    sums = torch.zeros((n_classes, Q.dim), dtype=torch.float64, device=Q.X.device)
-    step = 2048
+def _center_si(Q: _Source, y: torch.Tensor, memory_budget_mb: float) -> float:
+    centers = _Centers(_class_index(y)[1], Q.dim)
+    step = max(1, min(Q.dim, int(memory_budget_mb * 1024 * 1024 // (16 * Q.n))))
     for c0 in range(0, Q.dim, step):
         c1 = min(Q.dim, c0 + step)
-        sums[:, c0:c1].index_add_(0, inverse, Q.cols64(c0, c1))
-    counts = torch.bincount(inverse, minlength=n_classes).to(torch.float64)
-    means = _Source(sums.div_(counts[:, None]), normalize=False)
-    idx, _ = _knn(Q, 1, means, block_rows, memory_budget_mb, need_distances=False)
-    return float((idx[:, 0] == inverse).double().mean())
+        centers.add(Q.cols64(c0, c1), c0, c1)
+    nearest = centers.nearest(Q, _pair_chunk(Q, memory_budget_mb))
+    return float((nearest == centers.inverse).double().mean())
 
 
 def separation_index(X: Any, y: Any, *, normalize: bool = True, device: Any = None,
@@ -398,8 +463,8 @@ def center_separation_index(X: Any, y: Any, *, normalize: bool = True, device: A
                             block_rows: int | None = None,
                             memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB) -> float:
     """CSI: fraction of samples whose nearest class mean (ties → lowest class label) is their own class's."""
-    Z, yt = _prepare(X, y, normalize, device)
-    return _center_si(Z, yt, block_rows, memory_budget_mb)
+    Q, yt = _prepare(X, y, normalize, device)
+    return _center_si(Q, yt, memory_budget_mb)
 
 
 def _order_index(X: Any, y: Any, k: int, key: str, **kwargs: Any) -> float:
