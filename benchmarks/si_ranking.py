@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import time
@@ -104,6 +105,20 @@ def mnist5k_all(image_size: int = 32):
     return torch.utils.data.ConcatDataset([data.load(s) for s in ("train", "val", "test")]), data
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system, all threads) this process has used: under a shared machine's load the wall time
+    says little, the CPU time says what the work costs (on an idle machine, wall ≈ CPU / threads at best)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def timed(fn, *args, **kwargs):
+    """(result, wall seconds, CPU seconds) of one call."""
+    c, t = cpu_seconds(), time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t, cpu_seconds() - c
+
+
 def vmhwm_mb() -> float:
     """Peak resident memory of this process (VmHWM) in MB."""
     with open("/proc/self/status") as f:
@@ -133,9 +148,10 @@ def profile_child(model_path: str | None) -> None:
         marks.append((round(time.perf_counter() - start, 1), message))
         print(f"  {marks[-1][0]:7.1f} s  {message}", file=sys.stderr, flush=True)
 
+    c0 = cpu_seconds()
     table = si_profile(model, {"all": ds}, progress=progress)
     took = time.perf_counter() - start
-    print(json.dumps({"seconds": took, "peak_mb": vmhwm_mb(), "layers": len(table), "samples": len(ds),
+    print(json.dumps({"seconds": took, "cpu": cpu_seconds() - c0, "peak_mb": vmhwm_mb(), "layers": len(table), "samples": len(ds),
                       "dims": int(table["dim"].sum()), "si": [round(v, 4) for v in table["si"]],
                       "csi": [round(v, 4) for v in table["csi"]]}))
 
@@ -185,18 +201,19 @@ def main() -> None:
         X, y = make_cnn_like(a.n, a.d, seed=a.seed)
         Xt, yt = torch.from_numpy(X).to(a.device), torch.as_tensor(y).to(a.device)
         separation_indices(Xt[:200], yt[:200], device=a.device)  # warm-up
-        t_ours, t_ref = [], []
+        t_ours, t_ref, c_ours, c_ref = [], [], [], []
         for _ in range(a.repeat):  # interleaved, so that both see the same load
-            t = time.perf_counter()
-            ours = separation_indices(Xt, yt, device=a.device)
-            t_ours.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            ref = reference_si_csi(Xt, yt)
-            t_ref.append(time.perf_counter() - t)
+            ours, t, c = timed(separation_indices, Xt, yt, device=a.device)
+            t_ours.append(t)
+            c_ours.append(c)
+            ref, t, c = timed(reference_si_csi, Xt, yt)
+            t_ref.append(t)
+            c_ref.append(c)
         print(f"[single SI + CSI] N={a.n} D={a.d} on {a.device}: ours {min(t_ours):.2f} s (SI {ours['si']:.4f}, "
               f"CSI {ours['csi']:.4f}), reference algorithm {min(t_ref):.2f} s (SI {ref[0]:.4f}, CSI {ref[1]:.4f}), "
               f"ratio {min(t_ref) / min(t_ours):.2f}x (best of {a.repeat}; all ours {[round(v, 2) for v in t_ours]},"
-              f" reference {[round(v, 2) for v in t_ref]}); load {os.getloadavg()[0]:.1f}")
+              f" reference {[round(v, 2) for v in t_ref]}); CPU time ours {min(c_ours):.2f} s, reference "
+              f"{min(c_ref):.2f} s, ratio {min(c_ref) / min(c_ours):.2f}x; load {os.getloadavg()[0]:.1f}")
 
     if "full" in only:
         X, y = make_cnn_like(a.n, a.d, seed=a.seed)
@@ -207,11 +224,9 @@ def main() -> None:
         X, y = make_cnn_like(a.wide_n, a.wide_d, seed=a.seed)
         Xt = torch.from_numpy(X)
         del X
-        t = time.perf_counter()
-        out = separation_indices(Xt, y, device=a.device, center=False)
-        took = time.perf_counter() - t
-        print(f"[wide SI] N={a.wide_n} D={a.wide_d} on {a.device}: SI {out['si']:.4f} in {took:.1f} s; load "
-              f"{os.getloadavg()[0]:.1f}")
+        out, took, cpu = timed(separation_indices, Xt, y, device=a.device, center=False)
+        print(f"[wide SI] N={a.wide_n} D={a.wide_d} on {a.device}: SI {out['si']:.4f} in {took:.1f} s (CPU "
+              f"{cpu:.1f} s); load {os.getloadavg()[0]:.1f}")
         del Xt
 
     if "profile" in only:
@@ -220,7 +235,7 @@ def main() -> None:
         r = json.loads(done.stdout.strip().splitlines()[-1])
         print(f"[si-profile] full-width VGG16 ({'weights of ' + a.model if a.model else 'random weights'}), "
               f"{r['samples']:,} mnist5k images at 32 px, {r['layers']} layers ({r['dims']:,} features in all): "
-              f"{r['seconds']:.1f} s, peak memory {r['peak_mb']:,.0f} MB; load {os.getloadavg()[0]:.1f}\n"
+              f"{r['seconds']:.1f} s (CPU {r['cpu']:.1f} s), peak memory {r['peak_mb']:,.0f} MB; load {os.getloadavg()[0]:.1f}\n"
               f"  SI  {r['si']}\n  CSI {r['csi']}")
 
     if "real" in only:
@@ -249,7 +264,7 @@ def model_output_layer(model) -> str:
 def run_ranking(X: np.ndarray, y: np.ndarray, max_steps: int | None, label: str) -> None:
     """Time one full forward ranking, printing a few steps on the way."""
     marks = {}
-    start = time.perf_counter()
+    start, c0 = time.perf_counter(), cpu_seconds()
 
     def progress(step: int, total: int, si: float) -> None:
         if step in (1, 2, 5, 10, 25, 50, 100, 200, 400, 800, 1600) or step == total:
@@ -257,8 +272,8 @@ def run_ranking(X: np.ndarray, y: np.ndarray, max_steps: int | None, label: str)
             print(f"  step {step:5d}/{total}: SI {si:.4f}  t={marks[step]:.1f} s", flush=True)
 
     r = forward_ranking(X, y, max_steps=max_steps, progress=progress)
-    took = time.perf_counter() - start
-    print(f"[{label}] N={X.shape[0]} D={X.shape[1]}, {len(r.features)} steps: {took:.1f} s; best prefix "
+    took, cpu = time.perf_counter() - start, cpu_seconds() - c0
+    print(f"[{label}] N={X.shape[0]} D={X.shape[1]}, {len(r.features)} steps: {took:.1f} s (CPU {cpu:.1f} s); best prefix "
           f"{r.best_step} features (SI {r.best_si:.4f}), SI with all features {r.si_all:.4f}; load "
           f"{os.getloadavg()[0]:.1f}")
 

@@ -7,7 +7,8 @@ requested layer has produced its output, so profiling early layers does not pay 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import pandas as pd
 import torch
@@ -35,7 +36,7 @@ def module_for(model: nn.Module, name: str) -> nn.Module:
     """The module of the raw net called ``name`` (``net.`` prefix allowed); unknown names list valid ones."""
 
     net = _raw(model)
-    key = name[4:] if name.startswith("net.") else name
+    key = name.removeprefix("net.")
     modules = dict(net.named_modules())
     if key and key in modules:
         return modules[key]
@@ -200,7 +201,7 @@ def si_profile(model: nn.Module, datasets: dict[str, Any], layers: Sequence[tupl
                 X = acts.pop(name)
                 values = _indices_row(X, labels, orders, normalize, device)
                 rows.append({"layer_index": index_of[name], "layer_name": name, "layer_type": types[name],
-                             "split": split, "samples": int(len(labels)), "dim": int(X.shape[1]), **values})
+                             "split": split, "samples": len(labels), "dim": int(X.shape[1]), **values})
                 del X
     return pd.DataFrame(rows)
 
@@ -215,5 +216,5 @@ def si_profile_features(layers: dict[str, torch.Tensor], labels: torch.Tensor, s
             progress(f"{split}: SI of {name}")
         values = _indices_row(X, labels, orders, normalize, device)
         rows.append({"layer_index": index, "layer_name": name, "layer_type": "", "split": split,
-                     "samples": int(len(labels)), "dim": int(X.reshape(len(X), -1).shape[1]), **values})
+                     "samples": len(labels), "dim": int(X.reshape(len(X), -1).shape[1]), **values})
     return pd.DataFrame(rows)

@@ -44,7 +44,8 @@ How (exact, fast, bounded memory):
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -160,7 +161,7 @@ class _FullPrecision:
         torch.set_float32_matmul_precision("highest")
         torch.backends.cuda.matmul.allow_tf32 = False
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         torch.set_float32_matmul_precision(self.prec)
         torch.backends.cuda.matmul.allow_tf32 = self.tf32
 
@@ -353,7 +354,7 @@ def _knn(Q: _Source, k: int, R: _Source | None, block_rows: int | None, memory_b
             rows, cols = rows[keep], cols[keep]
             del acc, h
             idx, d = _settle(rows, cols, b, k, need_distances,
-                             lambda r, q: _exact_sqdist(Q, ref, r + r0, q, pair_chunk))
+                             lambda r, q, r0=r0: _exact_sqdist(Q, ref, r + r0, q, pair_chunk))
             out_idx[r0:r1] = idx
             if out_d is not None:
                 out_d[r0:r1] = d

@@ -5,7 +5,12 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from nnlab.analysis import extract_activations, separation_indices, si_profile, si_profile_features
+from nnlab.analysis import (
+    extract_activations,
+    separation_indices,
+    si_profile,
+    si_profile_features,
+)
 from nnlab.analysis.hooks import layer_dims
 from nnlab.errors import NnlabError
 

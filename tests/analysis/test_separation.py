@@ -16,7 +16,6 @@ from nnlab.analysis import (
 from nnlab.errors import NnlabError
 from tests.analysis import _brute
 
-
 DATA = _brute.cases(0, 6, (20, 45), (1, 9))
 
 
@@ -111,7 +110,7 @@ def test_symmetric_gram_over_several_sub_blocks_and_ties_matches_brute_force():
     rng = np.random.default_rng(7)
     X = _brute.tie_heavy(rng, 1100, 4)
     Z = torch.tensor(_brute.zscore(X))
-    idx, dist = nearest_neighbors(Z, 1)
+    idx, _ = nearest_neighbors(Z, 1)
     assert torch.equal(idx[:, 0], _torch_nearest(Z))
     blocked, _ = nearest_neighbors(Z, 1, block_rows=300)  # row blocks, no symmetry
     assert torch.equal(blocked, idx)
