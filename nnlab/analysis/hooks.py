@@ -67,7 +67,6 @@ def extract_activations(model: nn.Module, ds: Any, layers: Sequence[str], *, dev
                         progress: ProgressFn | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Flattened activations (N × D each, on the CPU, ``dtype``) of ``layers`` for every item of ``ds``, and the
     labels; the model runs in eval mode."""
-
     if not layers:
         raise NnlabError("name at least one layer")
     modules = {name: module_for(model, name) for name in layers}
