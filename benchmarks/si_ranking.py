@@ -1,19 +1,35 @@
-"""Benchmark of the exact forward SI ranking and of one SI over wide features (prints, asserts nothing about time).
+"""Benchmarks of the separation-index work (prints figures, asserts nothing about time).
 
-    .venv/bin/python benchmarks/si_ranking.py                       # everything, default sizes
-    .venv/bin/python benchmarks/si_ranking.py --skip-full --skip-wide   # only ours vs the reference
+    .venv/bin/python benchmarks/si_ranking.py                       # every section, default sizes
+    .venv/bin/python benchmarks/si_ranking.py --only single,wide    # some sections
+    .venv/bin/python benchmarks/si_ranking.py --only real --model artifacts/vgg16-mnist5k.safetensors
 
-1. Ours vs a straightforward reference implementation of the definition (an N × N distance matrix per candidate
-   per step) on a size the reference can finish: both rankings must agree exactly; prints both times and the ratio.
-2. The full ranking of N = 5,000 × D = 2,048 CNN-like features (non-negative, ~60 % zeros, class structure).
-3. One SI (and CSI) over N = 5,000 × D = 65,536 features.
+Sections (``--only``, comma-separated; default all but ``real``, which needs a trained model):
+
+* ``reference``: our exact forward ranking against a straightforward implementation of the definition (an N × N
+  distance matrix per candidate per step) on a size the latter can finish: both must agree exactly; both times
+  and the ratio.
+* ``single``: one SI + CSI over N = 5,000 × D = 2,048 CNN-like features, ours against the algorithm of the seed's
+  reference code (data_complexity_measures' ``ARH_SeparationIndex``: float32 z-scores, ``torch.cdist`` + argmin,
+  class centres by ``cdist`` + argmin), written below, side by side in this process, with the ratio.
+* ``full``: the full ranking of N = 5,000 × D = 2,048 synthetic CNN-like features.
+* ``wide``: one SI over N = 5,000 × D = 65,536 features (VGG16's first layers at 32 px).
+* ``profile``: ``si_profile`` of a full-width VGG16 (random weights unless ``--model``) on all 5,000 ``mnist5k``
+  images at 32 px (train + val + test: one split of 5,000), all 31 layers of ``features``; run in a child
+  process so that its peak memory (VmHWM) is its own.
+* ``real``: the full ranking of the 5,000 × 2,048 ``features.23`` activations of the trained VGG16 ``--model``
+  on the same 5,000 images, and that model's test accuracy.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import resource
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -65,21 +81,101 @@ def reference_ranking(X: np.ndarray, y: np.ndarray, steps: int) -> tuple[list[in
     return chosen, sis
 
 
+def reference_si_csi(X: torch.Tensor, y: torch.Tensor, batch: int = 5000) -> tuple[float, float]:
+    """SI and CSI as the seed's reference code computes them: float32 z-scores, float32 ``torch.cdist`` distances
+    and argmin (first index on ties of the *rounded* distances), class centres likewise."""
+    Z = (X - X.mean(0)) / (X.std(0) + 1e-10)
+    nearest = torch.empty(len(Z), dtype=torch.int64)
+    for s in range(0, len(Z), batch):
+        D = torch.cdist(Z[s:s + batch], Z)
+        D[torch.arange(D.shape[0]), torch.arange(s, s + D.shape[0])] = float("inf")
+        nearest[s:s + batch] = D.argmin(1)
+    si = float((y[nearest] == y).float().mean())
+    classes = torch.unique(y)
+    centres = torch.stack([Z[y == c].mean(0) for c in classes])
+    csi = float((classes[torch.cdist(Z, centres).argmin(1)] == y).float().mean())
+    return si, csi
+
+
+def mnist5k_all(image_size: int = 32):
+    """All 5,000 mnist5k images (train + val + test) at ``image_size``, as one dataset."""
+    from nnlab.training.recipe import DataOptions
+
+    data = DataOptions(dataset="mnist5k", image_size=image_size)
+    return torch.utils.data.ConcatDataset([data.load(s) for s in ("train", "val", "test")]), data
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system, all threads) this process has used: under a shared machine's load the wall time
+    says little, the CPU time says what the work costs (on an idle machine, wall ≈ CPU / threads at best)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def timed(fn, *args, **kwargs):
+    """(result, wall seconds, CPU seconds) of one call."""
+    c, t = cpu_seconds(), time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t, cpu_seconds() - c
+
+
+def vmhwm_mb() -> float:
+    """Peak resident memory of this process (VmHWM) in MB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def profile_child(model_path: str | None) -> None:
+    """The ``profile`` section's body (in its own process): prints one JSON line."""
+    from nnlab.analysis import si_profile
+    from nnlab.training.recipe import build_new_model
+
+    ds, data = mnist5k_all(32)
+    if model_path:
+        from nnlab.artifacts import load_model
+
+        model = load_model(model_path)
+    else:
+        torch.manual_seed(0)
+        model = build_new_model("vgg16", data, width=1.0)
+    start = time.perf_counter()
+    marks = []
+
+    def progress(message: str) -> None:
+        marks.append((round(time.perf_counter() - start, 1), message))
+        print(f"  {marks[-1][0]:7.1f} s  {message}", file=sys.stderr, flush=True)
+
+    c0 = cpu_seconds()
+    table = si_profile(model, {"all": ds}, progress=progress)
+    took = time.perf_counter() - start
+    print(json.dumps({"seconds": took, "cpu": cpu_seconds() - c0, "peak_mb": vmhwm_mb(), "layers": len(table), "samples": len(ds),
+                      "dims": int(table["dim"].sum()), "si": [round(v, 4) for v in table["si"]],
+                      "csi": [round(v, 4) for v in table["csi"]]}))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", default="reference,single,full,wide,profile", help="sections to run")
     p.add_argument("--ref-n", type=int, default=1000, help="samples for ours-vs-reference")
     p.add_argument("--ref-d", type=int, default=128, help="features for ours-vs-reference (full ranking)")
-    p.add_argument("--n", type=int, default=5000, help="samples for the full ranking")
-    p.add_argument("--d", type=int, default=2048, help="features for the full ranking")
-    p.add_argument("--max-steps", type=int, default=None, help="stop the big ranking early (default: all)")
+    p.add_argument("--n", type=int, default=5000, help="samples for the full ranking and the single SI")
+    p.add_argument("--d", type=int, default=2048, help="features for the full ranking and the single SI")
+    p.add_argument("--repeat", type=int, default=3, help="single SI: runs of each (the best is kept)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop the big rankings early (default: all)")
     p.add_argument("--wide-n", type=int, default=5000, help="samples for the single wide SI")
     p.add_argument("--wide-d", type=int, default=65536, help="features for the single wide SI")
-    p.add_argument("--device", default="cpu", help="device for the wide SI (cpu or cuda); the ranking runs on CPU")
+    p.add_argument("--device", default="cpu", help="device for the SI sections (cpu or cuda); rankings run on CPU")
+    p.add_argument("--model", default=None, help="model artifact: a trained full-width VGG16 (real; profile)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--skip-reference", action="store_true")
-    p.add_argument("--skip-full", action="store_true")
-    p.add_argument("--skip-wide", action="store_true")
+    p.add_argument("--profile-child", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
+    if a.profile_child:
+        profile_child(a.model)
+        return
+    only = set(a.only.split(","))
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
           f"{torch.__version__}, torch threads {torch.get_num_threads()}, load average {os.getloadavg()}")
@@ -87,7 +183,7 @@ def main() -> None:
     Xw, yw = make_cnn_like(40, 6, seed=a.seed)
     forward_ranking(Xw, yw)
 
-    if not a.skip_reference:
+    if "reference" in only:
         X, y = make_cnn_like(a.ref_n, a.ref_d, seed=a.seed)
         t = time.perf_counter()
         ours = forward_ranking(X, y)
@@ -101,30 +197,85 @@ def main() -> None:
         if not agree:
             raise SystemExit("MISMATCH between our ranking and the reference")
 
-    if not a.skip_full:
+    if "single" in only:
+        X, y = make_cnn_like(a.n, a.d, seed=a.seed)
+        Xt, yt = torch.from_numpy(X).to(a.device), torch.as_tensor(y).to(a.device)
+        separation_indices(Xt[:200], yt[:200], device=a.device)  # warm-up
+        t_ours, t_ref, c_ours, c_ref = [], [], [], []
+        for _ in range(a.repeat):  # interleaved, so that both see the same load
+            ours, t, c = timed(separation_indices, Xt, yt, device=a.device)
+            t_ours.append(t)
+            c_ours.append(c)
+            ref, t, c = timed(reference_si_csi, Xt, yt)
+            t_ref.append(t)
+            c_ref.append(c)
+        print(f"[single SI + CSI] N={a.n} D={a.d} on {a.device}: ours {min(t_ours):.2f} s (SI {ours['si']:.4f}, "
+              f"CSI {ours['csi']:.4f}), reference algorithm {min(t_ref):.2f} s (SI {ref[0]:.4f}, CSI {ref[1]:.4f}), "
+              f"ratio {min(t_ref) / min(t_ours):.2f}x (best of {a.repeat}; all ours {[round(v, 2) for v in t_ours]},"
+              f" reference {[round(v, 2) for v in t_ref]}); CPU time ours {min(c_ours):.2f} s, reference "
+              f"{min(c_ref):.2f} s, ratio {min(c_ref) / min(c_ours):.2f}x; load {os.getloadavg()[0]:.1f}")
+
+    if "full" in only:
         X, y = make_cnn_like(a.n, a.d, seed=a.seed)
         print(f"[full ranking] N={a.n} D={a.d}: zeros {float((X == 0).mean()):.1%}", flush=True)
-        marks = {}
-        start = time.perf_counter()
+        run_ranking(X, y, a.max_steps, "full ranking")
 
-        def progress(step: int, total: int, si: float) -> None:
-            if step in (1, 10, 25, 50, 100, 200, 400, 800, 1600) or step == total:
-                marks[step] = time.perf_counter() - start
-                print(f"  step {step:5d}/{total}: SI {si:.4f}  t={marks[step]:.1f} s", flush=True)
-
-        r = forward_ranking(X, y, max_steps=a.max_steps, progress=progress)
-        took = time.perf_counter() - start
-        print(f"[full ranking] N={a.n} D={a.d}, {len(r.features)} steps: {took:.1f} s; best prefix "
-              f"{r.best_step} features (SI {r.best_si:.4f}), SI with all features {r.si_all:.4f}")
-
-    if not a.skip_wide:
+    if "wide" in only:
         X, y = make_cnn_like(a.wide_n, a.wide_d, seed=a.seed)
         Xt = torch.from_numpy(X)
         del X
-        t = time.perf_counter()
-        out = separation_indices(Xt, y, device=a.device, center=False)
-        took = time.perf_counter() - t
-        print(f"[wide SI] N={a.wide_n} D={a.wide_d} on {a.device}: SI {out['si']:.4f} in {took:.1f} s")
+        out, took, cpu = timed(separation_indices, Xt, y, device=a.device, center=False)
+        print(f"[wide SI] N={a.wide_n} D={a.wide_d} on {a.device}: SI {out['si']:.4f} in {took:.1f} s (CPU "
+              f"{cpu:.1f} s); load {os.getloadavg()[0]:.1f}")
+        del Xt
+
+    if "profile" in only:
+        cmd = [sys.executable, __file__, "--profile-child"] + (["--model", a.model] if a.model else [])
+        done = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
+        r = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"[si-profile] full-width VGG16 ({'weights of ' + a.model if a.model else 'random weights'}), "
+              f"{r['samples']:,} mnist5k images at 32 px, {r['layers']} layers ({r['dims']:,} features in all): "
+              f"{r['seconds']:.1f} s (CPU {r['cpu']:.1f} s), peak memory {r['peak_mb']:,.0f} MB; load {os.getloadavg()[0]:.1f}\n"
+              f"  SI  {r['si']}\n  CSI {r['csi']}")
+
+    if "real" in only:
+        if not a.model:
+            raise SystemExit("the real section needs --model (a trained full-width VGG16 artifact)")
+        from nnlab.analysis import extract_activations
+        from nnlab.artifacts import load_model
+
+        model = load_model(a.model)
+        ds, data = mnist5k_all(32)
+        acts, labels = extract_activations(model, ds, ["features.23", model_output_layer(model)])
+        logits = acts.popitem()[1]
+        test_n = len(data.load("test"))
+        acc = float((logits[-test_n:].argmax(1) == labels[-test_n:]).double().mean())
+        X = acts["features.23"]
+        print(f"[real ranking] trained VGG16 {a.model}: test accuracy {acc:.4f}; features.23 {tuple(X.shape)}, "
+              f"zeros {float((X == 0).double().mean()):.1%}", flush=True)
+        run_ranking(X.numpy(), labels.numpy(), a.max_steps, "real ranking")
+
+
+def model_output_layer(model) -> str:
+    """The name of the raw net's last module (its output: the logits)."""
+    return [n for n, _ in model.net.named_modules() if n][-1]
+
+
+def run_ranking(X: np.ndarray, y: np.ndarray, max_steps: int | None, label: str) -> None:
+    """Time one full forward ranking, printing a few steps on the way."""
+    marks = {}
+    start, c0 = time.perf_counter(), cpu_seconds()
+
+    def progress(step: int, total: int, si: float) -> None:
+        if step in (1, 2, 5, 10, 25, 50, 100, 200, 400, 800, 1600) or step == total:
+            marks[step] = time.perf_counter() - start
+            print(f"  step {step:5d}/{total}: SI {si:.4f}  t={marks[step]:.1f} s", flush=True)
+
+    r = forward_ranking(X, y, max_steps=max_steps, progress=progress)
+    took, cpu = time.perf_counter() - start, cpu_seconds() - c0
+    print(f"[{label}] N={X.shape[0]} D={X.shape[1]}, {len(r.features)} steps: {took:.1f} s (CPU {cpu:.1f} s); best prefix "
+          f"{r.best_step} features (SI {r.best_si:.4f}), SI with all features {r.si_all:.4f}; load "
+          f"{os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,13 @@ Distances are Euclidean on z-scored float64 features; ties between equally near 
 sample index (see :mod:`nnlab.analysis.separation` for the exact definitions).
 """
 
-from nnlab.analysis.hooks import canonical_layer, extract_activations, module_for, si_profile, si_profile_features
+from nnlab.analysis.hooks import (
+    canonical_layer,
+    extract_activations,
+    module_for,
+    si_profile,
+    si_profile_features,
+)
 from nnlab.analysis.ranking import RankingResult, forward_ranking, univariate_ranking
 from nnlab.analysis.separation import (
     anti_si,
@@ -21,12 +27,12 @@ from nnlab.analysis.separation import (
 __all__ = [
     "RankingResult",
     "anti_si",
-    "center_separation_index",
     "canonical_layer",
+    "center_separation_index",
     "extract_activations",
-    "module_for",
     "forward_ranking",
     "high_order_si",
+    "module_for",
     "nearest_neighbors",
     "normalize_features",
     "separation_index",

@@ -279,11 +279,42 @@ def _resolve_one(D2, z, y, i, ordf, posf, topv, topj, budget):
         if v < best or (v == best and j < bj):
             best = v
             bj = j
+        if best == 0.0:
+            bj = _lowest_tie(row, z, i, ordf, p, bj)
+            break
         steps += 1
         if steps > budget:
             bj = _full_scan(row, z, i)
             break
+    if best == 0.0 and steps == 0:
+        bj = _lowest_tie(row, z, i, ordf, p, bj)
     return 1 if y[bj] == y[i] else 0
+
+
+@njit(cache=True)
+def _lowest_tie(row, z, i, ordf, p, bj):
+    """With a best distance of 0, only samples equal to i on the candidate feature and at distance 0 on the
+    selected set can tie, and they form i's run of equal values in the stable sorted order, by ascending index:
+    the first of them (other than i) with a zero row entry is the nearest neighbour (or ``bj`` if none is lower)."""
+    zi = z[i]
+    lo = 0
+    hi = p
+    while lo < hi:  # first position whose value is not below zi
+        mid = (lo + hi) // 2
+        if z[ordf[mid]] < zi:
+            lo = mid + 1
+        else:
+            hi = mid
+    q = lo
+    n = ordf.shape[0]
+    while q < n:
+        j = ordf[q]
+        if j >= bj or z[j] != zi:
+            break
+        if j != i and row[j] == 0.0:
+            return j
+        q += 1
+    return bj
 
 
 @njit(cache=True, parallel=True)

@@ -7,7 +7,8 @@ requested layer has produced its output, so profiling early layers does not pay 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import pandas as pd
 import torch
@@ -20,7 +21,7 @@ from nnlab.models import SurgeredNet, profile_layers
 from nnlab.data.loader import make_loader
 
 ProgressFn = Callable[[int, int], None]
-DEFAULT_MEMORY_MB = 512.0
+DEFAULT_MEMORY_MB = 3072.0
 
 
 class _Collected(Exception):
@@ -35,7 +36,7 @@ def module_for(model: nn.Module, name: str) -> nn.Module:
     """The module of the raw net called ``name`` (``net.`` prefix allowed); unknown names list valid ones."""
 
     net = _raw(model)
-    key = name[4:] if name.startswith("net.") else name
+    key = name.removeprefix("net.")
     modules = dict(net.named_modules())
     if key and key in modules:
         return modules[key]
@@ -66,14 +67,12 @@ def extract_activations(model: nn.Module, ds: Any, layers: Sequence[str], *, dev
                         progress: ProgressFn | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Flattened activations (N × D each, on the CPU, ``dtype``) of ``layers`` for every item of ``ds``, and the
     labels; the model runs in eval mode."""
-
     if not layers:
         raise NnlabError("name at least one layer")
     modules = {name: module_for(model, name) for name in layers}
     device = torch.device(device)
     was_training = model.training
     model.to(device).eval()
-    chunks: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     seen: dict[str, torch.Tensor] = {}
 
     def make_hook(name: str):
@@ -81,16 +80,19 @@ def extract_activations(model: nn.Module, ds: Any, layers: Sequence[str], *, dev
             if name in seen:
                 return
             tensor = out[0] if isinstance(out, (tuple, list)) else out
-            seen[name] = tensor.detach().reshape(tensor.shape[0], -1).to("cpu", dtype)
+            seen[name] = tensor.detach().reshape(tensor.shape[0], -1)
             if len(seen) == len(modules):
                 raise _Collected
 
         return hook
 
     handles = [module.register_forward_hook(make_hook(name)) for name, module in modules.items()]
-    labels: list[torch.Tensor] = []
+    labels = torch.empty(len(ds), dtype=torch.int64)
+    # each layer's N × D matrix is allocated once and filled batch by batch: no second copy when gathering
+    out: dict[str, torch.Tensor] = {}
     loader = make_loader(ds, batch_size, shuffle=False, num_workers=num_workers)
     total = len(loader)
+    filled = 0
     try:
         for step, (images, targets) in enumerate(loader, 1):
             seen.clear()
@@ -101,18 +103,22 @@ def extract_activations(model: nn.Module, ds: Any, layers: Sequence[str], *, dev
             missing = [n for n in layers if n not in seen]
             if missing:
                 raise NnlabError(f"layer {missing[0]!r} is never run by the model's forward pass")
+            b = len(targets)
             for name in layers:
-                chunks[name].append(seen[name])
-            labels.append(torch.as_tensor(targets).long())
+                if name not in out:
+                    out[name] = torch.empty((len(ds), seen[name].shape[1]), dtype=dtype)
+                out[name][filled:filled + b] = seen[name]
+            labels[filled:filled + b] = torch.as_tensor(targets).long()
+            filled += b
             if progress is not None:
                 progress(step, total)
     finally:
         for handle in handles:
             handle.remove()
         model.train(was_training)
-    if not labels:
+    if not filled:
         raise NnlabError("the dataset is empty")
-    return {name: torch.cat(chunks[name]) for name in layers}, torch.cat(labels)
+    return {name: out[name][:filled] for name in layers}, labels[:filled]
 
 
 def layer_dims(model: nn.Module, layers: Sequence[str]) -> dict[str, int]:
@@ -124,14 +130,22 @@ def layer_dims(model: nn.Module, layers: Sequence[str]) -> dict[str, int]:
     return {name: int(t.shape[1]) for name, t in acts.items()}
 
 
-def group_layers(dims: dict[str, int], n: int, memory_mb: float) -> list[list[str]]:
-    """Consecutive layers grouped so that one group's float32 activations for ``n`` samples fit ``memory_mb``
-    (a layer larger than the budget forms a group of its own)."""
+def group_layers(dims: dict[str, int], n: int, memory_mb: float, itemsize: int = 4) -> list[list[str]]:
+    """Consecutive layers grouped so that one group's activations (``itemsize`` bytes each) for ``n`` samples fit
+    ``memory_mb``, each group gathered in one forward pass. A layer that cannot fit on its own is refused with the
+    estimate and what would make it fit."""
     budget = memory_mb * 1024 * 1024
     groups: list[list[str]] = []
     size = 0.0
     for name, dim in dims.items():
-        need = 4.0 * n * dim
+        need = float(itemsize) * n * dim
+        if need > budget:
+            fit = int(budget // (itemsize * dim))
+            raise NnlabError(
+                f"layer {name} gives {dim:,} features per sample: {need / 2**20:,.0f} MB of activations for {n:,} "
+                f"samples, over the {memory_mb:,.0f} MB activation budget; profile at most {fit:,} samples, use a "
+                f"smaller input size or leave this layer out, or allow at least {need / 2**20:,.0f} MB "
+                f"(plus the model and about 0.5 GB of working memory)")
         if groups and size + need <= budget:
             groups[-1].append(name)
             size += need
@@ -147,14 +161,18 @@ def _indices_row(X: torch.Tensor, y: torch.Tensor, orders: Iterable[int], normal
 
 def si_profile(model: nn.Module, datasets: dict[str, Any], layers: Sequence[tuple[int, str]] | None = None, *,
                orders: Sequence[int] = (), normalize: bool = True, device: Any = "cpu", batch_size: int = 256,
-               num_workers: int = 0, memory_mb: float = DEFAULT_MEMORY_MB,
+               num_workers: int = 0, memory_mb: float = DEFAULT_MEMORY_MB, dtype: torch.dtype = torch.float32,
                progress: Callable[[str], None] | None = None) -> pd.DataFrame:
     """SI and CSI (and the indices of ``orders``) of every layer, in order, for each split in ``datasets``.
 
     ``layers``: (index, name) pairs, default :func:`nnlab.models.profile_layers` (VGG16: the 31 modules of
-    ``features``). Activations are gathered for as many consecutive layers as fit ``memory_mb`` per forward pass
-    and each layer is dropped once its indices are computed. Columns: layer_index, layer_name, layer_type, split,
-    samples, dim, si, csi (+ high_order_si_k, soft_order_si_k, anti_si_k).
+    ``features``). Activations are kept as gathered (``dtype``, float32 by default: the model's own values;
+    float16 halves the memory but rounds them), for as many consecutive layers as fit ``memory_mb`` per forward
+    pass, and each layer is dropped once its indices are computed; a layer that cannot fit on its own is refused
+    before any work, with the estimate. Peak memory is about ``memory_mb`` plus the model plus the indices' own
+    working memory (:data:`nnlab.analysis.separation.DEFAULT_MEMORY_BUDGET_MB`). ``progress`` gets a line per
+    forward pass and per layer. Columns: layer_index, layer_name, layer_type, split, samples, dim, si, csi
+    (+ high_order_si_k, soft_order_si_k, anti_si_k).
     """
 
     if layers is None:
@@ -163,20 +181,26 @@ def si_profile(model: nn.Module, datasets: dict[str, Any], layers: Sequence[tupl
     index_of = {name: idx for idx, name in layers}
     types = {name: type(module_for(model, name)).__name__ for _, name in layers}
     dims = layer_dims(model, [name for _, name in layers])
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    plans = {split: group_layers(dims, len(ds), memory_mb, itemsize) for split, ds in datasets.items()}
     rows: list[dict[str, Any]] = []
+    total = len(layers)
     for split, ds in datasets.items():
-        for group in group_layers(dims, len(ds), memory_mb):
+        done = 0
+        for group in plans[split]:
             if progress is not None:
-                progress(f"{split}: forward for {group[0]}" + (f" … {group[-1]}" if len(group) > 1 else ""))
+                progress(f"{split}: forward pass for {group[0]}" + (f" … {group[-1]}" if len(group) > 1 else "")
+                         + f" ({len(ds):,} samples)")
             acts, labels = extract_activations(model, ds, group, device=device, batch_size=batch_size,
-                                               num_workers=num_workers)
+                                               num_workers=num_workers, dtype=dtype)
             for name in group:
+                done += 1
                 if progress is not None:
-                    progress(f"{split}: SI of {name}")
+                    progress(f"{split}: layer {done}/{total} {name} ({dims[name]:,} features): SI and CSI")
                 X = acts.pop(name)
                 values = _indices_row(X, labels, orders, normalize, device)
                 rows.append({"layer_index": index_of[name], "layer_name": name, "layer_type": types[name],
-                             "split": split, "samples": int(len(labels)), "dim": int(X.shape[1]), **values})
+                             "split": split, "samples": len(labels), "dim": int(X.shape[1]), **values})
                 del X
     return pd.DataFrame(rows)
 
@@ -191,5 +215,5 @@ def si_profile_features(layers: dict[str, torch.Tensor], labels: torch.Tensor, s
             progress(f"{split}: SI of {name}")
         values = _indices_row(X, labels, orders, normalize, device)
         rows.append({"layer_index": index, "layer_name": name, "layer_type": "", "split": split,
-                     "samples": int(len(labels)), "dim": int(X.reshape(len(X), -1).shape[1]), **values})
+                     "samples": len(labels), "dim": int(X.reshape(len(X), -1).shape[1]), **values})
     return pd.DataFrame(rows)

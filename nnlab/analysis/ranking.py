@@ -29,10 +29,10 @@ How it stays exact and fast (N = 5,000 × D = 2,048 in minutes on two CPU cores)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
-
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numba
 import numpy as np

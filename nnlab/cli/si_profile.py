@@ -34,7 +34,7 @@ def si_profile(
     limit: Annotated[Optional[int], typer.Option("--limit", help="At most N samples per split (stratified).")] = None,
     orders: Annotated[Optional[str], typer.Option("--orders", help="Also the high-order, soft-order and anti SI of these orders, e.g. 3,5.")] = None,
     normalize: Annotated[bool, typer.Option("--normalize/--no-normalize", help="z-score every feature before the indices (default on).")] = True,
-    memory_mb: Annotated[float, typer.Option("--memory-mb", min=1.0, help="Activations gathered per forward pass (MB); each layer is dropped once measured.")] = 512.0,
+    memory_mb: Annotated[float, typer.Option("--memory-mb", min=1.0, help="Activations held at once (MB): consecutive layers share a forward pass while they fit, a layer that cannot fit alone is refused with the estimate; peak memory is about this plus the model plus 0.5 GB.")] = 3072.0,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write SI and CSI per split against the layer index as PNG.")] = None,
     val_fraction: Annotated[float, typer.Option("--val-fraction", help="As in training, to rebuild the same train/val split.")] = 0.1,
     batch_size: BatchSizeOpt = 256,

@@ -25,7 +25,7 @@ def _orders(orders: Sequence[Any]) -> list[int]:
 
 def run_si_profile(source: Path, output: Path, *, dataset: str | None = None, splits: Sequence[str] = ("train", "test"),
                    layers: Sequence[str] = (), fraction: float | None = None, limit: int | None = None,
-                   orders: Sequence[Any] = (), normalize: bool = True, memory_mb: float = 512.0,
+                   orders: Sequence[Any] = (), normalize: bool = True, memory_mb: float = 3072.0,
                    plot: Path | None = None, val_fraction: float = 0.1, seed: int = 0, device: Any = "cpu",
                    batch_size: int = 256, num_workers: int = 0, root: Path | None = None, download: bool = False,
                    progress: Callable[[str], None] | None = None,

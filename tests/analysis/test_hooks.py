@@ -5,7 +5,13 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from nnlab.analysis import extract_activations, separation_indices, si_profile, si_profile_features
+from nnlab.analysis import (
+    extract_activations,
+    separation_indices,
+    si_profile,
+    si_profile_features,
+)
+from nnlab.analysis.hooks import layer_dims
 from nnlab.errors import NnlabError
 
 
@@ -54,7 +60,12 @@ def test_si_profile_one_row_per_layer_and_split_matches_direct_computation():
     model = build_new_model("cnn", data, width=0.25)
     ds = data.load("train")
     layers = [(i, n) for i, (n, _) in enumerate(model.net.named_children()) if n in ("conv1", "pool2", "flatten", "fc")]
-    table = si_profile(model, {"train": ds}, layers, orders=(2,), memory_mb=0.01)  # tiny budget: one layer a pass
+    dims = layer_dims(model, [n for _, n in layers])
+    one_layer = 4 * len(ds) * max(dims.values()) / 2**20  # the widest layer just fits: about one layer a pass
+    messages: list[str] = []
+    table = si_profile(model, {"train": ds}, layers, orders=(2,), memory_mb=one_layer, progress=messages.append)
+    assert sum("forward pass" in m for m in messages) >= 2
+    assert [m for m in messages if "SI and CSI" in m][-1].startswith("train: layer 4/4 fc")
     assert list(table["layer_name"]) == [n for _, n in layers] and set(table["split"]) == {"train"}
     acts, y = extract_activations(model, ds, [n for _, n in layers])
     for _, row in table.iterrows():
@@ -64,3 +75,15 @@ def test_si_profile_one_row_per_layer_and_split_matches_direct_computation():
             assert row[key] == value
     from_features = si_profile_features(acts, y, "train", orders=(2,))
     assert list(from_features["si"]) == list(table["si"])
+
+
+def test_si_profile_refuses_a_layer_over_the_budget_before_any_work():
+    from nnlab.training.recipe import DataOptions, build_new_model
+
+    data = DataOptions(dataset="digits", image_size=16, limit=120)
+    model = build_new_model("cnn", data, width=0.25)
+    ds = data.load("train")
+    dims = layer_dims(model, ["conv1"])
+    fit = int(0.01 * 2**20 // (4 * dims["conv1"]))
+    with pytest.raises(NnlabError, match=f"layer conv1 gives {dims['conv1']:,} features.*at most {fit:,} samples"):
+        si_profile(model, {"train": ds}, [(0, "conv1")], memory_mb=0.01)

@@ -7,7 +7,6 @@ from nnlab.analysis import forward_ranking, separation_index, univariate_ranking
 from nnlab.errors import NnlabError
 from tests.analysis import _brute
 
-
 CASES = _brute.cases(10, 4, (25, 50), (3, 9))
 
 

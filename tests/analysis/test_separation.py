@@ -16,7 +16,6 @@ from nnlab.analysis import (
 from nnlab.errors import NnlabError
 from tests.analysis import _brute
 
-
 DATA = _brute.cases(0, 6, (20, 45), (1, 9))
 
 
@@ -98,3 +97,50 @@ def test_bad_inputs_raise_one_clear_error(X, y, match):
 def test_order_larger_than_samples_is_an_error():
     with pytest.raises(NnlabError, match="order 5"):
         high_order_si(np.eye(3), [0, 1, 0], 5)
+
+
+def _torch_nearest(Z: torch.Tensor) -> torch.Tensor:
+    D = ((Z[:, None, :] - Z[None, :, :]) ** 2).sum(-1)
+    D.fill_diagonal_(float("inf"))
+    return D.argmin(dim=1)  # the first (lowest) index among equal minima
+
+
+def test_symmetric_gram_over_several_sub_blocks_and_ties_matches_brute_force():
+    # more than 1,024 rows: the upper block triangle is multiplied in several sub-blocks and mirrored
+    rng = np.random.default_rng(7)
+    X = _brute.tie_heavy(rng, 1100, 4)
+    Z = torch.tensor(_brute.zscore(X))
+    idx, _ = nearest_neighbors(Z, 1)
+    assert torch.equal(idx[:, 0], _torch_nearest(Z))
+    blocked, _ = nearest_neighbors(Z, 1, block_rows=300)  # row blocks, no symmetry
+    assert torch.equal(blocked, idx)
+
+
+def test_values_too_large_for_float32_fall_back_to_float64_exactly():
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((40, 3)) * 1e20
+    X[5] = X[9]
+    y = rng.integers(0, 2, 40)
+    y[:2] = [0, 1]
+    expected = _brute.indices(X, y, 2, normalize=False)
+    got = separation_indices(X, y, orders=(2,), normalize=False)
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, abs=1e-12), key
+
+
+def test_feature_chunks_give_the_same_indices():
+    # a tiny memory budget splits the features into many GEMM chunks (wider float32 bound, more re-checks)
+    rng = np.random.default_rng(9)
+    X = _brute.tie_heavy(rng, 50, 40)
+    y = rng.integers(0, 3, 50)
+    expected = _brute.indices(X, y, 2)
+    got = separation_indices(X, y, orders=(2,), memory_budget_mb=0.05)
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, abs=1e-12), key
+
+
+def test_input_features_are_not_modified():
+    X = torch.rand(30, 5, dtype=torch.float64)
+    before = X.clone()
+    separation_indices(X, torch.arange(30) % 3, orders=(2,))
+    assert torch.equal(X, before)
