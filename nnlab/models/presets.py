@@ -68,7 +68,7 @@ def register_preset(preset: BlockPreset) -> BlockPreset:
 for _preset in (
     BlockPreset("vgg19", "features.28", ("head.fc",), "VGG-19", "block5 conv1", 92.784, 9_573_130),
     BlockPreset("resnetv2_152", "stages.3.blocks.0", ("head.fc",), "ResNet152V2", "conv5 block1", 83.583, 15_497_994,
-                note="pre-activation ResNet-152 like Keras' ResNet152V2; timm has no weights for it (--weights FILE)"),
+                note="pre-activation ResNet-152 like Keras' ResNet152V2; timm has no weights for it (load a local file)"),
     BlockPreset("resnetv2_152x2_bit", "stages.3.blocks.0", ("head.fc",), "ResNet152V2 (BiT 152x2)", "conv5 block1",
                 note="the nearest pre-activation ResNet-152 with timm weights (twice as wide, GroupNorm)"),
     BlockPreset("densenet201", "features.denseblock4.denselayer16", ("classifier",), "DenseNet201",
@@ -168,12 +168,11 @@ def apply_block_preset(model: Classifier, block: str = LAST) -> PresetResult:
     ``block``: ``"last"`` = the architecture's preset block, ``"head"`` = no block (head-only baseline),
     anything else = a parameter-name prefix or glob (``{last}`` allowed), for any timm model whose
     head timm names. The heads are re-initialized for the model's classes, so weights that came from
-    another task (``--init``, ``--weights``) never leave their old head behind.
+    another task (an init artifact, a weights file) never leave their old head behind.
     """
     arch = model.spec.arch
-    timm_name(arch)
     net = model.net
-    known = arch[len("timm:"):].split(".", 1)[0] in PRESETS
+    known = timm_name(arch) in PRESETS
     preset = find_preset(arch) if (block == LAST or known) else None
     if block == LAST:
         pattern: str | None = preset.block
