@@ -32,6 +32,7 @@ COMMANDS = [
     ("attack", "attack", "attack"),
     ("embed", "embed", "embed"),
     ("inspect", "inspect_cmd", "inspect"),
+    ("run-table", "run_table", "run_table"),
     ("models", "catalog", "models"),
     ("datasets", "catalog", "datasets"),
 ]

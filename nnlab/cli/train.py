@@ -23,8 +23,13 @@ Examples:
 
   nnlab train --model resnet18 --dataset mnist5k --adv pixels+fgsm --adv-ratio 0.5 --eps 8/255 -o robust.safetensors
 
+  nnlab train --model timm:deit_base_distilled_patch16_224 --pretrained --block-preset last --dataset cifar10 --download --optimizer adam --lr 1e-4 --batch-size 32 -o deit.safetensors
+
   nnlab train --model resnet18 --dataset mnist5k --loss circle --circle-m 0.4 --circle-gamma 80 --knn 3 -o circle.safetensors
 """
+
+
+FINETUNE_PANEL = "Fine-tuning"
 
 
 @command
@@ -56,6 +61,7 @@ def train(
     patience: Annotated[Optional[int], typer.Option("--patience", help="Stop after N epochs without a better val accuracy.")] = None,
     freeze: Annotated[Optional[list[str]], typer.Option("--freeze", help="Freeze parameters matching a pattern, e.g. 'features' or 'features.1*' (repeatable).")] = None,
     trainable: Annotated[Optional[list[str]], typer.Option("--trainable", help="Freeze everything except parameters matching a pattern (repeatable).")] = None,
+    block_preset: Annotated[Optional[str], typer.Option("--block-preset", help="Single-block fine-tuning of a timm:NAME model (seed S3): freeze everything, train one block and new head(s). 'last' = the model's preset block (see `nnlab models --presets`), 'head' = the head(s) only, or a block's parameter prefix such as 'blocks.11'.", rich_help_panel=FINETUNE_PANEL)] = None,
     balance: Annotated[str, typer.Option("--balance", help="Class balance for proposals:PATH data: none, undersample (all positives, as many negatives) or weights (inverse-frequency loss weights).")] = "none",
     roi_mode: Annotated[str, typer.Option("--roi-mode", help="crop: train on region crops; align (proposals:PATH only): fit a head on roi_align features of the frozen --init backbone, one backbone pass per image.")] = "crop",
     adv: Annotated[Optional[str], typer.Option("--adv", help="Adversarial training: make batches adversarial with this attack (fgsm, pgd, pixels, gaussian or a chain such as pixels+fgsm), generated against the current weights.")] = None,
@@ -89,7 +95,7 @@ def train(
         val_fraction=val_fraction, fraction=fraction, limit=limit, epochs=epochs, optimizer=optimizer, lr=lr,
         lr_head=lr_head, momentum=momentum, weight_decay=weight_decay, schedule=schedule, step_size=step_size,
         gamma=gamma, label_smoothing=label_smoothing, patience=patience, freeze=freeze or [],
-        trainable=trainable or [], amp=amp, resume=resume, plot=plot,
+        trainable=trainable or [], block_preset=block_preset, amp=amp, resume=resume, plot=plot,
         history=history_path or sibling(output, ".history.parquet"), batch_size=batch_size, seed=seed,
         device=device, num_workers=num_workers, data_root=data_root, download=download, balance=balance,
     )

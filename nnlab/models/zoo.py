@@ -175,7 +175,13 @@ def _timm_defaults(name: str) -> dict[str, Any]:
     }
 
 
-@register_model("timm:", defaults=_timm_defaults, arch_args={"drop_rate": float, "drop_path_rate": float})
+# timm's size options (all numbers, never a path or a name): enough to build a small member of a family offline
+TIMM_ARGS = {"drop_rate": float, "drop_path_rate": float, "patch_size": int, "depth": int, "embed_dim": int,
+             "num_heads": int, "mlp_ratio": float, "growth_rate": int, "block_config": list, "depths": list,
+             "embed_dims": list}
+
+
+@register_model("timm:", defaults=_timm_defaults, arch_args=TIMM_ARGS)
 def build_timm(name: str, *, num_classes, in_channels, image_size, width, pretrained, **kwargs) -> nn.Module:
     """Any timm model by name (timm.create_model) with num_classes and in_chans set."""
     import timm

@@ -132,13 +132,29 @@ def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> to
     return x
 
 
+def head_logits(output: torch.Tensor | tuple[torch.Tensor, ...] | list[torch.Tensor]) -> torch.Tensor:
+    """The logits of a model output: a tensor as is; several heads' logits (a distilled DeiT in training
+    mode returns its class and distillation heads) averaged, timm's inference rule for such models."""
+    if isinstance(output, (tuple, list)):
+        return torch.stack([o.float() for o in output]).mean(0)
+    return output
+
+
 def cross_entropy_loss(config: TrainConfig, device: torch.device) -> LossFn:
-    """Default loss hook: (weighted, label-smoothed) cross-entropy on the model's logits."""
+    """Default loss hook: (weighted, label-smoothed) cross-entropy on the model's logits.
+
+    A model with several heads (a tuple of logits, e.g. DeiT's class and distillation heads) is
+    trained on the sum of their cross-entropies against the labels (DeiT's hard-label variant); its
+    logits for accuracy are the heads' mean.
+    """
     weight = torch.tensor(config.class_weights, dtype=torch.float32, device=device) if config.class_weights else None
 
     def loss_fn(model: nn.Module, images: torch.Tensor, labels: torch.Tensor):
-        logits = model(images)
-        return F.cross_entropy(logits.float(), labels, weight=weight, label_smoothing=config.label_smoothing), logits
+        output = model(images)
+        heads = list(output) if isinstance(output, (tuple, list)) else [output]
+        loss = sum(F.cross_entropy(h.float(), labels, weight=weight, label_smoothing=config.label_smoothing)
+                   for h in heads)
+        return loss, head_logits(output)
 
     return loss_fn
 
@@ -151,7 +167,7 @@ def predict(model: nn.Module, batches: Iterable, device: torch.device, amp: bool
     logits, targets = [], []
     for images, labels in batches:
         with _autocast(device, amp):
-            out = model(images.to(device))
+            out = head_logits(model(images.to(device)))
         logits.append(out.float().cpu())
         targets.append(torch.as_tensor(labels))
     model.train(was_training)
@@ -273,6 +289,7 @@ def fit(
                 correct += (logits.argmax(1) == labels).sum().item()
             if on_batch is not None:
                 on_batch(step + 1, steps_per_epoch)
+        train_seconds = time.perf_counter() - t0
         if not math.isfinite(total_loss):
             raise NnlabError(f"training diverged at epoch {epoch} (loss is not finite); lower the learning rate")
         if scheduler is not None and config.schedule != "onecycle":
@@ -280,6 +297,7 @@ def fit(
 
         row: dict[str, Any] = {"epoch": epoch, "train_loss": total_loss / seen,
                                "train_accuracy": correct / seen if correct or seen else float("nan"), "lr": lr}
+        t_val = time.perf_counter()
         if val_ds is not None or validate_fn is not None:
             if validate_fn is not None:
                 val_loss, val_acc = validate_fn(model)
@@ -287,7 +305,10 @@ def fit(
                 res = evaluate(model, val_ds, device, batch_size=max(config.batch_size, 256),
                                num_workers=config.num_workers)
                 val_loss, val_acc = res.loss, res.accuracy
-            row.update(val_loss=val_loss, val_accuracy=val_acc)
+            val_seconds = time.perf_counter() - t_val
+            val_count = len(val_ds) if val_ds is not None else float("nan")
+            row.update(val_loss=val_loss, val_accuracy=val_acc, val_seconds=val_seconds,
+                       val_images_per_second=val_count / val_seconds if val_seconds > 0 else float("nan"))
             if best_acc is None or val_acc > best_acc:
                 best_acc, best_epoch, bad_epochs = val_acc, epoch, 0
                 best_state = _cpu_state(model)
@@ -295,6 +316,8 @@ def fit(
                 bad_epochs += 1
         else:
             best_epoch, best_state = epoch, None
+        row.update(train_seconds=train_seconds,
+                   train_images_per_second=seen / train_seconds if train_seconds > 0 else float("nan"))
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
         if ckpt_path is not None:

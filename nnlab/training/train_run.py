@@ -13,6 +13,7 @@ from nnlab.device import resolve_device
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import count_parameters, load_model, save_model, set_trainable
 from nnlab.models import freeze as freeze_params
+from nnlab.models.presets import apply_block_preset
 from nnlab.report import plot_history
 from nnlab.training.config import TrainConfig
 from nnlab.training.engine import fit, seed_everything
@@ -50,6 +51,7 @@ class TrainRequest:
     patience: int | None = None
     freeze: list[str] = field(default_factory=list)
     trainable: list[str] = field(default_factory=list)
+    block_preset: str | None = None
     amp: bool = True
     resume: bool = False
     plot: Path | None = None
@@ -71,6 +73,14 @@ class TrainOutcome:
     model: Any
     history_frame: pd.DataFrame
     summary: dict[str, Any]
+
+
+def epoch_timing(history: pd.DataFrame) -> dict[str, float]:
+    """Mean train and validation seconds per epoch and images per second over a history table
+    (the seed S3 report's speed columns); columns the history lacks are left out."""
+    columns = {"train_seconds": "train_seconds_per_epoch", "val_seconds": "val_seconds_per_epoch",
+               "train_images_per_second": "train_images_per_second", "val_images_per_second": "val_images_per_second"}
+    return {name: float(history[col].mean()) for col, name in columns.items() if col in history and len(history)}
 
 
 def checkpoint_path(output: Path) -> Path:
@@ -129,6 +139,14 @@ def run_train(
         freeze_params(model.net, req.freeze)
     if req.trainable:
         set_trainable(model.net, req.trainable)
+    preset = None
+    if req.block_preset is not None:
+        if req.freeze or req.trainable:
+            raise NnlabError("a block preset decides what trains; give it without freeze/trainable patterns")
+        preset = apply_block_preset(model, req.block_preset)
+    distilled = getattr(model.net, "set_distilled_training", None)
+    if callable(distilled):  # DeiT distilled: train both heads, CE(class head) + CE(distillation head)
+        distilled(True)
 
     train_ds = data.load("train", augment=req.augment)
     val_ds = data.load("val", subset=False)
@@ -137,17 +155,25 @@ def run_train(
     fit_kwargs = customize(model, train_ds, config) if customize else {}
     result = fit(model, train_ds, val_ds, config, device, checkpoint=checkpoint_path(req.output), resume=req.resume,
                  on_epoch=on_epoch, on_batch=on_batch, **fit_kwargs)
+    if callable(distilled):
+        distilled(False)
     model.to("cpu").eval()
 
     history = pd.DataFrame(result.history)
     best = next((r for r in result.history if r["epoch"] == result.best_epoch), result.history[-1])
     total, trainable = count_parameters(model.net)
+    timing = epoch_timing(history)
     metrics = {
         "best_epoch": result.best_epoch,
         "train_accuracy": best.get("train_accuracy"),
         "val_accuracy": result.best_val_accuracy,
         "epochs_run": len(result.history),
+        "parameters": total,
+        "trainable_parameters": trainable,
+        **timing,
     }
+    if preset is not None:
+        metrics.update(block_preset=req.block_preset, block=preset.block, heads=list(preset.heads))
     prov = artifacts.provenance(base=provenance, dataset=req.dataset, seed=req.seed, train_config=config.to_dict(),
                                  augment=req.augment, init=str(req.init) if req.init else None)
     save_model(req.output, model, metrics=metrics, provenance=prov)
@@ -163,6 +189,9 @@ def run_train(
         "best val accuracy": result.best_val_accuracy, "stopped early": result.stopped_early,
         "device": str(device), "artifact": str(req.output), "history": str(history_path),
     }
+    if preset is not None:
+        summary["block preset"] = f"{req.block_preset}: {preset.block or 'none'} + {', '.join(preset.heads)}"
+    summary.update({k.replace("_", " "): v for k, v in timing.items()})
     if init_info:
         summary["init"] = init_info
     if result.resumed_from:
