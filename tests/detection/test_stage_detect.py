@@ -78,7 +78,7 @@ def test_clear_errors_for_models_and_inputs(tmp_path, detector, scenes_dir):
     empty.mkdir()
     with pytest.raises(NnlabError, match="JPEGImages"):
         collect_inputs([empty])
-    with pytest.raises(NnlabError, match="roi mode"):
+    with pytest.raises(NnlabError, match="roi_mode"):
         DetectOptions(roi_mode="pool").check()
     mismatched = create_classifier("mobilenet_v2", ["background", "cat"], size=16, width=0.25)
     with pytest.raises(NnlabError, match="do not match"):
