@@ -138,6 +138,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     remove_stale_temporaries(target)
 
 
+def sibling(path: str | os.PathLike, suffix: str) -> Path:
+    """A file beside ``path`` named after it: ``artifacts/vgg.safetensors`` + ``.history.parquet``.
+
+    Stages name their secondary outputs (metrics tables, figures) this way when no path is given.
+    """
+    path = Path(path)
+    return path.with_name(path.name.split(".")[0] + suffix)
+
+
 def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 120) -> Path:
     """Write a matplotlib figure as PNG atomically; a figure pyplot manages is closed (a bare Figure needs not)."""
     with atomic_path(path) as tmp:

@@ -5,20 +5,22 @@
 The reducer is fitted on the clean features only and then applied to the others, so clean and
 adversarial points lie in the same plane and can be compared. UMAP uses the seed study's settings
 (``n_neighbors=10``, ``min_dist=0.3``) and is seeded, so the same features and seed give the same
-embedding. ``--method pca`` is the fast, deterministic alternative.
+embedding. ``method="pca"`` is the fast, deterministic alternative. :func:`run_embed` is the whole
+`nnlab embed` stage in one call (features of a model or a features file → table and plot).
 """
 
 from __future__ import annotations
 
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from nnlab import artifacts
-from nnlab.artifacts import save_figure
+from nnlab.artifacts import save_figure, sibling
 from nnlab.device import resolve_device
 from nnlab.errors import NnlabError
 from nnlab.models import feature_layer, load_model, resolve_layer
@@ -254,7 +256,7 @@ def model_inputs(model_path: Path, *, dataset: str | None = None, split: str | N
     meta = adv_set.meta if adv_set is not None else {}
     name = dataset or meta.get("dataset") or model.provenance.get("dataset")
     if not name:
-        raise NnlabError("say which dataset to embed (the model does not record one)")
+        raise NnlabError(f"{model_path} records no training dataset; name the dataset to embed")
     split = split or meta.get("split") or "test"
     paired = adv_set is not None and name == meta.get("dataset") and split == meta.get("split")
     data = DataOptions(dataset=name, root=data_root, download=download, val_fraction=val_fraction,
@@ -276,3 +278,97 @@ def model_inputs(model_path: Path, *, dataset: str | None = None, split: str | N
             labels = torch.as_tensor(class_remap(classes, list(adv_classes))[labels.numpy()])
         adv = model_features(model, tensor_batches(adv_set.images, labels, batch_size), layer_name, dev)
     return clean, adv, layer_name, classes, f"{name}:{split}"
+
+
+# --------------------------------------------------------------------------- the whole stage
+
+
+@dataclass
+class EmbedRequest:
+    """Every input of the embed stage as plain values (what `nnlab embed` is given).
+
+    ``input`` is a model artifact (its ``layer`` features are computed on a dataset split and,
+    optionally, on the ``adversarial`` set's images) or a features artifact (its ``layer`` is read).
+    ``plot`` defaults to a PNG beside ``output``; dataset and split default as in :func:`model_inputs`.
+    """
+
+    input: Path
+    output: Path
+    plot: Path | None = None
+    adversarial: Path | None = None
+    layer: str | None = None
+    method: str = "umap"
+    dataset: str | None = None
+    split: str | None = None
+    val_fraction: float = 0.1
+    fraction: float | None = None
+    limit: int | None = None
+    batch_size: int = 256
+    seed: int = 0
+    device: str = "auto"
+    num_workers: int = 0
+    data_root: Path | None = None
+    download: bool = False
+
+
+@dataclass
+class EmbedOutcome:
+    """What the embed stage wrote: the embedding table (x, y, label, pred, source) and its plot."""
+
+    frame: Any
+    layer: str
+    source: str
+    output: Path
+    plot: Path
+    summary: dict[str, Any]
+
+
+def run_embed(request: EmbedRequest, *, provenance: Mapping[str, Any] | None = None) -> EmbedOutcome:
+    """The embed stage: reduce a model's (or a features file's) features to 2-D and write the table and scatter plot.
+
+    One reducer (:func:`reduce_2d`) is fitted on the clean features and applied to the adversarial
+    ones, so both share a plane. ``provenance`` (e.g. the command line) is stored in the table.
+    """
+    output = Path(request.output)
+    if output.suffix != ".parquet":
+        raise NnlabError(f"the embedding table must be a .parquet file, got {output}")
+    plot_path = Path(request.plot) if request.plot is not None else sibling(output, ".png")
+    if plot_path.suffix != ".png":
+        raise NnlabError(f"the embedding plot must be a .png file, got {plot_path}")
+    if request.method not in METHODS:
+        raise NnlabError(f"unknown embedding method {request.method!r}; valid: {', '.join(METHODS)}")
+    kind = artifacts.artifact_kind(request.input)
+    if kind == "features":
+        if request.adversarial is not None:
+            raise NnlabError("an adversarial set needs a model to compute its images' features; "
+                             f"{request.input} is a features artifact")
+        clean, layer_name, classes, fmeta = file_features(request.input, request.layer)
+        adv = None
+        source = f"{fmeta.get('dataset', '?')}:{fmeta.get('split', '?')}"
+    elif kind == "model":
+        clean, adv, layer_name, classes, source = model_inputs(
+            request.input, dataset=request.dataset, split=request.split, adversarial=request.adversarial,
+            layer=request.layer, val_fraction=request.val_fraction, fraction=request.fraction, limit=request.limit,
+            seed=request.seed, device=request.device, batch_size=request.batch_size,
+            num_workers=request.num_workers, data_root=request.data_root, download=request.download)
+    else:
+        raise NnlabError(f"{request.input} is an nnlab {kind} artifact; embed takes a model or a features artifact")
+
+    clean_xy, others = reduce_2d(clean.features, [adv.features] if adv is not None else [], method=request.method,
+                                 seed=request.seed)
+    frame = embedding_frame(clean_xy, clean.labels, clean.pred,
+                            (others[0], adv.labels, adv.pred) if adv is not None else None)
+    plot_embedding(frame, classes, plot_path,
+                   title=f"{Path(request.input).name}: {layer_name} on {source}, {request.method.upper()}")
+    params = {"n_neighbors": N_NEIGHBORS, "min_dist": MIN_DIST} if request.method == "umap" else {}
+    artifacts.save_table(output, frame, {
+        "table": "embedding", "input": str(request.input), "layer": layer_name, "method": request.method,
+        "params": params, "seed": request.seed, "classes": classes, "data": source,
+        "adversarial": str(request.adversarial) if request.adversarial else None,
+        "provenance": artifacts.provenance(base=provenance, seed=request.seed)})
+    summary = {"input": str(request.input), "layer": layer_name, "dim": int(clean.features.shape[1]),
+               "data": source, "clean samples": len(clean), "method": request.method, "embedding table": str(output),
+               "plot": str(plot_path)}
+    if adv is not None:
+        summary.update({"adversarial samples": len(adv), "adversarial set": str(request.adversarial)})
+    return EmbedOutcome(frame=frame, layer=layer_name, source=source, output=output, plot=plot_path, summary=summary)

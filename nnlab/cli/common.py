@@ -17,20 +17,63 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from nnlab.cli.choices import DEVICES
 from nnlab.errors import NnlabError, ParameterError
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
-# Shared options (DESIGN.md, "Command-line conventions").
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed: same inputs and seed give the same artifacts.")]
-BatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Batch size.")]
-NumWorkersOpt = Annotated[int, typer.Option("--num-workers", min=0, help="DataLoader worker processes.")]
-DataRootOpt = Annotated[Optional[Path], typer.Option("--data-root", help="Dataset folder (default: $NNLAB_DATA, else ./data).")]
-DownloadOpt = Annotated[bool, typer.Option("--download", help="Download the dataset if it is not under --data-root.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables, only errors.")]
-OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="Output file.")]
+# Panels that group the options of the long commands in --help, in this order.
+DATA_PANEL = "Data"
+MODEL_PANEL = "Model"
+OPTIM_PANEL = "Optimisation"
+SCHEDULE_PANEL = "Schedule"
+REGULARISATION_PANEL = "Regularisation"
+ROBUSTNESS_PANEL = "Robustness"
+DETECTION_PANEL = "Detection"
+ATTACK_PANEL = "Attack"
+EMBEDDING_PANEL = "Embedding"
+SEARCH_PANEL = "Selective search"
+LABELS_PANEL = "Labels"
+OUTPUT_PANEL = "Output"
+RUNTIME_PANEL = "Runtime"
+
+
+def check_device(value: str | None) -> str | None:
+    """Accept auto, cpu, cuda, cuda:N and mps (any case); anything else is a usage error listing them."""
+    if value is None:
+        return None
+    name = value.strip().lower()
+    index = name.partition(":")[2]
+    if name in DEVICES or (name.startswith("cuda:") and index.isdigit()):
+        return name
+    raise typer.BadParameter(f"{value!r} is not one of {', '.join(map(repr, DEVICES))} or 'cuda:N'.")
+
+
+def complete_device(incomplete: str) -> list[str]:
+    """Shell completion for --device."""
+    return [d for d in DEVICES if d.startswith(incomplete.lower())]
+
+
+# Shared options (DESIGN.md, "Command-line conventions"). Options set once per machine also read an
+# environment variable (shown in --help): NNLAB_DEVICE, NNLAB_NUM_WORKERS, NNLAB_DATA.
+DeviceOpt = Annotated[str, typer.Option(
+    "--device", help="auto, cpu, cuda, cuda:N or mps.", envvar="NNLAB_DEVICE", show_envvar=True,
+    callback=check_device, autocompletion=complete_device, rich_help_panel=RUNTIME_PANEL)]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed: same inputs and seed give the same artifacts.",
+                                      rich_help_panel=RUNTIME_PANEL)]
+BatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Batch size.", rich_help_panel=RUNTIME_PANEL)]
+NumWorkersOpt = Annotated[int, typer.Option("--num-workers", min=0, help="DataLoader worker processes.",
+                                            envvar="NNLAB_NUM_WORKERS", show_envvar=True,
+                                            rich_help_panel=RUNTIME_PANEL)]
+DataRootOpt = Annotated[Optional[Path], typer.Option("--data-root", help="Dataset folder (default: ./data).",
+                                                    envvar="NNLAB_DATA", show_envvar=True,
+                                                    rich_help_panel=DATA_PANEL)]
+DownloadOpt = Annotated[bool, typer.Option("--download", help="Download the dataset if it is not under --data-root.",
+                                           rich_help_panel=DATA_PANEL)]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables, only errors.",
+                                        rich_help_panel=OUTPUT_PANEL)]
+OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="Output file.", rich_help_panel=OUTPUT_PANEL)]
 
 
 # The packages that register into lower layers' registries: the proposals: dataset opener

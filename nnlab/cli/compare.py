@@ -40,31 +40,17 @@ def compare(
     quiet: QuietOpt = False,
 ) -> None:
     """Train/val/test accuracy and parameters, and SI/CSI of each model's classifier input on train and test."""
-    from nnlab import artifacts
-    from nnlab.compression.compare import compare_models, comparison_frame
+    from nnlab.compression.compare import run_compare
     from nnlab.device import resolve_device
-    from nnlab.errors import NnlabError
-    from nnlab.models import load_model
     from nnlab.report import table
-
-    if output is not None and output.suffix != ".parquet":
-        raise NnlabError(f"the comparison table must be a .parquet file, got {output}")
-    name = dataset
-    if name is None:
-        name = load_model(models[0]).provenance.get("dataset")
-        if not name:
-            raise NnlabError("say which dataset to compare on with --dataset NAME")
 
     with progress(quiet) as bar:
         task = bar.add_task("compare", total=None)
-        comp = compare_models(models, name, si_fraction=si_fraction, si_test_fraction=si_test_fraction, limit=limit,
-                              val_fraction=val_fraction, seed=seed, device=resolve_device(device),
-                              batch_size=batch_size, num_workers=num_workers, root=data_root, download=download,
-                              normalize=normalize, progress=lambda message: bar.update(task, description=message))
-    if output is not None:
-        artifacts.save_table(output, comparison_frame(comp), {
-            "table": "comparison", "dataset": name, "si_fraction": si_fraction, "si_test_fraction": si_test_fraction,
-            "provenance": cli_provenance(dataset=name, seed=seed)})
+        comp, name = run_compare(models, dataset=dataset, output=output, provenance=cli_provenance(), si_fraction=si_fraction,
+                                 si_test_fraction=si_test_fraction, limit=limit, val_fraction=val_fraction, seed=seed,
+                                 device=resolve_device(device), batch_size=batch_size, num_workers=num_workers,
+                                 root=data_root, download=download, normalize=normalize,
+                                 progress=lambda message: bar.update(task, description=message))
     if quiet:
         return
     acc = comp.accuracy

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from nnlab.cli.choices import Split
 from nnlab.cli.common import (
     BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, OutputOpt, QuietOpt, SeedOpt, cli_provenance,
     command, console, progress, split_list,
@@ -28,7 +29,7 @@ def extract_features(
     model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="Model artifact (.safetensors).")],
     output: OutputOpt,
     dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Dataset (default: the one the model was trained on).")] = None,
-    split: Annotated[str, typer.Option("--split", help="train, val or test.")] = "train",
+    split: Annotated[Split, typer.Option("--split", help="Dataset split.")] = "train",
     layers: Annotated[Optional[str], typer.Option("--layers", help="Comma-separated layer names or indices (see `nnlab inspect MODEL --layers`), or 'all' (default: the layer feeding the classifier; for a truncated model its output).")] = None,
     fraction: Annotated[Optional[float], typer.Option("--fraction", help="A stratified fraction of the split.")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", help="At most N samples of the split (stratified).")] = None,

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import importlib
+from typing import Annotated
 
 import typer
 
+from nnlab import __version__
+
 app = typer.Typer(
     name="nnlab",
-    help="Stages for studying and compressing image classifiers: train, separation index, truncation, detection, robustness.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -38,6 +40,24 @@ COMMANDS = [
 ]
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"nnlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", "-V", is_eager=True, expose_value=True, callback=_show_version,
+                                          help="Print the nnlab version and exit.")] = False,
+) -> None:
+    """Stages for studying and compressing image classifiers: train, separation index, truncation, detection, robustness.
+
+    Shell completion: `nnlab --install-completion` (bash, zsh, fish, PowerShell), then open a new shell.
+    Options set once per machine read NNLAB_DEVICE, NNLAB_NUM_WORKERS and NNLAB_DATA.
+    """
+
+
 def _register() -> None:
     for name, module_name, fn_name in COMMANDS:
         try:
@@ -54,8 +74,8 @@ _register()
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point (also `python -m nnlab`, which completes and names itself as `nnlab`)."""
+    app(prog_name="nnlab")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnlab.cli.common import OutputOpt, QuietOpt, cli_provenance, command, console, progress
+from nnlab.cli.choices import RankMethod
+from nnlab.cli.common import OutputOpt, QuietOpt, command, console, progress, cli_provenance
 
 EXAMPLES = """
 Examples:
@@ -25,35 +26,25 @@ def rank_features(
     features: Annotated[Path, typer.Argument(metavar="FEATURES", help="Features artifact (from extract-features).")],
     output: OutputOpt,
     layer: Annotated[Optional[str], typer.Option("--layer", help="Layer to rank (needed when the file holds several).")] = None,
-    method: Annotated[str, typer.Option("--method", help="forward (exact greedy selection by SI) or univariate (each feature's own SI, fast).")] = "forward",
+    method: Annotated[RankMethod, typer.Option("--method", help="forward (exact greedy selection by SI) or univariate (each feature's own SI, fast).")] = "forward",
     max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Stop the forward selection after K features.")] = None,
     normalize: Annotated[bool, typer.Option("--normalize/--no-normalize", help="z-score every feature first (default on).")] = True,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write SI against the number of selected features as PNG.")] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Rank a layer's features by forward selection on SI; writes (step, feature, si) and the best prefix."""
-    from nnlab import artifacts
-    from nnlab.compression.ranking_table import rank_features as rank
-    from nnlab.errors import NnlabError
+    from nnlab.compression.ranking_table import run_rank_features
     from nnlab.report import frame_table, key_values
 
-    if output.suffix != ".parquet":
-        raise NnlabError(f"the ranking table must be a .parquet file, got {output}")
-    fs = artifacts.load_features(features)
     with progress(quiet) as bar:
         task = bar.add_task("ranking", total=None)
 
         def advance(step: int, total: int, si: float) -> None:
             bar.update(task, completed=step, total=total, description=f"ranking (SI {si:.4f})")
 
-        table, meta = rank(fs, layer, method=method, max_steps=max_steps, normalize=normalize, progress=advance)
-    meta["features_file"] = str(features)
-    meta["provenance"] = cli_provenance()
-    artifacts.save_table(output, table, meta)
-    if plot is not None:
-        from nnlab.compression.plots import plot_ranking
-
-        plot_ranking(table, meta, plot)
+        table, meta = run_rank_features(features, output, layer=layer, method=method, max_steps=max_steps,
+                                        normalize=normalize, plot=plot, progress=advance,
+                                        provenance=cli_provenance())
     if quiet:
         return
     console.print(frame_table("ranking (first steps)", table, max_rows=15))

@@ -30,20 +30,10 @@ def truncate(
     quiet: QuietOpt = False,
 ) -> None:
     """Cut a model: its output becomes the flattened activation after the chosen layer (recorded in its surgery)."""
-    from nnlab.compression.truncation import truncate_model
-    from nnlab.errors import NnlabError
-    from nnlab.models import count_parameters, load_model, save_model
+    from nnlab.compression.truncation import run_truncate
     from nnlab.report import key_values
 
-    if output.suffix != ".safetensors":
-        raise NnlabError(f"the model artifact must be a .safetensors file, got {output}")
-    model = load_model(model_path)
-    cut, info = truncate_model(model, at, profile_path=profile, threshold=threshold)
-    before, after = count_parameters(model.net)[0], count_parameters(cut.net)[0]
-    prov = cli_provenance(dataset=model.provenance.get("dataset"), source=str(model_path),
-                                profile=str(profile) if profile else None)
-    save_model(output, cut, provenance=prov)
-    if quiet:
-        return
-    console.print(key_values("truncate", {"model": str(model_path), **info, "parameters before": before,
-                                          "parameters after": after, "artifact": str(output)}))
+    summary = run_truncate(model_path, output, at, profile=profile, threshold=threshold,
+                           provenance=cli_provenance())
+    if not quiet:
+        console.print(key_values("truncate", summary))

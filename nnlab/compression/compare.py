@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
+from nnlab import artifacts
 from nnlab.analysis.hooks import extract_activations
 from nnlab.analysis.separation import separation_indices
 from nnlab.errors import NnlabError, ParameterError
@@ -100,3 +101,27 @@ def compare_models(paths: Sequence[Path], dataset: str, *, si_fraction: float | 
 def comparison_frame(comp: Comparison) -> pd.DataFrame:
     """Both tables joined on the model, one row per model (what `compare -o` writes)."""
     return comp.accuracy.merge(comp.separation, on="model", how="left")
+
+
+def run_compare(paths: Sequence[Path], *, dataset: str | None = None, output: Path | None = None,
+                provenance: dict[str, Any] | None = None, **options: Any) -> tuple[Comparison, str]:
+    """The compare stage: :func:`compare_models` on ``dataset`` (default: the first model's), written to ``output``.
+
+    ``options`` are :func:`compare_models`' keyword arguments. The comparison table (when ``output`` is
+    given) holds both tables side by side (:func:`comparison_frame`) and ``provenance`` in its metadata.
+    Returns ``(comparison, dataset name)``.
+    """
+    if output is not None and Path(output).suffix != ".parquet":
+        raise NnlabError(f"the comparison table must be a .parquet file, got {output}")
+    if not paths:
+        raise NnlabError("name at least one model to compare")
+    name = dataset or load_model(paths[0]).provenance.get("dataset")
+    if not name:
+        raise NnlabError(f"{paths[0]} records no training dataset; name the dataset to compare on")
+    comp = compare_models(paths, name, **options)
+    if output is not None:
+        artifacts.save_table(output, comparison_frame(comp), {
+            "table": "comparison", "dataset": name, "si_fraction": options.get("si_fraction", 0.1),
+            "si_test_fraction": options.get("si_test_fraction"),
+            "provenance": artifacts.provenance(base=provenance, dataset=name, seed=options.get("seed", 0))})
+    return comp, name

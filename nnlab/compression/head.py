@@ -230,7 +230,7 @@ def run_fit_head(req: HeadRequest, *, on_epoch: Callable[[dict], None] | None = 
                                 features=len(indices) if indices is not None else dim, hidden=req.hidden,
                                 dropout=req.dropout, cached_features=cache)
     save_model(req.output, model, metrics=metrics, provenance=prov)
-    history_path = req.history or req.output.with_name(req.output.name.split(".")[0] + ".history.parquet")
+    history_path = req.history or artifacts.sibling(req.output, ".history.parquet")
     artifacts.save_table(history_path, history, {"table": "history", "provenance": prov})
     if req.plot is not None:
         plot_history(history, req.plot)

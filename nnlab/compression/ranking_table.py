@@ -16,7 +16,9 @@ import torch
 
 from nnlab.analysis.ranking import forward_ranking, univariate_ranking
 from nnlab.analysis.separation import separation_index, validate_inputs
+from nnlab import artifacts
 from nnlab.artifacts import load_table
+from nnlab.compression.plots import plot_ranking
 from nnlab.errors import NnlabError, ParameterError
 
 METHODS = ("forward", "univariate")
@@ -63,6 +65,28 @@ def rank_features(fs: Any, layer: str | None = None, *, method: str = "forward",
         "width": (meta_in.get("arch_kwargs") or {}).get("width"), "dataset": meta_in.get("dataset"),
         "split": meta_in.get("split"),
     }
+    return table, meta
+
+
+def run_rank_features(features: Any, output: Any, *, layer: str | None = None, method: str = "forward",
+                      max_steps: int | None = None, normalize: bool = True, plot: Any = None,
+                      progress: Callable[[int, int, float], None] | None = None,
+                      provenance: dict[str, Any] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The rank-features stage: rank one layer of a features artifact and write the ranking table (and plot).
+
+    Returns ``(table, meta)`` as :func:`rank_features`; ``provenance`` is stored in the table's metadata.
+    """
+    from pathlib import Path
+
+    if Path(output).suffix != ".parquet":
+        raise NnlabError(f"the ranking table must be a .parquet file, got {output}")
+    fs = artifacts.load_features(features)
+    table, meta = rank_features(fs, layer, method=method, max_steps=max_steps, normalize=normalize, progress=progress)
+    meta["features_file"] = str(features)
+    meta["provenance"] = artifacts.provenance(base=provenance)
+    artifacts.save_table(output, table, meta)
+    if plot is not None:
+        plot_ranking(table, meta, plot)
     return table, meta
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from nnlab import artifacts
 from nnlab.artifacts import load_table
 from nnlab.compression.cut import DEFAULT_THRESHOLD, choose_cut, pooling_layers
 from nnlab.errors import NnlabError, ParameterError
-from nnlab.models import feature_dim, profile_layers, resolve_layer, truncate
+from nnlab.models import count_parameters, feature_dim, load_model, profile_layers, resolve_layer, save_model, truncate
 
 
 def profile_matches(profile: Any, meta: dict[str, Any], model: Any) -> None:
@@ -50,3 +51,22 @@ def truncate_model(model: Any, at: str, *, profile_path: Path | None = None, thr
     index = next((i for i, (n, _) in enumerate(profile_layers(model.net)) if n == name), None)
     info = {"cut at": name, "layer index": index, "features": feature_dim(cut), **info}
     return cut, info
+
+
+def run_truncate(model_path: Path, output: Path, at: str, *, profile: Path | None = None,
+                 threshold: float | None = None, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The truncate stage: load a model artifact, cut it (:func:`truncate_model`) and write the truncated artifact.
+
+    Returns the summary: where it was cut, and the parameter counts before and after.
+    ``provenance`` (e.g. the command line) is stored in the artifact.
+    """
+    if Path(output).suffix != ".safetensors":
+        raise NnlabError(f"the model artifact must be a .safetensors file, got {output}")
+    model = load_model(model_path)
+    cut, info = truncate_model(model, at, profile_path=profile, threshold=threshold)
+    before, after = count_parameters(model.net)[0], count_parameters(cut.net)[0]
+    prov = artifacts.provenance(base=provenance, dataset=model.provenance.get("dataset"),
+                                source=str(model_path), profile=str(profile) if profile else None)
+    save_model(output, cut, provenance=prov)
+    return {"model": str(model_path), **info, "parameters before": before, "parameters after": after,
+            "artifact": str(output)}

@@ -30,7 +30,7 @@ from nnlab.ops.regions import reduce_pooled
 from nnlab.report import plot_history
 from nnlab.training.config import TrainConfig
 from nnlab.training.engine import fit, seed_everything
-from nnlab.training.train_run import TrainOutcome, checkpoint_path
+from nnlab.training.train_run import ROI_TRAINERS, TrainOutcome, checkpoint_path
 
 ROI_DEFAULTS = {"output_size": "auto", "pool": "avg", "image_scale": 1.0, "sampling_ratio": 0, "hidden": 256,
                 "dropout": 0.2, "blocks": None, "split": "auto", "scales": [1.0, 0.5, 0.25], "roi_size": "auto"}
@@ -173,10 +173,11 @@ class PooledRegionHead(nn.Module):
         return self.classifier(reduce_pooled(self.tail(maps), self.pool))
 
 
+@ROI_TRAINERS.register("align", help="fit a head on roi_align features of a frozen backbone (Fast R-CNN)")
 def train_align_head(req, *, on_batch: Callable[[int, int], None] | None = None,
-                     on_epoch: Callable[[dict], None] | None = None, customize=None,
-                     provenance: dict[str, Any] | None = None):
-    """`nnlab train --roi-mode align`: fit the head of a ``roi_align`` model on pooled proposal features.
+                     on_epoch: Callable[[dict], None] | None = None,
+                     provenance: dict[str, Any] | None = None) -> TrainOutcome:
+    """Roi mode ``align`` of :func:`nnlab.training.train_run.run_train`: fit the head of a ``roi_align`` model.
 
     ``req`` is a :class:`nnlab.training.train_run.TrainRequest`: ``dataset`` must be ``proposals:PATH``,
     ``init`` the model artifact whose backbone is frozen; ``model_args`` set the pooling
@@ -186,8 +187,9 @@ def train_align_head(req, *, on_batch: Callable[[int, int], None] | None = None,
     TrainOutcome.
     """
 
-    if customize is not None:
-        raise NnlabError("align mode cannot be combined with adversarial or metric-learning training")
+    if req.hooks is not None and req.hooks.settings():
+        raise NnlabError("align-mode training fits a head on fixed features; it cannot be combined with "
+                         "adversarial or metric-learning training")
     if not str(req.dataset).startswith("proposals:"):
         raise NnlabError(f"align mode trains on a proposals:PATH dataset, not {req.dataset!r}")
     if req.init is None:
@@ -244,7 +246,7 @@ def train_align_head(req, *, on_batch: Callable[[int, int], None] | None = None,
     prov = artifacts.provenance(base=provenance, dataset=req.dataset, seed=req.seed, train_config=config.to_dict(), roi_mode="align",
                                 balance=req.balance, init=str(req.init))
     save_model(req.output, model, metrics=metrics, provenance=prov)
-    history_path = req.history or req.output.with_name(req.output.name.split(".")[0] + ".history.parquet")
+    history_path = req.history or artifacts.sibling(req.output, ".history.parquet")
     artifacts.save_table(history_path, history, {"table": "history", "provenance": prov})
     if req.plot is not None:
         plot_history(history, req.plot)

@@ -37,10 +37,10 @@ def propose_images(
     max_side: int | None = 256,
     min_size: float = 8,
     max_per_image: int | None = 2000,
-    workers: int = 1,
+    search_threads: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, tuple[np.ndarray, tuple[int, int]]], dict[str, str]]:
-    """Selective search over many image files, ``workers`` at a time (threads; OpenCV drops the GIL).
+    """Selective search over many image files, ``search_threads`` at a time (threads; OpenCV drops the GIL).
 
     Returns ``(results, skipped)``: ``results[name] = (boxes N x 4 float32, (width, height))`` in the
     input order, and ``skipped[name] = reason`` for every unreadable or corrupt image (never a crash).
@@ -48,8 +48,8 @@ def propose_images(
     """
     if mode not in MODES:
         raise NnlabError(f"unknown selective-search mode {mode!r}; valid modes: {', '.join(MODES)}")
-    if workers < 1:
-        raise ParameterError("workers", f"workers (selective-search threads) must be at least 1, got {workers}")
+    if search_threads < 1:
+        raise ParameterError("search_threads", f"search_threads (selective-search threads) must be at least 1, got {search_threads}")
     names = list(names) if names is not None else [Path(p).stem for p in paths]
     if len(names) != len(paths):
         raise ValueError("names and paths differ in length")
@@ -67,13 +67,13 @@ def propose_images(
             if progress is not None:
                 progress(done, len(jobs))
 
-    if workers == 1 or len(jobs) <= 1:
+    if search_threads == 1 or len(jobs) <= 1:
         collect(map(propose_one, jobs))
     else:
         # Threads, not processes: OpenCV releases the GIL while it decodes and searches, so threads
         # run in parallel. A forked process inherits OpenCV's thread pool in a locked state and can
         # deadlock in it (seen here); a spawned one re-imports the caller's main module and torch.
-        with ThreadPoolExecutor(min(workers, len(jobs))) as pool:
+        with ThreadPoolExecutor(min(search_threads, len(jobs))) as pool:
             collect(pool.map(propose_one, jobs))
     ordered = {n: results[n] for n in names if n in results}
     return ordered, skipped
@@ -144,7 +144,7 @@ def propose_regions(
     max_side: int | None = 256,
     min_size: float = 8,
     max_per_image: int | None = 2000,
-    workers: int = 1,
+    search_threads: int = 1,
     annotations: bool | None = None,
     pos_iou: float = 0.5,
     neg_iou: float = 0.5,
@@ -179,7 +179,7 @@ def propose_regions(
             skipped[image_id] = str(exc)
     class_list = [str(c) for c in classes] if classes else (voc.class_names(root) if labelled else [])
     results, failed = propose_images(paths, names=names, mode=mode, max_side=max_side, min_size=min_size,
-                                     max_per_image=max_per_image, workers=workers, progress=progress)
+                                     max_per_image=max_per_image, search_threads=search_threads, progress=progress)
     skipped.update(failed)
     files = {n: Path(p).name for n, p in zip(names, paths)}
     frames = []

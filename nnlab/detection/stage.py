@@ -1,7 +1,10 @@
-"""The `nnlab detect` stage: proposals → batched region classification → per-class NMS → metrics.
+"""The detection stages: `nnlab propose-regions` and `nnlab detect`, each one library call that writes its files.
 
-:func:`run_detection` does everything except writing files, so the CLI writes every output only
-after the whole run succeeded (no partial output). Inputs are a VOC folder (a split of it, with
+:func:`run_propose_regions` writes a labelled proposals table of a VOC split; :func:`run_detect`
+loads a detector, detects (:func:`detect_images`: proposals → batched region classification →
+per-class NMS → metrics) and writes the detections table, the metrics table, precision-recall
+curves and optionally drawn images, all only after the whole run succeeded (no partial output).
+:func:`detect_images` does everything except writing files. Inputs are a VOC folder (a split of it, with
 metrics when annotated) or loose image files. Regions are never classified one forward pass at a
 time: ``crop`` mode cuts and classifies every region of an image in batches (R-CNN, how the model
 was trained), ``align`` mode runs a ``roi_align`` model's frozen backbone once per image and pools
@@ -14,19 +17,22 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
-from nnlab.artifacts import load_table
+from nnlab import artifacts
+from nnlab.artifacts import load_table, sibling
 from nnlab.detection import voc
 from nnlab.detection.align import roi_head
-from nnlab.detection.metrics import detection_metrics, draw_detections
-from nnlab.detection.proposals import BACKGROUND, BOX_COLUMNS, propose_images
+from nnlab.detection.metrics import detection_metrics, draw_detections, plot_pr_curves
+from nnlab.detection.proposals import BACKGROUND, BOX_COLUMNS, propose_images, propose_regions
 from nnlab.detection.roi import classify_crops, detections_frame, postprocess
+from nnlab.device import resolve_device
 from nnlab.errors import NnlabError, ParameterError
+from nnlab.models import load_model
 
 ROI_MODES = ("crop", "align")
 
@@ -44,7 +50,7 @@ class DetectOptions:
     max_side: int | None = 192
     min_size: float = 8
     max_per_image: int | None = 500
-    workers: int = 2
+    search_threads: int = 2
 
     def check(self) -> None:
         """Clear errors for impossible values."""
@@ -56,6 +62,8 @@ class DetectOptions:
             raise ParameterError("nms_iou", f"nms_iou must be in (0, 1], got {self.nms_iou}")
         if self.top is not None and self.top < 1:
             raise ParameterError("top", f"top must be at least 1, got {self.top}")
+        if self.search_threads < 1:
+            raise ParameterError("search_threads", f"search_threads must be at least 1, got {self.search_threads}")
 
 
 @dataclass
@@ -128,7 +136,7 @@ def check_classes(model_classes: Sequence[str], truth_classes: Sequence[str] | N
     return classes[1:]
 
 
-def run_detection(
+def detect_images(
     model,
     inputs: Sequence[str | os.PathLike],
     options: DetectOptions,
@@ -168,7 +176,7 @@ def run_detection(
     else:
         found, failed = propose_images(list(images.values()), names=list(images), mode=options.mode,
                                        max_side=options.max_side, min_size=options.min_size,
-                                       max_per_image=options.max_per_image, workers=options.workers,
+                                       max_per_image=options.max_per_image, search_threads=options.search_threads,
                                        progress=report("proposals"))
     skipped.update(failed)
     if not found:
@@ -260,3 +268,159 @@ def max_same_class_overlap(detections: pd.DataFrame) -> float:
         iou.fill_diagonal_(0)
         worst = max(worst, float(iou.max()))
     return worst
+
+
+# --------------------------------------------------------------------------- the whole stages
+
+
+@dataclass
+class DetectRequest:
+    """Every input of the detect stage as plain values (what `nnlab detect` is given).
+
+    ``inputs`` is one VOC folder or image files; ``metrics`` and ``plot`` (written when the images are
+    annotated) default to files beside ``output`` (``.metrics.parquet``, ``.pr.png``); ``draw`` is a
+    folder for one PNG per image with its detections, or None.
+    """
+
+    model: Path
+    inputs: Sequence[Path]
+    output: Path
+    options: DetectOptions = field(default_factory=DetectOptions)
+    split: str | None = None
+    proposals: Path | None = None
+    draw: Path | None = None
+    metrics: Path | None = None
+    plot: Path | None = None
+    device: str = "auto"
+
+
+@dataclass
+class DetectOutcome:
+    """What the detect stage found and wrote."""
+
+    result: DetectResult
+    output: Path
+    metrics_path: Path | None
+    plot: Path | None
+    drawn: int
+    summary: dict[str, object]
+
+
+def run_detect(request: DetectRequest, *, progress: Callable[[str, int, int], None] | None = None,
+               provenance: Mapping[str, object] | None = None) -> DetectOutcome:
+    """The detect stage: load a detector artifact, detect in a VOC split or images, write every output.
+
+    Writes the detections table (image, x1, y1, x2, y2, score, class) and, for annotated images, the
+    metrics table (AP per class, mAP@0.5 and mAP@[.5:.95] in its metadata) and the precision-recall
+    PNG; with ``draw`` one PNG per image. Nothing is written unless the whole run succeeds.
+    ``provenance`` (e.g. the command line) is stored in the tables; ``progress(stage, done, total)``
+    reports the proposal and classification steps.
+    """
+    output = Path(request.output)
+    if output.suffix != ".parquet":
+        raise NnlabError(f"the detections table must be a .parquet file, got {output}")
+    metrics_path = Path(request.metrics) if request.metrics is not None else sibling(output, ".metrics.parquet")
+    plot_path = Path(request.plot) if request.plot is not None else sibling(output, ".pr.png")
+    if metrics_path.suffix != ".parquet" or plot_path.suffix != ".png":
+        raise NnlabError(f"the metrics table must be a .parquet file and the PR curves a .png file, got "
+                         f"{metrics_path} and {plot_path}")
+    options = request.options
+    options.check()
+    device = resolve_device(request.device)
+    model = load_model(request.model, device=device)
+    result = detect_images(model, request.inputs, options, split=request.split, proposals=request.proposals,
+                           device=device, progress=progress)
+    drawn = draw_all(result, request.draw) if request.draw is not None else 0
+    meta = {"table": "detections", "model": str(request.model), "inputs": [str(p) for p in request.inputs],
+            "split": request.split, "classes": result.classes, "skipped": result.skipped, "options": vars(options),
+            "provenance": artifacts.provenance(base=provenance)}
+    if result.metrics is not None:
+        artifacts.save_table(metrics_path, result.metrics.to_frame(), {
+            **meta, "table": "detection_metrics", "map50": result.metrics.map50, "map": result.metrics.map})
+        plot_pr_curves(result.metrics, plot_path, title=f"{Path(request.model).stem} ({options.roi_mode})")
+    else:
+        metrics_path = plot_path = None
+    artifacts.save_table(output, result.detections, meta)
+    summary: dict[str, object] = {
+        "images": len(result.images), "regions": result.regions, "roi mode": options.roi_mode,
+        "regions/s (classification)": round(result.regions_per_second, 1),
+        "proposals s": round(result.seconds["proposals"], 2), "classify s": round(result.seconds["classify"], 2),
+        "detections": len(result.detections), "skipped images": len(result.skipped), "detections table": str(output)}
+    if result.metrics is not None:
+        summary.update({"mAP@0.5": round(result.metrics.map50, 4), "mAP@[.5:.95]": round(result.metrics.map, 4),
+                        "metrics table": str(metrics_path), "PR curves": str(plot_path)})
+    if request.draw is not None:
+        summary["drawn"] = f"{drawn} PNG in {request.draw}"
+    return DetectOutcome(result=result, output=output, metrics_path=metrics_path, plot=plot_path, drawn=drawn,
+                         summary=summary)
+
+
+@dataclass
+class ProposeRequest:
+    """Every input of the propose-regions stage (what `nnlab propose-regions` is given).
+
+    ``neg_iou`` defaults to ``pos_iou``; ``classes`` (None: every object name) are the positive
+    classes; ``annotations`` None labels the proposals when the folder has annotations. See
+    :func:`nnlab.detection.proposals.propose_regions` for the rest.
+    """
+
+    voc_dir: Path
+    output: Path
+    split: str = "train"
+    mode: str = "fast"
+    max_side: int | None = 192
+    min_size: float = 8
+    max_per_image: int | None = 500
+    search_threads: int = 2
+    annotations: bool | None = None
+    pos_iou: float = 0.5
+    neg_iou: float | None = None
+    classes: Sequence[str] | None = None
+    add_gt: bool = True
+
+
+@dataclass
+class ProposeOutcome:
+    """The proposals table written, its metadata and what to show about it."""
+
+    frame: pd.DataFrame
+    meta: dict
+    output: Path
+    summary: dict[str, object]
+
+
+def run_propose_regions(request: ProposeRequest, *, progress: Callable[[int, int], None] | None = None,
+                        provenance: Mapping[str, object] | None = None) -> ProposeOutcome:
+    """The propose-regions stage: selective search on a VOC split, labelled by IoU, written as a proposals table.
+
+    Refuses positive ``classes`` of which no object occurs in the split (a typo would otherwise
+    give an all-background table). ``provenance`` is stored in the table's metadata;
+    ``progress(done, total)`` reports images searched.
+    """
+    output = Path(request.output)
+    if output.suffix != ".parquet":
+        raise NnlabError(f"the proposals table must be a .parquet file, got {output}")
+    neg = request.pos_iou if request.neg_iou is None else request.neg_iou
+    if not (0 < request.pos_iou <= 1 and 0 <= neg <= 1):
+        raise NnlabError(f"the positive IoU must be in (0, 1] and the negative IoU in [0, 1], got {request.pos_iou} "
+                         f"and {neg}")
+    wanted = list(request.classes) if request.classes else None
+    df, meta = propose_regions(request.voc_dir, request.split, mode=request.mode, max_side=request.max_side,
+                               min_size=request.min_size, max_per_image=request.max_per_image,
+                               search_threads=request.search_threads, annotations=request.annotations,
+                               pos_iou=request.pos_iou, neg_iou=neg, classes=wanted, add_gt=request.add_gt,
+                               progress=progress)
+    if wanted and meta["labelled"]:
+        known = set(df["gt_class"]) - {""}
+        if not any(c in known for c in wanted):
+            raise NnlabError(f"classes {', '.join(wanted)}: no such object in {request.voc_dir} split "
+                             f"{request.split!r}")
+    meta["provenance"] = artifacts.provenance(base=provenance)
+    artifacts.save_table(output, df, meta)
+    summary: dict[str, object] = {
+        "table": str(output), "images": meta["images"], "proposals": len(df),
+        "per image": round(len(df) / max(meta["images"], 1), 1), "skipped images": len(meta["skipped"])}
+    if meta["labelled"] and "source" in df.columns and len(df):
+        ss = df[df["source"] == "ss"]
+        summary["proposals at IoU >= pos-iou"] = int((ss["iou"] >= request.pos_iou).sum())
+    return ProposeOutcome(frame=df, meta=meta, output=output, summary=summary)

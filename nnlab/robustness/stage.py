@@ -1,8 +1,16 @@
-"""The `nnlab attack` stage as library calls: attack a dataset split, measure it, draw it, summarise a study.
+"""The `nnlab attack` stage: attack a dataset split, measure it, draw it, write the adversarial artifact.
 
-``run_attack`` walks a split in order, batch by batch, with one attack object, so seeded attacks
-(``pixels``) give the same images for the same split, batch size and seed. Only the adversarial
-images are kept; the clean ones are re-read from the dataset for the figure.
+:func:`run_attack` is the whole stage in one call (load the model, open the split, attack, measure,
+write the adversarial artifact, its metrics table and a figure). :func:`attack_dataset` walks a
+split in order, batch by batch, with one attack object, so seeded attacks (``pixels``) give the same
+images for the same split, batch size and seed. Only the adversarial images are kept; the clean ones
+are re-read from the dataset for the figure.
+
+    from nnlab.robustness.stage import AttackRequest, run_attack
+
+    outcome = run_attack(AttackRequest(model="clean.safetensors", output="adv.safetensors", attack="fgsm",
+                                       params={"eps": "8/255"}, limit=500))
+    outcome.metrics  # samples, clean_accuracy, adversarial_accuracy, success_rate, mean_linf, mean_l2
 """
 
 from __future__ import annotations
@@ -15,12 +23,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from nnlab.artifacts import load_table, save_figure
+from nnlab import artifacts
+from nnlab.artifacts import save_figure, sibling
+from nnlab.device import resolve_device
+from nnlab.data.loader import make_loader
 from nnlab.errors import NnlabError
+from nnlab.models import load_model
 from nnlab.report import subplots
 from nnlab.robustness.base import Attack
+from nnlab.robustness.factory import create_attack
 from nnlab.robustness.knn import KNNClassifier
-from nnlab.data.loader import make_loader
+from nnlab.training.recipe import DataOptions, dataset_for_model
 
 METRIC_COLUMNS = ("samples", "clean_accuracy", "adversarial_accuracy", "success_rate", "mean_linf", "mean_l2")
 
@@ -76,8 +89,8 @@ def check_attackable(model: Any, attack: Attack, model_name: str = "this model")
         )
 
 
-def run_attack(model: Any, ds: Any, attack: Attack, *, device: torch.device, batch_size: int = 256,
-               progress: Callable[[int, int], None] | None = None) -> AttackRun:
+def attack_dataset(model: Any, ds: Any, attack: Attack, *, device: torch.device, batch_size: int = 256,
+                   num_workers: int = 0, progress: Callable[[int, int], None] | None = None) -> AttackRun:
     """Attack every sample of ``ds`` (in order) and record predictions before and after, and the perturbation sizes.
 
     ``model`` must already be on ``device`` and in eval mode; ``attack`` must be built on it.
@@ -88,7 +101,7 @@ def run_attack(model: Any, ds: Any, attack: Attack, *, device: torch.device, bat
     check_attackable(model, attack)
     chunks: dict[str, list[Tensor]] = {k: [] for k in ("images", "labels", "clean", "adv", "linf", "l2")}
     done = 0
-    for images, labels in make_loader(ds, batch_size, shuffle=False):
+    for images, labels in make_loader(ds, batch_size, shuffle=False, num_workers=num_workers):
         images, labels = images.to(device), torch.as_tensor(labels).long().to(device)
         with torch.no_grad():
             clean_pred = model(images).argmax(1)
@@ -186,25 +199,118 @@ def adversarial_meta(run: AttackRun, *, classes: Sequence[str], model: str, data
             "dataset": dataset, "split": split, "metrics": run.metrics(), **dict(extra or {})}
 
 
-def robustness_summary(entries: Sequence[tuple[str, Path, Path]]) -> Any:
-    """The study's table: one row per model (name, clean_acc, adv_acc) from `nnlab evaluate` metrics tables.
+# --------------------------------------------------------------------------- the whole stage
 
-    Each entry is ``(name, clean metrics table, adversarial metrics table)``; accuracy is the table's
-    ``overall`` row.
+
+@dataclass
+class AttackRequest:
+    """Every input of the attack stage as plain values (what `nnlab attack` is given).
+
+    ``params`` are the attack's parameters (``eps``, ``alpha``, ``steps``, ``random_start``, ``n``,
+    ``sigma``, ``channels_last``; numbers or fractions such as ``"8/255"``); those the attack does not
+    take are an error. ``dataset`` defaults to the one the model was trained on; ``metrics`` and
+    ``plot`` default to files beside ``output`` (``.metrics.parquet``, ``.grid.png``).
     """
-    import pandas as pd
 
-    if not entries:
-        raise NnlabError("name at least one model row, as NAME=CLEAN_METRICS,ADVERSARIAL_METRICS")
-    rows = []
-    for name, clean, adversarial in entries:
-        rows.append({"model": name, "clean_acc": _overall_accuracy(clean), "adv_acc": _overall_accuracy(adversarial)})
-    return pd.DataFrame(rows, columns=["model", "clean_acc", "adv_acc"])
+    model: Path
+    output: Path
+    dataset: str | None = None
+    split: str = "test"
+    attack: str = "pixels+fgsm"
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: Path | None = None
+    plot: Path | None = None
+    val_fraction: float = 0.1
+    fraction: float | None = None
+    limit: int | None = None
+    batch_size: int = 256
+    seed: int = 0
+    device: str = "auto"
+    num_workers: int = 0
+    data_root: Path | None = None
+    download: bool = False
+
+    def paths(self) -> tuple[Path, Path, Path]:
+        """``(adversarial artifact, metrics table, figure)``, checked for their file types."""
+        output = Path(self.output)
+        if output.suffix != ".safetensors":
+            raise NnlabError(f"the adversarial artifact must be a .safetensors file, got {output}")
+        metrics = Path(self.metrics) if self.metrics is not None else sibling(output, ".metrics.parquet")
+        plot = Path(self.plot) if self.plot is not None else sibling(output, ".grid.png")
+        if metrics.suffix != ".parquet":
+            raise NnlabError(f"the attack's metrics table must be a .parquet file, got {metrics}")
+        if plot.suffix != ".png":
+            raise NnlabError(f"the attack's figure must be a .png file, got {plot}")
+        return output, metrics, plot
 
 
-def _overall_accuracy(path: Path) -> float:
-    df, _ = load_table(path, table="metrics")
-    overall = df[df["scope"] == "overall"] if "scope" in df.columns else df.iloc[0:0]
-    if overall.empty or "accuracy" not in overall.columns:
-        raise NnlabError(f"{path} has no overall accuracy row; is it a table written by `nnlab evaluate`?")
-    return float(overall["accuracy"].iloc[0])
+@dataclass
+class AttackOutcome:
+    """What the attack stage wrote and measured."""
+
+    run: AttackRun
+    dataset: str
+    split: str
+    output: Path
+    metrics_path: Path
+    plot: Path
+    metrics: dict[str, float | int]
+    summary: dict[str, Any]
+
+
+def run_attack(request: AttackRequest, *, progress: Callable[[int, int], None] | None = None,
+               provenance: Mapping[str, Any] | None = None) -> AttackOutcome:
+    """The attack stage: attack a model on a dataset split and write the adversarial artifact, metrics table, figure.
+
+    Loads the model artifact, builds the attack on it (refusing a gradient attack on a k-NN model),
+    opens the split shaped for the model, attacks every sample (:func:`attack_dataset`), then writes the
+    figure, the one-row metrics table and the adversarial artifact, each atomically and only after the
+    whole split was attacked. ``provenance`` (e.g. the command line) is stored in every file written.
+    ``progress(done, total)`` reports samples attacked.
+    """
+    output, metrics_path, plot_path = request.paths()
+    device = resolve_device(request.device)
+    model = load_model(request.model, device=device)
+    params = {k: v for k, v in request.params.items() if v is not None}
+    adversary = create_attack(request.attack, model, seed=request.seed, **params)
+    check_attackable(model, adversary, str(request.model))
+    name = request.dataset or model.provenance.get("dataset")
+    if not name:
+        raise NnlabError(f"{request.model} records no training dataset; name the dataset to attack")
+    data = DataOptions(dataset=name, root=request.data_root, download=request.download,
+                       val_fraction=request.val_fraction, fraction=request.fraction, limit=request.limit,
+                       seed=request.seed)
+    ds = dataset_for_model(model, data, request.split)
+    run = attack_dataset(model, ds, adversary, device=device, batch_size=request.batch_size,
+                         num_workers=request.num_workers, progress=progress)
+    classes = list(model.spec.classes)
+    prov = artifacts.provenance(base=provenance, dataset=name, seed=request.seed)
+    meta = adversarial_meta(run, classes=classes, model=str(request.model), dataset=name, split=request.split,
+                            extra={"fraction": request.fraction, "limit": request.limit, "seed": request.seed,
+                                   "provenance": prov})
+    plot_attack_grid(run, ds, classes, plot_path, title=f"{Path(request.model).name} on {name}:{request.split}: "
+                                                        f"{run.attack} {_short(run.params)}")
+    artifacts.save_table(metrics_path, metrics_frame(run), {
+        "table": "attack", "adversarial": str(output), "model": str(request.model), "provenance": prov})
+    artifacts.save_adversarial(output, run.images, run.labels, run.clean_pred, run.adv_pred, run.indices, meta)
+    measured = run.metrics()
+    summary = {"model": str(request.model), "data": f"{name}:{request.split}", "attack": run.attack,
+               **_flat(run.params), **measured, "adversarial set": str(output), "metrics table": str(metrics_path),
+               "figure": str(plot_path)}
+    return AttackOutcome(run=run, dataset=name, split=request.split, output=output, metrics_path=metrics_path,
+                         plot=plot_path, metrics=measured, summary=summary)
+
+
+def _flat(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested parameters (a chain's per-part dicts) as one level: ``{"fgsm eps": 0.03, ...}``."""
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, Mapping):
+            out.update(_flat(value, f"{prefix}{key} "))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _short(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in _flat(params).items())

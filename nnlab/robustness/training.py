@@ -1,7 +1,8 @@
 """Training hooks for `nnlab train`: adversarial training (``--adv``) and circle loss with a k-NN head.
 
-Both plug into :func:`nnlab.training.train_run.run_train` through its ``customize`` hook, which returns
-extra :func:`nnlab.training.engine.fit` keyword arguments:
+Both plug into :func:`nnlab.training.train_run.run_train` as ``TrainRequest.hooks``: a
+:class:`RobustnessSettings` whose ``fit_hooks`` returns extra :func:`nnlab.training.engine.fit`
+keyword arguments:
 
 - adversarial training returns a ``batch_hook`` that replaces a fraction of the training batches by
   adversarial ones generated against the current weights (the seed made half of them adversarial);
@@ -11,12 +12,12 @@ extra :func:`nnlab.training.engine.fit` keyword arguments:
   classifies the validation split by k-NN. Because the bank is a buffer, the best-validation weights
   that ``fit`` keeps come with their own bank, and the saved artifact classifies on its own.
 
-The settings travel in ``TrainRequest.extra`` (see :func:`robustness_settings`) and are recorded in the
-training config's ``extra``, hence in the artifact's provenance.
+The settings are recorded in the training config's ``extra``, hence in the artifact's provenance.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import torch
@@ -33,73 +34,86 @@ from nnlab.data.loader import make_loader
 from nnlab.training.recipe import DataOptions, dataset_for_model
 
 LOSSES = ("ce", "circle")
-Customize = Callable[[Any, Any, Any], dict[str, Any]]
 
 
-def robustness_settings(
-    *,
-    adv: str | None = None,
-    adv_ratio: float = 0.5,
-    attack_params: Mapping[str, Any] | None = None,
-    loss: str = "ce",
-    circle_m: float = 0.4,
-    circle_gamma: float = 80.0,
-    knn: int = 3,
-) -> dict[str, Any]:
-    """Validate the robustness options of `nnlab train` and return them as a JSON-able dict (``TrainRequest.extra``).
+@dataclass(frozen=True)
+class RobustnessSettings:
+    """The robustness options of a training run, validated on creation; ``TrainRequest.hooks`` of `nnlab train`.
 
-    ``attack_params`` are the attack's parameters given on the command line (eps, alpha, steps, n, …);
-    they are checked here, before any data is loaded, by building the attack on a stand-in model.
-    Options that only apply with ``--adv`` are an error without it, so a forgotten ``--adv`` does not
-    silently train a plain model.
+    ``adv`` (an attack name or chain such as ``pixels+fgsm``) turns on adversarial training: a share
+    ``adv_ratio`` of the batches is replaced by adversarial ones, made with the attack parameters
+    ``eps``, ``alpha`` (numbers or fractions such as ``"8/255"``), ``steps`` and ``pixels``.
+    ``loss="circle"`` trains with circle loss (margin ``circle_m``, scale ``circle_gamma``) and a
+    k-NN head with ``knn`` neighbours. Attack parameters without ``adv`` are an error, so a forgotten
+    attack does not silently train a plain model; the attack is built once on a stand-in model so that
+    an unknown name or a bad value fails before any data is loaded.
     """
-    params = {k: check_unit(k, v) if k in ("eps", "alpha", "sigma") else v
-              for k, v in dict(attack_params or {}).items() if v is not None}
-    if loss not in LOSSES:
-        raise NnlabError(f"unknown loss {loss!r}; valid: {', '.join(LOSSES)}")
-    if adv is None:
-        if params:
-            raise NnlabError(f"attack parameters {', '.join(params)} only apply to adversarial training; "
-                             "name the attack to train against (adv, e.g. 'pixels+fgsm')")
-    else:
-        if loss == "circle":
-            raise NnlabError("adversarial training cannot be combined with the circle loss: a k-NN head has no input gradient "
-                             "to attack during training")
-        if isinstance(adv_ratio, bool) or not isinstance(adv_ratio, (int, float)) or not 0 <= adv_ratio <= 1:
-            raise ParameterError("adv_ratio", f"adv_ratio must be between 0 and 1 (the share of adversarial batches), got {adv_ratio}")
-        ratio = float(adv_ratio)
-        create_attack(adv, nn.Identity(), **params)  # unknown names and bad values fail here, with one line
-        params = {k: v for k, v in params.items() if k in accepted_params(adv)}
-    settings: dict[str, Any] = {}
-    if adv is not None:
-        settings.update(adv=adv, adv_ratio=ratio, attack_params=params)
-    if loss == "circle":
-        CircleLoss(circle_m, circle_gamma)  # validates m and gamma
-        if isinstance(knn, bool) or not isinstance(knn, int) or knn < 1:
-            raise ParameterError("knn", f"knn (the k of the k-NN head) must be at least 1, got {knn!r}")
-        settings.update(loss="circle", circle_m=float(circle_m), circle_gamma=float(circle_gamma), knn=int(knn))
-    return settings
 
+    adv: str | None = None
+    adv_ratio: float = 0.5
+    eps: float | str | None = None
+    alpha: float | str | None = None
+    steps: int | None = None
+    pixels: int | None = None
+    loss: str = "ce"
+    circle_m: float = 0.4
+    circle_gamma: float = 80.0
+    knn: int = 3
 
-def robustness_customizer(request: Any) -> Customize | None:
-    """The ``customize`` hook for ``run_train`` from a TrainRequest whose ``extra`` holds robustness settings.
+    def __post_init__(self) -> None:
+        given = {"eps": self.eps, "alpha": self.alpha, "steps": self.steps, "n": self.pixels}
+        params = {k: check_unit(k, v) if k in ("eps", "alpha") else v for k, v in given.items() if v is not None}
+        if self.loss not in LOSSES:
+            raise NnlabError(f"unknown loss {self.loss!r}; valid: {', '.join(LOSSES)}")
+        if self.adv is None:
+            if params:
+                names = ", ".join("pixels" if k == "n" else k for k in params)
+                raise NnlabError(f"attack parameters ({names}) only apply to adversarial training; name the attack "
+                                 "to train against (adv, e.g. pixels+fgsm)")
+        else:
+            if self.loss == "circle":
+                raise NnlabError("adversarial training cannot be combined with circle loss: a k-NN head has no "
+                                 "input gradient to attack during training")
+            ratio = self.adv_ratio
+            if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
+                raise ParameterError("adv_ratio", f"adv_ratio must be between 0 and 1 (the share of adversarial "
+                                     f"batches), got {ratio}")
+            create_attack(self.adv, nn.Identity(), **params)  # unknown names and bad values fail here, with one line
+            params = {k: v for k, v in params.items() if k in accepted_params(self.adv)}
+        if self.loss == "circle":
+            CircleLoss(self.circle_m, self.circle_gamma)  # validates m and gamma
+            if isinstance(self.knn, bool) or not isinstance(self.knn, int) or self.knn < 1:
+                raise ParameterError("knn", f"knn (the k of the k-NN head) must be at least 1, got {self.knn!r}")
+        object.__setattr__(self, "_attack_params", params)
 
-    Returns None when ``request.extra`` asks for neither adversarial training nor circle loss.
-    """
-    extra = dict(getattr(request, "extra", {}) or {})
-    if extra.get("adv") is None and extra.get("loss", "ce") != "circle":
-        return None
+    @property
+    def attack_params(self) -> dict[str, Any]:
+        """The attack's keyword arguments (``eps``, ``alpha``, ``steps``, ``n``) that apply to ``adv``, parsed."""
+        return dict(self._attack_params)  # type: ignore[attr-defined]
 
-    def customize(model: Any, train_ds: Any, config: Any) -> dict[str, Any]:
-        config.extra.update(extra)
-        if extra.get("adv") is not None:
-            return {"batch_hook": adversarial_hook(extra["adv"], extra.get("attack_params", {}),
-                                                   float(extra.get("adv_ratio", 0.5)))}
-        bank_ds, val_ds = _unaugmented_splits(model, request)
-        return circle_hooks(model, bank_ds, val_ds, m=extra["circle_m"], gamma=extra["circle_gamma"],
-                            k=extra["knn"], batch_size=max(int(config.batch_size), 256))
+    def settings(self) -> dict[str, Any]:
+        """The active settings as JSON (recorded in the training config, hence the artifact); {} for plain training."""
+        out: dict[str, Any] = {}
+        if self.adv is not None:
+            out.update(adv=self.adv, adv_ratio=float(self.adv_ratio), attack_params=self.attack_params)
+        if self.loss == "circle":
+            out.update(loss="circle", circle_m=float(self.circle_m), circle_gamma=float(self.circle_gamma),
+                       knn=int(self.knn))
+        return out
 
-    return customize
+    def fit_hooks(self, model: Any, train_ds: Any, config: Any, request: Any) -> dict[str, Any]:
+        """`fit` keyword arguments: a ``batch_hook`` for adversarial training; ``loss_fn``/``validate_fn`` for circle loss.
+
+        Circle loss turns ``model`` into a k-NN model in place; its bank is the run's training split
+        without augmentation (rebuilt from ``request``).
+        """
+        if self.adv is not None:
+            return {"batch_hook": adversarial_hook(self.adv, self.attack_params, float(self.adv_ratio))}
+        if self.loss == "circle":
+            bank_ds, val_ds = _unaugmented_splits(model, request)
+            return circle_hooks(model, bank_ds, val_ds, m=self.circle_m, gamma=self.circle_gamma, k=self.knn,
+                                batch_size=max(int(config.batch_size), 256))
+        return {}
 
 
 # --------------------------------------------------------------------------- adversarial training

@@ -10,11 +10,15 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nnlab import artifacts
 from nnlab.artifacts import load_adversarial
+from nnlab.device import resolve_device
 from nnlab.errors import NnlabError
+from nnlab.models import load_model
+from nnlab.report import plot_confusion
 from nnlab.training.engine import evaluate, evaluate_tensors
 from nnlab.training.metrics import classification_table, confusion_from_table
-from nnlab.training.recipe import class_remap, dataset_for_model
+from nnlab.training.recipe import DataOptions, class_remap, dataset_for_model
 
 
 @dataclass
@@ -68,3 +72,73 @@ def confusion(ev: Evaluation) -> np.ndarray:
     """The confusion matrix of an evaluation."""
 
     return confusion_from_table(ev.table, ev.classes)
+
+
+@dataclass
+class EvaluateRequest:
+    """Every input of the evaluate stage as plain values (what `nnlab evaluate` is given).
+
+    With ``adversarial`` the model is evaluated on that stored set; otherwise on ``split`` of
+    ``dataset`` (default: the dataset the model was trained on). ``output`` defaults to a table
+    beside the model (``.metrics.parquet``); ``plot`` (a confusion-matrix PNG) is optional.
+    """
+
+    model: Path
+    output: Path | None = None
+    dataset: str | None = None
+    split: str = "test"
+    adversarial: Path | None = None
+    plot: Path | None = None
+    val_fraction: float = 0.1
+    fraction: float | None = None
+    limit: int | None = None
+    batch_size: int = 256
+    seed: int = 0
+    device: str = "auto"
+    num_workers: int = 0
+    data_root: Path | None = None
+    download: bool = False
+
+
+@dataclass
+class EvaluateOutcome:
+    """The evaluation and the files written."""
+
+    evaluation: Evaluation
+    output: Path
+    plot: Path | None
+    summary: dict[str, Any]
+
+
+def run_evaluate(request: EvaluateRequest, *, provenance: dict[str, Any] | None = None) -> EvaluateOutcome:
+    """The evaluate stage: load a model artifact, evaluate it, write the metrics table (and confusion PNG).
+
+    ``provenance`` (e.g. the command line) is stored in the table's metadata.
+    """
+    output = Path(request.output) if request.output is not None else artifacts.sibling(request.model,
+                                                                                       ".metrics.parquet")
+    if output.suffix != ".parquet":
+        raise NnlabError(f"the metrics table must be a .parquet file, got {output}")
+    device = resolve_device(request.device)
+    model = load_model(request.model, device=device)
+    if request.adversarial is not None:
+        ev = evaluate_on_adversarial(model, request.adversarial, device, batch_size=request.batch_size)
+    else:
+        name = request.dataset or model.provenance.get("dataset")
+        if not name:
+            raise NnlabError(f"{request.model} records no training dataset; name the dataset to evaluate on")
+        data = DataOptions(dataset=name, root=request.data_root, download=request.download,
+                           val_fraction=request.val_fraction, fraction=request.fraction, limit=request.limit,
+                           seed=request.seed)
+        ev = evaluate_on_dataset(model, data, request.split, device, batch_size=request.batch_size,
+                                 num_workers=request.num_workers)
+    artifacts.save_table(output, ev.table, {"table": "metrics", "model": str(request.model), "source": ev.source,
+                                            "provenance": artifacts.provenance(base=provenance,
+                                                                               seed=request.seed)})
+    if request.plot is not None:
+        plot_confusion(confusion(ev), ev.classes, request.plot, title=f"{Path(request.model).name} on {ev.source}")
+    summary = {"model": str(request.model), "data": ev.source, "samples": ev.samples, "accuracy": ev.accuracy,
+               "loss": ev.loss, "metrics table": str(output)}
+    if request.plot is not None:
+        summary["confusion plot"] = str(request.plot)
+    return EvaluateOutcome(evaluation=ev, output=output, plot=request.plot, summary=summary)

@@ -1,10 +1,19 @@
-"""One training run end to end: data, model, freezing, fit, artifact, history — what `nnlab train` does."""
+"""One training run end to end: data, model, freezing, fit, artifact, history — what `nnlab train` does.
+
+:func:`run_train` is the stage. It dispatches on ``TrainRequest.roi_mode`` through the
+:data:`ROI_TRAINERS` registry: ``crop`` (every ordinary classifier, and R-CNN detectors trained on
+region crops) is :func:`train_classifier` here; higher layers register other modes
+(:mod:`nnlab.detection.align` registers ``align``, the Fast R-CNN head trainer, when it is imported).
+Behaviour that a higher layer adds to an ordinary run (adversarial batches, circle loss) arrives as
+``TrainRequest.hooks``, an object with the :class:`TrainingHooks` methods
+(:class:`nnlab.robustness.training.RobustnessSettings`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import pandas as pd
 
@@ -14,10 +23,27 @@ from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import count_parameters, load_model, save_model, set_trainable
 from nnlab.models import freeze as freeze_params
 from nnlab.models.presets import apply_block_preset
+from nnlab.registry import Registry
 from nnlab.report import plot_history
 from nnlab.training.config import TrainConfig
 from nnlab.training.engine import fit, seed_everything
 from nnlab.training.recipe import DataOptions, build_new_model, init_from_artifact
+
+ROI_TRAINERS = Registry("roi mode")
+"""roi mode → trainer ``(request, *, on_batch, on_epoch, provenance) -> TrainOutcome``."""
+
+
+class TrainingHooks(Protocol):
+    """What a higher layer adds to an ordinary training run (e.g. robustness: adversarial batches, circle loss)."""
+
+    def settings(self) -> dict[str, Any]:
+        """JSON-able settings, recorded in the training config (so in the artifact's provenance); {} when inactive."""
+
+    def fit_hooks(self, model: Any, train_ds: Any, config: Any, request: "TrainRequest") -> dict[str, Any]:
+        """Extra :func:`nnlab.training.engine.fit` keyword arguments (``batch_hook``, ``loss_fn``, ``validate_fn``).
+
+        May change ``model`` in place before training (circle loss turns it into a k-NN model).
+        """
 
 
 @dataclass
@@ -63,7 +89,8 @@ class TrainRequest:
     data_root: Path | None = None
     download: bool = False
     balance: str = "none"
-    extra: dict[str, Any] = field(default_factory=dict)
+    roi_mode: str = "crop"
+    hooks: TrainingHooks | None = None
 
 
 @dataclass
@@ -93,14 +120,33 @@ def run_train(
     *,
     on_batch: Callable[[int, int], None] | None = None,
     on_epoch: Callable[[dict], None] | None = None,
-    customize: Callable[[Any, Any, Any], dict[str, Any]] | None = None,
     provenance: dict[str, Any] | None = None,
 ) -> TrainOutcome:
-    """Train as `nnlab train` does and write the model artifact, its history table and optional plot.
+    """The training stage: train as `nnlab train` does and write the model artifact, history table and optional plot.
 
-    ``customize(model, train_ds, config)`` may return extra `fit` keyword arguments (loss or batch
-    hooks) — the robustness stages use it for adversarial training and circle loss. ``provenance`` (see
+    ``req.roi_mode`` picks the trainer from :data:`ROI_TRAINERS` (``crop``: :func:`train_classifier`).
+    ``on_batch(step, total)`` and ``on_epoch(history row)`` report progress; ``provenance`` (see
     :func:`nnlab.artifacts.provenance`, e.g. the CLI's command line) is recorded in what is written.
+    """
+    if req.roi_mode not in ROI_TRAINERS:
+        raise NnlabError(f"unknown roi mode {req.roi_mode!r}; registered: {', '.join(ROI_TRAINERS.names())} "
+                         "(align is registered by importing nnlab.detection.align)")
+    return ROI_TRAINERS.get(req.roi_mode)(req, on_batch=on_batch, on_epoch=on_epoch, provenance=provenance)
+
+
+@ROI_TRAINERS.register("crop", help="train the whole classifier on images (or region crops)")
+def train_classifier(
+    req: TrainRequest,
+    *,
+    on_batch: Callable[[int, int], None] | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
+    provenance: dict[str, Any] | None = None,
+) -> TrainOutcome:
+    """Train a classifier on a dataset (images, or the crops of a proposals table) and write its artifact and history.
+
+    ``req.hooks`` (when given) may return extra `fit` keyword arguments (loss or batch hooks) — the
+    robustness layer uses them for adversarial training and circle loss — and its settings are
+    recorded in the training config.
     """
 
     if req.output.suffix != ".safetensors":
@@ -152,7 +198,10 @@ def run_train(
     val_ds = data.load("val", subset=False)
     if getattr(train_ds, "class_weights", None) is not None:
         config.class_weights = [float(w) for w in train_ds.class_weights]
-    fit_kwargs = customize(model, train_ds, config) if customize else {}
+    fit_kwargs: dict[str, Any] = {}
+    if req.hooks is not None:
+        config.extra.update(req.hooks.settings())
+        fit_kwargs = req.hooks.fit_hooks(model, train_ds, config, req)
     result = fit(model, train_ds, val_ds, config, device, checkpoint=checkpoint_path(req.output), resume=req.resume,
                  on_epoch=on_epoch, on_batch=on_batch, **fit_kwargs)
     if callable(distilled):
@@ -177,7 +226,7 @@ def run_train(
     prov = artifacts.provenance(base=provenance, dataset=req.dataset, seed=req.seed, train_config=config.to_dict(),
                                  augment=req.augment, init=str(req.init) if req.init else None)
     save_model(req.output, model, metrics=metrics, provenance=prov)
-    history_path = req.history or req.output.with_name(req.output.name.split(".")[0] + ".history.parquet")
+    history_path = req.history or artifacts.sibling(req.output, ".history.parquet")
     artifacts.save_table(history_path, history, {"table": "history", "provenance": prov})
     if req.plot is not None:
         plot_history(history, req.plot)

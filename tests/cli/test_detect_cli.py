@@ -14,7 +14,7 @@ from nnlab.models import load_model
 from tests.cli.helpers import assert_clear_error, error_text, invoke
 
 TINY = ["--width", "0.25", "--image-size", "16"]
-SEARCH = ["--max-side", "96", "--max-per-image", "40", "--workers", "1"]
+SEARCH = ["--max-side", "96", "--max-per-image", "40", "--search-threads", "1"]
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""`attack`, `train --adv`, `train --loss circle`, `embed`, `attack --summarize` end to end on tiny built-in data,
+"""`attack`, `train --adv`, `train --loss circle`, `embed` end to end on tiny built-in data,
 and their user errors (one clear line, no traceback, no partial output)."""
 
 from __future__ import annotations
@@ -108,27 +108,6 @@ def test_embed_pairs_clean_and_adversarial_and_is_seeded(runner, app, study, tmp
     assert len(clean) == len(attacked) == 60
     assert clean.label.tolist() == attacked.label.tolist() == adv.labels.tolist()  # same images, same order
     assert (tmp_path / "a.png").stat().st_size > 10_000
-
-
-def test_summarize_writes_the_study_table(runner, app, study, tmp_path):
-    tables = {}
-    for model in ("clean", "robust"):
-        for source, args in (("clean", ["--dataset", "digits", "--split", "test", "--limit", "60"]),
-                             ("adv", ["--adversarial", study["adv"]])):
-            tables[model, source] = tmp_path / f"{model}.{source}.parquet"
-            res = invoke(runner, app, "evaluate", study[model], *args, "--device", "cpu", "-o",
-                         tables[model, source], "--quiet")
-            assert res.exit_code == 0, res.output
-    out = tmp_path / "summary.parquet"
-    res = invoke(runner, app, "attack", "--summarize", f"clean={tables['clean', 'clean']},{tables['clean', 'adv']}",
-                 "--summarize", f"adversarial={tables['robust', 'clean']},{tables['robust', 'adv']}", "-o", out)
-    assert res.exit_code == 0, res.output
-    summary, _ = artifacts.load_table(out, table="robustness_summary")
-    assert list(summary.columns) == ["model", "clean_acc", "adv_acc"]
-    assert summary.model.tolist() == ["clean", "adversarial"]
-    adv = artifacts.load_adversarial(study["adv"])
-    assert summary.adv_acc[0] == pytest.approx((adv.adv_pred == adv.labels).float().mean().item())
-    assert "clean_acc" in res.output
 
 
 @pytest.mark.parametrize("args, fragments", [

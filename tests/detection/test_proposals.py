@@ -68,14 +68,14 @@ def test_selective_search_boxes_are_mapped_back_filtered_and_unique():
         selective_search(image, mode="slow")
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_propose_regions_skips_and_names_corrupt_images(scenes_dir, tmp_path, workers):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_propose_regions_skips_and_names_corrupt_images(scenes_dir, tmp_path, threads):
     folder = tmp_path / "voc"
     shutil.copytree(scenes_dir, folder)
     train = voc.list_images(folder, "train")
     voc.image_path(folder, train[1]).write_bytes(b"\xff\xd8 truncated jpeg")
     progress = []
-    df, meta = propose_regions(folder, "train", max_side=64, workers=workers, max_per_image=50,
+    df, meta = propose_regions(folder, "train", max_side=64, search_threads=threads, max_per_image=50,
                                progress=lambda done, total: progress.append((done, total)))
     assert list(meta["skipped"]) == [train[1]]
     assert train[1] in meta["skipped"][train[1]]

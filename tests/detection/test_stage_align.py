@@ -15,7 +15,7 @@ from nnlab.models import create_classifier, load_model, save_model
 
 @pytest.fixture(scope="module")
 def proposals_path(scenes_dir, tmp_path_factory):
-    df, meta = propose_regions(scenes_dir, "train", max_side=96, max_per_image=40, workers=1)
+    df, meta = propose_regions(scenes_dir, "train", max_side=96, max_per_image=40, search_threads=1)
     path = tmp_path_factory.mktemp("props") / "train.parquet"
     artifacts.save_table(path, df, meta)
     return path
@@ -120,14 +120,15 @@ def test_region_features_follow_the_dataset_rows(source, proposals_path):
     assert torch.allclose(feats[row], single[0], atol=1e-5)
 
 
-def test_train_align_head_writes_a_self_contained_detector(source, proposals_path, tmp_path):
-    from nnlab.training.train_run import TrainRequest
+def test_run_train_in_align_mode_writes_a_self_contained_detector(source, proposals_path, tmp_path):
+    from nnlab.training.train_run import TrainRequest, run_train
 
     init = save_model(tmp_path / "backbone.safetensors", source)
     out = tmp_path / "align.safetensors"
     req = TrainRequest(output=out, dataset=f"proposals:{proposals_path}", init=init, epochs=2, optimizer="adam",
-                       lr=0.01, val_fraction=0.25, balance="undersample", model_args={"output_size": 1}, device="cpu")
-    outcome = train_align_head(req)
+                       lr=0.01, val_fraction=0.25, balance="undersample", model_args={"output_size": 1}, device="cpu",
+                       roi_mode="align")
+    outcome = run_train(req)  # the training library dispatches roi_mode "align" to train_align_head
     model = load_model(out)
     assert model.spec.arch == "roi:mobilenet_v2" and model.spec.classes[0] == "background"
     assert model.net.roi_options["output_size"] == 1
@@ -150,3 +151,16 @@ def test_train_align_head_needs_proposals_and_init(source, proposals_path, tmp_p
         train_align_head(TrainRequest(output=tmp_path / "a.safetensors", dataset="digits", init=tmp_path / "x"))
     with pytest.raises(NnlabError, match="init model"):
         train_align_head(TrainRequest(output=tmp_path / "a.safetensors", dataset=f"proposals:{proposals_path}"))
+
+
+def test_run_train_dispatch_refuses_unknown_modes_and_robustness_hooks(tmp_path):
+    from nnlab.robustness.training import RobustnessSettings
+    from nnlab.training.train_run import ROI_TRAINERS, TrainRequest, run_train
+
+    assert ROI_TRAINERS.get("align") is train_align_head
+    with pytest.raises(NnlabError, match="unknown roi mode 'pool'.*align, crop"):
+        run_train(TrainRequest(output=tmp_path / "a.safetensors", roi_mode="pool"))
+    with pytest.raises(NnlabError, match="cannot be combined"):
+        run_train(TrainRequest(output=tmp_path / "a.safetensors", roi_mode="align",
+                               hooks=RobustnessSettings(loss="circle")))
+    assert list(tmp_path.iterdir()) == []

@@ -8,9 +8,9 @@ import torch
 from nnlab.errors import NnlabError
 from nnlab.models import create_classifier, feature_layer, load_model, save_model
 from nnlab.robustness import create_attack
-from nnlab.robustness.stage import AttackRun, check_attackable, run_attack
+from nnlab.robustness.stage import AttackRun, attack_dataset, check_attackable
 from nnlab.robustness.training import (
-    adversarial_hook, batch_votes, circle_hooks, knn_head, robustness_settings, to_knn_model,
+    RobustnessSettings, adversarial_hook, batch_votes, circle_hooks, knn_head, to_knn_model,
 )
 
 
@@ -33,22 +33,35 @@ class _Tensors(torch.utils.data.Dataset):
 
 
 def test_settings_validate_before_training():
-    assert robustness_settings() == {}
-    adv = robustness_settings(adv="pixels+fgsm", attack_params={"eps": "8/255", "n": 5})
+    assert RobustnessSettings().settings() == {}
+    adv = RobustnessSettings(adv="pixels+fgsm", eps="8/255", pixels=5).settings()
     assert adv["attack_params"] == {"eps": pytest.approx(8 / 255), "n": 5} and adv["adv_ratio"] == 0.5
-    assert robustness_settings(loss="circle")["knn"] == 3
+    assert RobustnessSettings(loss="circle").settings()["knn"] == 3
     for kwargs, fragment in [
-        ({"adv": "fgsm", "attack_params": {"eps": "-0.1"}}, "between 0 and 1"),
-        ({"adv": "pgd", "attack_params": {"steps": 0}}, "at least 1"),
+        ({"adv": "fgsm", "eps": "-0.1"}, "between 0 and 1"),
+        ({"adv": "pgd", "steps": 0}, "at least 1"),
         ({"adv": "nope"}, "unknown attack"),
-        ({"adv": "fgsm", "adv_ratio": 1.5}, "adv_ratio must be between 0 and 1"),
-        ({"attack_params": {"eps": "0.1"}}, "only apply to adversarial training"),
+        ({"adv": "fgsm", "adv_ratio": 1.5}, "adv_ratio"),
+        ({"eps": "0.1"}, "only apply to adversarial training"),
         ({"adv": "fgsm", "loss": "circle"}, "cannot be combined"),
         ({"loss": "hinge"}, "unknown loss"),
-        ({"loss": "circle", "knn": 0}, "knn .* must be at least 1"),
+        ({"loss": "circle", "knn": 0}, "knn"),
     ]:
         with pytest.raises(NnlabError, match=fragment):
-            robustness_settings(**kwargs)
+            RobustnessSettings(**kwargs)
+
+
+def test_settings_are_the_training_hooks_of_run_train(tmp_path):
+    """A TrainRequest with robustness settings as hooks trains a k-NN model and records the settings."""
+    from nnlab.training.train_run import TrainRequest, run_train
+
+    out = tmp_path / "circle.safetensors"
+    hooks = RobustnessSettings(loss="circle", knn=2)
+    run_train(TrainRequest(output=out, model="cnn", dataset="digits", width=0.25, epochs=1, limit=80, device="cpu",
+                           hooks=hooks))
+    model = load_model(out)
+    assert knn_head(model) is not None and knn_head(model).k == 2
+    assert model.provenance["train_config"]["extra"] == hooks.settings()
 
 
 def test_adversarial_hook_follows_the_ratio_and_the_budget():
@@ -99,7 +112,7 @@ def test_circle_hooks_make_a_self_contained_knn_model(tmp_path):
 def test_run_attack_metrics():
     model = _classifier().eval()
     ds = _Tensors(10, 3)
-    run = run_attack(model, ds, create_attack("fgsm", model, eps=0.05), device=torch.device("cpu"), batch_size=4)
+    run = attack_dataset(model, ds, create_attack("fgsm", model, eps=0.05), device=torch.device("cpu"), batch_size=4)
     assert run.images.shape == (10, 1, 8, 8) and run.indices.tolist() == list(range(10))
     assert (run.linf <= 0.05 + 1e-6).all() and (run.l2 > 0).any()
     metrics = AttackRun(images=run.images, labels=torch.tensor([0, 1, 2, 3]), clean_pred=torch.tensor([0, 1, 2, 0]),
