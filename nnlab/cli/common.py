@@ -190,8 +190,3 @@ def parse_key_values(items: list[str] | None, name: str = "--model-arg") -> dict
 def split_list(text: str | None) -> list[str]:
     """'a,b, c' → ['a', 'b', 'c']; empty or None → []."""
     return [t.strip() for t in (text or "").split(",") if t.strip()]
-
-
-def sibling(path: Path, suffix: str) -> Path:
-    """A file beside ``path`` named after it: artifacts/vgg.safetensors + '.history.parquet'."""
-    return path.with_name(path.name.split(".")[0] + suffix)
