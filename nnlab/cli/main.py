@@ -31,6 +31,7 @@ COMMANDS = [
     ("detect", "detect", "detect"),
     ("attack", "attack", "attack"),
     ("embed", "embed", "embed"),
+    ("summarize", "summarize", "summarize"),
     ("inspect", "inspect_cmd", "inspect"),
     ("models", "catalog", "models"),
     ("datasets", "catalog", "datasets"),

@@ -1,0 +1,100 @@
+"""The figures of a study summary: grouped bars, SI-by-layer curves, confusion matrices side by side."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from nnlab.artifacts import save_figure
+from nnlab.errors import NnlabError
+from nnlab.studies.selectors import load_study_table
+
+
+def _pyplot():
+    import matplotlib.pyplot as plt  # lazy: matplotlib is slow to import
+
+    return plt
+
+
+def plot_bars(df: pd.DataFrame, key: str, columns: Sequence[str], path: str | Path, title: str | None = None) -> Path:
+    """Grouped bars, one group per row and one bar per column; a ``seed_<column>`` column, when present, is drawn
+    hatched right beside its column."""
+    plt = _pyplot()
+    series = []
+    for column in columns:
+        series.append((column, column, False))
+        if f"seed_{column}" in df.columns and f"seed_{column}" not in columns:
+            series.append((f"seed_{column}", f"seed {column}", True))
+    n, width = len(df), 0.8 / max(1, len(series))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * n * max(1, len(series)) * 0.45 + 2), 4.5))
+    x = np.arange(n)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    color_of: dict[str, str] = {}
+    for i, (column, label, hatched) in enumerate(series):
+        base = column[5:] if hatched else column
+        color = color_of.setdefault(base, colors[len(color_of) % len(colors)])
+        values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float)
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=label, color=color,
+               alpha=0.45 if hatched else 1.0, hatch="//" if hatched else None, edgecolor="black", linewidth=0.4)
+    ax.set_xticks(x, [str(v) for v in df[key]], rotation=30, ha="right")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    ax.set_title(title or "study summary")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_si_curves(profiles: dict[str, Path], path: str | Path, split: str = "test", measure: str = "si",
+                   title: str | None = None) -> Path:
+    """``measure`` of every profiled layer on ``split``, one curve per row (its SI-profile table)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(11, 5))
+    for row, table_path in profiles.items():
+        df, _ = load_study_table(table_path)
+        part = df[df["split"] == split].sort_values("layer_index")
+        if part.empty or measure not in part.columns:
+            raise NnlabError(f"{table_path} has no {measure!r} on split {split!r} to draw")
+        ax.plot(np.arange(len(part)), part[measure], marker="o", markersize=3, label=row)
+        ticks = list(part["layer_name"])
+    ax.set_xticks(range(len(ticks)), ticks, rotation=60, ha="right", fontsize=7)
+    ax.set(ylabel=f"{measure} ({split})", title=title or f"{measure.upper()} by layer ({split})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_confusions(metrics: dict[str, Path], path: str | Path, title: str | None = None) -> Path:
+    """The confusion matrix stored in each row's metrics table, side by side (rows: true, columns: predicted)."""
+    plt = _pyplot()
+    n = len(metrics)
+    cols = min(n, 4)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.6 * rows), squeeze=False)
+    for ax, (row, table_path) in zip(axes.flat, metrics.items()):
+        df, _ = load_study_table(table_path)
+        classes = [str(c) for c in df[df["scope"] == "class"]["class"]]
+        conf = df[df["scope"] == "confusion"]
+        if not classes or conf.empty:
+            raise NnlabError(f"{table_path} holds no confusion matrix")
+        index = {c: i for i, c in enumerate(classes)}
+        cm = np.zeros((len(classes), len(classes)), dtype=np.int64)
+        for t, q, count in zip(conf["true_class"].astype(str), conf["pred_class"].astype(str), conf["count"]):
+            cm[index[t], index[q]] = int(count)
+        ax.imshow(cm, cmap="Blues")
+        accuracy = float(np.trace(cm)) / max(1, int(cm.sum()))
+        ax.set_title(f"{row} ({accuracy:.1%})", fontsize=9)
+        ax.set_xticks(range(len(classes)), classes, fontsize=6)
+        ax.set_yticks(range(len(classes)), classes, fontsize=6)
+        ax.set_xlabel("predicted", fontsize=8)
+        ax.set_ylabel("true", fontsize=8)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return save_figure(fig, path)
