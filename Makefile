@@ -14,6 +14,9 @@ help:
 	@echo "make compress-vgg   VGG16 compression study (seed S0) on built-in data"
 	@echo "make detect-demo    R-CNN-style detection demo on synthetic VOC scenes (seed S1)"
 	@echo "make robustness     attack / adversarial training / circle loss study (seed S4)"
+	@echo "make norm-study     custom-ResNet normalization variants and layer-wise SI (seed S1)"
+	@echo "make transfer-study MLP vs CNN vs transfer learning (seed S2)"
+	@echo "make generalization domain shift colour digits → mnist5k, ResNet18 settings (seed S4)"
 
 # .venv is created when missing and re-installed when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -78,7 +81,8 @@ compress-vgg: $(STAMP)
 
 # ---------------------------------------------------------------- robustness: seed S4, attacks and defences
 # clean model → pixels+fgsm test set (attack) → adversarially trained model → circle-loss model with 3-NN
-# → evaluate each on the clean and on the adversarial test set → embed each (UMAP) → summary.parquet.
+# → evaluate each on the clean and on the adversarial test set → embed each (UMAP) → summary.parquet
+# (`nnlab summarize`: model, clean_acc, adv_acc, and the seed's seed_clean_acc, seed_adv_acc).
 # Defaults: built-in mnist5k at 28×28, ResNet18 at width 1/4, about 2–3 minutes on an idle 2-core CPU.
 # Each process uses one OpenMP thread (THREADS) and independent steps run two at a time: small convolutions
 # gain little from a second thread, and thread barriers cost a lot on a busy machine.
@@ -121,9 +125,8 @@ robustness: $(STAMP)
 	$(RB_TRAIN) --loss circle --circle-m 0.4 --circle-gamma 80 --knn $(KNN) -o $(RB_OUT)/circle.safetensors \
 	  & job=$$!; m=clean; $(RB_STUDY); rc=$$?; wait $$job && exit $$rc
 	m=adversarial; $(RB_STUDY) & job=$$!; m=circle; $(RB_STUDY); rc=$$?; wait $$job && exit $$rc
-	$(NNLAB) attack --summarize clean=$(RB_OUT)/clean.clean-metrics.parquet,$(RB_OUT)/clean.adv-metrics.parquet \
-	  --summarize adversarial=$(RB_OUT)/adversarial.clean-metrics.parquet,$(RB_OUT)/adversarial.adv-metrics.parquet \
-	  --summarize circle=$(RB_OUT)/circle.clean-metrics.parquet,$(RB_OUT)/circle.adv-metrics.parquet \
+	$(NNLAB) summarize $(foreach m,clean adversarial circle,$(m).clean_acc=$(RB_OUT)/$(m).clean-metrics.parquet \
+	  $(m).adv_acc=$(RB_OUT)/$(m).adv-metrics.parquet) --reference s4-robustness --title "robustness (seed S4)" \
 	  -o $(RB_OUT)/summary.parquet
 
 # ---------------------------------------------------------------- detect-demo: seed S1 part 2, R-CNN-style detection

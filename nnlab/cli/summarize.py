@@ -55,4 +55,4 @@ def summarize(
     if not quiet:
         shown = frame_table(title or "study summary", result.table)
         shown.caption = " · ".join(str(p) for p in (result.output, result.plot) if p is not None) or None
-        console.print(shown)
+        console.print(shown, width=None if console.is_terminal else 250)  # logs get the whole table

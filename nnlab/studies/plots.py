@@ -48,19 +48,39 @@ def plot_bars(df: pd.DataFrame, key: str, columns: Sequence[str], path: str | Pa
     return save_figure(fig, path)
 
 
+def _merged_order(sequences: Sequence[Sequence[str]]) -> list[str]:
+    """One order of all layer names in which each sequence keeps its own order (a name new to the order goes right
+    after the previous name of its sequence), so variants with extra layers (norms, blocks) share one x axis."""
+    order: list[str] = []
+    for names in sequences:
+        at = 0
+        for name in names:
+            if name in order:
+                at = order.index(name) + 1
+            else:
+                order.insert(at, name)
+                at += 1
+    return order
+
+
 def plot_si_curves(profiles: dict[str, Path], path: str | Path, split: str = "test", measure: str = "si",
                    title: str | None = None) -> Path:
-    """``measure`` of every profiled layer on ``split``, one curve per row (its SI-profile table)."""
+    """``measure`` of every profiled layer on ``split``, one curve per row (its SI-profile table), on one axis of
+    layer names merged across the rows."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(11, 5))
+    parts = {}
     for row, table_path in profiles.items():
         df, _ = load_study_table(table_path)
         part = df[df["split"] == split].sort_values("layer_index")
         if part.empty or measure not in part.columns:
             raise NnlabError(f"{table_path} has no {measure!r} on split {split!r} to draw")
-        ax.plot(np.arange(len(part)), part[measure], marker="o", markersize=3, label=row)
-        ticks = list(part["layer_name"])
-    ax.set_xticks(range(len(ticks)), ticks, rotation=60, ha="right", fontsize=7)
+        parts[row] = part
+    order = _merged_order([list(p["layer_name"]) for p in parts.values()])
+    x_of = {name: i for i, name in enumerate(order)}
+    fig, ax = plt.subplots(figsize=(max(10.0, 0.35 * len(order) + 3), 5))
+    for row, part in parts.items():
+        ax.plot([x_of[n] for n in part["layer_name"]], part[measure], marker="o", markersize=3, label=row)
+    ax.set_xticks(range(len(order)), order, rotation=60, ha="right", fontsize=7)
     ax.set(ylabel=f"{measure} ({split})", title=title or f"{measure.upper()} by layer ({split})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

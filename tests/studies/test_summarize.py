@@ -144,3 +144,11 @@ def test_cli_prints_table_and_errors_are_one_line(tables, tmp_path):
     assert_clear_error(invoke(runner, app, "summarize", f"a.acc={tables['a_metrics']}", "--plot-kind", "pie"),
                        "pie", code=2)
     assert not (tmp_path / "none.parquet").exists()
+
+
+def test_merged_layer_order_keeps_each_sequence():
+    from nnlab.studies.plots import _merged_order
+
+    order = _merged_order([["conv1", "elu1", "pool", "fc"], ["conv1", "norm1", "elu1", "pool", "fc"],
+                           ["conv1", "block1", "fc"]])
+    assert order == ["conv1", "block1", "norm1", "elu1", "pool", "fc"]
