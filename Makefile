@@ -264,13 +264,14 @@ TS_VGG_WIDTH ?= 0.25
 TS_BATCH ?= 128
 TS_BACKBONE_ARGS ?= --optimizer adam --lr 1e-3 --weight-decay 0 --batch-size 32
 TS_TRAIN_ARGS ?=
+TS_INIT ?= --init $(TS_OUT)/backbone.safetensors
 TS_MODELS := mlp cnn cnn-bn-dropout transfer
 TS_ARGS_mlp = --model mlp --optimizer sgd --momentum 0 --lr 1e-1 --weight-decay 5e-4 --schedule step \
   --step-size $(TS_MLP_EPOCHS) --gamma 0.1 --epochs $(shell echo $$((4 * $(TS_MLP_EPOCHS))))
 TS_ARGS_cnn = --model cnn --width $(TS_CNN_WIDTH) --optimizer adam --lr 1e-3 --weight-decay 0 --epochs $(TS_EPOCHS)
 TS_ARGS_cnn-bn-dropout = --model cnn-bn-dropout --width $(TS_CNN_WIDTH) --optimizer adam --lr 1e-3 --weight-decay 0 \
   --epochs $(TS_EPOCHS)
-TS_ARGS_transfer = --model vgg16 --width $(TS_VGG_WIDTH) --model-arg 'head=[256,128]' --init $(TS_OUT)/backbone.safetensors \
+TS_ARGS_transfer = --model vgg16 --width $(TS_VGG_WIDTH) --model-arg 'head=[256,128]' $(TS_INIT) \
   --freeze 're:^features\.([0-9]|1[0-8])\.' --optimizer sgd --momentum 0.9 --lr 1e-3 --lr-head 1e-2 \
   --weight-decay 1e-3 --epochs $(TS_EPOCHS)
 TS_CELLS = $(foreach m,$(TS_MODELS),$(m).params=$(TS_OUT)/$(m).safetensors \
@@ -284,7 +285,7 @@ $(TS_OUT)/backbone.safetensors: | $(STAMP)
 	$(STUDY_ENV) $(NNLAB) train --model vgg16 --width $(TS_VGG_WIDTH) --dataset $(TS_BACKBONE_DATASET) $(DATA_ARGS) \
 	  --image-size 32 --epochs $(TS_BACKBONE_EPOCHS) $(TS_BACKBONE_ARGS) --device $(DEVICE) -o $@ --quiet
 
-$(TS_OUT)/transfer.safetensors: $(TS_OUT)/backbone.safetensors
+$(TS_OUT)/transfer.safetensors: $(if $(findstring backbone.safetensors,$(TS_INIT)),$(TS_OUT)/backbone.safetensors)
 $(TS_OUT)/%.safetensors: | $(STAMP)
 	$(STUDY_ENV) $(NNLAB) train $(TS_ARGS_$*) --dataset $(TS_DATASET) $(DATA_ARGS) --batch-size $(TS_BATCH) \
 	  $(TS_TRAIN_ARGS) --device $(DEVICE) -o $@ --quiet
@@ -316,12 +317,13 @@ GS_BATCH ?= 32
 GS_RECIPE ?= --optimizer sgd --lr 1e-2 --momentum 0.9 --weight-decay 0 --schedule exponential --gamma 0.99
 GS_BEST_ARGS ?= --optimizer adam --lr 1e-3
 GS_TRAIN_ARGS ?=
+GS_INIT ?= --init $(GS_OUT)/pretrain.safetensors
 GS_SETTINGS := baseline no-batchnorm label-smoothing augmentation pretrained adam reverse reverse-fc-finetune
 GS_ARGS_baseline = --dataset $(GS_A)
 GS_ARGS_no-batchnorm = --dataset $(GS_A) --model-arg norm=none
 GS_ARGS_label-smoothing = --dataset $(GS_A) --label-smoothing 0.1
 GS_ARGS_augmentation = --dataset $(GS_A) --augment svhn-aug
-GS_ARGS_pretrained = --dataset $(GS_A) --init $(GS_OUT)/pretrain.safetensors
+GS_ARGS_pretrained = --dataset $(GS_A) $(GS_INIT)
 GS_ARGS_adam = --dataset $(GS_A) --optimizer adam --lr 1e-3
 GS_ARGS_reverse = --dataset $(GS_B) $(GS_BEST_ARGS)
 GS_ARGS_reverse-fc-finetune = --dataset $(GS_A) --init $(GS_OUT)/reverse.safetensors --trainable fc \
@@ -339,7 +341,7 @@ $(GS_OUT)/pretrain.safetensors: | $(STAMP)
 	  --image-size $(GS_IMAGE_SIZE) --epochs $(GS_PRETRAIN_EPOCHS) --optimizer adam --lr 1e-3 --batch-size $(GS_BATCH) \
 	  --device $(DEVICE) -o $@ --quiet
 
-$(GS_OUT)/pretrained.safetensors: $(GS_OUT)/pretrain.safetensors
+$(GS_OUT)/pretrained.safetensors: $(if $(findstring pretrain.safetensors,$(GS_INIT)),$(GS_OUT)/pretrain.safetensors)
 $(GS_OUT)/reverse-fc-finetune.safetensors: $(GS_OUT)/reverse.safetensors
 $(GS_OUT)/%.safetensors: | $(STAMP)
 	$(STUDY_ENV) $(NNLAB) train --model resnet18 --width $(GS_WIDTH) --image-size $(GS_IMAGE_SIZE) $(DATA_ARGS) \
