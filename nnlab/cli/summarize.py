@@ -33,13 +33,22 @@ class PlotKind(str, Enum):
 
 @command
 def summarize(
-    cells: Annotated[list[str], typer.Argument(metavar="ROW.COLUMN=FILE[#SELECTOR]...", help="One figure of the study table each: row, column, the table or model it comes from and what to read from it.")],
+    cells: Annotated[list[str], typer.Argument(
+        metavar="ROW.COLUMN=FILE[#SELECTOR]...",
+        help="One figure of the study table each: row, column, the table or model it comes from and what to read.")],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the study table (.parquet).")] = None,
-    reference: Annotated[Optional[str], typer.Option("--reference", "-r", help="Seed figures to put beside the rows: a registered reference (s1-norm, s2-transfer, s4-generalization, s4-robustness) or a .parquet/.csv table whose first column names the rows.")] = None,
+    reference: Annotated[Optional[str], typer.Option(
+        "--reference", "-r",
+        help="Seed figures to put beside the rows: a registered reference (s1-norm, s2-transfer, s4-generalization, "
+             "s4-robustness) or a .parquet/.csv table whose first column names the rows.")] = None,
     key: Annotated[str, typer.Option("--key", help="Name of the row-name column.")] = "model",
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a figure of the study (.png).")] = None,
-    plot_kind: Annotated[PlotKind, typer.Option("--plot-kind", help="bars of columns, si-curves of each row's profile, or confusion matrices of each row's metrics table.")] = PlotKind.bars,
-    plot_columns: Annotated[Optional[str], typer.Option("--plot-columns", help="Comma-separated columns for the bars (default: every numeric study column).")] = None,
+    plot_kind: Annotated[PlotKind, typer.Option(
+        "--plot-kind",
+        help="bars of columns, si-curves of each row's profile, or confusion matrices of each row's metrics table.",
+    )] = PlotKind.bars,
+    plot_columns: Annotated[Optional[str], typer.Option(
+        "--plot-columns", help="Comma-separated columns for the bars (default: every numeric study column).")] = None,
     plot_split: Annotated[str, typer.Option("--plot-split", help="Split of the si-curves.")] = "test",
     plot_measure: Annotated[str, typer.Option("--plot-measure", help="Measure of the si-curves (si, csi, …).")] = "si",
     title: Annotated[Optional[str], typer.Option("--title", help="Title of the printed table and the figure.")] = None,

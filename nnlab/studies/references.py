@@ -42,7 +42,8 @@ def s1_norm() -> pd.DataFrame:
     )
 
 
-@REFERENCES.register("s2-transfer", help="seed S2: MLP, CNN, CNN+BN+dropout and VGG16 transfer on CIFAR-10 (test accuracy)")
+@REFERENCES.register("s2-transfer",
+                     help="seed S2: MLP, CNN, CNN+BN+dropout and VGG16 transfer on CIFAR-10 (test accuracy)")
 def s2_transfer() -> pd.DataFrame:
     """Seed S2's test accuracies."""
     return _frame(["seed_test_acc"], {"mlp": (0.513,), "cnn": (0.818,), "cnn-bn-dropout": (0.812,),

@@ -120,7 +120,8 @@ def summarize(cells: Sequence[Cell | str], *, key: str = "model", reference: str
     if plot is not None:
         rows = list(df[key])
         if plot_kind == "bars":
-            chosen = list(plot_columns) if plot_columns else [c for c in columns if pd.api.types.is_numeric_dtype(df[c])]
+            numeric = [c for c in columns if pd.api.types.is_numeric_dtype(df[c])]
+            chosen = list(plot_columns) if plot_columns else numeric
             unknown = [c for c in chosen if c not in df.columns]
             if unknown:
                 raise NnlabError(f"no column {unknown[0]!r} to plot; columns: {', '.join(df.columns[1:])}")

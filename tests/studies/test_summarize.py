@@ -52,7 +52,8 @@ def tables(tmp_path):
 
 def test_parse_cell():
     cell = Cell.parse("batchnorm.si_val=out/bn.profile.parquet#avgpool:val:si")
-    assert cell == Cell("batchnorm", "si_val", cell.path, "avgpool:val:si") and str(cell.path) == "out/bn.profile.parquet"
+    assert cell == Cell("batchnorm", "si_val", cell.path, "avgpool:val:si")
+    assert str(cell.path) == "out/bn.profile.parquet"
     assert Cell.parse("a.acc=x.parquet").selector is None
     for bad in ("a=x.parquet", "acc=x", ".acc=x.parquet", "a.=x.parquet", "a.acc=", "a.acc=#accuracy"):
         with pytest.raises(NnlabError, match="cell"):
