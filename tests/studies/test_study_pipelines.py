@@ -94,7 +94,9 @@ def test_transfer_study(tmp_path, data_root):
     assert {"test_acc", "macro_f1", "seed_test_acc"} <= set(df.columns) and (out / "confusions.png").stat().st_size > 0
     backbone = artifacts.load_model(out / "backbone.safetensors")
     transfer = artifacts.load_model(out / "transfer.safetensors")
-    assert backbone.spec.input["channels"] == 1 and transfer.spec.input["channels"] == 3
+    assert backbone.spec.arch == transfer.spec.arch == "vgg16"
+    frozen = backbone.net.features[0].weight  # feature module 0 is frozen: copied from the backbone, never trained
+    assert torch.equal(frozen, transfer.net.features[0].weight)
     assert transfer.net.classifier[0].in_features == transfer.net.features[-3].out_channels  # the small head
     assert artifacts.load_table(out / "mlp.history.parquet")[0]["lr"].round(6).tolist() == [0.1, 0.01, 0.001, 0.0001]
 
