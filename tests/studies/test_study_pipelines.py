@@ -116,3 +116,20 @@ def test_generalization(tmp_path, data_root):
     tuned = artifacts.load_model(out / "reverse-fc-finetune.safetensors")
     assert torch.equal(reverse.net.layer1[0].conv2.weight, tuned.net.layer1[0].conv2.weight)  # only fc trained
     assert not torch.equal(reverse.net.fc.weight, tuned.net.fc.weight)
+
+
+def test_robustness_summary_step(tmp_path):
+    """The robustness pipeline's last step is `nnlab summarize`: model, clean_acc, adv_acc and the seed's figures."""
+    import pandas as pd
+
+    step = make_commands("robustness", RB_OUT=str(tmp_path))[-1]
+    assert step[0] == "summarize" and "s4-robustness" in step
+    for i, model in enumerate(("clean", "adversarial", "circle")):
+        for j, kind in enumerate(("clean", "adv")):
+            frame = pd.DataFrame([{"scope": "overall", "class": "all", "accuracy": 0.5 + 0.1 * i + 0.01 * j}])
+            artifacts.save_table(tmp_path / f"{model}.{kind}-metrics.parquet", frame, {"table": "metrics"})
+    run_pipeline([step])
+    df, _ = artifacts.load_table(tmp_path / "summary.parquet", table="summary")
+    assert list(df.columns) == ["model", "clean_acc", "adv_acc", "seed_clean_acc", "seed_adv_acc"]
+    assert list(df["model"]) == ["clean", "adversarial", "circle"]
+    assert df["adv_acc"].round(2).tolist() == [0.51, 0.61, 0.71]
