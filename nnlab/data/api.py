@@ -76,8 +76,8 @@ def _mnist5k(arg: str | None, root: Path, download: bool) -> Source:
     return mnist5k_source()
 
 
-@DATASETS.register("colordigits", help="the 5,000 mnist5k digits in colour on cluttered backgrounds, 32x32 RGB, 10 classes "
-                                       "(offline, SVHN-like; generated once into DATA_ROOT/colordigits)")
+@register_source("colordigits", help="the 5,000 mnist5k digits in colour on cluttered backgrounds, 32x32 RGB, 10 classes "
+                                     "(offline, SVHN-like; generated once into DATA_ROOT/colordigits)")
 def _colordigits(arg: str | None, root: Path, download: bool) -> Source:
     return colordigits_source(root.resolve())
 

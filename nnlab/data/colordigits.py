@@ -14,9 +14,9 @@ generated once (a few seconds) and cached as ``ROOT/colordigits/colordigits-v1-s
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -39,7 +39,7 @@ def render_digit(rng: np.random.Generator, digit: np.ndarray, fragments: np.ndar
     ys, xs = np.nonzero(digit > 30)
     glyph = digit[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.float32) / 255.0
     height = int(rng.integers(int(0.45 * CANVAS), int(0.9 * CANVAS) + 1))
-    width = int(round(glyph.shape[1] * height / glyph.shape[0] * rng.uniform(0.8, 1.25)))
+    width = round(glyph.shape[1] * height / glyph.shape[0] * rng.uniform(0.8, 1.25))
     width = min(CANVAS, max(4, width))
     mask = np.clip(cv2.resize(glyph, (width, height), interpolation=cv2.INTER_LINEAR), 0, 1)
     y0, x0 = int(rng.integers(0, CANVAS - height + 1)), int(rng.integers(0, CANVAS - width + 1))
@@ -86,7 +86,7 @@ def colordigits_images(root: Path, seed: int = 0) -> np.ndarray:
     return images
 
 
-@lru_cache(maxsize=None)
+@cache
 def colordigits_source(root: Path, seed: int = 0) -> ArraySource:
     """The ``colordigits`` source: cached images, mnist5k's labels and its fixed 20 % test carve."""
     images = torch.from_numpy(colordigits_images(root, seed)).contiguous()

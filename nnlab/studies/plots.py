@@ -3,40 +3,35 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from nnlab.artifacts import save_figure
 from nnlab.errors import NnlabError
+from nnlab.report import subplots
 from nnlab.studies.selectors import load_study_table
 
-
-def _pyplot():
-    import matplotlib.pyplot as plt  # lazy: matplotlib is slow to import
-
-    return plt
+COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 
 def plot_bars(df: pd.DataFrame, key: str, columns: Sequence[str], path: str | Path, title: str | None = None) -> Path:
     """Grouped bars, one group per row and one bar per column; a ``seed_<column>`` column, when present, is drawn
     hatched right beside its column."""
-    plt = _pyplot()
     series = []
     for column in columns:
         series.append((column, column, False))
         if f"seed_{column}" in df.columns and f"seed_{column}" not in columns:
             series.append((f"seed_{column}", f"seed {column}", True))
     n, width = len(df), 0.8 / max(1, len(series))
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * n * max(1, len(series)) * 0.45 + 2), 4.5))
+    fig, ax = subplots(figsize=(max(6.0, 1.1 * n * max(1, len(series)) * 0.45 + 2), 4.5))
     x = np.arange(n)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     color_of: dict[str, str] = {}
     for i, (column, label, hatched) in enumerate(series):
         base = column[5:] if hatched else column
-        color = color_of.setdefault(base, colors[len(color_of) % len(colors)])
+        color = color_of.setdefault(base, COLORS[len(color_of) % len(COLORS)])
         values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float)
         ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=label, color=color,
                alpha=0.45 if hatched else 1.0, hatch="//" if hatched else None, edgecolor="black", linewidth=0.4)
@@ -67,7 +62,6 @@ def plot_si_curves(profiles: dict[str, Path], path: str | Path, split: str = "te
                    title: str | None = None) -> Path:
     """``measure`` of every profiled layer on ``split``, one curve per row (its SI-profile table), on one axis of
     layer names merged across the rows."""
-    plt = _pyplot()
     parts = {}
     for row, table_path in profiles.items():
         df, _ = load_study_table(table_path)
@@ -77,7 +71,7 @@ def plot_si_curves(profiles: dict[str, Path], path: str | Path, split: str = "te
         parts[row] = part
     order = _merged_order([list(p["layer_name"]) for p in parts.values()])
     x_of = {name: i for i, name in enumerate(order)}
-    fig, ax = plt.subplots(figsize=(max(10.0, 0.35 * len(order) + 3), 5))
+    fig, ax = subplots(figsize=(max(10.0, 0.35 * len(order) + 3), 5))
     for row, part in parts.items():
         ax.plot([x_of[n] for n in part["layer_name"]], part[measure], marker="o", markersize=3, label=row)
     ax.set_xticks(range(len(order)), order, rotation=60, ha="right", fontsize=7)
@@ -90,11 +84,10 @@ def plot_si_curves(profiles: dict[str, Path], path: str | Path, split: str = "te
 
 def plot_confusions(metrics: dict[str, Path], path: str | Path, title: str | None = None) -> Path:
     """The confusion matrix stored in each row's metrics table, side by side (rows: true, columns: predicted)."""
-    plt = _pyplot()
     n = len(metrics)
     cols = min(n, 4)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.6 * rows), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(3.6 * cols, 3.6 * rows), squeeze=False)
     for ax, (row, table_path) in zip(axes.flat, metrics.items()):
         df, _ = load_study_table(table_path)
         classes = [str(c) for c in df[df["scope"] == "class"]["class"]]

@@ -89,7 +89,7 @@ def load_reference(name_or_path: str | Path) -> pd.DataFrame:
         raise NnlabError(f"reference table {path}: no such file")
     try:
         df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    except Exception:
+    except (OSError, ValueError, pd.errors.ParserError):  # pyarrow's ArrowInvalid is a ValueError
         raise NnlabError(f"{path} is not a readable {path.suffix[1:]} table") from None
     if df.shape[1] < 2:
         raise NnlabError(f"reference table {path} needs a row-name column and at least one figure column")

@@ -24,6 +24,7 @@ import pandas as pd
 
 from nnlab import artifacts
 from nnlab.errors import NnlabError
+from nnlab.models import load_model
 
 HISTORY_STATS = ("last", "max", "min", "mean")
 
@@ -77,7 +78,7 @@ def _metrics(path: Path, df: pd.DataFrame, selector: str) -> Any:
 def _history(path: Path, df: pd.DataFrame, selector: str) -> Any:
     valid = f"best_val_accuracy, seconds_per_epoch, epochs, best_epoch, {'/'.join(HISTORY_STATS)}:COLUMN or a column"
     if selector == "epochs":
-        return int(len(df))
+        return len(df)
     if selector == "seconds_per_epoch" and "seconds" in df:
         return float(df["seconds"].mean())
     if selector in ("best_val_accuracy", "best_epoch") and "val_accuracy" in df and df["val_accuracy"].notna().any():
@@ -125,7 +126,7 @@ def _row_column(path: Path, df: pd.DataFrame, selector: str, key: str) -> Any:
 def _model(path: Path, selector: str) -> int:
     if selector != "params":
         raise NnlabError(f"selector {selector!r} does not fit the model artifact {path}; valid: params")
-    model = artifacts.load_model(path)
+    model = load_model(path)
     return int(sum(p.numel() for p in model.net.parameters()))
 
 

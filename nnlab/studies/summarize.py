@@ -10,9 +10,10 @@ profile table, or the confusion matrices of each row's metrics table side by sid
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -101,12 +102,13 @@ def cells_of(cells: Sequence[Cell], row: str, kind: str) -> list[Path]:
 def summarize(cells: Sequence[Cell | str], *, key: str = "model", reference: str | Path | None = None,
               output: str | Path | None = None, plot: str | Path | None = None, plot_kind: str = "bars",
               plot_columns: Sequence[str] | None = None, plot_split: str = "test", plot_measure: str = "si",
-              title: str | None = None) -> StudySummary:
+              title: str | None = None, provenance: dict[str, Any] | None = None) -> StudySummary:
     """Build the study table from ``cells``, write it (parquet) and its figure, and return a StudySummary.
 
     ``plot_kind``: ``bars`` (``plot_columns``, default every numeric study column, with the matching seed
     columns hatched beside them), ``si-curves`` (``plot_measure`` per layer on ``plot_split`` from each row's
-    SI-profile table) or ``confusion`` (each row's first metrics table).
+    SI-profile table) or ``confusion`` (each row's first metrics table). ``provenance`` is the caller's record
+    (e.g. the CLI's command line), stored in the table's metadata with the cells.
     """
     parsed = [c if isinstance(c, Cell) else Cell.parse(c) for c in cells]
     if output is not None and Path(output).suffix != ".parquet":
@@ -137,7 +139,7 @@ def summarize(cells: Sequence[Cell | str], *, key: str = "model", reference: str
         meta = {"table": "summary", "key": key, "columns": columns, "reference": str(reference) if reference else None,
                 "reference_columns": ref_columns,
                 "cells": [f"{c.row}.{c.column}={c.path}" + (f"#{c.selector}" if c.selector else "") for c in parsed],
-                "provenance": artifacts.provenance()}
+                "provenance": artifacts.provenance(base=provenance)}
         artifacts.save_table(output, df, meta)
         result.output = Path(output)
     return result

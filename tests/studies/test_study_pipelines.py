@@ -14,6 +14,7 @@ import torch
 
 from nnlab import artifacts
 from nnlab.analysis.separation import separation_indices
+from nnlab.models import load_model
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
@@ -61,7 +62,7 @@ def test_norm_study_summary_and_si_recomputed(tmp_path, data_root):
                              DATA_ARGS=f"--data-root {data_root}")
     assert [c[0] for c in commands].count("train") == 9 and commands[-1][0] == "summarize"
     run_pipeline(commands)
-    df, meta = artifacts.load_table(out / "summary.parquet", table="summary")
+    df, _ = artifacts.load_table(out / "summary.parquet", table="summary")
     assert list(df["variant"]) == ["plain", "batchnorm", "groupnorm", "layernorm", "no-skip", "conv4-1x1", "two-path",
                                    "four-path", "improved"]
     for column in ("params", "val_acc", "test_acc", "si_val", "csi_val", "si_test", "csi_test", "seed_test_acc",
@@ -92,8 +93,8 @@ def test_transfer_study(tmp_path, data_root):
     df, _ = artifacts.load_table(out / "summary.parquet", table="summary")
     assert list(df["model"]) == ["mlp", "cnn", "cnn-bn-dropout", "transfer"]
     assert {"test_acc", "macro_f1", "seed_test_acc"} <= set(df.columns) and (out / "confusions.png").stat().st_size > 0
-    backbone = artifacts.load_model(out / "backbone.safetensors")
-    transfer = artifacts.load_model(out / "transfer.safetensors")
+    backbone = load_model(out / "backbone.safetensors")
+    transfer = load_model(out / "transfer.safetensors")
     assert backbone.spec.arch == transfer.spec.arch == "vgg16"
     frozen = backbone.net.features[0].weight  # feature module 0 is frozen: copied from the backbone, never trained
     assert torch.equal(frozen, transfer.net.features[0].weight)
@@ -112,8 +113,8 @@ def test_generalization(tmp_path, data_root):
                                    "reverse", "reverse-fc-finetune"]
     assert {"colordigits_acc", "mnist5k_acc", "seed_svhn_acc", "seed_mnist_acc"} <= set(df.columns)
     assert (out / "accuracy.png").stat().st_size > 0
-    reverse = artifacts.load_model(out / "reverse.safetensors")
-    tuned = artifacts.load_model(out / "reverse-fc-finetune.safetensors")
+    reverse = load_model(out / "reverse.safetensors")
+    tuned = load_model(out / "reverse-fc-finetune.safetensors")
     assert torch.equal(reverse.net.layer1[0].conv2.weight, tuned.net.layer1[0].conv2.weight)  # only fc trained
     assert not torch.equal(reverse.net.fc.weight, tuned.net.fc.weight)
 
