@@ -18,6 +18,9 @@ help:
 	@echo "make lint           ruff (lint and import order) over nnlab, tests and benchmarks"
 	@echo "Pipelines are file targets: a rerun resumes after the last finished artifact; JOBS=2 steps run at a time."
 	@echo "make finetune-block single-block fine-tuning of DeiT (distilled) and DenseNet stand-ins (seed S3)"
+	@echo "make norm-study     custom-ResNet normalization variants and layer-wise SI (seed S1)"
+	@echo "make transfer-study MLP vs CNN vs transfer learning (seed S2)"
+	@echo "make generalization domain shift colour digits → mnist5k, ResNet18 settings (seed S4)"
 
 # .venv is created when missing and re-installed when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -106,6 +109,7 @@ $(CV_OUT)/compare.parquet: $(CV_OUT)/vgg16.safetensors $(CV_OUT)/compressed-line
 # ---------------------------------------------------------------- robustness: seed S4, attacks and defences
 # clean model, adversarially trained model, circle-loss model with 3-NN → pixels+fgsm test set (attack on the clean
 # model) → each model evaluated on the clean and on the adversarial test set, and embedded (UMAP) → summary.parquet.
+# (`nnlab summarize`: model, clean_acc, adv_acc, and the seed's seed_clean_acc, seed_adv_acc).
 # Defaults: built-in mnist5k at 28×28, ResNet18 at width 1/4, about 2–3 minutes on an idle 2-core CPU.
 # Each process uses one OpenMP thread (THREADS) and two steps run at a time (JOBS): small convolutions gain little
 # from a second thread, and thread barriers cost a lot on a busy machine.
@@ -159,8 +163,8 @@ $(RB_OUT)/%.embedding.parquet: $(RB_OUT)/%.safetensors $(RB_OUT)/adversarial-tes
 
 $(RB_OUT)/summary.parquet: $(foreach m,$(RB_MODELS),$(RB_OUT)/$(m).clean-metrics.parquet \
   $(RB_OUT)/$(m).adv-metrics.parquet $(RB_OUT)/$(m).embedding.parquet)
-	$(NNLAB) attack $(foreach m,$(RB_MODELS),--summarize \
-	  $(m)=$(RB_OUT)/$(m).clean-metrics.parquet,$(RB_OUT)/$(m).adv-metrics.parquet) -o $@
+	$(NNLAB) summarize $(foreach m,$(RB_MODELS),$(m).clean_acc=$(RB_OUT)/$(m).clean-metrics.parquet \
+	  $(m).adv_acc=$(RB_OUT)/$(m).adv-metrics.parquet) --reference s4-robustness --title "robustness (seed S4)" -o $@
 
 # ---------------------------------------------------------------- detect-demo: seed S1 part 2, R-CNN-style detection
 # mnist5k backbone (the offline stand-in for ImageNet weights), make-scenes and propose-regions (train split,
@@ -279,3 +283,161 @@ $(FB_OUT)/summary.parquet: $(FB_RUNS)
 .PRECIOUS: $(FB_OUT)/%-pretrained.safetensors
 finetune-block: | $(STAMP)
 	+@$(SUBMAKE) $(FB_OUT)/summary.parquet
+
+# ---------------------------------------------------------------- norm-study: seed S1 part 1, normalization and SI
+# nine custom-ResNet variants, one recipe → evaluate (test) and si-profile (val, test) of every named child each
+# → summary.parquet (variant, params, val/test accuracy, avgpool SI/CSI on val and test, seed figures) and the
+# SI-by-layer curves (si-curves.png).
+.PHONY: norm-study
+NS_OUT ?= artifacts/norm-study
+NS_DATASET ?= colordigits
+NS_WIDTH ?= 0.25
+NS_EPOCHS ?= 6
+NS_BATCH ?= 64
+NS_RECIPE ?= --optimizer adam --lr 2e-3 --weight-decay 0 --schedule cosine
+NS_TRAIN_ARGS ?=
+NS_SI_ARGS ?=
+NS_VARIANTS := plain batchnorm groupnorm layernorm no-skip conv4-1x1 two-path four-path improved
+NS_MODEL_plain := --model custom-resnet
+NS_MODEL_batchnorm := --model custom-resnet --model-arg norm=batch
+NS_MODEL_groupnorm := --model custom-resnet --model-arg norm=group
+NS_MODEL_layernorm := --model custom-resnet --model-arg norm=layer
+NS_MODEL_no-skip := --model custom-resnet --model-arg skip=false
+NS_MODEL_conv4-1x1 := --model custom-resnet --model-arg conv4_1x1=true
+NS_MODEL_two-path := --model custom-resnet --model-arg paths=2
+NS_MODEL_four-path := --model custom-resnet --model-arg paths=4
+NS_MODEL_improved := --model custom-resnet-improved
+NS_CELLS = $(foreach v,$(NS_VARIANTS),$(v).params=$(NS_OUT)/$(v).safetensors \
+  $(v).val_acc=$(NS_OUT)/$(v).history.parquet$(H)best_val_accuracy $(v).test_acc=$(NS_OUT)/$(v).test-metrics.parquet \
+  $(foreach s,val test,$(foreach m,si csi,$(v).$(m)_$(s)=$(NS_OUT)/$(v).profile.parquet$(H)avgpool:$(s):$(m))) \
+  $(v).s_per_epoch=$(NS_OUT)/$(v).history.parquet$(H)seconds_per_epoch)
+
+norm-study: | $(STAMP)
+	@$(MAKE) --no-print-directory -j$(JOBS) $(NS_OUT)/summary.parquet
+
+$(NS_OUT)/%.safetensors: | $(STAMP)
+	$(STUDY_ENV) $(NNLAB) train $(NS_MODEL_$*) --width $(NS_WIDTH) --dataset $(NS_DATASET) $(DATA_ARGS) \
+	  --epochs $(NS_EPOCHS) --batch-size $(NS_BATCH) $(NS_RECIPE) $(NS_TRAIN_ARGS) --device $(DEVICE) -o $@ --quiet
+
+$(NS_OUT)/%.test-metrics.parquet: $(NS_OUT)/%.safetensors
+	$(STUDY_ENV) $(NNLAB) evaluate $< --dataset $(NS_DATASET) $(DATA_ARGS) --split test --device $(DEVICE) -o $@ --quiet
+
+$(NS_OUT)/%.profile.parquet: $(NS_OUT)/%.safetensors
+	$(STUDY_ENV) $(NNLAB) si-profile $< --dataset $(NS_DATASET) $(DATA_ARGS) --splits val,test $(NS_SI_ARGS) \
+	  --device $(DEVICE) -o $@ --quiet
+
+$(NS_OUT)/summary.parquet: $(foreach v,$(NS_VARIANTS),$(NS_OUT)/$(v).safetensors $(NS_OUT)/$(v).test-metrics.parquet \
+  $(NS_OUT)/$(v).profile.parquet)
+	$(SUMMARIZE) $(NS_CELLS) --key variant --reference s1-norm --title "norm-study (seed S1)" \
+	  --plot $(NS_OUT)/si-curves.png --plot-kind si-curves --plot-split test -o $@
+
+# ---------------------------------------------------------------- transfer-study: seed S2, MLP vs CNN vs transfer
+# MLP (SGD, lr 1e-1 → 1e-4, TS_MLP_EPOCHS per lr), the 6-conv CNN, the CNN with BatchNorm + Dropout, and VGG16
+# transferred from a backbone trained on TS_BACKBONE_DATASET (features 0-18 frozen, lr 1e-3 for the rest of the
+# features, 1e-2 for the new 512-256-128-classes head) → evaluate each → summary.parquet and confusions.png.
+.PHONY: transfer-study
+TS_OUT ?= artifacts/transfer-study
+TS_DATASET ?= colordigits
+TS_BACKBONE_DATASET ?= mnist5k
+TS_MLP_EPOCHS ?= 2
+TS_EPOCHS ?= 5
+TS_BACKBONE_EPOCHS ?= 4
+TS_CNN_WIDTH ?= 0.5
+TS_VGG_WIDTH ?= 0.25
+TS_BATCH ?= 128
+TS_BACKBONE_ARGS ?= --optimizer adam --lr 1e-3 --weight-decay 0 --batch-size 32
+TS_TRAIN_ARGS ?=
+TS_INIT ?= --init $(TS_OUT)/backbone.safetensors
+TS_MODELS := mlp cnn cnn-bn-dropout transfer
+TS_ARGS_mlp = --model mlp --optimizer sgd --momentum 0 --lr 1e-1 --weight-decay 5e-4 --schedule step \
+  --step-size $(TS_MLP_EPOCHS) --gamma 0.1 --epochs $(shell echo $$((4 * $(TS_MLP_EPOCHS))))
+TS_ARGS_cnn = --model cnn --width $(TS_CNN_WIDTH) --optimizer adam --lr 1e-3 --weight-decay 0 --epochs $(TS_EPOCHS)
+TS_ARGS_cnn-bn-dropout = --model cnn-bn-dropout --width $(TS_CNN_WIDTH) --optimizer adam --lr 1e-3 --weight-decay 0 \
+  --epochs $(TS_EPOCHS)
+TS_ARGS_transfer = --model vgg16 --width $(TS_VGG_WIDTH) --model-arg 'head=[256,128]' $(TS_INIT) \
+  --freeze 're:^features\.([0-9]|1[0-8])\.' --optimizer sgd --momentum 0.9 --lr 1e-3 --lr-head 1e-2 \
+  --weight-decay 1e-3 --epochs $(TS_EPOCHS)
+TS_CELLS = $(foreach m,$(TS_MODELS),$(m).params=$(TS_OUT)/$(m).safetensors \
+  $(m).val_acc=$(TS_OUT)/$(m).history.parquet$(H)best_val_accuracy $(m).test_acc=$(TS_OUT)/$(m).test-metrics.parquet \
+  $(m).macro_f1=$(TS_OUT)/$(m).test-metrics.parquet$(H)f1 $(m).s_per_epoch=$(TS_OUT)/$(m).history.parquet$(H)seconds_per_epoch)
+
+transfer-study: | $(STAMP)
+	@$(MAKE) --no-print-directory -j$(JOBS) $(TS_OUT)/summary.parquet
+
+$(TS_OUT)/backbone.safetensors: | $(STAMP)
+	$(STUDY_ENV) $(NNLAB) train --model vgg16 --width $(TS_VGG_WIDTH) --dataset $(TS_BACKBONE_DATASET) $(DATA_ARGS) \
+	  --image-size 32 --epochs $(TS_BACKBONE_EPOCHS) $(TS_BACKBONE_ARGS) --device $(DEVICE) -o $@ --quiet
+
+$(TS_OUT)/transfer.safetensors: $(if $(findstring backbone.safetensors,$(TS_INIT)),$(TS_OUT)/backbone.safetensors)
+$(TS_OUT)/%.safetensors: | $(STAMP)
+	$(STUDY_ENV) $(NNLAB) train $(TS_ARGS_$*) --dataset $(TS_DATASET) $(DATA_ARGS) --batch-size $(TS_BATCH) \
+	  $(TS_TRAIN_ARGS) --device $(DEVICE) -o $@ --quiet
+
+$(TS_OUT)/%.test-metrics.parquet: $(TS_OUT)/%.safetensors
+	$(STUDY_ENV) $(NNLAB) evaluate $< --dataset $(TS_DATASET) $(DATA_ARGS) --split test --device $(DEVICE) -o $@ --quiet
+
+$(TS_OUT)/summary.parquet: $(foreach m,$(TS_MODELS),$(TS_OUT)/$(m).safetensors $(TS_OUT)/$(m).test-metrics.parquet)
+	$(SUMMARIZE) $(TS_CELLS) --reference s2-transfer --title "transfer-study (seed S2)" \
+	  --plot $(TS_OUT)/confusions.png --plot-kind confusion -o $@
+
+# ---------------------------------------------------------------- generalization: seed S4 part 1, domain shift
+# ResNet18 trained on GS_A (as SVHN), tested on GS_A and GS_B (as MNIST): the baseline and one change at a time
+# (no BatchNorm, label smoothing, the svhn-aug preset, pretrained stand-in weights from GS_PRETRAIN_DATASET, Adam);
+# then the reverse direction with GS_BEST_ARGS (the seed's best: Adam), and only `fc` of that model fine-tuned on
+# GS_FINETUNE images of GS_A. → summary.parquet (setting, accuracy on each domain, seed's) and accuracy.png.
+.PHONY: generalization
+GS_OUT ?= artifacts/generalization
+GS_A ?= colordigits
+GS_B ?= mnist5k
+GS_PRETRAIN_DATASET ?= digits
+GS_WIDTH ?= 0.25
+GS_IMAGE_SIZE ?= 32
+GS_EPOCHS ?= 5
+GS_PRETRAIN_EPOCHS ?= 5
+GS_FINETUNE ?= 800
+GS_FINETUNE_EPOCHS ?= 10
+GS_BATCH ?= 32
+GS_RECIPE ?= --optimizer sgd --lr 1e-2 --momentum 0.9 --weight-decay 0 --schedule exponential --gamma 0.99
+GS_BEST_ARGS ?= --optimizer adam --lr 1e-3
+GS_TRAIN_ARGS ?=
+GS_INIT ?= --init $(GS_OUT)/pretrain.safetensors
+GS_SETTINGS := baseline no-batchnorm label-smoothing augmentation pretrained adam reverse reverse-fc-finetune
+GS_ARGS_baseline = --dataset $(GS_A)
+GS_ARGS_no-batchnorm = --dataset $(GS_A) --model-arg norm=none
+GS_ARGS_label-smoothing = --dataset $(GS_A) --label-smoothing 0.1
+GS_ARGS_augmentation = --dataset $(GS_A) --augment svhn-aug
+GS_ARGS_pretrained = --dataset $(GS_A) $(GS_INIT)
+GS_ARGS_adam = --dataset $(GS_A) --optimizer adam --lr 1e-3
+GS_ARGS_reverse = --dataset $(GS_B) $(GS_BEST_ARGS)
+GS_ARGS_reverse-fc-finetune = --dataset $(GS_A) --init $(GS_OUT)/reverse.safetensors --trainable fc \
+  --limit $(GS_FINETUNE) --epochs $(GS_FINETUNE_EPOCHS)
+GS_COL_A = $(subst -,_,$(GS_A))_acc
+GS_COL_B = $(subst -,_,$(GS_B))_acc
+GS_CELLS = $(foreach s,$(GS_SETTINGS),$(s).$(GS_COL_A)=$(GS_OUT)/$(s).a-metrics.parquet \
+  $(s).$(GS_COL_B)=$(GS_OUT)/$(s).b-metrics.parquet)
+
+generalization: | $(STAMP)
+	@$(MAKE) --no-print-directory -j$(JOBS) $(GS_OUT)/summary.parquet
+
+$(GS_OUT)/pretrain.safetensors: | $(STAMP)
+	$(STUDY_ENV) $(NNLAB) train --model resnet18 --width $(GS_WIDTH) --dataset $(GS_PRETRAIN_DATASET) $(DATA_ARGS) \
+	  --image-size $(GS_IMAGE_SIZE) --epochs $(GS_PRETRAIN_EPOCHS) --optimizer adam --lr 1e-3 --batch-size $(GS_BATCH) \
+	  --device $(DEVICE) -o $@ --quiet
+
+$(GS_OUT)/pretrained.safetensors: $(if $(findstring pretrain.safetensors,$(GS_INIT)),$(GS_OUT)/pretrain.safetensors)
+$(GS_OUT)/reverse-fc-finetune.safetensors: $(GS_OUT)/reverse.safetensors
+$(GS_OUT)/%.safetensors: | $(STAMP)
+	$(STUDY_ENV) $(NNLAB) train --model resnet18 --width $(GS_WIDTH) --image-size $(GS_IMAGE_SIZE) $(DATA_ARGS) \
+	  --epochs $(GS_EPOCHS) --batch-size $(GS_BATCH) $(GS_RECIPE) $(GS_TRAIN_ARGS) $(GS_ARGS_$*) --device $(DEVICE) \
+	  -o $@ --quiet
+
+$(GS_OUT)/%.a-metrics.parquet: $(GS_OUT)/%.safetensors
+	$(STUDY_ENV) $(NNLAB) evaluate $< --dataset $(GS_A) $(DATA_ARGS) --split test --device $(DEVICE) -o $@ --quiet
+
+$(GS_OUT)/%.b-metrics.parquet: $(GS_OUT)/%.safetensors
+	$(STUDY_ENV) $(NNLAB) evaluate $< --dataset $(GS_B) $(DATA_ARGS) --split test --device $(DEVICE) -o $@ --quiet
+
+$(GS_OUT)/summary.parquet: $(foreach s,$(GS_SETTINGS),$(GS_OUT)/$(s).safetensors $(GS_OUT)/$(s).a-metrics.parquet \
+  $(GS_OUT)/$(s).b-metrics.parquet)
+	$(SUMMARIZE) $(GS_CELLS) --key setting --reference s4-generalization --title "generalization (seed S4)" \
+	  --plot $(GS_OUT)/accuracy.png --plot-columns $(GS_COL_A),$(GS_COL_B) -o $@

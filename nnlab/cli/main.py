@@ -33,6 +33,7 @@ COMMANDS = [
     ("detect", "detect", "detect"),
     ("attack", "attack", "attack"),
     ("embed", "embed", "embed"),
+    ("summarize", "summarize", "summarize"),
     ("inspect", "inspect_cmd", "inspect"),
     ("run-table", "run_table", "run_table"),
     ("models", "catalog", "models"),

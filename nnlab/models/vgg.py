@@ -25,7 +25,8 @@ class VGG16(nn.Module):
     nnlab_profile = ("features*",)
     nnlab_feature_layer = "features"
 
-    def __init__(self, num_classes: int, in_channels: int = 3, width: float = 1.0, dropout: float = 0.5):
+    def __init__(self, num_classes: int, in_channels: int = 3, width: float = 1.0, dropout: float = 0.5,
+                 head: tuple[int, ...] | None = None):
         super().__init__()
         layers: list[nn.Module] = []
         channels = in_channels
@@ -37,17 +38,25 @@ class VGG16(nn.Module):
                 layers += [nn.Conv2d(channels, out, kernel_size=3, padding=1), nn.ReLU()]
                 channels = out
         self.features = nn.Sequential(*layers)
-        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
-        hidden = scaled(4096, width)
-        self.classifier = nn.Sequential(
-            nn.Linear(channels * 7 * 7, hidden),
-            nn.ReLU(),
-            nn.Dropout(dropout),
-            nn.Linear(hidden, hidden),
-            nn.ReLU(),
-            nn.Dropout(dropout),
-            nn.Linear(hidden, num_classes),
-        )
+        if head is None:
+            self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+            hidden = scaled(4096, width)
+            self.classifier = nn.Sequential(
+                nn.Linear(channels * 7 * 7, hidden),
+                nn.ReLU(),
+                nn.Dropout(dropout),
+                nn.Linear(hidden, hidden),
+                nn.ReLU(),
+                nn.Dropout(dropout),
+                nn.Linear(hidden, num_classes),
+            )
+        else:  # seed S2's transfer head: global average, then C-h1-h2-…-classes with ReLU + Dropout
+            self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+            layers = []
+            for size in head:
+                layers += [nn.Linear(channels, size), nn.ReLU(), nn.Dropout(dropout)]
+                channels = size
+            self.classifier = nn.Sequential(*layers, nn.Linear(channels, num_classes))
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
@@ -60,13 +69,29 @@ class VGG16(nn.Module):
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
 
-@register_model("vgg16", image_size=32, pretrained=True, arch_args={"dropout": float})
-def build_vgg16(*, num_classes, in_channels, image_size, width, pretrained, dropout=0.5, **kwargs) -> nn.Module:
-    """VGG16 of seed S0 (134,301,514 parameters for 10 classes); ImageNet weights at width 1."""
-    reject_unknown(kwargs, "vgg16", ["dropout"])
+def _head_sizes(head) -> tuple[int, ...] | None:
+    if head is None:
+        return None
+    items = head.split(",") if isinstance(head, str) else head if isinstance(head, (list, tuple)) else [head]
+    try:
+        sizes = tuple(int(v) for v in items)
+    except (TypeError, ValueError):
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise NnlabError(f"vgg16 head must list hidden sizes such as [256,128], got {head!r}")
+    return sizes
+
+
+@register_model("vgg16", image_size=32, pretrained=True, arch_args={"dropout": float, "head": list})
+def build_vgg16(*, num_classes, in_channels, image_size, width, pretrained, dropout=0.5, head=None,
+                **kwargs) -> nn.Module:
+    """VGG16 of seed S0 (134,301,514 parameters for 10 classes); ImageNet weights at width 1; option head=[256,128]
+    puts seed S2's small transfer head (global average, 512-256-128-classes) in place of the 4096-4096 classifier."""
+    reject_unknown(kwargs, "vgg16", ["dropout", "head"])
+    head = _head_sizes(head)
     if image_size < 32:
         raise NnlabError(f"vgg16 needs images of at least 32×32 pixels (it pools 5 times), got {image_size}")
-    net = VGG16(num_classes, in_channels, width, float(dropout))
+    net = VGG16(num_classes, in_channels, width, float(dropout), head)
     if pretrained:
         if width != 1.0:
             raise NnlabError("ImageNet weights for vgg16 exist only at width 1")

@@ -122,11 +122,30 @@ def init_from_artifact(model, path: Path) -> tuple[int, int]:
     src = source.net.state_dict()
     dst = model.net.state_dict()
     matched = {k: v for k, v in src.items() if k in dst and dst[k].shape == v.shape}
+    matched.update({k: adapt_input_weight(v, dst[k].shape[1]) for k, v in src.items()
+                    if k in dst and k not in matched and _input_conv_pair(v, dst[k])})
     if not matched:
         raise NnlabError(f"init model {path}: no weight matches this model's shapes (different width or input?)")
     dst.update(matched)
     model.net.load_state_dict(dst)
     return len(matched), len(dst)
+
+
+def _input_conv_pair(src: torch.Tensor, dst: torch.Tensor) -> bool:
+    """A conv weight that differs only in grey (1) versus colour (3) input channels."""
+    return (src.ndim == 4 and dst.ndim == 4 and src.shape[0] == dst.shape[0] and src.shape[2:] == dst.shape[2:]
+            and {src.shape[1], dst.shape[1]} == {1, 3})
+
+
+def adapt_input_weight(weight: torch.Tensor, channels: int) -> torch.Tensor:
+    """A first-conv weight for ``channels`` input channels: grey → RGB repeats it divided by 3, RGB → grey sums it,
+    so the layer responds to a grey image given as grey or as equal RGB channels alike (as timm adapts ImageNet
+    weights to other channel counts)."""
+    if weight.shape[1] == channels:
+        return weight
+    if channels == 1:
+        return weight.sum(dim=1, keepdim=True)
+    return weight.repeat(1, channels, 1, 1) / channels
 
 
 def class_remap(model_classes: list[str], data_classes: list[str]) -> np.ndarray:

@@ -1,0 +1,93 @@
+"""``colordigits``: the 5,000 ``mnist5k`` digits as 32×32 colour images on cluttered backgrounds.
+
+What SVHN is to MNIST, offline: each digit is cut to its tight box, scaled to a random height
+(45–90 % of the image) and aspect, placed at a random position, and blended in a colour that
+contrasts with the background under it (bright on dark or dark on bright) over a gradient / noise
+background with strokes and fragments of other digits (nnlab.data.backgrounds). Scenes are drawn
+at 64×64 and reduced to 32×32 (area interpolation), so strokes keep anti-aliased edges.
+
+Row ``i`` is drawn from its own ``(seed, i)`` generator, so the images are a pure function of the
+seed. Labels and row order are mnist5k's, so the fixed test carve picks the same digits in both
+datasets: a model trained on mnist5k's train split never saw a colordigits test digit. The array is
+generated once (a few seconds) and cached as ``ROOT/colordigits/colordigits-v1-seed<seed>.npz``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from nnlab.artifacts import atomic_path
+from nnlab.data.backgrounds import background, clutter
+from nnlab.data.builtin import ArraySource, mnist5k_source
+from nnlab.data.info import DIGIT_CLASSES
+
+SIZE = 32
+CANVAS = 64
+VERSION = 1
+
+
+def render_digit(rng: np.random.Generator, digit: np.ndarray, fragments: np.ndarray) -> np.ndarray:
+    """One 32×32×3 uint8 image of ``digit`` (28×28 uint8) on a cluttered colour background."""
+    image = background(rng, CANVAS)
+    clutter(rng, image, fragments, int(rng.integers(2, 7)))
+    ys, xs = np.nonzero(digit > 30)
+    glyph = digit[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.float32) / 255.0
+    height = int(rng.integers(int(0.45 * CANVAS), int(0.9 * CANVAS) + 1))
+    width = round(glyph.shape[1] * height / glyph.shape[0] * rng.uniform(0.8, 1.25))
+    width = min(CANVAS, max(4, width))
+    mask = np.clip(cv2.resize(glyph, (width, height), interpolation=cv2.INTER_LINEAR), 0, 1)
+    y0, x0 = int(rng.integers(0, CANVAS - height + 1)), int(rng.integers(0, CANVAS - width + 1))
+    region = image[y0:y0 + height, x0:x0 + width]
+    bright = float(region.mean()) < 128 if rng.random() < 0.85 else rng.random() < 0.5
+    color = rng.uniform(170, 255, 3) if bright else rng.uniform(0, 85, 3)
+    alpha = mask[..., None]
+    region *= 1 - alpha
+    region += alpha * color.astype(np.float32)
+    image += rng.normal(0, rng.uniform(0, 8), image.shape).astype(np.float32)
+    image = cv2.resize(np.clip(image, 0, 255), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+    return np.clip(np.round(image), 0, 255).astype(np.uint8)
+
+
+def generate_colordigits(digits: np.ndarray, seed: int = 0, rows: Sequence[int] | None = None) -> np.ndarray:
+    """uint8 images (len(rows)×3×32×32), image ``i`` rendering ``digits[i]`` (N×28×28 uint8) with generator
+    ``(seed, i)`` and fragments of all ``digits``; ``rows`` (default all) picks which rows to render."""
+    rows = range(len(digits)) if rows is None else rows
+    out = np.empty((len(rows), 3, SIZE, SIZE), dtype=np.uint8)
+    for k, i in enumerate(rows):
+        out[k] = render_digit(np.random.default_rng([seed, int(i)]), digits[i], digits).transpose(2, 0, 1)
+    return out
+
+
+def cache_path(root: Path, seed: int = 0) -> Path:
+    """Where the generated array for ``seed`` is cached under the data root."""
+    return Path(root) / "colordigits" / f"colordigits-v{VERSION}-seed{seed}.npz"
+
+
+def colordigits_images(root: Path, seed: int = 0) -> np.ndarray:
+    """The cached images for ``seed`` (generated and written atomically on first use)."""
+    path = cache_path(root, seed)
+    if path.is_file():
+        try:
+            with np.load(path) as stored:
+                return stored["images"]
+        except (OSError, ValueError, KeyError):
+            pass  # a foreign or damaged cache file is regenerated and replaced
+    mnist = mnist5k_source()
+    digits = mnist.full.images[:, 0].numpy()
+    images = generate_colordigits(digits, seed)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, images=images, targets=mnist.full.targets)
+    return images
+
+
+@cache
+def colordigits_source(root: Path, seed: int = 0) -> ArraySource:
+    """The ``colordigits`` source: cached images, mnist5k's labels and its fixed 20 % test carve."""
+    images = torch.from_numpy(colordigits_images(root, seed)).contiguous()
+    return ArraySource("colordigits", DIGIT_CLASSES, images, mnist5k_source().full.targets.copy())

@@ -1,0 +1,151 @@
+"""The `summarize` stage: join figures from many per-model artifacts into one study table.
+
+A study is a set of *cells*, each ``ROW.COLUMN=PATH[#SELECTOR]``: the figure ``SELECTOR`` picks out of the
+artifact at PATH (nnlab.studies.selectors) goes in row ROW, column COLUMN. Rows keep the order in which they
+first appear, columns too; a named seed reference (nnlab.studies.references) or a reference file adds the seed's
+own figures in ``seed_*`` columns, matched by row name. The table is written as an nnlab parquet table
+(``summary``), optionally with a figure: grouped bars of chosen columns, the SI-by-layer curves of each row's
+profile table, or the confusion matrices of each row's metrics table side by side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from nnlab import artifacts
+from nnlab.errors import NnlabError
+from nnlab.studies import plots
+from nnlab.studies.references import ROW, load_reference
+from nnlab.studies.selectors import clear_cache, read_figure, table_kind
+
+PLOT_KINDS = ("bars", "si-curves", "confusion")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One figure of the study table: row, column, source artifact and selector (None: the kind's default)."""
+
+    row: str
+    column: str
+    path: Path
+    selector: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Cell:
+        """``ROW.COLUMN=PATH[#SELECTOR]``, e.g. ``batchnorm.si_val=bn.profile.parquet#avgpool:val:si``."""
+        target, eq, source = text.partition("=")
+        row, dot, column = target.partition(".")
+        if not eq or not dot or not row or not column or not source:
+            raise NnlabError(f"cannot read the cell {text!r}; write ROW.COLUMN=FILE or ROW.COLUMN=FILE#SELECTOR")
+        path, _, selector = source.partition("#")
+        if not path:
+            raise NnlabError(f"the cell {text!r} names no file")
+        return cls(row, column, Path(path), selector or None)
+
+
+@dataclass
+class StudySummary:
+    """What `summarize` produced: the table, the files written, and which columns are the study's own."""
+
+    table: pd.DataFrame
+    key: str
+    columns: list[str]
+    reference_columns: list[str] = field(default_factory=list)
+    output: Path | None = None
+    plot: Path | None = None
+
+
+def build_table(cells: Sequence[Cell], key: str = "model", reference: str | Path | None = None
+                ) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """The joined table (one row per ROW, key column first), its study columns and its reference columns."""
+    if not cells:
+        raise NnlabError("name at least one cell ROW.COLUMN=FILE[#SELECTOR]")
+    rows: dict[str, dict[str, Any]] = {}
+    columns: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    clear_cache()
+    for cell in cells:
+        if (cell.row, cell.column) in seen:
+            raise NnlabError(f"the cell {cell.row}.{cell.column} is given twice")
+        seen.add((cell.row, cell.column))
+        if cell.column == key:
+            raise NnlabError(f"{cell.column!r} is the row-name column; choose another column name")
+        rows.setdefault(cell.row, {})[cell.column] = read_figure(cell.path, cell.selector)
+        if cell.column not in columns:
+            columns.append(cell.column)
+    df = pd.DataFrame([{key: name, **values} for name, values in rows.items()], columns=[key, *columns])
+    ref_columns: list[str] = []
+    if reference is not None:
+        ref = load_reference(reference)
+        ref_columns = [c for c in ref.columns if c != ROW]
+        clash = [c for c in ref_columns if c in columns]
+        if clash:
+            raise NnlabError(f"the reference's column {clash[0]!r} is also a study column; rename the study column")
+        df = df.merge(ref.rename(columns={ROW: key}), on=key, how="left")
+    return df, columns, ref_columns
+
+
+def cells_of(cells: Sequence[Cell], row: str, kind: str) -> list[Path]:
+    """The artifacts of ``row``'s cells that are ``kind`` tables, in cell order, each once."""
+    out: list[Path] = []
+    for cell in cells:
+        if cell.row == row and cell.path not in out and table_kind(cell.path) == kind:
+            out.append(cell.path)
+    return out
+
+
+def summarize(cells: Sequence[Cell | str], *, key: str = "model", reference: str | Path | None = None,
+              output: str | Path | None = None, plot: str | Path | None = None, plot_kind: str = "bars",
+              plot_columns: Sequence[str] | None = None, plot_split: str = "test", plot_measure: str = "si",
+              title: str | None = None, provenance: dict[str, Any] | None = None) -> StudySummary:
+    """Build the study table from ``cells``, write it (parquet) and its figure, and return a StudySummary.
+
+    ``plot_kind``: ``bars`` (``plot_columns``, default every numeric study column, with the matching seed
+    columns hatched beside them), ``si-curves`` (``plot_measure`` per layer on ``plot_split`` from each row's
+    SI-profile table) or ``confusion`` (each row's first metrics table). ``provenance`` is the caller's record
+    (e.g. the CLI's command line), stored in the table's metadata with the cells.
+    """
+    parsed = [c if isinstance(c, Cell) else Cell.parse(c) for c in cells]
+    if output is not None and Path(output).suffix != ".parquet":
+        raise NnlabError(f"the summary table must be a .parquet file, got {output}")
+    if plot is not None and Path(plot).suffix != ".png":
+        raise NnlabError(f"the summary figure must be a .png file, got {plot}")
+    if plot_kind not in PLOT_KINDS:
+        raise NnlabError(f"unknown figure kind {plot_kind!r}; valid kinds: {', '.join(PLOT_KINDS)}")
+    df, columns, ref_columns = build_table(parsed, key, reference)
+    result = StudySummary(table=df, key=key, columns=columns, reference_columns=ref_columns)
+    if plot is not None:
+        rows = list(df[key])
+        if plot_kind == "bars":
+            numeric = [c for c in columns if pd.api.types.is_numeric_dtype(df[c])]
+            chosen = list(plot_columns) if plot_columns else numeric
+            unknown = [c for c in chosen if c not in df.columns]
+            if unknown:
+                raise NnlabError(f"no column {unknown[0]!r} to plot; columns: {', '.join(df.columns[1:])}")
+            plots.plot_bars(df, key, chosen, plot, title=title)
+        elif plot_kind == "si-curves":
+            profiles = {row: _one(cells_of(parsed, row, "si_profile"), row, "si_profile") for row in rows}
+            plots.plot_si_curves(profiles, plot, split=plot_split, measure=plot_measure, title=title)
+        else:
+            metrics = {row: _one(cells_of(parsed, row, "metrics"), row, "metrics") for row in rows}
+            plots.plot_confusions(metrics, plot, title=title)
+        result.plot = Path(plot)
+    if output is not None:
+        meta = {"table": "summary", "key": key, "columns": columns, "reference": str(reference) if reference else None,
+                "reference_columns": ref_columns,
+                "cells": [f"{c.row}.{c.column}={c.path}" + (f"#{c.selector}" if c.selector else "") for c in parsed],
+                "provenance": artifacts.provenance(base=provenance)}
+        artifacts.save_table(output, df, meta)
+        result.output = Path(output)
+    return result
+
+
+def _one(paths: list[Path], row: str, kind: str) -> Path:
+    if not paths:
+        raise NnlabError(f"row {row!r} has no {kind} table among its cells to draw")
+    return paths[0]
