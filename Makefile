@@ -36,6 +36,7 @@ test: lint
 
 lint: $(STAMP)
 	$(PY) -m ruff check nnlab tests benchmarks
+	$(PY) -m ruff format --check nnlab tests benchmarks
 
 clean-artifacts:
 	find artifacts -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

@@ -41,10 +41,19 @@ class Normalized(nn.Module):
 
 def small_cnn(num_classes: int = 10) -> nn.Module:
     """A small VGG-like CNN for 32×32 RGB images (three conv-BN-ReLU-pool blocks)."""
+
     def block(cin: int, cout: int) -> list[nn.Module]:
         return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(), nn.MaxPool2d(2)]
-    return nn.Sequential(*block(3, 32), *block(32, 64), *block(64, 128), nn.Flatten(),
-                         nn.Linear(128 * 4 * 4, 256), nn.ReLU(), nn.Linear(256, num_classes))
+
+    return nn.Sequential(
+        *block(3, 32),
+        *block(32, 64),
+        *block(64, 128),
+        nn.Flatten(),
+        nn.Linear(128 * 4 * 4, 256),
+        nn.ReLU(),
+        nn.Linear(256, num_classes),
+    )
 
 
 def build_model(name: str) -> nn.Module:
@@ -87,11 +96,15 @@ def main() -> None:
         "FGSM cl": (create_attack("fgsm", model, eps=eps, channels_last=True), torchattacks.FGSM(model, eps=eps)),
         "PGD-10 cl": (create_attack("pgd", model, channels_last=True, **pgd), torchattacks.PGD(model, **pgd)),
     }
-    print(f"device={device} model={args.model} batch={args.batch} image={args.image_size} "
-          f"repeats={args.repeats} threads={torch.get_num_threads()} torch={torch.__version__} "
-          f"torchattacks={torchattacks.__version__}")
-    print(f"{'attack':<10}{'nnlab img/s':>14}{'torchattacks img/s':>20}{'ratio':>8}{'paired':>8}"
-          f"{'max|diff|':>12}{'differ':>10}")
+    print(
+        f"device={device} model={args.model} batch={args.batch} image={args.image_size} "
+        f"repeats={args.repeats} threads={torch.get_num_threads()} torch={torch.__version__} "
+        f"torchattacks={torchattacks.__version__}"
+    )
+    print(
+        f"{'attack':<10}{'nnlab img/s':>14}{'torchattacks img/s':>20}{'ratio':>8}{'paired':>8}"
+        f"{'max|diff|':>12}{'differ':>10}"
+    )
     for name, (ours, theirs) in pairs.items():
         for fn in (ours, theirs):  # warm-up
             time_call(fn, images, labels, device)
@@ -107,9 +120,11 @@ def main() -> None:
             differ = max(differ, (outputs["ours"] != outputs["theirs"]).float().mean().item())
         rate_ours = args.batch / statistics.median(times["ours"])
         rate_theirs = args.batch / statistics.median(times["theirs"])
-        paired = statistics.median(t / o for o, t in zip(times["ours"], times["theirs"]))
-        print(f"{name:<10}{rate_ours:>14.1f}{rate_theirs:>20.1f}{rate_ours / rate_theirs:>8.3f}{paired:>8.3f}"
-              f"{diff:>12.2e}{differ:>10.2e}")
+        paired = statistics.median(t / o for o, t in zip(times["ours"], times["theirs"], strict=False))
+        print(
+            f"{name:<10}{rate_ours:>14.1f}{rate_theirs:>20.1f}{rate_ours / rate_theirs:>8.3f}{paired:>8.3f}"
+            f"{diff:>12.2e}{differ:>10.2e}"
+        )
 
 
 if __name__ == "__main__":

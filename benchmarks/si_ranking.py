@@ -38,7 +38,9 @@ import torch
 from nnlab.analysis import forward_ranking, separation_indices
 
 
-def make_cnn_like(n: int, d: int, *, classes: int = 10, seed: int = 0, zero_frac: float = 0.6) -> tuple[np.ndarray, np.ndarray]:
+def make_cnn_like(
+    n: int, d: int, *, classes: int = 10, seed: int = 0, zero_frac: float = 0.6
+) -> tuple[np.ndarray, np.ndarray]:
     """Seeded CNN-like features: ReLU of class prototypes (half the features carry class signal) plus noise,
     thresholded so that ``zero_frac`` of the entries are exactly zero."""
     rng = np.random.default_rng(seed)
@@ -87,9 +89,9 @@ def reference_si_csi(X: torch.Tensor, y: torch.Tensor, batch: int = 5000) -> tup
     Z = (X - X.mean(0)) / (X.std(0) + 1e-10)
     nearest = torch.empty(len(Z), dtype=torch.int64)
     for s in range(0, len(Z), batch):
-        D = torch.cdist(Z[s:s + batch], Z)
+        D = torch.cdist(Z[s : s + batch], Z)
         D[torch.arange(D.shape[0]), torch.arange(s, s + D.shape[0])] = float("inf")
-        nearest[s:s + batch] = D.argmin(1)
+        nearest[s : s + batch] = D.argmin(1)
     si = float((y[nearest] == y).float().mean())
     classes = torch.unique(y)
     centres = torch.stack([Z[y == c].mean(0) for c in classes])
@@ -151,9 +153,20 @@ def profile_child(model_path: str | None) -> None:
     c0 = cpu_seconds()
     table = si_profile(model, {"all": ds}, progress=progress)
     took = time.perf_counter() - start
-    print(json.dumps({"seconds": took, "cpu": cpu_seconds() - c0, "peak_mb": vmhwm_mb(), "layers": len(table), "samples": len(ds),
-                      "dims": int(table["dim"].sum()), "si": [round(v, 4) for v in table["si"]],
-                      "csi": [round(v, 4) for v in table["csi"]]}))
+    print(
+        json.dumps(
+            {
+                "seconds": took,
+                "cpu": cpu_seconds() - c0,
+                "peak_mb": vmhwm_mb(),
+                "layers": len(table),
+                "samples": len(ds),
+                "dims": int(table["dim"].sum()),
+                "si": [round(v, 4) for v in table["si"]],
+                "csi": [round(v, 4) for v in table["csi"]],
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -177,8 +190,10 @@ def main() -> None:
         return
     only = set(a.only.split(","))
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
-          f"{torch.__version__}, torch threads {torch.get_num_threads()}, load average {os.getloadavg()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
+        f"{torch.__version__}, torch threads {torch.get_num_threads()}, load average {os.getloadavg()}"
+    )
     # compile the numba kernels once, outside every timing
     Xw, yw = make_cnn_like(40, 6, seed=a.seed)
     forward_ranking(Xw, yw)
@@ -192,8 +207,10 @@ def main() -> None:
         ref_f, ref_si = reference_ranking(X, y, a.ref_d)
         t_ref = time.perf_counter() - t
         agree = ours.features == ref_f and ours.si == ref_si
-        print(f"[ours vs reference] N={a.ref_n} D={a.ref_d}, full ranking: ours {t_ours:.2f} s, reference "
-              f"{t_ref:.2f} s, ratio {t_ref / t_ours:.1f}x, identical features and SI at every step: {agree}")
+        print(
+            f"[ours vs reference] N={a.ref_n} D={a.ref_d}, full ranking: ours {t_ours:.2f} s, reference "
+            f"{t_ref:.2f} s, ratio {t_ref / t_ours:.1f}x, identical features and SI at every step: {agree}"
+        )
         if not agree:
             raise SystemExit("MISMATCH between our ranking and the reference")
 
@@ -209,11 +226,13 @@ def main() -> None:
             ref, t, c = timed(reference_si_csi, Xt, yt)
             t_ref.append(t)
             c_ref.append(c)
-        print(f"[single SI + CSI] N={a.n} D={a.d} on {a.device}: ours {min(t_ours):.2f} s (SI {ours['si']:.4f}, "
-              f"CSI {ours['csi']:.4f}), reference algorithm {min(t_ref):.2f} s (SI {ref[0]:.4f}, CSI {ref[1]:.4f}), "
-              f"ratio {min(t_ref) / min(t_ours):.2f}x (best of {a.repeat}; all ours {[round(v, 2) for v in t_ours]},"
-              f" reference {[round(v, 2) for v in t_ref]}); CPU time ours {min(c_ours):.2f} s, reference "
-              f"{min(c_ref):.2f} s, ratio {min(c_ref) / min(c_ours):.2f}x; load {os.getloadavg()[0]:.1f}")
+        print(
+            f"[single SI + CSI] N={a.n} D={a.d} on {a.device}: ours {min(t_ours):.2f} s (SI {ours['si']:.4f}, "
+            f"CSI {ours['csi']:.4f}), reference algorithm {min(t_ref):.2f} s (SI {ref[0]:.4f}, CSI {ref[1]:.4f}), "
+            f"ratio {min(t_ref) / min(t_ours):.2f}x (best of {a.repeat}; all ours {[round(v, 2) for v in t_ours]},"
+            f" reference {[round(v, 2) for v in t_ref]}); CPU time ours {min(c_ours):.2f} s, reference "
+            f"{min(c_ref):.2f} s, ratio {min(c_ref) / min(c_ours):.2f}x; load {os.getloadavg()[0]:.1f}"
+        )
 
     if "full" in only:
         X, y = make_cnn_like(a.n, a.d, seed=a.seed)
@@ -225,18 +244,23 @@ def main() -> None:
         Xt = torch.from_numpy(X)
         del X
         out, took, cpu = timed(separation_indices, Xt, y, device=a.device, center=False)
-        print(f"[wide SI] N={a.wide_n} D={a.wide_d} on {a.device}: SI {out['si']:.4f} in {took:.1f} s (CPU "
-              f"{cpu:.1f} s); load {os.getloadavg()[0]:.1f}")
+        print(
+            f"[wide SI] N={a.wide_n} D={a.wide_d} on {a.device}: SI {out['si']:.4f} in {took:.1f} s (CPU "
+            f"{cpu:.1f} s); load {os.getloadavg()[0]:.1f}"
+        )
         del Xt
 
     if "profile" in only:
         cmd = [sys.executable, __file__, "--profile-child"] + (["--model", a.model] if a.model else [])
         done = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
         r = json.loads(done.stdout.strip().splitlines()[-1])
-        print(f"[si-profile] full-width VGG16 ({'weights of ' + a.model if a.model else 'random weights'}), "
-              f"{r['samples']:,} mnist5k images at 32 px, {r['layers']} layers ({r['dims']:,} features in all): "
-              f"{r['seconds']:.1f} s (CPU {r['cpu']:.1f} s), peak memory {r['peak_mb']:,.0f} MB; load {os.getloadavg()[0]:.1f}\n"
-              f"  SI  {r['si']}\n  CSI {r['csi']}")
+        print(
+            f"[si-profile] full-width VGG16 ({'weights of ' + a.model if a.model else 'random weights'}), "
+            f"{r['samples']:,} mnist5k images at 32 px, {r['layers']} layers ({r['dims']:,} features in all): "
+            f"{r['seconds']:.1f} s (CPU {r['cpu']:.1f} s), peak memory {r['peak_mb']:,.0f} MB; load "
+            f"{os.getloadavg()[0]:.1f}\n"
+            f"  SI  {r['si']}\n  CSI {r['csi']}"
+        )
 
     if "real" in only:
         if not a.model:
@@ -251,8 +275,11 @@ def main() -> None:
         test_n = len(data.load("test"))
         acc = float((logits[-test_n:].argmax(1) == labels[-test_n:]).double().mean())
         X = acts["features.23"]
-        print(f"[real ranking] trained VGG16 {a.model}: test accuracy {acc:.4f}; features.23 {tuple(X.shape)}, "
-              f"zeros {float((X == 0).double().mean()):.1%}", flush=True)
+        print(
+            f"[real ranking] trained VGG16 {a.model}: test accuracy {acc:.4f}; features.23 {tuple(X.shape)}, "
+            f"zeros {float((X == 0).double().mean()):.1%}",
+            flush=True,
+        )
         run_ranking(X.numpy(), labels.numpy(), a.max_steps, "real ranking")
 
 
@@ -273,9 +300,12 @@ def run_ranking(X: np.ndarray, y: np.ndarray, max_steps: int | None, label: str)
 
     r = forward_ranking(X, y, max_steps=max_steps, progress=progress)
     took, cpu = time.perf_counter() - start, cpu_seconds() - c0
-    print(f"[{label}] N={X.shape[0]} D={X.shape[1]}, {len(r.features)} steps: {took:.1f} s (CPU {cpu:.1f} s); best prefix "
-          f"{r.best_step} features (SI {r.best_si:.4f}), SI with all features {r.si_all:.4f}; load "
-          f"{os.getloadavg()[0]:.1f}")
+    print(
+        f"[{label}] N={X.shape[0]} D={X.shape[1]}, {len(r.features)} steps: {took:.1f} s (CPU {cpu:.1f} s); best "
+        f"prefix "
+        f"{r.best_step} features (SI {r.best_si:.4f}), SI with all features {r.si_all:.4f}; load "
+        f"{os.getloadavg()[0]:.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ def remove_stale_temporaries(target: str | os.PathLike) -> list[Path]:
     except OSError:
         return removed
     for p in candidates:
-        pid_text = p.name[len(prefix):].split("-", 1)[0]
+        pid_text = p.name[len(prefix) :].split("-", 1)[0]
         if not pid_text.isdigit() or _pid_alive(int(pid_text)):
             continue
         with contextlib.suppress(OSError):
@@ -165,8 +165,13 @@ def save_text(text: str, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def provenance(command: str | None = None, options: dict[str, Any] | None = None, *,
-               base: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+def provenance(
+    command: str | None = None,
+    options: dict[str, Any] | None = None,
+    *,
+    base: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """Where an artifact came from: the command that made it and its options, nnlab and torch versions,
     UTC time, plus the ``extra`` fields (None values dropped).
 
@@ -224,8 +229,15 @@ def _type_name(expected: Any) -> str:
         return " or ".join(_type_name(e) for e in expected)
     if isinstance(expected, (ListOf, Count)):
         return repr(expected)
-    names = {dict: "a mapping", list: "a list", str: "a string", int: "an integer", float: "a number",
-             bool: "true or false", type(None): "null"}
+    names = {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        type(None): "null",
+    }
     return names.get(expected, getattr(expected, "__name__", str(expected)))
 
 
@@ -235,8 +247,11 @@ def value_has_type(value: Any, expected: Any) -> bool:
     if isinstance(expected, tuple):
         return any(value_has_type(value, e) for e in expected)
     if isinstance(expected, ListOf):
-        return isinstance(value, list) and (expected.max_len is None or len(value) <= expected.max_len) \
+        return (
+            isinstance(value, list)
+            and (expected.max_len is None or len(value) <= expected.max_len)
             and all(value_has_type(v, expected.item) for v in value)
+        )
     if isinstance(expected, Count):
         return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 2**53
     if expected is float:
@@ -251,8 +266,9 @@ def check_fields(path: str | os.PathLike, field: str, mapping: dict[str, Any], f
     for key, expected in fields.items():
         value = mapping.get(key)
         if value is not None and not value_has_type(value, expected):
-            raise MetadataError(f"{path}: metadata field {field}.{key} must be {_type_name(expected)}, "
-                                f"found {_found(value)}")
+            raise MetadataError(
+                f"{path}: metadata field {field}.{key} must be {_type_name(expected)}, found {_found(value)}"
+            )
 
 
 def _found(value: Any) -> str:
@@ -260,8 +276,9 @@ def _found(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def parse_json_field(path: str | os.PathLike, field: str, raw: Any, expected: Any,
-                     fields: dict[str, Any] | None = None) -> Any:
+def parse_json_field(
+    path: str | os.PathLike, field: str, raw: Any, expected: Any, fields: dict[str, Any] | None = None
+) -> Any:
     """Parse the JSON text ``raw`` of metadata ``field`` and check its type (and known sub-fields)."""
     if isinstance(raw, bytes):
         try:
@@ -283,8 +300,14 @@ def parse_json_field(path: str | os.PathLike, field: str, raw: Any, expected: An
     return value
 
 
-def read_json_field(path: str | os.PathLike, metadata: dict[str, str], key: str, expected: Any,
-                    default: Any = _MISSING, fields: dict[str, Any] | None = None) -> Any:
+def read_json_field(
+    path: str | os.PathLike,
+    metadata: dict[str, str],
+    key: str,
+    expected: Any,
+    default: Any = _MISSING,
+    fields: dict[str, Any] | None = None,
+) -> Any:
     """One JSON field of an artifact's metadata, type-checked: the one place nnlab parses metadata.
 
     A missing field gives ``default`` (a copy of it) or, without one, a :class:`MetadataError`; a
@@ -299,24 +322,69 @@ def read_json_field(path: str | os.PathLike, metadata: dict[str, str], key: str,
 
 
 # What nnlab itself writes into the metadata it reads back; a value of another type is refused at load.
-PROVENANCE_FIELDS = {"command": str, "options": dict, "dataset": str, "seed": int, "nnlab_version": str,
-                     "torch_version": str, "utc_time": str, "source": str}
-FEATURES_META_FIELDS = {"model": str, "arch": str, "arch_kwargs": dict, "surgery": list, "classes": ListOf(str),
-                        "dataset": str, "split": str, "fraction": float, "limit": COUNT, "seed": int, "samples": COUNT,
-                        "canonical": dict, "provenance": dict}
-ADVERSARIAL_META_FIELDS = {"attack": str, "params": dict, "classes": ListOf(str), "model": str, "dataset": str,
-                           "split": str, "metrics": dict}
-TABLE_FIELDS = {"table": str, FORMAT_KEY: COUNT, "provenance": dict, "arch": str, "width": float, "dataset": str,
-                "layer": str, "cut": str, "feature_dim": COUNT, "best_step": COUNT, "best_si": float, "si_all": float,
-                "method": str, "split": str, "splits": ListOf(str), "samples": (COUNT, dict), "model": str,
-                "source_model": str, "normalize": bool}
+PROVENANCE_FIELDS = {
+    "command": str,
+    "options": dict,
+    "dataset": str,
+    "seed": int,
+    "nnlab_version": str,
+    "torch_version": str,
+    "utc_time": str,
+    "source": str,
+}
+FEATURES_META_FIELDS = {
+    "model": str,
+    "arch": str,
+    "arch_kwargs": dict,
+    "surgery": list,
+    "classes": ListOf(str),
+    "dataset": str,
+    "split": str,
+    "fraction": float,
+    "limit": COUNT,
+    "seed": int,
+    "samples": COUNT,
+    "canonical": dict,
+    "provenance": dict,
+}
+ADVERSARIAL_META_FIELDS = {
+    "attack": str,
+    "params": dict,
+    "classes": ListOf(str),
+    "model": str,
+    "dataset": str,
+    "split": str,
+    "metrics": dict,
+}
+TABLE_FIELDS = {
+    "table": str,
+    FORMAT_KEY: COUNT,
+    "provenance": dict,
+    "arch": str,
+    "width": float,
+    "dataset": str,
+    "layer": str,
+    "cut": str,
+    "feature_dim": COUNT,
+    "best_step": COUNT,
+    "best_si": float,
+    "si_all": float,
+    "method": str,
+    "split": str,
+    "splits": ListOf(str),
+    "samples": (COUNT, dict),
+    "model": str,
+    "source_model": str,
+    "normalize": bool,
+}
 
 
 # --------------------------------------------------------------------------- safetensors core
 
 
-def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, Any],
-                 kind: str) -> Path:
+def save_tensors(
+    path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, Any], kind: str
+) -> Path:
     """Write tensors and metadata (non-strings as JSON) as a safetensors artifact of ``kind``, atomically."""
     from safetensors.torch import save_file
 
@@ -383,8 +451,9 @@ def artifact_kind(path: str | os.PathLike) -> str:
     if kind is None:
         raise ArtifactError(f"{p} is a safetensors file but not an nnlab artifact (no {KIND_KEY} metadata)")
     if kind not in TENSOR_KINDS:
-        raise MetadataError(f"{p}: metadata field {KIND_KEY} names no kind of nnlab artifact "
-                            f"({', '.join(TENSOR_KINDS)})")
+        raise MetadataError(
+            f"{p}: metadata field {KIND_KEY} names no kind of nnlab artifact ({', '.join(TENSOR_KINDS)})"
+        )
     _check_header(p, metadata, kind)
     return kind
 
@@ -435,7 +504,9 @@ class FeatureSet:
         return name, self.layers[name]
 
 
-def save_features(path: str | os.PathLike, layers: dict[str, torch.Tensor], labels: torch.Tensor, meta: dict[str, Any]) -> Path:
+def save_features(
+    path: str | os.PathLike, layers: dict[str, torch.Tensor], labels: torch.Tensor, meta: dict[str, Any]
+) -> Path:
     """Write a features artifact: ``labels`` (int64, N) and one N×D tensor per layer, in order."""
     if "labels" in layers:
         raise NnlabError("a layer may not be called 'labels' in a features artifact")
@@ -456,8 +527,9 @@ def load_features(path: str | os.PathLike) -> FeatureSet:
     order = read_json_field(path, metadata, "nnlab.layers", ListOf(str), []) or [k for k in tensors if k != "labels"]
     unknown = [k for k in order if k not in tensors or k == "labels"]
     if unknown:
-        raise MetadataError(f"{path}: metadata field nnlab.layers names {unknown[0]!r}, which is not a layer tensor "
-                            "in the file")
+        raise MetadataError(
+            f"{path}: metadata field nnlab.layers names {unknown[0]!r}, which is not a layer tensor in the file"
+        )
     meta = read_json_field(path, metadata, "nnlab.meta", dict, {}, fields=FEATURES_META_FIELDS)
     labels = tensors["labels"]
     if labels.dim() != 1:
@@ -510,8 +582,9 @@ def load_adversarial(path: str | os.PathLike) -> AdversarialSet:
     if missing:
         raise ArtifactError(f"{path} lacks the tensors {', '.join(sorted(missing))}")
     meta = read_json_field(path, metadata, "nnlab.meta", dict, {}, fields=ADVERSARIAL_META_FIELDS)
-    return AdversarialSet(**{k: tensors[k] for k in ("images", "labels", "clean_pred", "adv_pred", "indices")},
-                          meta=meta)
+    return AdversarialSet(
+        **{k: tensors[k] for k in ("images", "labels", "clean_pred", "adv_pred", "indices")}, meta=meta
+    )
 
 
 # --------------------------------------------------------------------------- tables

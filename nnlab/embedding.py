@@ -21,11 +21,11 @@ import numpy as np
 
 from nnlab import artifacts
 from nnlab.artifacts import save_figure, sibling
+from nnlab.data.loader import make_loader
 from nnlab.device import resolve_device
 from nnlab.errors import NnlabError
 from nnlab.models import feature_layer, load_model, resolve_layer
 from nnlab.report import subplots
-from nnlab.data.loader import make_loader
 from nnlab.training.recipe import DataOptions, class_remap, dataset_for_model
 
 METHODS = ("umap", "pca")
@@ -33,8 +33,15 @@ N_NEIGHBORS = 10
 MIN_DIST = 0.3
 
 
-def reduce_2d(clean: np.ndarray, others: Sequence[np.ndarray] = (), *, method: str = "umap", seed: int = 0,
-              n_neighbors: int = N_NEIGHBORS, min_dist: float = MIN_DIST) -> tuple[np.ndarray, list[np.ndarray]]:
+def reduce_2d(
+    clean: np.ndarray,
+    others: Sequence[np.ndarray] = (),
+    *,
+    method: str = "umap",
+    seed: int = 0,
+    n_neighbors: int = N_NEIGHBORS,
+    min_dist: float = MIN_DIST,
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """Fit a 2-D reducer on ``clean`` (N × D) and apply it to each array of ``others`` (M × D).
 
     Returns ``(clean N × 2, [M × 2, …])`` as float32. UMAP needs more samples than neighbours; with fewer
@@ -46,7 +53,9 @@ def reduce_2d(clean: np.ndarray, others: Sequence[np.ndarray] = (), *, method: s
     others = [_matrix(o, "features") for o in others]
     for other in others:
         if other.shape[1] != clean.shape[1]:
-            raise NnlabError(f"features of width {other.shape[1]} cannot share a plane fitted on width {clean.shape[1]}")
+            raise NnlabError(
+                f"features of width {other.shape[1]} cannot share a plane fitted on width {clean.shape[1]}"
+            )
     if len(clean) < 3:
         raise NnlabError(f"a 2-D embedding needs at least 3 samples, got {len(clean)}")
     if method == "pca":
@@ -56,8 +65,14 @@ def reduce_2d(clean: np.ndarray, others: Sequence[np.ndarray] = (), *, method: s
         fitted = reducer.transform(clean)
     else:
         umap = import_umap()
-        reducer = umap.UMAP(n_components=2, n_neighbors=max(2, min(n_neighbors, len(clean) - 1)),
-                            min_dist=min_dist, random_state=seed, n_jobs=1, transform_seed=seed)
+        reducer = umap.UMAP(
+            n_components=2,
+            n_neighbors=max(2, min(n_neighbors, len(clean) - 1)),
+            min_dist=min_dist,
+            random_state=seed,
+            n_jobs=1,
+            transform_seed=seed,
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # n_jobs/random_state notices, small-data spectral fallbacks
             fitted = reducer.fit_transform(clean)
@@ -65,8 +80,9 @@ def reduce_2d(clean: np.ndarray, others: Sequence[np.ndarray] = (), *, method: s
     for other in others:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            applied.append(np.asarray(reducer.transform(other), dtype=np.float32) if len(other) else
-                           np.zeros((0, 2), np.float32))
+            applied.append(
+                np.asarray(reducer.transform(other), dtype=np.float32) if len(other) else np.zeros((0, 2), np.float32)
+            )
     return np.asarray(fitted, dtype=np.float32), applied
 
 
@@ -107,8 +123,12 @@ def import_umap() -> Any:
     return umap
 
 
-def embedding_frame(clean_xy: np.ndarray, clean_labels: np.ndarray, clean_pred: np.ndarray,
-                    adversarial: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Any:
+def embedding_frame(
+    clean_xy: np.ndarray,
+    clean_labels: np.ndarray,
+    clean_pred: np.ndarray,
+    adversarial: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> Any:
     """The embedding table: x, y, label, pred, source (clean | adversarial), one row per sample."""
     import pandas as pd
 
@@ -116,9 +136,15 @@ def embedding_frame(clean_xy: np.ndarray, clean_labels: np.ndarray, clean_pred: 
     if adversarial is not None:
         parts.append(("adversarial", *adversarial))
     frames = [
-        pd.DataFrame({"x": xy[:, 0].astype(np.float32), "y": xy[:, 1].astype(np.float32),
-                      "label": np.asarray(labels, dtype=np.int64), "pred": np.asarray(pred, dtype=np.int64),
-                      "source": source})
+        pd.DataFrame(
+            {
+                "x": xy[:, 0].astype(np.float32),
+                "y": xy[:, 1].astype(np.float32),
+                "label": np.asarray(labels, dtype=np.int64),
+                "pred": np.asarray(pred, dtype=np.int64),
+                "source": source,
+            }
+        )
         for source, xy, labels, pred in parts
     ]
     return pd.concat(frames, ignore_index=True)
@@ -132,14 +158,15 @@ def plot_embedding(frame: Any, classes: Sequence[str], path: str | Path, title: 
     sources = [s for s in ("clean", "adversarial") if (frame["source"] == s).any()]
     fig, axes = subplots(1, len(sources), figsize=(6 * len(sources), 5.4), squeeze=False, sharex=True, sharey=True)
     cmap = matplotlib.colormaps["tab10" if len(classes) <= 10 else "tab20"]
-    for ax, source in zip(axes[0], sources):
+    for ax, source in zip(axes[0], sources, strict=False):
         part = frame[frame["source"] == source]
         accuracy = float((part["label"] == part["pred"]).mean()) if (part["pred"] >= 0).all() else None
         for index, name in enumerate(classes):
             points = part[part["label"] == index]
             if len(points):
-                ax.scatter(points["x"], points["y"], s=6, alpha=0.7, color=cmap(index % cmap.N), label=str(name),
-                           linewidths=0)
+                ax.scatter(
+                    points["x"], points["y"], s=6, alpha=0.7, color=cmap(index % cmap.N), label=str(name), linewidths=0
+                )
         suffix = f" (accuracy {accuracy:.1%})" if accuracy is not None else ""
         ax.set_title(f"{source}: {len(part):,} samples{suffix}", fontsize=10)
         ax.set_xticks([])
@@ -175,8 +202,11 @@ def model_features(model: Any, batches: Any, layer: str, device: Any) -> EmbedIn
     if module is None or not layer:
         raise NnlabError(f"unknown layer {layer!r}")
     captured: list[torch.Tensor] = []
-    handle = module.register_forward_hook(lambda _m, _i, out: captured.append(
-        (out[0] if isinstance(out, (tuple, list)) else out).detach().flatten(1).float().cpu()))
+    handle = module.register_forward_hook(
+        lambda _m, _i, out: captured.append(
+            (out[0] if isinstance(out, (tuple, list)) else out).detach().flatten(1).float().cpu()
+        )
+    )
     features, labels, preds = [], [], []
     was_training = model.training
     model.eval()
@@ -198,7 +228,7 @@ def model_features(model: Any, batches: Any, layer: str, device: Any) -> EmbedIn
 
 def tensor_batches(images: Any, labels: Any, batch_size: int) -> Any:
     """``(images, labels)`` batches over in-memory tensors (a stored adversarial set)."""
-    return ((images[i:i + batch_size], labels[i:i + batch_size]) for i in range(0, len(images), batch_size))
+    return ((images[i : i + batch_size], labels[i : i + batch_size]) for i in range(0, len(images), batch_size))
 
 
 def file_features(path: Path, layer: str | None = None) -> tuple[EmbedInput, str, list[str], dict[str, Any]]:
@@ -213,8 +243,10 @@ def file_features(path: Path, layer: str | None = None) -> tuple[EmbedInput, str
     except Exception:  # noqa: BLE001 - unreadable files get the loader's own message below
         names = None
     if names is not None and "labels" not in names:
-        raise NnlabError(f"{path} has no labels: embed colours points by class, so it needs a features artifact "
-                         "with a 'labels' tensor, as `nnlab extract-features` writes")
+        raise NnlabError(
+            f"{path} has no labels: embed colours points by class, so it needs a features artifact "
+            "with a 'labels' tensor, as `nnlab extract-features` writes"
+        )
     feats = artifacts.load_features(path)
     labels = feats.labels.long().numpy()
     if len(labels) == 0 or (labels < 0).all():
@@ -225,11 +257,23 @@ def file_features(path: Path, layer: str | None = None) -> tuple[EmbedInput, str
     return data, name, classes, feats.meta
 
 
-def model_inputs(model_path: Path, *, dataset: str | None = None, split: str | None = None,
-                 adversarial: Path | None = None, layer: str | None = None, val_fraction: float = 0.1,
-                 fraction: float | None = None, limit: int | None = None, seed: int = 0, device: Any = "cpu",
-                 batch_size: int = 256, num_workers: int = 0, data_root: Path | None = None,
-                 download: bool = False) -> tuple[EmbedInput, EmbedInput | None, str, list[str], str]:
+def model_inputs(
+    model_path: Path,
+    *,
+    dataset: str | None = None,
+    split: str | None = None,
+    adversarial: Path | None = None,
+    layer: str | None = None,
+    val_fraction: float = 0.1,
+    fraction: float | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    device: Any = "cpu",
+    batch_size: int = 256,
+    num_workers: int = 0,
+    data_root: Path | None = None,
+    download: bool = False,
+) -> tuple[EmbedInput, EmbedInput | None, str, list[str], str]:
     """Features of a model artifact on a dataset split and, optionally, on a stored adversarial set.
 
     Returns ``(clean, adversarial or None, layer name, classes, "dataset:split")``. ``layer`` defaults to
@@ -251,23 +295,33 @@ def model_inputs(model_path: Path, *, dataset: str | None = None, split: str | N
         inp = model.spec.input
         expected = (inp["channels"], inp["size"], inp["size"])
         if tuple(adv_set.images.shape[1:]) != expected:
-            raise NnlabError(f"{adversarial} holds images of shape {tuple(adv_set.images.shape[1:])}, but the model "
-                             f"takes {expected}")
+            raise NnlabError(
+                f"{adversarial} holds images of shape {tuple(adv_set.images.shape[1:])}, but the model takes {expected}"
+            )
     meta = adv_set.meta if adv_set is not None else {}
     name = dataset or meta.get("dataset") or model.provenance.get("dataset")
     if not name:
         raise NnlabError(f"{model_path} records no training dataset; name the dataset to embed")
     split = split or meta.get("split") or "test"
     paired = adv_set is not None and name == meta.get("dataset") and split == meta.get("split")
-    data = DataOptions(dataset=name, root=data_root, download=download, val_fraction=val_fraction,
-                       fraction=None if paired else fraction, limit=None if paired else limit, seed=seed)
+    data = DataOptions(
+        dataset=name,
+        root=data_root,
+        download=download,
+        val_fraction=val_fraction,
+        fraction=None if paired else fraction,
+        limit=None if paired else limit,
+        seed=seed,
+    )
     ds = dataset_for_model(model, data, split)
     if paired:  # the clean originals of the adversarial images, in the same order
         position = {int(v): i for i, v in enumerate(getattr(ds, "indices", range(len(ds))))}
         missing = [int(i) for i in adv_set.indices if int(i) not in position]
         if missing:
-            raise NnlabError(f"{adversarial} refers to samples {missing[:3]} that {name}:{split} does not have; "
-                             "use the val_fraction it was made with")
+            raise NnlabError(
+                f"{adversarial} refers to samples {missing[:3]} that {name}:{split} does not have; "
+                "use the val_fraction it was made with"
+            )
         ds = Subset(ds, [position[int(i)] for i in adv_set.indices])
     clean = model_features(model, make_loader(ds, batch_size, shuffle=False, num_workers=num_workers), layer_name, dev)
     adv = None
@@ -340,35 +394,72 @@ def run_embed(request: EmbedRequest, *, provenance: Mapping[str, Any] | None = N
     kind = artifacts.artifact_kind(request.input)
     if kind == "features":
         if request.adversarial is not None:
-            raise NnlabError("an adversarial set needs a model to compute its images' features; "
-                             f"{request.input} is a features artifact")
+            raise NnlabError(
+                "an adversarial set needs a model to compute its images' features; "
+                f"{request.input} is a features artifact"
+            )
         clean, layer_name, classes, fmeta = file_features(request.input, request.layer)
         adv = None
         source = f"{fmeta.get('dataset', '?')}:{fmeta.get('split', '?')}"
     elif kind == "model":
         clean, adv, layer_name, classes, source = model_inputs(
-            request.input, dataset=request.dataset, split=request.split, adversarial=request.adversarial,
-            layer=request.layer, val_fraction=request.val_fraction, fraction=request.fraction, limit=request.limit,
-            seed=request.seed, device=request.device, batch_size=request.batch_size,
-            num_workers=request.num_workers, data_root=request.data_root, download=request.download)
+            request.input,
+            dataset=request.dataset,
+            split=request.split,
+            adversarial=request.adversarial,
+            layer=request.layer,
+            val_fraction=request.val_fraction,
+            fraction=request.fraction,
+            limit=request.limit,
+            seed=request.seed,
+            device=request.device,
+            batch_size=request.batch_size,
+            num_workers=request.num_workers,
+            data_root=request.data_root,
+            download=request.download,
+        )
     else:
         raise NnlabError(f"{request.input} is an nnlab {kind} artifact; embed takes a model or a features artifact")
 
-    clean_xy, others = reduce_2d(clean.features, [adv.features] if adv is not None else [], method=request.method,
-                                 seed=request.seed)
-    frame = embedding_frame(clean_xy, clean.labels, clean.pred,
-                            (others[0], adv.labels, adv.pred) if adv is not None else None)
-    plot_embedding(frame, classes, plot_path,
-                   title=f"{Path(request.input).name}: {layer_name} on {source}, {request.method.upper()}")
+    clean_xy, others = reduce_2d(
+        clean.features, [adv.features] if adv is not None else [], method=request.method, seed=request.seed
+    )
+    frame = embedding_frame(
+        clean_xy, clean.labels, clean.pred, (others[0], adv.labels, adv.pred) if adv is not None else None
+    )
+    plot_embedding(
+        frame,
+        classes,
+        plot_path,
+        title=f"{Path(request.input).name}: {layer_name} on {source}, {request.method.upper()}",
+    )
     params = {"n_neighbors": N_NEIGHBORS, "min_dist": MIN_DIST} if request.method == "umap" else {}
-    artifacts.save_table(output, frame, {
-        "table": "embedding", "input": str(request.input), "layer": layer_name, "method": request.method,
-        "params": params, "seed": request.seed, "classes": classes, "data": source,
-        "adversarial": str(request.adversarial) if request.adversarial else None,
-        "provenance": artifacts.provenance(base=provenance, seed=request.seed)})
-    summary = {"input": str(request.input), "layer": layer_name, "dim": int(clean.features.shape[1]),
-               "data": source, "clean samples": len(clean), "method": request.method, "embedding table": str(output),
-               "plot": str(plot_path)}
+    artifacts.save_table(
+        output,
+        frame,
+        {
+            "table": "embedding",
+            "input": str(request.input),
+            "layer": layer_name,
+            "method": request.method,
+            "params": params,
+            "seed": request.seed,
+            "classes": classes,
+            "data": source,
+            "adversarial": str(request.adversarial) if request.adversarial else None,
+            "provenance": artifacts.provenance(base=provenance, seed=request.seed),
+        },
+    )
+    summary = {
+        "input": str(request.input),
+        "layer": layer_name,
+        "dim": int(clean.features.shape[1]),
+        "data": source,
+        "clean samples": len(clean),
+        "method": request.method,
+        "embedding table": str(output),
+        "plot": str(plot_path),
+    }
     if adv is not None:
         summary.update({"adversarial samples": len(adv), "adversarial set": str(request.adversarial)})
     return EmbedOutcome(frame=frame, layer=layer_name, source=source, output=output, plot=plot_path, summary=summary)

@@ -38,8 +38,13 @@ def describe(path: str | Path, layers: bool = False) -> list[Section]:
         if inner:
             sections.append(Section("metadata", {k: _short(v) for k, v in inner.items()}))
         shapes = artifacts.tensor_shapes(path)
-        sections.append(Section("tensors", columns=["name", "shape", "dtype"],
-                                rows=[[k, " × ".join(map(str, s)), d] for k, (s, d) in shapes.items()]))
+        sections.append(
+            Section(
+                "tensors",
+                columns=["name", "shape", "dtype"],
+                rows=[[k, " × ".join(map(str, s)), d] for k, (s, d) in shapes.items()],
+            )
+        )
     return sections
 
 
@@ -48,16 +53,24 @@ def _describe_model(path: Path, meta: dict[str, str], layers: bool) -> list[Sect
     spec = model.spec
     total, trainable = count_parameters(model.net)
     info = {
-        "architecture": spec.arch, "arguments": json.dumps(spec.arch_kwargs), "classes": len(spec.classes),
+        "architecture": spec.arch,
+        "arguments": json.dumps(spec.arch_kwargs),
+        "classes": len(spec.classes),
         "class names": ", ".join(map(str, spec.classes[:20])) + (" …" if len(spec.classes) > 20 else ""),
         "input": f"{spec.input['channels']}×{spec.input['size']}×{spec.input['size']}, mean "
-                 f"{[round(m, 4) for m in spec.input['mean']]}, std {[round(s, 4) for s in spec.input['std']]}",
-        "parameters": total, "tensors": len(model.net.state_dict()),
+        f"{[round(m, 4) for m in spec.input['mean']]}, std {[round(s, 4) for s in spec.input['std']]}",
+        "parameters": total,
+        "tensors": len(model.net.state_dict()),
     }
     sections = [Section("model", info)]
-    surgery_rows = [[i, op.get("op"), _short({k: v for k, v in op.items() if k != "op"})] for i, op in enumerate(spec.surgery)]
-    sections.append(Section("surgery", columns=["step", "op", "arguments"], rows=surgery_rows) if surgery_rows
-                    else Section("surgery", {"operations": "none"}))
+    surgery_rows = [
+        [i, op.get("op"), _short({k: v for k, v in op.items() if k != "op"})] for i, op in enumerate(spec.surgery)
+    ]
+    sections.append(
+        Section("surgery", columns=["step", "op", "arguments"], rows=surgery_rows)
+        if surgery_rows
+        else Section("surgery", {"operations": "none"})
+    )
     if model.metrics:
         sections.append(Section("metrics", dict(model.metrics)))
     if model.provenance:
@@ -65,17 +78,40 @@ def _describe_model(path: Path, meta: dict[str, str], layers: bool) -> list[Sect
     if layers:
         shape = (1, spec.input["channels"], spec.input["size"], spec.input["size"])
         rows = list_layers(model.net, shape)
-        sections.append(Section("layers", columns=["name", "type", "output shape", "parameters"],
-                                rows=[[r[0], r[1], "×".join(map(str, r[2])) if isinstance(r[2], (list, tuple)) else r[2], r[3]] for r in rows]))
+        sections.append(
+            Section(
+                "layers",
+                columns=["name", "type", "output shape", "parameters"],
+                rows=[
+                    [r[0], r[1], "×".join(map(str, r[2])) if isinstance(r[2], (list, tuple)) else r[2], r[3]]
+                    for r in rows
+                ],
+            )
+        )
     return sections
 
 
 def _describe_table(path: Path) -> list[Section]:
     df, meta = artifacts.load_table(path)
-    sections = [Section("artifact", {"file": str(path), "kind": "table", "table": meta.get("table", ""),
-                                     "rows": len(df), "columns": len(df.columns)})]
-    sections.append(Section("columns", columns=["name", "dtype", "example"],
-                            rows=[[c, str(df[c].dtype), _short(df[c].iloc[0]) if len(df) else ""] for c in df.columns]))
+    sections = [
+        Section(
+            "artifact",
+            {
+                "file": str(path),
+                "kind": "table",
+                "table": meta.get("table", ""),
+                "rows": len(df),
+                "columns": len(df.columns),
+            },
+        )
+    ]
+    sections.append(
+        Section(
+            "columns",
+            columns=["name", "dtype", "example"],
+            rows=[[c, str(df[c].dtype), _short(df[c].iloc[0]) if len(df) else ""] for c in df.columns],
+        )
+    )
     extra = {k: _short(v) for k, v in meta.items() if k not in ("nnlab.kind", "nnlab.format", "table")}
     if extra:
         sections.append(Section("metadata", extra))

@@ -56,7 +56,7 @@ class Registry:
             return self._builders[name], None
         for prefix, fn in self._prefixes.items():
             if name.startswith(prefix) and len(name) > len(prefix):
-                return fn, name[len(prefix):]
+                return fn, name[len(prefix) :]
         raise UnknownNameError(f"unknown {self.kind} {name!r}; valid names: {', '.join(self.names())}")
 
     def get(self, name: str) -> Callable[..., Any]:

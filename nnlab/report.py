@@ -38,7 +38,13 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
     """A rich table with numbers formatted consistently (4 decimals, thousands separators)."""
     t = Table(title=title, title_justify="left", header_style="bold")
     for c in columns:
-        t.add_column(c, justify="left" if c in ("name", "layer", "class", "model", "key", "value", "type", "metric", "op", "arguments", "description") else "right")
+        t.add_column(
+            c,
+            justify="left"
+            if c
+            in ("name", "layer", "class", "model", "key", "value", "type", "metric", "op", "arguments", "description")
+            else "right",
+        )
     for r in rows:
         t.add_row(*[_fmt(v) for v in r])
     return t
@@ -48,7 +54,7 @@ def frame_table(title: str, df: Any, columns: Sequence[str] | None = None, max_r
     """A rich table of (the first ``max_rows`` rows of) a DataFrame."""
     cols = list(columns or df.columns)
     head = df.head(max_rows)
-    rows = list(zip(*[head[c].tolist() for c in cols])) if len(head) else []
+    rows = list(zip(*[head[c].tolist() for c in cols], strict=False)) if len(head) else []
     t = table(title, cols, rows)
     if len(df) > max_rows:
         t.caption = f"… {len(df) - max_rows} more rows"
@@ -102,6 +108,13 @@ def plot_confusion(cm: np.ndarray, classes: list[str], path: str | Path, title: 
         threshold = cm.max() / 2 if cm.size else 0
         for i in range(n):
             for j in range(n):
-                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if cm[i, j] > threshold else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(cm[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if cm[i, j] > threshold else "black",
+                )
     return save_figure(fig, path)

@@ -55,8 +55,24 @@ def test_write_into_read_only_folder_is_one_line_naming_path_and_cause(runner, a
 
             monkeypatch.setattr(os, "open", refuse)
         out = ro / "m.safetensors"
-        res = invoke(runner, app, "train", "--model", "mlp", "--dataset", "digits", "--image-size", "8",
-                     "--epochs", "1", "--limit", "200", "-o", out, "--quiet")
+        res = invoke(
+            runner,
+            app,
+            "train",
+            "--model",
+            "mlp",
+            "--dataset",
+            "digits",
+            "--image-size",
+            "8",
+            "--epochs",
+            "1",
+            "--limit",
+            "200",
+            "-o",
+            out,
+            "--quiet",
+        )
         assert_clear_error(res, str(out), os.strerror(errno.EROFS))
         assert len(error_text(res).strip().splitlines()) == 1
         assert list(ro.iterdir()) == []
@@ -82,8 +98,24 @@ def test_write_onto_full_filesystem_is_one_line_and_leaves_no_temporary(runner, 
 
             monkeypatch.setattr(safetensors.torch, "save_file", no_space)
         out = full / "m.safetensors"
-        res = invoke(runner, app, "train", "--model", "mlp", "--dataset", "digits", "--image-size", "8",
-                     "--epochs", "1", "--limit", "200", "-o", out, "--quiet")
+        res = invoke(
+            runner,
+            app,
+            "train",
+            "--model",
+            "mlp",
+            "--dataset",
+            "digits",
+            "--image-size",
+            "8",
+            "--epochs",
+            "1",
+            "--limit",
+            "200",
+            "-o",
+            out,
+            "--quiet",
+        )
         assert_clear_error(res, str(full), os.strerror(errno.ENOSPC))
         assert len(error_text(res).strip().splitlines()) == 1
         assert not out.exists() and _leftovers(full) == []

@@ -25,8 +25,11 @@ def flag_messages(source: str) -> list[str]:
 
 
 def test_no_library_error_names_a_command_line_flag():
-    problems = {str(p.relative_to(ROOT.parent)): flag_messages(p.read_text())
-                for p in sorted(ROOT.rglob("*.py")) if "cli" not in p.relative_to(ROOT).parts}
+    problems = {
+        str(p.relative_to(ROOT.parent)): flag_messages(p.read_text())
+        for p in sorted(ROOT.rglob("*.py"))
+        if "cli" not in p.relative_to(ROOT).parts
+    }
     assert {k: v for k, v in problems.items() if v} == {}
 
 

@@ -23,8 +23,14 @@ LAYERS: list[list[str]] = [
     ["nnlab.data", "nnlab.ops"],
     ["nnlab.models"],
     ["nnlab.training"],
-    ["nnlab.analysis", "nnlab.detection", "nnlab.robustness", "nnlab.compression", "nnlab.embedding",
-     "nnlab.inspection"],
+    [
+        "nnlab.analysis",
+        "nnlab.detection",
+        "nnlab.robustness",
+        "nnlab.compression",
+        "nnlab.embedding",
+        "nnlab.inspection",
+    ],
     ["nnlab.studies"],
     ["nnlab.cli", "nnlab.__main__"],
 ]
@@ -189,7 +195,8 @@ def test_checker_flags_an_upward_import_at_any_depth(tmp_path):
     assert graph["nnlab.models.net"] == {"nnlab.training.engine"}
     assert graph["nnlab.training"] == {"nnlab.models.net"}
     assert upward_imports(graph) == [
-        "nnlab.models.net (layer 3) imports nnlab.training.engine (layer 4, nnlab.training)"]
+        "nnlab.models.net (layer 3) imports nnlab.training.engine (layer 4, nnlab.training)"
+    ]
 
 
 def test_checker_resolves_relative_imports(tmp_path):

@@ -65,8 +65,17 @@ def test_compress_vgg_rerun_after_second_step_resumes(tmp_path: Path, stamp: Pat
 
 def test_finished_study_plans_nothing(tmp_path: Path, stamp: Path) -> None:
     out = tmp_path / "cv"
-    make_files(out, "vgg16.safetensors", "profile.parquet", "truncated.safetensors", "cut-features.safetensors",
-               "ranking.parquet", "compressed-linear.safetensors", "compressed-mlp.safetensors", "compare.parquet")
+    make_files(
+        out,
+        "vgg16.safetensors",
+        "profile.parquet",
+        "truncated.safetensors",
+        "cut-features.safetensors",
+        "ranking.parquet",
+        "compressed-linear.safetensors",
+        "compressed-mlp.safetensors",
+        "compare.parquet",
+    )
     assert plan("compress-vgg", stamp, CV_OUT=str(out)) == []
 
 

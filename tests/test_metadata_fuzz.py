@@ -40,18 +40,58 @@ def good(tmp_path_factory):
     from PIL import Image
 
     d = tmp_path_factory.mktemp("good")
-    _ok("train", "--model", "cnn", "--width", "0.25", "--dataset", "digits", "--image-size", "8", "--epochs", "1",
-        "--limit", "300", "-o", d / "model.safetensors", "--quiet")
+    _ok(
+        "train",
+        "--model",
+        "cnn",
+        "--width",
+        "0.25",
+        "--dataset",
+        "digits",
+        "--image-size",
+        "8",
+        "--epochs",
+        "1",
+        "--limit",
+        "300",
+        "-o",
+        d / "model.safetensors",
+        "--quiet",
+    )
     _ok("truncate", d / "model.safetensors", "--at", "3", "-o", d / "trunc.safetensors", "--quiet")
-    _ok("extract-features", d / "trunc.safetensors", "--split", "train", "--limit", "200",
-        "-o", d / "trunc_features.safetensors", "--quiet")
-    _ok("rank-features", d / "trunc_features.safetensors", "--method", "univariate", "-o", d / "ranking.parquet",
-        "--quiet")
+    _ok(
+        "extract-features",
+        d / "trunc.safetensors",
+        "--split",
+        "train",
+        "--limit",
+        "200",
+        "-o",
+        d / "trunc_features.safetensors",
+        "--quiet",
+    )
+    _ok(
+        "rank-features",
+        d / "trunc_features.safetensors",
+        "--method",
+        "univariate",
+        "-o",
+        d / "ranking.parquet",
+        "--quiet",
+    )
     _ok("extract-features", d / "model.safetensors", "--limit", "100", "-o", d / "features.safetensors", "--quiet")
-    _ok("si-profile", d / "model.safetensors", "--splits", "train", "--limit", "100", "-o", d / "profile.parquet",
-        "--quiet")
-    _ok("attack", d / "model.safetensors", "--attack", "fgsm", "--limit", "40", "-o", d / "adv.safetensors",
-        "--quiet")
+    _ok(
+        "si-profile",
+        d / "model.safetensors",
+        "--splits",
+        "train",
+        "--limit",
+        "100",
+        "-o",
+        d / "profile.parquet",
+        "--quiet",
+    )
+    _ok("attack", d / "model.safetensors", "--attack", "fgsm", "--limit", "40", "-o", d / "adv.safetensors", "--quiet")
     _ok("evaluate", d / "model.safetensors", "--limit", "100", "-o", d / "metrics.parquet", "--quiet")
     Image.new("RGB", (64, 64), "white").save(d / "scene.png")
     return d
@@ -64,37 +104,65 @@ NESTED = "[" * 100_000 + "]" * 100_000  # deeper than the JSON parser's recursio
 
 MODEL_FIELDS = {
     "nnlab.arch": {"missing": DROP, "unknown model": "no-such-net", "a path": "/etc/passwd"},
-    "nnlab.arch_kwargs": {"not JSON": BAD_JSON, "a list": "[1, 2]", "negative width": '{"width": -1}',
-                          "width NaN": '{"width": NaN}',
-                          "a path": '{"width": 0.25, "checkpoint_path": "/tmp/w.pth"}'},
+    "nnlab.arch_kwargs": {
+        "not JSON": BAD_JSON,
+        "a list": "[1, 2]",
+        "negative width": '{"width": -1}',
+        "width NaN": '{"width": NaN}',
+        "a path": '{"width": 0.25, "checkpoint_path": "/tmp/w.pth"}',
+    },
     "nnlab.classes": {"missing": DROP, "a number": "42", "empty": "[]", "huge": json.dumps(["c"] * 200_001)},
-    "nnlab.input": {"a list": "[1, 2]", "negative size": '{"channels": 1, "size": -8, "mean": [0.5], "std": [0.5]}',
-                    "huge size": '{"channels": 1, "size": 1000000000, "mean": [0.5], "std": [0.5]}',
-                    "zero std": '{"channels": 1, "size": 8, "mean": [0.5], "std": [0]}'},
-    "nnlab.surgery": {"not JSON": BAD_JSON, "a mapping": '{"op": "truncate"}', "unknown op": '[{"op": "explode"}]',
-                      "truncate far away": '[{"op": "truncate", "at": 999999}]'},
+    "nnlab.input": {
+        "a list": "[1, 2]",
+        "negative size": '{"channels": 1, "size": -8, "mean": [0.5], "std": [0.5]}',
+        "huge size": '{"channels": 1, "size": 1000000000, "mean": [0.5], "std": [0.5]}',
+        "zero std": '{"channels": 1, "size": 8, "mean": [0.5], "std": [0]}',
+    },
+    "nnlab.surgery": {
+        "not JSON": BAD_JSON,
+        "a mapping": '{"op": "truncate"}',
+        "unknown op": '[{"op": "explode"}]',
+        "truncate far away": '[{"op": "truncate", "at": 999999}]',
+    },
     "nnlab.metrics": {"not JSON": BAD_JSON, "a list": "[1, 2]"},
     "nnlab.provenance": {"a list": "[1, 2]", "dataset a number": '{"dataset": 5}', "deeply nested": NESTED},
     "nnlab.format": {"newer": "2", "huge": "1" + "0" * 40, "text": "one"},
     "nnlab.kind": {"missing": DROP, "nonsense": "???"},
 }
 FEATURES_FIELDS = {
-    "nnlab.layers": {"not JSON": BAD_JSON, "a mapping": '{"a": 1}', "unknown layer": '["nope"]',
-                     "labels as a layer": '["labels"]'},
-    "nnlab.meta": {"not JSON": BAD_JSON, "a list": "[1, 2]", "classes a mapping": '{"classes": {"a": 1}}',
-                   "negative samples": '{"samples": -4}'},
+    "nnlab.layers": {
+        "not JSON": BAD_JSON,
+        "a mapping": '{"a": 1}',
+        "unknown layer": '["nope"]',
+        "labels as a layer": '["labels"]',
+    },
+    "nnlab.meta": {
+        "not JSON": BAD_JSON,
+        "a list": "[1, 2]",
+        "classes a mapping": '{"classes": {"a": 1}}',
+        "negative samples": '{"samples": -4}',
+    },
     "nnlab.format": {"text": "one"},
     "nnlab.kind": {"another kind": "model"},
 }
 ADVERSARIAL_FIELDS = {
-    "nnlab.meta": {"not JSON": BAD_JSON, "a list": "[1, 2]", "classes of numbers": '{"classes": [1, 2]}',
-                   "params a list": '{"params": [1]}'},
+    "nnlab.meta": {
+        "not JSON": BAD_JSON,
+        "a list": "[1, 2]",
+        "classes of numbers": '{"classes": [1, 2]}',
+        "params a list": '{"params": [1]}',
+    },
     "nnlab.format": {"newer": "2"},
     "nnlab.kind": {"missing": DROP},
 }
 TABLE_FIELDS = {
-    "nnlab": {"missing": DROP, "not JSON": BAD_JSON, "a list": "[1, 2]", "invalid UTF-8": b"\xff\xfe",
-              "deeply nested": NESTED},
+    "nnlab": {
+        "missing": DROP,
+        "not JSON": BAD_JSON,
+        "a list": "[1, 2]",
+        "invalid UTF-8": b"\xff\xfe",
+        "deeply nested": NESTED,
+    },
     "nnlab.format": {"huge": 10**40, "text": "one"},
     "table": {"a number": 5},
     "provenance": {"a list": [1]},
@@ -120,12 +188,41 @@ def model_commands(good, m, trunc, out):
         "si-profile": ["si-profile", m, "--splits", "train", "--limit", "50", "-o", out],
         "truncate": ["truncate", m, "--at", "3", "-o", out],
         "truncate --profile": ["truncate", m, "--at", "auto", "--profile", good / "profile.parquet", "-o", out],
-        "fit-head": ["fit-head", trunc, "--ranking", good / "ranking.parquet", "--top", "4", "--epochs", "1",
-                     "--limit", "100", "-o", out],
+        "fit-head": [
+            "fit-head",
+            trunc,
+            "--ranking",
+            good / "ranking.parquet",
+            "--top",
+            "4",
+            "--epochs",
+            "1",
+            "--limit",
+            "100",
+            "-o",
+            out,
+        ],
         "attack": ["attack", m, "--attack", "fgsm", "--limit", "20", "-o", out],
         "embed": ["embed", m, "--method", "pca", "--limit", "50", "-o", out],
-        "train --init": ["train", "--model", "cnn", "--width", "0.25", "--image-size", "8", "--dataset", "digits",
-                         "--init", m, "--epochs", "1", "--limit", "100", "-o", out],
+        "train --init": [
+            "train",
+            "--model",
+            "cnn",
+            "--width",
+            "0.25",
+            "--image-size",
+            "8",
+            "--dataset",
+            "digits",
+            "--init",
+            m,
+            "--epochs",
+            "1",
+            "--limit",
+            "100",
+            "-o",
+            out,
+        ],
         "compare": ["compare", m, good / "model.safetensors", "--limit", "50", "-o", out],
         "detect": ["detect", m, good / "scene.png", "-o", out],
     }
@@ -144,8 +241,18 @@ def adversarial_commands(good, a, out):
     return {
         "inspect": ["inspect", a],
         "evaluate --adversarial": ["evaluate", good / "model.safetensors", "--adversarial", a, "-o", out],
-        "embed --adversarial": ["embed", good / "model.safetensors", "--adversarial", a, "--method", "pca",
-                                "--limit", "50", "-o", out],
+        "embed --adversarial": [
+            "embed",
+            good / "model.safetensors",
+            "--adversarial",
+            a,
+            "--method",
+            "pca",
+            "--limit",
+            "50",
+            "-o",
+            out,
+        ],
     }
 
 
@@ -154,8 +261,20 @@ def table_commands(good, which, t, out):
     if which == "profile":
         cmds["truncate --profile"] = ["truncate", good / "model.safetensors", "--at", "auto", "--profile", t, "-o", out]
     if which == "ranking":
-        cmds["fit-head --ranking"] = ["fit-head", good / "trunc.safetensors", "--ranking", t, "--top", "4",
-                                      "--epochs", "1", "--limit", "100", "-o", out]
+        cmds["fit-head --ranking"] = [
+            "fit-head",
+            good / "trunc.safetensors",
+            "--ranking",
+            t,
+            "--top",
+            "4",
+            "--epochs",
+            "1",
+            "--limit",
+            "100",
+            "-o",
+            out,
+        ]
     if which == "metrics":
         cmds["attack --summarize"] = ["attack", "--summarize", f"m={t},{t}", "-o", out.with_suffix(".parquet")]
     return cmds
@@ -201,8 +320,11 @@ def _check(name, res, folder, inputs):
 
 
 def _cases(fields):
-    return [pytest.param(field, value, id=f"{field}={label}") for field, muts in fields.items()
-            for label, value in muts.items()]
+    return [
+        pytest.param(field, value, id=f"{field}={label}")
+        for field, muts in fields.items()
+        for label, value in muts.items()
+    ]
 
 
 # -------------------------------------------------------------------------- the fuzz
@@ -247,10 +369,16 @@ def test_the_good_artifacts_pass_every_command_that_reads_them(good, tmp_path):
     """The fuzz means something only if the unmutated files pass the same command lines (detect excepted:
     the digits model is no detector, so there only the clean failure is checked)."""
     runs = {}
-    for kind, src in (("model", "model.safetensors"), ("features", "features.safetensors"),
-                      ("adversarial", "adv.safetensors")):
-        make = {"model": lambda g, f, o: model_commands(g, f, g / "trunc.safetensors", o),
-                "features": features_commands, "adversarial": adversarial_commands}[kind]
+    for kind, src in (
+        ("model", "model.safetensors"),
+        ("features", "features.safetensors"),
+        ("adversarial", "adv.safetensors"),
+    ):
+        make = {
+            "model": lambda g, f, o: model_commands(g, f, g / "trunc.safetensors", o),
+            "features": features_commands,
+            "adversarial": adversarial_commands,
+        }[kind]
         for name, args in make(good, good / src, tmp_path / "out").items():
             runs[f"{kind}: {name}"] = args
     for which in ("profile", "ranking", "metrics"):

@@ -207,8 +207,22 @@ def pair_tests(Zr, y, ms, js, md, jd, topv, topj, unresolved, nblocks):
     step = (n + nblocks - 1) // nblocks
     for blk in prange(nblocks):
         for i in range(blk * step, min(n, (blk + 1) * step)):
-            _pair_row(Zr[i], Zr[js[i]], Zr[jd[i]], ms[i], md[i], y[i], Zr, y, topv[i], topj[i], unresolved[i],
-                      cc[blk], gg[blk], uu[blk])
+            _pair_row(
+                Zr[i],
+                Zr[js[i]],
+                Zr[jd[i]],
+                ms[i],
+                md[i],
+                y[i],
+                Zr,
+                y,
+                topv[i],
+                topj[i],
+                unresolved[i],
+                cc[blk],
+                gg[blk],
+                uu[blk],
+            )
     correct = cc.sum(axis=0)
     return correct, uu.sum(axis=0), correct + gg.sum(axis=0)
 
@@ -354,14 +368,14 @@ def _resolve_batch(D2, ZT, y, cand, batch, correct, unresolved, best, bestf, ORD
     for t in prange(batch.shape[0]):
         c = batch[t]
         f = cand[c]
-        out[t] = _resolve_candidate(D2, ZT[f], y, unresolved[:, c], correct[c], best, f > bestf, ORD[f], POS[f],
-                                    topv, topj, budget)
+        out[t] = _resolve_candidate(
+            D2, ZT[f], y, unresolved[:, c], correct[c], best, f > bestf, ORD[f], POS[f], topv, topj, budget
+        )
     return out
 
 
 @njit(cache=True)
-def choose_feature(D2, ZT, y, cand, order, seed, correct, nunres, unresolved, batch_size, ORD, POS, topv, topj,
-                   budget):
+def choose_feature(D2, ZT, y, cand, order, seed, correct, nunres, unresolved, batch_size, ORD, POS, topv, topj, budget):
     """Exact best candidate: resolve the most promising one (``seed``) fully, then the others in decreasing upper
     bound (settled correct + unresolved), a batch at a time in parallel, dropping one as soon as it can no longer
     beat the best so far or tie it with a lower feature index. Returns (feature, correct count, candidates
@@ -388,8 +402,7 @@ def choose_feature(D2, ZT, y, cand, order, seed, correct, nunres, unresolved, ba
             m += 1
         if m == 0:
             break
-        got = _resolve_batch(D2, ZT, y, cand, batch[:m], correct, unresolved, best, bestf, ORD, POS, topv, topj,
-                             budget)
+        got = _resolve_batch(D2, ZT, y, cand, batch[:m], correct, unresolved, best, bestf, ORD, POS, topv, topj, budget)
         resolved += m
         for q in range(m):
             g = got[q]

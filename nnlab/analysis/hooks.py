@@ -15,10 +15,10 @@ import torch
 from torch import nn
 
 from nnlab.analysis.separation import separation_indices
+from nnlab.data.loader import make_loader
 from nnlab.device import module_device
 from nnlab.errors import NnlabError
 from nnlab.models import SurgeredNet, profile_layers
-from nnlab.data.loader import make_loader
 
 ProgressFn = Callable[[int, int], None]
 DEFAULT_MEMORY_MB = 3072.0
@@ -62,9 +62,17 @@ def canonical_layer(model: nn.Module, name: str) -> str:
 
 
 @torch.no_grad()
-def extract_activations(model: nn.Module, ds: Any, layers: Sequence[str], *, device: Any = "cpu",
-                        batch_size: int = 256, num_workers: int = 0, dtype: torch.dtype = torch.float32,
-                        progress: ProgressFn | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+def extract_activations(
+    model: nn.Module,
+    ds: Any,
+    layers: Sequence[str],
+    *,
+    device: Any = "cpu",
+    batch_size: int = 256,
+    num_workers: int = 0,
+    dtype: torch.dtype = torch.float32,
+    progress: ProgressFn | None = None,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Flattened activations (N × D each, on the CPU, ``dtype``) of ``layers`` for every item of ``ds``, and the
     labels; the model runs in eval mode."""
     if not layers:
@@ -107,8 +115,8 @@ def extract_activations(model: nn.Module, ds: Any, layers: Sequence[str], *, dev
             for name in layers:
                 if name not in out:
                     out[name] = torch.empty((len(ds), seen[name].shape[1]), dtype=dtype)
-                out[name][filled:filled + b] = seen[name]
-            labels[filled:filled + b] = torch.as_tensor(targets).long()
+                out[name][filled : filled + b] = seen[name]
+            labels[filled : filled + b] = torch.as_tensor(targets).long()
             filled += b
             if progress is not None:
                 progress(step, total)
@@ -145,7 +153,8 @@ def group_layers(dims: dict[str, int], n: int, memory_mb: float, itemsize: int =
                 f"layer {name} gives {dim:,} features per sample: {need / 2**20:,.0f} MB of activations for {n:,} "
                 f"samples, over the {memory_mb:,.0f} MB activation budget; profile at most {fit:,} samples, use a "
                 f"smaller input size or leave this layer out, or allow at least {need / 2**20:,.0f} MB "
-                f"(plus the model and about 0.5 GB of working memory)")
+                f"(plus the model and about 0.5 GB of working memory)"
+            )
         if groups and size + need <= budget:
             groups[-1].append(name)
             size += need
@@ -155,14 +164,26 @@ def group_layers(dims: dict[str, int], n: int, memory_mb: float, itemsize: int =
     return groups
 
 
-def _indices_row(X: torch.Tensor, y: torch.Tensor, orders: Iterable[int], normalize: bool, device: Any) -> dict[str, float]:
+def _indices_row(
+    X: torch.Tensor, y: torch.Tensor, orders: Iterable[int], normalize: bool, device: Any
+) -> dict[str, float]:
     return separation_indices(X, y, orders=tuple(orders), center=True, normalize=normalize, device=device)
 
 
-def si_profile(model: nn.Module, datasets: dict[str, Any], layers: Sequence[tuple[int, str]] | None = None, *,
-               orders: Sequence[int] = (), normalize: bool = True, device: Any = "cpu", batch_size: int = 256,
-               num_workers: int = 0, memory_mb: float = DEFAULT_MEMORY_MB, dtype: torch.dtype = torch.float32,
-               progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+def si_profile(
+    model: nn.Module,
+    datasets: dict[str, Any],
+    layers: Sequence[tuple[int, str]] | None = None,
+    *,
+    orders: Sequence[int] = (),
+    normalize: bool = True,
+    device: Any = "cpu",
+    batch_size: int = 256,
+    num_workers: int = 0,
+    memory_mb: float = DEFAULT_MEMORY_MB,
+    dtype: torch.dtype = torch.float32,
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
     """SI and CSI (and the indices of ``orders``) of every layer, in order, for each split in ``datasets``.
 
     ``layers``: (index, name) pairs, default :func:`nnlab.models.profile_layers` (VGG16: the 31 modules of
@@ -189,31 +210,60 @@ def si_profile(model: nn.Module, datasets: dict[str, Any], layers: Sequence[tupl
         done = 0
         for group in plans[split]:
             if progress is not None:
-                progress(f"{split}: forward pass for {group[0]}" + (f" … {group[-1]}" if len(group) > 1 else "")
-                         + f" ({len(ds):,} samples)")
-            acts, labels = extract_activations(model, ds, group, device=device, batch_size=batch_size,
-                                               num_workers=num_workers, dtype=dtype)
+                progress(
+                    f"{split}: forward pass for {group[0]}"
+                    + (f" … {group[-1]}" if len(group) > 1 else "")
+                    + f" ({len(ds):,} samples)"
+                )
+            acts, labels = extract_activations(
+                model, ds, group, device=device, batch_size=batch_size, num_workers=num_workers, dtype=dtype
+            )
             for name in group:
                 done += 1
                 if progress is not None:
                     progress(f"{split}: layer {done}/{total} {name} ({dims[name]:,} features): SI and CSI")
                 X = acts.pop(name)
                 values = _indices_row(X, labels, orders, normalize, device)
-                rows.append({"layer_index": index_of[name], "layer_name": name, "layer_type": types[name],
-                             "split": split, "samples": len(labels), "dim": int(X.shape[1]), **values})
+                rows.append(
+                    {
+                        "layer_index": index_of[name],
+                        "layer_name": name,
+                        "layer_type": types[name],
+                        "split": split,
+                        "samples": len(labels),
+                        "dim": int(X.shape[1]),
+                        **values,
+                    }
+                )
                 del X
     return pd.DataFrame(rows)
 
 
-def si_profile_features(layers: dict[str, torch.Tensor], labels: torch.Tensor, split: str, *,
-                        orders: Sequence[int] = (), normalize: bool = True, device: Any = "cpu",
-                        progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+def si_profile_features(
+    layers: dict[str, torch.Tensor],
+    labels: torch.Tensor,
+    split: str,
+    *,
+    orders: Sequence[int] = (),
+    normalize: bool = True,
+    device: Any = "cpu",
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
     """The same table for the layers stored in a features artifact (one split)."""
     rows = []
     for index, (name, X) in enumerate(layers.items()):
         if progress is not None:
             progress(f"{split}: SI of {name}")
         values = _indices_row(X, labels, orders, normalize, device)
-        rows.append({"layer_index": index, "layer_name": name, "layer_type": "", "split": split,
-                     "samples": len(labels), "dim": int(X.reshape(len(X), -1).shape[1]), **values})
+        rows.append(
+            {
+                "layer_index": index,
+                "layer_name": name,
+                "layer_type": "",
+                "split": split,
+                "samples": len(labels),
+                "dim": int(X.reshape(len(X), -1).shape[1]),
+                **values,
+            }
+        )
     return pd.DataFrame(rows)

@@ -82,9 +82,18 @@ def univariate_ranking(X: Any, y: Any, *, normalize: bool = True) -> tuple[list[
     return [int(f) for f in order], [float(counts[f]) / n for f in order]
 
 
-def forward_ranking(X: Any, y: Any, *, normalize: bool = True, max_steps: int | None = None,
-                    progress: ProgressFn | None = None, batch: int = 8, neighbors: int = 16,
-                    walk_budget: int = 256, threads: int | None = None) -> RankingResult:
+def forward_ranking(
+    X: Any,
+    y: Any,
+    *,
+    normalize: bool = True,
+    max_steps: int | None = None,
+    progress: ProgressFn | None = None,
+    batch: int = 8,
+    neighbors: int = 16,
+    walk_budget: int = 256,
+    threads: int | None = None,
+) -> RankingResult:
     """Exact greedy forward selection by SI (see the module docstring for the definition and the method).
 
     ``max_steps`` stops after that many features (default: all). ``progress(step, total, si)`` is called after
@@ -95,16 +104,27 @@ def forward_ranking(X: Any, y: Any, *, normalize: bool = True, max_steps: int | 
     ZT, yi = _prepare(X, y, normalize)
     n = ZT.shape[1]
     before = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(numba.config.NUMBA_NUM_THREADS,
-                                     threads if threads is not None else (before if n >= 2000 else 1))))
+    numba.set_num_threads(
+        max(1, min(numba.config.NUMBA_NUM_THREADS, threads if threads is not None else (before if n >= 2000 else 1)))
+    )
     try:
         return _forward_ranking(X, y, ZT, yi, normalize, max_steps, progress, batch, neighbors, walk_budget)
     finally:
         numba.set_num_threads(before)
 
 
-def _forward_ranking(X: Any, y: Any, ZT: np.ndarray, yi: np.ndarray, normalize: bool, max_steps: int | None,
-                     progress: ProgressFn | None, batch: int, neighbors: int, walk_budget: int) -> RankingResult:
+def _forward_ranking(
+    X: Any,
+    y: Any,
+    ZT: np.ndarray,
+    yi: np.ndarray,
+    normalize: bool,
+    max_steps: int | None,
+    progress: ProgressFn | None,
+    batch: int,
+    neighbors: int,
+    walk_budget: int,
+) -> RankingResult:
     d, n = ZT.shape
     total = d if max_steps is None else int(max_steps)
     if total < 1:
@@ -157,8 +177,9 @@ def _forward_ranking(X: Any, y: Any, ZT: np.ndarray, yi: np.ndarray, normalize: 
         guess = np.where(alive, guess, -1)
         order = np.lexsort((cand, -ub))[: int(alive.sum())].astype(np.int64)
         seed = int(np.argmax(guess))
-        f, cnt, s = K.choose_feature(D2, ZT, yi, cand, order, seed, correct, nunres, unresolved, batch, ORD, POS,
-                                     topv, topj, walk_budget)
+        f, cnt, s = K.choose_feature(
+            D2, ZT, yi, cand, order, seed, correct, nunres, unresolved, batch, ORD, POS, topv, topj, walk_budget
+        )
         t2 = time.perf_counter()
         scans += int(s)
         step_scans.append(int(s))
@@ -177,5 +198,17 @@ def _forward_ranking(X: Any, y: Any, ZT: np.ndarray, yi: np.ndarray, normalize: 
     else:
         si_all = separation_index(X, y, normalize=normalize)
     best_step = int(np.argmax(np.asarray(si))) + 1
-    return RankingResult(features=features, si=si, si_all=si_all, best_step=best_step,
-                         stats={"candidates_resolved": scans, "step_resolved": step_scans, "seconds_tests_choose_update": timing.tolist(), "step_times": step_times, "samples": n, "dims": d})
+    return RankingResult(
+        features=features,
+        si=si,
+        si_all=si_all,
+        best_step=best_step,
+        stats={
+            "candidates_resolved": scans,
+            "step_resolved": step_scans,
+            "seconds_tests_choose_update": timing.tolist(),
+            "step_times": step_times,
+            "samples": n,
+            "dims": d,
+        },
+    )

@@ -94,7 +94,7 @@ def validate_inputs(X: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
     if not Xt.is_floating_point():
         Xt = Xt.to(torch.float64)
     step = max(1, (1 << 24) // max(1, Xt.shape[1]))  # rows at a time: no N × D mask for wide features
-    if not all(bool(torch.isfinite(Xt[r:r + step]).all()) for r in range(0, Xt.shape[0], step)):
+    if not all(bool(torch.isfinite(Xt[r : r + step]).all()) for r in range(0, Xt.shape[0], step)):
         raise NnlabError("features contain NaN or Inf values")
     if torch.unique(yt).numel() < 2:
         raise NnlabError("the separation index needs at least 2 classes, but all labels are the same")
@@ -129,8 +129,11 @@ class _Source:
                 c1 = min(self.dim, c0 + chunk)
                 block = X[:, c0:c1].to(torch.float64)  # read only
                 self.mean[c0:c1] = block.mean(dim=0)
-                std = block.std(dim=0, unbiased=True) if self.n > 1 else torch.zeros(c1 - c0, dtype=torch.float64,
-                                                                                       device=X.device)
+                std = (
+                    block.std(dim=0, unbiased=True)
+                    if self.n > 1
+                    else torch.zeros(c1 - c0, dtype=torch.float64, device=X.device)
+                )
                 self.scale[c0:c1] = std + STD_EPS
 
     def cols64(self, c0: int, c1: int, r0: int = 0, r1: int | None = None) -> torch.Tensor:
@@ -220,8 +223,16 @@ class _Centers:
         return idx[:, 0]
 
 
-def _gram_block(Q: _Source, R: _Source | None, r0: int, r1: int, kc: int, dtype: torch.dtype, symmetric: bool,
-                centers: _Centers | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _gram_block(
+    Q: _Source,
+    R: _Source | None,
+    r0: int,
+    r1: int,
+    kc: int,
+    dtype: torch.dtype,
+    symmetric: bool,
+    centers: _Centers | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Gram block of query rows r0:r1 against all reference rows, summed over feature chunks of ``kc`` (one fresh
     GEMM per chunk, added up in ``dtype``); also the float64 squared norms of the z-scored rows. Returns
     (gram, query norms, reference norms); ``centers`` (if given) takes in every chunk on the way."""
@@ -275,8 +286,14 @@ def _gram_block(Q: _Source, R: _Source | None, r0: int, r1: int, kc: int, dtype:
     return acc, nq, nr
 
 
-def _settle(rows: torch.Tensor, cols: torch.Tensor, b: int, k: int, need_distances: bool,
-            exact: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _settle(
+    rows: torch.Tensor,
+    cols: torch.Tensor,
+    b: int,
+    k: int,
+    need_distances: bool,
+    exact: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The k first candidates of each of b rows in (exact distance, column) order. ``rows``/``cols`` (sorted by row,
     then column, as ``nonzero`` gives them) hold at least k candidates per row; ``exact`` gives their float64
     distances. With k = 1 and no distances wanted, rows with a single candidate need no exact distance."""
@@ -305,8 +322,15 @@ def _settle(rows: torch.Tensor, cols: torch.Tensor, b: int, k: int, need_distanc
     return cols[take], d[take]
 
 
-def _knn(Q: _Source, k: int, R: _Source | None, block_rows: int | None, memory_budget_mb: float,
-         need_distances: bool, centers: _Centers | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _knn(
+    Q: _Source,
+    k: int,
+    R: _Source | None,
+    block_rows: int | None,
+    memory_budget_mb: float,
+    need_distances: bool,
+    centers: _Centers | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Exact k nearest neighbours of Q's rows among R's rows (R None: among Q's other rows), see the module
     docstring. Returns (indices, exact float64 squared distances, or None when not ``need_distances``).
     ``centers`` (only with R None) is filled on the way."""
@@ -318,7 +342,7 @@ def _knn(Q: _Source, k: int, R: _Source | None, block_rows: int | None, memory_b
     dev = Q.X.device
     brows, kc = _plan(n, m, dim, block_rows, memory_budget_mb)
     chunks = -(-dim // kc)
-    dtype, u = torch.float32, 2.0 ** -24
+    dtype, u = torch.float32, 2.0**-24
     pair_chunk = max(1, int(memory_budget_mb * 1024 * 1024 // (8 * 3 * dim)))
     out_idx = torch.empty((n, k), dtype=torch.int64, device=dev)
     out_d = torch.empty((n, k), dtype=torch.float64, device=dev) if need_distances else None
@@ -353,8 +377,9 @@ def _knn(Q: _Source, k: int, R: _Source | None, block_rows: int | None, memory_b
             keep = low <= upper[rows]
             rows, cols = rows[keep], cols[keep]
             del acc, h
-            idx, d = _settle(rows, cols, b, k, need_distances,
-                             lambda r, q, r0=r0: _exact_sqdist(Q, ref, r + r0, q, pair_chunk))
+            idx, d = _settle(
+                rows, cols, b, k, need_distances, lambda r, q, r0=r0: _exact_sqdist(Q, ref, r + r0, q, pair_chunk)
+            )
             out_idx[r0:r1] = idx
             if out_d is not None:
                 out_d[r0:r1] = d
@@ -371,9 +396,14 @@ def _exact_sqdist(A: _Source, B: _Source, rows: torch.Tensor, cols: torch.Tensor
     return out
 
 
-def nearest_neighbors(Z: torch.Tensor, k: int, *, reference: torch.Tensor | None = None,
-                      block_rows: int | None = None,
-                      memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB) -> tuple[torch.Tensor, torch.Tensor]:
+def nearest_neighbors(
+    Z: torch.Tensor,
+    k: int,
+    *,
+    reference: torch.Tensor | None = None,
+    block_rows: int | None = None,
+    memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact k nearest neighbours of every row of ``Z``, ordered by (squared distance, index).
 
     With ``reference=None`` the neighbours are the other rows of ``Z`` (a row is never its own neighbour);
@@ -414,9 +444,17 @@ def _pair_chunk(Q: _Source, memory_budget_mb: float) -> int:
     return max(1, int(memory_budget_mb * 1024 * 1024 // (8 * 3 * Q.dim)))
 
 
-def separation_indices(X: Any, y: Any, *, orders: Sequence[int] = (), center: bool = True,
-                       normalize: bool = True, device: Any = None, block_rows: int | None = None,
-                       memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB) -> dict[str, float]:
+def separation_indices(
+    X: Any,
+    y: Any,
+    *,
+    orders: Sequence[int] = (),
+    center: bool = True,
+    normalize: bool = True,
+    device: Any = None,
+    block_rows: int | None = None,
+    memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
+) -> dict[str, float]:
     """Several separation indices from one neighbour search.
 
     Returns ``{"si": ..., "csi": ... (if center), "high_order_si_k": ..., "soft_order_si_k": ...,
@@ -453,17 +491,30 @@ def _center_si(Q: _Source, y: torch.Tensor, memory_budget_mb: float) -> float:
     return float((nearest == centers.inverse).double().mean())
 
 
-def separation_index(X: Any, y: Any, *, normalize: bool = True, device: Any = None,
-                     block_rows: int | None = None,
-                     memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB) -> float:
+def separation_index(
+    X: Any,
+    y: Any,
+    *,
+    normalize: bool = True,
+    device: Any = None,
+    block_rows: int | None = None,
+    memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
+) -> float:
     """SI: fraction of samples whose nearest other sample (ties → lowest index) has the same label."""
-    return separation_indices(X, y, center=False, normalize=normalize, device=device, block_rows=block_rows,
-                              memory_budget_mb=memory_budget_mb)["si"]
+    return separation_indices(
+        X, y, center=False, normalize=normalize, device=device, block_rows=block_rows, memory_budget_mb=memory_budget_mb
+    )["si"]
 
 
-def center_separation_index(X: Any, y: Any, *, normalize: bool = True, device: Any = None,
-                            block_rows: int | None = None,
-                            memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB) -> float:
+def center_separation_index(
+    X: Any,
+    y: Any,
+    *,
+    normalize: bool = True,
+    device: Any = None,
+    block_rows: int | None = None,
+    memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
+) -> float:
     """CSI: fraction of samples whose nearest class mean (ties → lowest class label) is their own class's."""
     Q, yt = _prepare(X, y, normalize, device)
     return _center_si(Q, yt, memory_budget_mb)

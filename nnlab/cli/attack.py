@@ -9,9 +9,20 @@ import typer
 
 from nnlab.cli.choices import Split
 from nnlab.cli.common import (
+    ATTACK_PANEL,
+    DATA_PANEL,
+    OUTPUT_PANEL,
+    BatchSizeOpt,
+    DataRootOpt,
+    DeviceOpt,
+    DownloadOpt,
+    NumWorkersOpt,
+    QuietOpt,
+    SeedOpt,
     cli_provenance,
-    ATTACK_PANEL, DATA_PANEL, OUTPUT_PANEL, BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, QuietOpt,
-    SeedOpt, command, console, progress,
+    command,
+    console,
+    progress,
 )
 
 EXAMPLES = """
@@ -36,22 +47,102 @@ def complete_attack(incomplete: str) -> list[str]:
 @command
 def attack(
     model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="Model artifact to attack (.safetensors).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Adversarial artifact (.safetensors).", rich_help_panel=OUTPUT_PANEL)],
-    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Dataset (default: the one the model was trained on).", rich_help_panel=DATA_PANEL)] = None,
-    split: Annotated[Split, typer.Option("--split", help="Dataset split to attack.", rich_help_panel=DATA_PANEL)] = "test",
-    val_fraction: Annotated[float, typer.Option("--val-fraction", help="As in training, to rebuild the same val split.", rich_help_panel=DATA_PANEL)] = 0.1,
-    fraction: Annotated[Optional[float], typer.Option("--fraction", help="Attack a stratified fraction of the split.", rich_help_panel=DATA_PANEL)] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Attack at most N samples (stratified).", rich_help_panel=DATA_PANEL)] = None,
-    attack_name: Annotated[str, typer.Option("--attack", "-a", help="fgsm, pgd, pixels, gaussian, or a chain applied left to right such as pixels+fgsm.", autocompletion=complete_attack, rich_help_panel=ATTACK_PANEL)] = "pixels+fgsm",
-    eps: Annotated[Optional[str], typer.Option("--eps", help="L∞ budget of fgsm/pgd in pixel units, e.g. 8/255 (default 8/255).", rich_help_panel=ATTACK_PANEL)] = None,
-    alpha: Annotated[Optional[str], typer.Option("--alpha", help="PGD step size in pixel units (default 2/255).", rich_help_panel=ATTACK_PANEL)] = None,
-    steps: Annotated[Optional[int], typer.Option("--steps", help="PGD steps (default 10).", rich_help_panel=ATTACK_PANEL)] = None,
-    random_start: Annotated[Optional[bool], typer.Option("--random-start/--no-random-start", help="PGD random start (default on).", rich_help_panel=ATTACK_PANEL)] = None,
-    pixels: Annotated[Optional[int], typer.Option("--pixels", help="Pixels set to white per image by the pixels attack (default 20).", rich_help_panel=ATTACK_PANEL)] = None,
-    sigma: Annotated[Optional[str], typer.Option("--sigma", help="Std of the gaussian noise in pixel units (default 0.1).", rich_help_panel=ATTACK_PANEL)] = None,
-    channels_last: Annotated[bool, typer.Option("--channels-last", help="fgsm/pgd: feed the model channels-last batches (faster on the CPU; images may differ from torchattacks' by float rounding).", rich_help_panel=ATTACK_PANEL)] = False,
-    metrics: Annotated[Optional[Path], typer.Option("--metrics", help="Metrics table (default: beside the output, .metrics.parquet).", rich_help_panel=OUTPUT_PANEL)] = None,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Figure of clean / adversarial / perturbation (default: beside the output, .grid.png).", rich_help_panel=OUTPUT_PANEL)] = None,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Adversarial artifact (.safetensors).", rich_help_panel=OUTPUT_PANEL)
+    ],
+    dataset: Annotated[
+        Optional[str],
+        typer.Option(
+            "--dataset", "-d", help="Dataset (default: the one the model was trained on).", rich_help_panel=DATA_PANEL
+        ),
+    ] = None,
+    split: Annotated[
+        Split, typer.Option("--split", help="Dataset split to attack.", rich_help_panel=DATA_PANEL)
+    ] = "test",
+    val_fraction: Annotated[
+        float,
+        typer.Option(
+            "--val-fraction", help="As in training, to rebuild the same val split.", rich_help_panel=DATA_PANEL
+        ),
+    ] = 0.1,
+    fraction: Annotated[
+        Optional[float],
+        typer.Option("--fraction", help="Attack a stratified fraction of the split.", rich_help_panel=DATA_PANEL),
+    ] = None,
+    limit: Annotated[
+        Optional[int],
+        typer.Option("--limit", help="Attack at most N samples (stratified).", rich_help_panel=DATA_PANEL),
+    ] = None,
+    attack_name: Annotated[
+        str,
+        typer.Option(
+            "--attack",
+            "-a",
+            help="fgsm, pgd, pixels, gaussian, or a chain applied left to right such as pixels+fgsm.",
+            autocompletion=complete_attack,
+            rich_help_panel=ATTACK_PANEL,
+        ),
+    ] = "pixels+fgsm",
+    eps: Annotated[
+        Optional[str],
+        typer.Option(
+            "--eps",
+            help="L∞ budget of fgsm/pgd in pixel units, e.g. 8/255 (default 8/255).",
+            rich_help_panel=ATTACK_PANEL,
+        ),
+    ] = None,
+    alpha: Annotated[
+        Optional[str],
+        typer.Option("--alpha", help="PGD step size in pixel units (default 2/255).", rich_help_panel=ATTACK_PANEL),
+    ] = None,
+    steps: Annotated[
+        Optional[int], typer.Option("--steps", help="PGD steps (default 10).", rich_help_panel=ATTACK_PANEL)
+    ] = None,
+    random_start: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--random-start/--no-random-start", help="PGD random start (default on).", rich_help_panel=ATTACK_PANEL
+        ),
+    ] = None,
+    pixels: Annotated[
+        Optional[int],
+        typer.Option(
+            "--pixels",
+            help="Pixels set to white per image by the pixels attack (default 20).",
+            rich_help_panel=ATTACK_PANEL,
+        ),
+    ] = None,
+    sigma: Annotated[
+        Optional[str],
+        typer.Option(
+            "--sigma", help="Std of the gaussian noise in pixel units (default 0.1).", rich_help_panel=ATTACK_PANEL
+        ),
+    ] = None,
+    channels_last: Annotated[
+        bool,
+        typer.Option(
+            "--channels-last",
+            help="fgsm/pgd: feed the model channels-last batches (faster on the CPU; images may differ from "
+            "torchattacks' by float rounding).",
+            rich_help_panel=ATTACK_PANEL,
+        ),
+    ] = False,
+    metrics: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--metrics",
+            help="Metrics table (default: beside the output, .metrics.parquet).",
+            rich_help_panel=OUTPUT_PANEL,
+        ),
+    ] = None,
+    plot: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--plot",
+            help="Figure of clean / adversarial / perturbation (default: beside the output, .grid.png).",
+            rich_help_panel=OUTPUT_PANEL,
+        ),
+    ] = None,
     batch_size: BatchSizeOpt = 256,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
@@ -64,17 +155,40 @@ def attack(
     from nnlab.report import key_values
     from nnlab.robustness.stage import AttackRequest, run_attack
 
-    params = {"eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start, "n": pixels, "sigma": sigma,
-              "channels_last": channels_last or None}
+    params = {
+        "eps": eps,
+        "alpha": alpha,
+        "steps": steps,
+        "random_start": random_start,
+        "n": pixels,
+        "sigma": sigma,
+        "channels_last": channels_last or None,
+    }
     request = AttackRequest(
-        model=model_path, output=output, dataset=dataset, split=split, attack=attack_name,
-        params={k: v for k, v in params.items() if v is not None}, metrics=metrics, plot=plot,
-        val_fraction=val_fraction, fraction=fraction, limit=limit, batch_size=batch_size, seed=seed, device=device,
-        num_workers=num_workers, data_root=data_root, download=download)
+        model=model_path,
+        output=output,
+        dataset=dataset,
+        split=split,
+        attack=attack_name,
+        params={k: v for k, v in params.items() if v is not None},
+        metrics=metrics,
+        plot=plot,
+        val_fraction=val_fraction,
+        fraction=fraction,
+        limit=limit,
+        batch_size=batch_size,
+        seed=seed,
+        device=device,
+        num_workers=num_workers,
+        data_root=data_root,
+        download=download,
+    )
     with progress(quiet) as bar:
         task = bar.add_task(attack_name, total=None)
-        outcome = run_attack(request, progress=lambda done, total: bar.update(task, completed=done, total=total),
-                             provenance=cli_provenance())
+        outcome = run_attack(
+            request,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            provenance=cli_provenance(),
+        )
     if not quiet:
         console.print(key_values("attack", outcome.summary))
-

@@ -11,7 +11,14 @@ from nnlab.cli.common import command, console
 
 @command
 def models(
-    presets: Annotated[bool, typer.Option("--presets", help="List the single-block fine-tuning presets (seed S3) with the block and the trainable parameters for a 10-class head (counted on the meta device, no weights).")] = False,
+    presets: Annotated[
+        bool,
+        typer.Option(
+            "--presets",
+            help="List the single-block fine-tuning presets (seed S3) with the block and the trainable parameters "
+            "for a 10-class head (counted on the meta device, no weights).",
+        ),
+    ] = False,
 ) -> None:
     """List the registered model names (plus tv:NAME and timm:NAME), or the fine-tuning presets."""
     if presets:
@@ -19,16 +26,25 @@ def models(
 
         from nnlab.models.presets import preset_rows
 
-        out = Table(title="fine-tuning presets (--block-preset last; trainable with a 10-class head)",
-                    title_justify="left", header_style="bold")
+        out = Table(
+            title="fine-tuning presets (--block-preset last; trainable with a 10-class head)",
+            title_justify="left",
+            header_style="bold",
+        )
         for name in ("paper model", "timm name", "block", "heads"):
             out.add_column(name, overflow="fold")
         for name in ("trainable", "paper's trainable", "paper's val acc %"):
             out.add_column(name, justify="right", no_wrap=True)
         for r in preset_rows(num_classes=10):
-            out.add_row(r["paper_model"], r["timm_name"], r["block"], r["heads"], f"{r['trainable']:,}",
-                        f"{r['paper_trainable']:,}" if r["paper_trainable"] else "",
-                        f"{r['paper_val_accuracy']:.2f}" if r["paper_val_accuracy"] else "")
+            out.add_row(
+                r["paper_model"],
+                r["timm_name"],
+                r["block"],
+                r["heads"],
+                f"{r['trainable']:,}",
+                f"{r['paper_trainable']:,}" if r["paper_trainable"] else "",
+                f"{r['paper_val_accuracy']:.2f}" if r["paper_val_accuracy"] else "",
+            )
         console.print(out)
         return
     from nnlab.models import MODELS

@@ -57,22 +57,53 @@ def complete_device(incomplete: str) -> list[str]:
 
 # Shared options (DESIGN.md, "Command-line conventions"). Options set once per machine also read an
 # environment variable (shown in --help): NNLAB_DEVICE, NNLAB_NUM_WORKERS, NNLAB_DATA.
-DeviceOpt = Annotated[str, typer.Option(
-    "--device", help="auto, cpu, cuda, cuda:N or mps.", envvar="NNLAB_DEVICE", show_envvar=True,
-    callback=check_device, autocompletion=complete_device, rich_help_panel=RUNTIME_PANEL)]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed: same inputs and seed give the same artifacts.",
-                                      rich_help_panel=RUNTIME_PANEL)]
+DeviceOpt = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        help="auto, cpu, cuda, cuda:N or mps.",
+        envvar="NNLAB_DEVICE",
+        show_envvar=True,
+        callback=check_device,
+        autocompletion=complete_device,
+        rich_help_panel=RUNTIME_PANEL,
+    ),
+]
+SeedOpt = Annotated[
+    int,
+    typer.Option(
+        "--seed", help="Random seed: same inputs and seed give the same artifacts.", rich_help_panel=RUNTIME_PANEL
+    ),
+]
 BatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Batch size.", rich_help_panel=RUNTIME_PANEL)]
-NumWorkersOpt = Annotated[int, typer.Option("--num-workers", min=0, help="DataLoader worker processes.",
-                                            envvar="NNLAB_NUM_WORKERS", show_envvar=True,
-                                            rich_help_panel=RUNTIME_PANEL)]
-DataRootOpt = Annotated[Optional[Path], typer.Option("--data-root", help="Dataset folder (default: ./data).",
-                                                    envvar="NNLAB_DATA", show_envvar=True,
-                                                    rich_help_panel=DATA_PANEL)]
-DownloadOpt = Annotated[bool, typer.Option("--download", help="Download the dataset if it is not under --data-root.",
-                                           rich_help_panel=DATA_PANEL)]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables, only errors.",
-                                        rich_help_panel=OUTPUT_PANEL)]
+NumWorkersOpt = Annotated[
+    int,
+    typer.Option(
+        "--num-workers",
+        min=0,
+        help="DataLoader worker processes.",
+        envvar="NNLAB_NUM_WORKERS",
+        show_envvar=True,
+        rich_help_panel=RUNTIME_PANEL,
+    ),
+]
+DataRootOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--data-root",
+        help="Dataset folder (default: ./data).",
+        envvar="NNLAB_DATA",
+        show_envvar=True,
+        rich_help_panel=DATA_PANEL,
+    ),
+]
+DownloadOpt = Annotated[
+    bool,
+    typer.Option("--download", help="Download the dataset if it is not under --data-root.", rich_help_panel=DATA_PANEL),
+]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress bars or tables, only errors.", rich_help_panel=OUTPUT_PANEL)
+]
 OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="Output file.", rich_help_panel=OUTPUT_PANEL)]
 
 
@@ -91,7 +122,8 @@ def register_plugins() -> None:
 # The running command's Typer context and parsed options, set by @command for the command's duration
 # (Typer keeps its own click, so click.get_current_context does not see it).
 _RUNNING: contextvars.ContextVar[tuple[typer.Context, dict[str, Any]] | None] = contextvars.ContextVar(
-    "nnlab_cli_running", default=None)
+    "nnlab_cli_running", default=None
+)
 
 
 def current_context() -> typer.Context | None:
@@ -166,8 +198,13 @@ def cli_provenance(**extra: Any) -> dict[str, Any]:
 def progress(quiet: bool = False, transient: bool = True) -> Progress:
     """A rich progress bar (description, bar, n/total, elapsed, remaining); off when quiet or not on a terminal."""
     return Progress(
-        TextColumn("[bold blue]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TimeRemainingColumn(), console=err_console, transient=transient,
+        TextColumn("[bold blue]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=transient,
         disable=quiet or not err_console.is_terminal,  # no bar (and no stray blank line) in logs and pipes
     )
 

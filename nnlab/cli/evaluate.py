@@ -9,8 +9,16 @@ import typer
 
 from nnlab.cli.choices import Split
 from nnlab.cli.common import (
+    BatchSizeOpt,
+    DataRootOpt,
+    DeviceOpt,
+    DownloadOpt,
+    NumWorkersOpt,
+    QuietOpt,
+    SeedOpt,
     cli_provenance,
-    BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, QuietOpt, SeedOpt, command, console,
+    command,
+    console,
 )
 
 EXAMPLES = """
@@ -27,13 +35,24 @@ Examples:
 @command
 def evaluate(
     model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="Model artifact (.safetensors).")],
-    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Dataset (default: the one the model was trained on).")] = None,
+    dataset: Annotated[
+        Optional[str], typer.Option("--dataset", "-d", help="Dataset (default: the one the model was trained on).")
+    ] = None,
     split: Annotated[Split, typer.Option("--split", help="Dataset split.")] = "test",
-    adversarial: Annotated[Optional[Path], typer.Option("--adversarial", help="Evaluate on a stored adversarial set instead of a dataset.")] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Metrics table (default: beside the model, .metrics.parquet).")] = None,
+    adversarial: Annotated[
+        Optional[Path], typer.Option("--adversarial", help="Evaluate on a stored adversarial set instead of a dataset.")
+    ] = None,
+    output: Annotated[
+        Optional[Path],
+        typer.Option("--output", "-o", help="Metrics table (default: beside the model, .metrics.parquet)."),
+    ] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write the confusion matrix as PNG.")] = None,
-    val_fraction: Annotated[float, typer.Option("--val-fraction", help="As in training, to rebuild the same val split.")] = 0.1,
-    fraction: Annotated[Optional[float], typer.Option("--fraction", help="Evaluate on a stratified fraction of the split.")] = None,
+    val_fraction: Annotated[
+        float, typer.Option("--val-fraction", help="As in training, to rebuild the same val split.")
+    ] = 0.1,
+    fraction: Annotated[
+        Optional[float], typer.Option("--fraction", help="Evaluate on a stratified fraction of the split.")
+    ] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Evaluate on at most N samples (stratified).")] = None,
     batch_size: BatchSizeOpt = 256,
     seed: SeedOpt = 0,
@@ -47,12 +66,30 @@ def evaluate(
     from nnlab.report import key_values, table
     from nnlab.training.evaluate_run import EvaluateRequest, per_class_rows, run_evaluate
 
-    outcome = run_evaluate(EvaluateRequest(
-        model=model_path, output=output, dataset=dataset, split=split, adversarial=adversarial, plot=plot,
-        val_fraction=val_fraction, fraction=fraction, limit=limit, batch_size=batch_size, seed=seed, device=device,
-        num_workers=num_workers, data_root=data_root, download=download), provenance=cli_provenance())
+    outcome = run_evaluate(
+        EvaluateRequest(
+            model=model_path,
+            output=output,
+            dataset=dataset,
+            split=split,
+            adversarial=adversarial,
+            plot=plot,
+            val_fraction=val_fraction,
+            fraction=fraction,
+            limit=limit,
+            batch_size=batch_size,
+            seed=seed,
+            device=device,
+            num_workers=num_workers,
+            data_root=data_root,
+            download=download,
+        ),
+        provenance=cli_provenance(),
+    )
     if quiet:
         return
     ev = outcome.evaluation
-    console.print(table(f"per class ({ev.source})", ["class", "precision", "recall", "f1", "support"], per_class_rows(ev)))
+    console.print(
+        table(f"per class ({ev.source})", ["class", "precision", "recall", "f1", "support"], per_class_rows(ev))
+    )
     console.print(key_values("evaluation", outcome.summary))

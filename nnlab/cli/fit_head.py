@@ -9,9 +9,26 @@ import typer
 
 from nnlab.cli.choices import Augment, Optimizer, Schedule
 from nnlab.cli.common import (
+    DATA_PANEL,
+    MODEL_PANEL,
+    OPTIM_PANEL,
+    OUTPUT_PANEL,
+    REGULARISATION_PANEL,
+    RUNTIME_PANEL,
+    SCHEDULE_PANEL,
+    BatchSizeOpt,
+    DataRootOpt,
+    DeviceOpt,
+    DownloadOpt,
+    NumWorkersOpt,
+    OutputOpt,
+    QuietOpt,
+    SeedOpt,
     cli_provenance,
-    DATA_PANEL, MODEL_PANEL, OPTIM_PANEL, OUTPUT_PANEL, REGULARISATION_PANEL, RUNTIME_PANEL, SCHEDULE_PANEL, BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, OutputOpt, QuietOpt, SeedOpt, command, console,
-    err_console, progress,
+    command,
+    console,
+    err_console,
+    progress,
 )
 
 EXAMPLES = """
@@ -27,33 +44,132 @@ Examples:
 
 @command
 def fit_head(
-    model_path: Annotated[Path, typer.Argument(metavar="TRUNC", help="Truncated model artifact (from `nnlab truncate`).")],
+    model_path: Annotated[
+        Path, typer.Argument(metavar="TRUNC", help="Truncated model artifact (from `nnlab truncate`).")
+    ],
     output: OutputOpt,
-    ranking: Annotated[Optional[Path], typer.Option("--ranking", help="Ranking table (from rank-features) of the truncated model's output.", rich_help_panel=MODEL_PANEL)] = None,
-    top: Annotated[Optional[int], typer.Option("--top", help="Keep the first N ranked features.", rich_help_panel=MODEL_PANEL)] = None,
-    best: Annotated[bool, typer.Option("--best", help="Keep the best prefix of the ranking (highest SI).", rich_help_panel=MODEL_PANEL)] = False,
-    hidden: Annotated[str, typer.Option("--hidden", help="Hidden widths of the head, e.g. 4096,4096; \"\" for a linear head.", rich_help_panel=MODEL_PANEL)] = "",
-    hidden_scale: Annotated[float, typer.Option("--hidden-scale", help="Multiply every hidden width (e.g. by the model's --width).", rich_help_panel=MODEL_PANEL)] = 1.0,
-    dropout: Annotated[float, typer.Option("--dropout", help="Dropout of the head (before the linear layer of a linear head).", rich_help_panel=REGULARISATION_PANEL)] = 0.2,
-    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Dataset (default: the one the model was trained on).", rich_help_panel=DATA_PANEL)] = None,
-    augment: Annotated[Augment, typer.Option("--augment", help="Augmentation preset; with 'none' the backbone's features are computed once and cached.", rich_help_panel=DATA_PANEL)] = "none",
-    cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Cache the frozen backbone's features when there is no augmentation.", rich_help_panel=DATA_PANEL)] = True,
-    val_fraction: Annotated[float, typer.Option("--val-fraction", help="Stratified share of the train split held out for validation.", rich_help_panel=DATA_PANEL)] = 0.1,
-    fraction: Annotated[Optional[float], typer.Option("--fraction", help="Train on a stratified fraction of the train split.", rich_help_panel=DATA_PANEL)] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Train on at most N samples (stratified).", rich_help_panel=DATA_PANEL)] = None,
+    ranking: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--ranking",
+            help="Ranking table (from rank-features) of the truncated model's output.",
+            rich_help_panel=MODEL_PANEL,
+        ),
+    ] = None,
+    top: Annotated[
+        Optional[int], typer.Option("--top", help="Keep the first N ranked features.", rich_help_panel=MODEL_PANEL)
+    ] = None,
+    best: Annotated[
+        bool,
+        typer.Option("--best", help="Keep the best prefix of the ranking (highest SI).", rich_help_panel=MODEL_PANEL),
+    ] = False,
+    hidden: Annotated[
+        str,
+        typer.Option(
+            "--hidden",
+            help='Hidden widths of the head, e.g. 4096,4096; "" for a linear head.',
+            rich_help_panel=MODEL_PANEL,
+        ),
+    ] = "",
+    hidden_scale: Annotated[
+        float,
+        typer.Option(
+            "--hidden-scale",
+            help="Multiply every hidden width (e.g. by the model's --width).",
+            rich_help_panel=MODEL_PANEL,
+        ),
+    ] = 1.0,
+    dropout: Annotated[
+        float,
+        typer.Option(
+            "--dropout",
+            help="Dropout of the head (before the linear layer of a linear head).",
+            rich_help_panel=REGULARISATION_PANEL,
+        ),
+    ] = 0.2,
+    dataset: Annotated[
+        Optional[str],
+        typer.Option(
+            "--dataset", "-d", help="Dataset (default: the one the model was trained on).", rich_help_panel=DATA_PANEL
+        ),
+    ] = None,
+    augment: Annotated[
+        Augment,
+        typer.Option(
+            "--augment",
+            help="Augmentation preset; with 'none' the backbone's features are computed once and cached.",
+            rich_help_panel=DATA_PANEL,
+        ),
+    ] = "none",
+    cache: Annotated[
+        bool,
+        typer.Option(
+            "--cache/--no-cache",
+            help="Cache the frozen backbone's features when there is no augmentation.",
+            rich_help_panel=DATA_PANEL,
+        ),
+    ] = True,
+    val_fraction: Annotated[
+        float,
+        typer.Option(
+            "--val-fraction",
+            help="Stratified share of the train split held out for validation.",
+            rich_help_panel=DATA_PANEL,
+        ),
+    ] = 0.1,
+    fraction: Annotated[
+        Optional[float],
+        typer.Option(
+            "--fraction", help="Train on a stratified fraction of the train split.", rich_help_panel=DATA_PANEL
+        ),
+    ] = None,
+    limit: Annotated[
+        Optional[int],
+        typer.Option("--limit", help="Train on at most N samples (stratified).", rich_help_panel=DATA_PANEL),
+    ] = None,
     epochs: Annotated[int, typer.Option("--epochs", help="Maximum number of epochs.", rich_help_panel=OPTIM_PANEL)] = 6,
-    optimizer: Annotated[Optimizer, typer.Option("--optimizer", help="Optimizer.", rich_help_panel=OPTIM_PANEL)] = "adam",
+    optimizer: Annotated[
+        Optimizer, typer.Option("--optimizer", help="Optimizer.", rich_help_panel=OPTIM_PANEL)
+    ] = "adam",
     lr: Annotated[float, typer.Option("--lr", help="Learning rate.", rich_help_panel=OPTIM_PANEL)] = 1e-3,
     momentum: Annotated[float, typer.Option("--momentum", help="SGD momentum.", rich_help_panel=OPTIM_PANEL)] = 0.9,
-    weight_decay: Annotated[float, typer.Option("--weight-decay", help="Weight decay.", rich_help_panel=REGULARISATION_PANEL)] = 0.0,
-    schedule: Annotated[Schedule, typer.Option("--schedule", help="Learning-rate schedule.", rich_help_panel=SCHEDULE_PANEL)] = "none",
-    step_size: Annotated[int, typer.Option("--step-size", help="Epochs per step of the step schedule.", rich_help_panel=SCHEDULE_PANEL)] = 30,
-    gamma: Annotated[float, typer.Option("--gamma", help="Decay factor of the step/exponential schedules.", rich_help_panel=SCHEDULE_PANEL)] = 0.1,
-    label_smoothing: Annotated[float, typer.Option("--label-smoothing", help="Label smoothing in [0, 1).", rich_help_panel=REGULARISATION_PANEL)] = 0.0,
-    patience: Annotated[Optional[int], typer.Option("--patience", help="Stop after N epochs without a better val accuracy.", rich_help_panel=OPTIM_PANEL)] = None,
-    amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA.", rich_help_panel=RUNTIME_PANEL)] = True,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write loss/accuracy curves as PNG.", rich_help_panel=OUTPUT_PANEL)] = None,
-    history_path: Annotated[Optional[Path], typer.Option("--history", help="History table (default: beside the output, .history.parquet).", rich_help_panel=OUTPUT_PANEL)] = None,
+    weight_decay: Annotated[
+        float, typer.Option("--weight-decay", help="Weight decay.", rich_help_panel=REGULARISATION_PANEL)
+    ] = 0.0,
+    schedule: Annotated[
+        Schedule, typer.Option("--schedule", help="Learning-rate schedule.", rich_help_panel=SCHEDULE_PANEL)
+    ] = "none",
+    step_size: Annotated[
+        int, typer.Option("--step-size", help="Epochs per step of the step schedule.", rich_help_panel=SCHEDULE_PANEL)
+    ] = 30,
+    gamma: Annotated[
+        float,
+        typer.Option("--gamma", help="Decay factor of the step/exponential schedules.", rich_help_panel=SCHEDULE_PANEL),
+    ] = 0.1,
+    label_smoothing: Annotated[
+        float,
+        typer.Option("--label-smoothing", help="Label smoothing in [0, 1).", rich_help_panel=REGULARISATION_PANEL),
+    ] = 0.0,
+    patience: Annotated[
+        Optional[int],
+        typer.Option(
+            "--patience", help="Stop after N epochs without a better val accuracy.", rich_help_panel=OPTIM_PANEL
+        ),
+    ] = None,
+    amp: Annotated[
+        bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA.", rich_help_panel=RUNTIME_PANEL)
+    ] = True,
+    plot: Annotated[
+        Optional[Path], typer.Option("--plot", help="Write loss/accuracy curves as PNG.", rich_help_panel=OUTPUT_PANEL)
+    ] = None,
+    history_path: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--history",
+            help="History table (default: beside the output, .history.parquet).",
+            rich_help_panel=OUTPUT_PANEL,
+        ),
+    ] = None,
     batch_size: BatchSizeOpt = 128,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
@@ -69,15 +185,41 @@ def fit_head(
     if not hidden_scale > 0:
         raise NnlabError(f"--hidden-scale must be positive, got {hidden_scale}")
     request = HeadRequest(
-        model=model_path, ranking=ranking, output=output, dataset=dataset, top=top, best=best,
-        hidden=parse_hidden(hidden, hidden_scale), dropout=dropout, augment=augment, cache=cache,
-        val_fraction=val_fraction, fraction=fraction, limit=limit,
-        train_options=dict(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, momentum=momentum,
-                           weight_decay=weight_decay, schedule=schedule, step_size=step_size, gamma=gamma,
-                           label_smoothing=label_smoothing, patience=patience, num_workers=num_workers, amp=amp,
-                           channels_last=amp),
-        history=history_path, plot=plot, seed=seed, device=device,
-        data_root=data_root, download=download,
+        model=model_path,
+        ranking=ranking,
+        output=output,
+        dataset=dataset,
+        top=top,
+        best=best,
+        hidden=parse_hidden(hidden, hidden_scale),
+        dropout=dropout,
+        augment=augment,
+        cache=cache,
+        val_fraction=val_fraction,
+        fraction=fraction,
+        limit=limit,
+        train_options=dict(
+            epochs=epochs,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            lr=lr,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            schedule=schedule,
+            step_size=step_size,
+            gamma=gamma,
+            label_smoothing=label_smoothing,
+            patience=patience,
+            num_workers=num_workers,
+            amp=amp,
+            channels_last=amp,
+        ),
+        history=history_path,
+        plot=plot,
+        seed=seed,
+        device=device,
+        data_root=data_root,
+        download=download,
     )
     with progress(quiet) as bar:
         task = bar.add_task("epoch 1", total=None)
@@ -88,14 +230,17 @@ def fit_head(
         def on_epoch(row: dict) -> None:
             bar.update(task, description=f"epoch {row['epoch'] + 1}")
             if not quiet:
-                err_console.print(f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}, "
-                                  f"val acc {row.get('val_accuracy', float('nan')):.4f} ({row['seconds']:.1f} s)")
+                err_console.print(
+                    f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}, "
+                    f"val acc {row.get('val_accuracy', float('nan')):.4f} ({row['seconds']:.1f} s)"
+                )
 
         def on_cache(message: str) -> None:
             bar.update(task, description=message)
 
-        summary = run_fit_head(request, on_epoch=on_epoch, on_batch=on_batch, on_cache=on_cache,
-                               provenance=cli_provenance())
+        summary = run_fit_head(
+            request, on_epoch=on_epoch, on_batch=on_batch, on_cache=on_cache, provenance=cli_provenance()
+        )
     history = summary.pop("_history")
     if quiet:
         return

@@ -22,8 +22,15 @@ Examples:
 
 @command
 def inspect(
-    path: Annotated[Path, typer.Argument(metavar="ARTIFACT", help="A model, features or adversarial .safetensors, or an nnlab .parquet table.")],
-    layers: Annotated[bool, typer.Option("--layers", help="For a model: every layer with its output shape and parameters.")] = False,
+    path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="ARTIFACT", help="A model, features or adversarial .safetensors, or an nnlab .parquet table."
+        ),
+    ],
+    layers: Annotated[
+        bool, typer.Option("--layers", help="For a model: every layer with its output shape and parameters.")
+    ] = False,
 ) -> None:
     """Show an artifact's kind, metadata, tensors or columns, parameter counts and surgery."""
     from nnlab.inspection import describe

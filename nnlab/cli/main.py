@@ -49,10 +49,20 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: Annotated[bool, typer.Option("--version", "-V", is_eager=True, expose_value=True, callback=_show_version,
-                                          help="Print the nnlab version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            is_eager=True,
+            expose_value=True,
+            callback=_show_version,
+            help="Print the nnlab version and exit.",
+        ),
+    ] = False,
 ) -> None:
-    """Stages for studying and compressing image classifiers: train, separation index, truncation, detection, robustness.
+    """Stages for studying and compressing image classifiers: train, separation index, truncation, detection,
+    robustness.
 
     Shell completion: `nnlab --install-completion` (bash, zsh, fish, PowerShell), then open a new shell.
     Options set once per machine read NNLAB_DEVICE, NNLAB_NUM_WORKERS and NNLAB_DATA.

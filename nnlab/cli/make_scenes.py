@@ -20,7 +20,9 @@ Examples:
 
 @command
 def make_scenes(
-    out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR", help="VOC folder to write (JPEGImages, Annotations, ImageSets/Main).")],
+    out_dir: Annotated[
+        Path, typer.Argument(metavar="OUT_DIR", help="VOC folder to write (JPEGImages, Annotations, ImageSets/Main).")
+    ],
     count: Annotated[int, typer.Option("--count", help="Number of scenes (split 60/20/20 into train/val/test).")] = 300,
     size: Annotated[int, typer.Option("--size", help="Scene side in pixels (at least 64).")] = 256,
     seed: SeedOpt = 0,
@@ -32,11 +34,25 @@ def make_scenes(
 
     with progress(quiet) as bar:
         task = bar.add_task("scenes", total=count)
-        summary = build(out_dir, count=count, size=size, seed=seed,
-                        progress=lambda done, total: bar.update(task, completed=done, total=total))
+        summary = build(
+            out_dir,
+            count=count,
+            size=size,
+            seed=seed,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
     if quiet:
         return
     splits = ", ".join(f"{k} {v}" for k, v in summary["splits"].items())
-    console.print(key_values("make-scenes", {"folder": str(out_dir), "images": summary["images"],
-                                            "objects": summary["objects"], "splits": splits,
-                                            "classes": ", ".join(summary["classes"])}))
+    console.print(
+        key_values(
+            "make-scenes",
+            {
+                "folder": str(out_dir),
+                "images": summary["images"],
+                "objects": summary["objects"],
+                "splits": splits,
+                "classes": ", ".join(summary["classes"]),
+            },
+        )
+    )

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from nnlab.cli.choices import RankMethod
-from nnlab.cli.common import OutputOpt, QuietOpt, command, console, progress, cli_provenance
+from nnlab.cli.common import OutputOpt, QuietOpt, cli_provenance, command, console, progress
 
 EXAMPLES = """
 Examples:
@@ -25,11 +25,24 @@ Examples:
 def rank_features(
     features: Annotated[Path, typer.Argument(metavar="FEATURES", help="Features artifact (from extract-features).")],
     output: OutputOpt,
-    layer: Annotated[Optional[str], typer.Option("--layer", help="Layer to rank (needed when the file holds several).")] = None,
-    method: Annotated[RankMethod, typer.Option("--method", help="forward (exact greedy selection by SI) or univariate (each feature's own SI, fast).")] = "forward",
-    max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Stop the forward selection after K features.")] = None,
-    normalize: Annotated[bool, typer.Option("--normalize/--no-normalize", help="z-score every feature first (default on).")] = True,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write SI against the number of selected features as PNG.")] = None,
+    layer: Annotated[
+        Optional[str], typer.Option("--layer", help="Layer to rank (needed when the file holds several).")
+    ] = None,
+    method: Annotated[
+        RankMethod,
+        typer.Option(
+            "--method", help="forward (exact greedy selection by SI) or univariate (each feature's own SI, fast)."
+        ),
+    ] = "forward",
+    max_steps: Annotated[
+        Optional[int], typer.Option("--max-steps", help="Stop the forward selection after K features.")
+    ] = None,
+    normalize: Annotated[
+        bool, typer.Option("--normalize/--no-normalize", help="z-score every feature first (default on).")
+    ] = True,
+    plot: Annotated[
+        Optional[Path], typer.Option("--plot", help="Write SI against the number of selected features as PNG.")
+    ] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Rank a layer's features by forward selection on SI; writes (step, feature, si) and the best prefix."""
@@ -42,15 +55,32 @@ def rank_features(
         def advance(step: int, total: int, si: float) -> None:
             bar.update(task, completed=step, total=total, description=f"ranking (SI {si:.4f})")
 
-        table, meta = run_rank_features(features, output, layer=layer, method=method, max_steps=max_steps,
-                                        normalize=normalize, plot=plot, progress=advance,
-                                        provenance=cli_provenance())
+        table, meta = run_rank_features(
+            features,
+            output,
+            layer=layer,
+            method=method,
+            max_steps=max_steps,
+            normalize=normalize,
+            plot=plot,
+            progress=advance,
+            provenance=cli_provenance(),
+        )
     if quiet:
         return
     console.print(frame_table("ranking (first steps)", table, max_rows=15))
-    summary = {"layer": meta["layer"], "cut": meta["cut"], "features": meta["feature_dim"], "samples": meta["samples"],
-               "method": method, "ranked": len(table), "best prefix": meta["best_step"], "SI at best prefix": meta["best_si"],
-               "SI with all features": meta["si_all"], "table": str(output)}
+    summary = {
+        "layer": meta["layer"],
+        "cut": meta["cut"],
+        "features": meta["feature_dim"],
+        "samples": meta["samples"],
+        "method": method,
+        "ranked": len(table),
+        "best prefix": meta["best_step"],
+        "SI at best prefix": meta["best_si"],
+        "SI with all features": meta["si_all"],
+        "table": str(output),
+    }
     if plot is not None:
         summary["plot"] = str(plot)
     console.print(key_values("rank-features", summary))

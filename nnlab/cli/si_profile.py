@@ -8,8 +8,19 @@ from typing import Annotated, Optional
 import typer
 
 from nnlab.cli.common import (
-    BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, OutputOpt, QuietOpt, SeedOpt, cli_provenance,
-    command, console, progress, split_list,
+    BatchSizeOpt,
+    DataRootOpt,
+    DeviceOpt,
+    DownloadOpt,
+    NumWorkersOpt,
+    OutputOpt,
+    QuietOpt,
+    SeedOpt,
+    cli_provenance,
+    command,
+    console,
+    progress,
+    split_list,
 )
 
 EXAMPLES = """
@@ -25,18 +36,53 @@ Examples:
 
 @command
 def si_profile(
-    source: Annotated[Path, typer.Argument(metavar="MODEL|FEATURES", help="Model artifact, or a features artifact (its layers are profiled).")],
+    source: Annotated[
+        Path,
+        typer.Argument(
+            metavar="MODEL|FEATURES", help="Model artifact, or a features artifact (its layers are profiled)."
+        ),
+    ],
     output: OutputOpt,
-    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Dataset (default: the one the model was trained on).")] = None,
+    dataset: Annotated[
+        Optional[str], typer.Option("--dataset", "-d", help="Dataset (default: the one the model was trained on).")
+    ] = None,
     splits: Annotated[str, typer.Option("--splits", help="Comma-separated splits to profile.")] = "train,test",
-    layers: Annotated[Optional[str], typer.Option("--layers", help="Comma-separated layer names or indices (default: VGG's 31 `features` modules; other models' named children).")] = None,
-    fraction: Annotated[Optional[float], typer.Option("--fraction", help="A stratified fraction of each split (the seed used 0.1 of train).")] = None,
+    layers: Annotated[
+        Optional[str],
+        typer.Option(
+            "--layers",
+            help="Comma-separated layer names or indices (default: VGG's 31 `features` modules; other models' named "
+            "children).",
+        ),
+    ] = None,
+    fraction: Annotated[
+        Optional[float],
+        typer.Option("--fraction", help="A stratified fraction of each split (the seed used 0.1 of train)."),
+    ] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", help="At most N samples per split (stratified).")] = None,
-    orders: Annotated[Optional[str], typer.Option("--orders", help="Also the high-order, soft-order and anti SI of these orders, e.g. 3,5.")] = None,
-    normalize: Annotated[bool, typer.Option("--normalize/--no-normalize", help="z-score every feature before the indices (default on).")] = True,
-    memory_mb: Annotated[float, typer.Option("--memory-mb", min=1.0, help="Activations held at once (MB): consecutive layers share a forward pass while they fit, a layer that cannot fit alone is refused with the estimate; peak memory is about this plus the model plus 0.5 GB.")] = 3072.0,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write SI and CSI per split against the layer index as PNG.")] = None,
-    val_fraction: Annotated[float, typer.Option("--val-fraction", help="As in training, to rebuild the same train/val split.")] = 0.1,
+    orders: Annotated[
+        Optional[str],
+        typer.Option("--orders", help="Also the high-order, soft-order and anti SI of these orders, e.g. 3,5."),
+    ] = None,
+    normalize: Annotated[
+        bool, typer.Option("--normalize/--no-normalize", help="z-score every feature before the indices (default on).")
+    ] = True,
+    memory_mb: Annotated[
+        float,
+        typer.Option(
+            "--memory-mb",
+            min=1.0,
+            help="Activations held at once (MB): consecutive layers share a forward pass while they fit, a layer "
+            "that cannot fit alone is refused with the estimate; peak memory is about this plus the model plus "
+            "0.5 GB.",
+        ),
+    ] = 3072.0,
+    plot: Annotated[
+        Optional[Path], typer.Option("--plot", help="Write SI and CSI per split against the layer index as PNG.")
+    ] = None,
+    val_fraction: Annotated[
+        float, typer.Option("--val-fraction", help="As in training, to rebuild the same train/val split.")
+    ] = 0.1,
     batch_size: BatchSizeOpt = 256,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
@@ -53,10 +99,25 @@ def si_profile(
     with progress(quiet) as bar:
         task = bar.add_task("si-profile", total=None)
         result = run_si_profile(
-            source, output, dataset=dataset, splits=split_list(splits), layers=split_list(layers), fraction=fraction,
-            limit=limit, orders=split_list(orders), normalize=normalize, memory_mb=memory_mb, plot=plot,
-            val_fraction=val_fraction, seed=seed, device=resolve_device(device), batch_size=batch_size,
-            num_workers=num_workers, root=data_root, download=download, provenance=cli_provenance(),
+            source,
+            output,
+            dataset=dataset,
+            splits=split_list(splits),
+            layers=split_list(layers),
+            fraction=fraction,
+            limit=limit,
+            orders=split_list(orders),
+            normalize=normalize,
+            memory_mb=memory_mb,
+            plot=plot,
+            val_fraction=val_fraction,
+            seed=seed,
+            device=resolve_device(device),
+            batch_size=batch_size,
+            num_workers=num_workers,
+            root=data_root,
+            download=download,
+            provenance=cli_provenance(),
             progress=lambda message: bar.update(task, description=message),
         )
     if quiet:

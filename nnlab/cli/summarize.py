@@ -33,22 +33,39 @@ class PlotKind(str, Enum):
 
 @command
 def summarize(
-    cells: Annotated[list[str], typer.Argument(
-        metavar="ROW.COLUMN=FILE[#SELECTOR]...",
-        help="One figure of the study table each: row, column, the table or model it comes from and what to read.")],
+    cells: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="ROW.COLUMN=FILE[#SELECTOR]...",
+            help="One figure of the study table each: row, column, the table or model it comes from and what to read.",
+        ),
+    ],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the study table (.parquet).")] = None,
-    reference: Annotated[str | None, typer.Option(
-        "--reference", "-r",
-        help="Seed figures to put beside the rows: a registered reference (s1-norm, s2-transfer, s4-generalization, "
-             "s4-robustness) or a .parquet/.csv table whose first column names the rows.")] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            "--reference",
+            "-r",
+            help="Seed figures to put beside the rows: a registered reference (s1-norm, s2-transfer, "
+            "s4-generalization, "
+            "s4-robustness) or a .parquet/.csv table whose first column names the rows.",
+        ),
+    ] = None,
     key: Annotated[str, typer.Option("--key", help="Name of the row-name column.")] = "model",
     plot: Annotated[Path | None, typer.Option("--plot", help="Write a figure of the study (.png).")] = None,
-    plot_kind: Annotated[PlotKind, typer.Option(
-        "--plot-kind",
-        help="bars of columns, si-curves of each row's profile, or confusion matrices of each row's metrics table.",
-    )] = PlotKind.bars,
-    plot_columns: Annotated[str | None, typer.Option(
-        "--plot-columns", help="Comma-separated columns for the bars (default: every numeric study column).")] = None,
+    plot_kind: Annotated[
+        PlotKind,
+        typer.Option(
+            "--plot-kind",
+            help="bars of columns, si-curves of each row's profile, or confusion matrices of each row's metrics table.",
+        ),
+    ] = PlotKind.bars,
+    plot_columns: Annotated[
+        str | None,
+        typer.Option(
+            "--plot-columns", help="Comma-separated columns for the bars (default: every numeric study column)."
+        ),
+    ] = None,
     plot_split: Annotated[str, typer.Option("--plot-split", help="Split of the si-curves.")] = "test",
     plot_measure: Annotated[str, typer.Option("--plot-measure", help="Measure of the si-curves (si, csi, …).")] = "si",
     title: Annotated[str | None, typer.Option("--title", help="Title of the printed table and the figure.")] = None,
@@ -59,9 +76,19 @@ def summarize(
     from nnlab.studies import summarize as run_summarize
 
     columns = [c.strip() for c in plot_columns.split(",") if c.strip()] if plot_columns else None
-    result = run_summarize(cells, key=key, reference=reference, output=output, plot=plot, plot_kind=plot_kind.value,
-                           plot_columns=columns, plot_split=plot_split, plot_measure=plot_measure, title=title,
-                           provenance=cli_provenance())
+    result = run_summarize(
+        cells,
+        key=key,
+        reference=reference,
+        output=output,
+        plot=plot,
+        plot_kind=plot_kind.value,
+        plot_columns=columns,
+        plot_split=plot_split,
+        plot_measure=plot_measure,
+        title=title,
+        provenance=cli_provenance(),
+    )
     if not quiet:
         shown = frame_table(title or "study summary", result.table)
         shown.caption = " · ".join(str(p) for p in (result.output, result.plot) if p is not None) or None

@@ -9,10 +9,29 @@ import typer
 
 from nnlab.cli.choices import Augment, Balance, Loss, Normalize, Optimizer, RoiMode, Schedule
 from nnlab.cli.common import (
+    DATA_PANEL,
+    DETECTION_PANEL,
+    MODEL_PANEL,
+    OPTIM_PANEL,
+    OUTPUT_PANEL,
+    REGULARISATION_PANEL,
+    ROBUSTNESS_PANEL,
+    RUNTIME_PANEL,
+    SCHEDULE_PANEL,
+    BatchSizeOpt,
+    DataRootOpt,
+    DeviceOpt,
+    DownloadOpt,
+    NumWorkersOpt,
+    OutputOpt,
+    QuietOpt,
+    SeedOpt,
     cli_provenance,
-    DATA_PANEL, DETECTION_PANEL, MODEL_PANEL, OPTIM_PANEL, OUTPUT_PANEL, REGULARISATION_PANEL, ROBUSTNESS_PANEL,
-    RUNTIME_PANEL, SCHEDULE_PANEL, BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, NumWorkersOpt, OutputOpt,
-    QuietOpt, SeedOpt, command, console, err_console, parse_key_values, progress,
+    command,
+    console,
+    err_console,
+    parse_key_values,
+    progress,
 )
 
 EXAMPLES = """
@@ -38,49 +57,247 @@ FINETUNE_PANEL = "Fine-tuning"
 @command
 def train(
     output: OutputOpt,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Registered model name, tv:NAME or timm:NAME (see `nnlab models`).", rich_help_panel=MODEL_PANEL)] = None,
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset name (see `nnlab datasets`).", rich_help_panel=DATA_PANEL)] = "digits",
-    init: Annotated[Optional[Path], typer.Option("--init", help="Start from the weights of a model artifact (matching names and shapes; a new head stays new).", rich_help_panel=MODEL_PANEL)] = None,
-    pretrained: Annotated[bool, typer.Option("--pretrained", help="Load hub weights (needs a network).", rich_help_panel=MODEL_PANEL)] = False,
-    weights: Annotated[Optional[Path], typer.Option("--weights", help="Load weights from a local safetensors file or state dict.", rich_help_panel=MODEL_PANEL)] = None,
-    width: Annotated[float, typer.Option("--width", help="Channel-count multiplier for quick CPU runs.", rich_help_panel=MODEL_PANEL)] = 1.0,
-    model_arg: Annotated[Optional[list[str]], typer.Option("--model-arg", help="Architecture argument KEY=VALUE, e.g. norm=batch (repeatable).", rich_help_panel=MODEL_PANEL)] = None,
-    image_size: Annotated[Optional[int], typer.Option("--image-size", min=1, help="Input size (default: the model's, else the dataset's).", rich_help_panel=DATA_PANEL)] = None,
-    augment: Annotated[Augment, typer.Option("--augment", help="Augmentation preset.", rich_help_panel=DATA_PANEL)] = "none",
-    normalize: Annotated[Optional[Normalize], typer.Option("--normalize", help="Input normalization (default: imagenet with pretrained weights, else dataset).", rich_help_panel=DATA_PANEL)] = None,
-    val_fraction: Annotated[float, typer.Option("--val-fraction", help="Stratified share of the train split held out for validation.", rich_help_panel=DATA_PANEL)] = 0.1,
-    fraction: Annotated[Optional[float], typer.Option("--fraction", help="Train on a stratified fraction of the train split.", rich_help_panel=DATA_PANEL)] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Train on at most N samples (stratified).", rich_help_panel=DATA_PANEL)] = None,
-    balance: Annotated[Balance, typer.Option("--balance", help="Class balance for proposals:PATH data: undersample (all positives, as many negatives) or weights (inverse-frequency loss weights).", rich_help_panel=DATA_PANEL)] = "none",
-    freeze: Annotated[Optional[list[str]], typer.Option("--freeze", help="Freeze parameters matching a pattern, e.g. 'features' or 'features.1*' (repeatable).", rich_help_panel=MODEL_PANEL)] = None,
-    trainable: Annotated[Optional[list[str]], typer.Option("--trainable", help="Freeze everything except parameters matching a pattern (repeatable).", rich_help_panel=MODEL_PANEL)] = None,
-    block_preset: Annotated[Optional[str], typer.Option("--block-preset", help="Single-block fine-tuning of a timm:NAME model (seed S3): freeze everything, train one block and new head(s). 'last' = the model's preset block (see `nnlab models --presets`), 'head' = the head(s) only, or a block's parameter prefix such as 'blocks.11'.", rich_help_panel=FINETUNE_PANEL)] = None,
-    epochs: Annotated[int, typer.Option("--epochs", help="Maximum number of epochs.", rich_help_panel=OPTIM_PANEL)] = 10,
-    optimizer: Annotated[Optimizer, typer.Option("--optimizer", help="Optimizer.", rich_help_panel=OPTIM_PANEL)] = "sgd",
+    model: Annotated[
+        Optional[str],
+        typer.Option(
+            "--model",
+            "-m",
+            help="Registered model name, tv:NAME or timm:NAME (see `nnlab models`).",
+            rich_help_panel=MODEL_PANEL,
+        ),
+    ] = None,
+    dataset: Annotated[
+        str, typer.Option("--dataset", "-d", help="Dataset name (see `nnlab datasets`).", rich_help_panel=DATA_PANEL)
+    ] = "digits",
+    init: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--init",
+            help="Start from the weights of a model artifact (matching names and shapes; a new head stays new).",
+            rich_help_panel=MODEL_PANEL,
+        ),
+    ] = None,
+    pretrained: Annotated[
+        bool, typer.Option("--pretrained", help="Load hub weights (needs a network).", rich_help_panel=MODEL_PANEL)
+    ] = False,
+    weights: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--weights", help="Load weights from a local safetensors file or state dict.", rich_help_panel=MODEL_PANEL
+        ),
+    ] = None,
+    width: Annotated[
+        float, typer.Option("--width", help="Channel-count multiplier for quick CPU runs.", rich_help_panel=MODEL_PANEL)
+    ] = 1.0,
+    model_arg: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--model-arg",
+            help="Architecture argument KEY=VALUE, e.g. norm=batch (repeatable).",
+            rich_help_panel=MODEL_PANEL,
+        ),
+    ] = None,
+    image_size: Annotated[
+        Optional[int],
+        typer.Option(
+            "--image-size",
+            min=1,
+            help="Input size (default: the model's, else the dataset's).",
+            rich_help_panel=DATA_PANEL,
+        ),
+    ] = None,
+    augment: Annotated[
+        Augment, typer.Option("--augment", help="Augmentation preset.", rich_help_panel=DATA_PANEL)
+    ] = "none",
+    normalize: Annotated[
+        Optional[Normalize],
+        typer.Option(
+            "--normalize",
+            help="Input normalization (default: imagenet with pretrained weights, else dataset).",
+            rich_help_panel=DATA_PANEL,
+        ),
+    ] = None,
+    val_fraction: Annotated[
+        float,
+        typer.Option(
+            "--val-fraction",
+            help="Stratified share of the train split held out for validation.",
+            rich_help_panel=DATA_PANEL,
+        ),
+    ] = 0.1,
+    fraction: Annotated[
+        Optional[float],
+        typer.Option(
+            "--fraction", help="Train on a stratified fraction of the train split.", rich_help_panel=DATA_PANEL
+        ),
+    ] = None,
+    limit: Annotated[
+        Optional[int],
+        typer.Option("--limit", help="Train on at most N samples (stratified).", rich_help_panel=DATA_PANEL),
+    ] = None,
+    balance: Annotated[
+        Balance,
+        typer.Option(
+            "--balance",
+            help="Class balance for proposals:PATH data: undersample (all positives, as many negatives) or weights "
+            "(inverse-frequency loss weights).",
+            rich_help_panel=DATA_PANEL,
+        ),
+    ] = "none",
+    freeze: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--freeze",
+            help="Freeze parameters matching a pattern, e.g. 'features' or 'features.1*' (repeatable).",
+            rich_help_panel=MODEL_PANEL,
+        ),
+    ] = None,
+    trainable: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--trainable",
+            help="Freeze everything except parameters matching a pattern (repeatable).",
+            rich_help_panel=MODEL_PANEL,
+        ),
+    ] = None,
+    block_preset: Annotated[
+        Optional[str],
+        typer.Option(
+            "--block-preset",
+            help="Single-block fine-tuning of a timm:NAME model (seed S3): freeze everything, train one block and "
+            "new head(s). 'last' = the model's preset block (see `nnlab models --presets`), 'head' = the "
+            "head(s) only, or a block's parameter prefix such as 'blocks.11'.",
+            rich_help_panel=FINETUNE_PANEL,
+        ),
+    ] = None,
+    epochs: Annotated[
+        int, typer.Option("--epochs", help="Maximum number of epochs.", rich_help_panel=OPTIM_PANEL)
+    ] = 10,
+    optimizer: Annotated[
+        Optimizer, typer.Option("--optimizer", help="Optimizer.", rich_help_panel=OPTIM_PANEL)
+    ] = "sgd",
     lr: Annotated[float, typer.Option("--lr", help="Learning rate.", rich_help_panel=OPTIM_PANEL)] = 0.01,
-    lr_head: Annotated[Optional[float], typer.Option("--lr-head", help="Separate learning rate for the head.", rich_help_panel=OPTIM_PANEL)] = None,
+    lr_head: Annotated[
+        Optional[float],
+        typer.Option("--lr-head", help="Separate learning rate for the head.", rich_help_panel=OPTIM_PANEL),
+    ] = None,
     momentum: Annotated[float, typer.Option("--momentum", help="SGD momentum.", rich_help_panel=OPTIM_PANEL)] = 0.9,
-    patience: Annotated[Optional[int], typer.Option("--patience", help="Stop after N epochs without a better val accuracy.", rich_help_panel=OPTIM_PANEL)] = None,
-    schedule: Annotated[Schedule, typer.Option("--schedule", help="Learning-rate schedule.", rich_help_panel=SCHEDULE_PANEL)] = "none",
-    step_size: Annotated[int, typer.Option("--step-size", help="Epochs per step of the step schedule.", rich_help_panel=SCHEDULE_PANEL)] = 30,
-    gamma: Annotated[float, typer.Option("--gamma", help="Decay factor of the step/exponential schedules.", rich_help_panel=SCHEDULE_PANEL)] = 0.1,
-    weight_decay: Annotated[float, typer.Option("--weight-decay", help="Weight decay.", rich_help_panel=REGULARISATION_PANEL)] = 5e-4,
-    label_smoothing: Annotated[float, typer.Option("--label-smoothing", help="Label smoothing in [0, 1).", rich_help_panel=REGULARISATION_PANEL)] = 0.0,
-    adv: Annotated[Optional[str], typer.Option("--adv", help="Adversarial training: make batches adversarial with this attack (fgsm, pgd, pixels, gaussian or a chain such as pixels+fgsm), generated against the current weights.", rich_help_panel=ROBUSTNESS_PANEL)] = None,
-    adv_ratio: Annotated[float, typer.Option("--adv-ratio", help="Share of the training batches made adversarial (with --adv).", rich_help_panel=ROBUSTNESS_PANEL)] = 0.5,
-    eps: Annotated[Optional[str], typer.Option("--eps", help="Attack budget in pixel units, e.g. 8/255 (with --adv).", rich_help_panel=ROBUSTNESS_PANEL)] = None,
-    alpha: Annotated[Optional[str], typer.Option("--alpha", help="PGD step size in pixel units, e.g. 2/255 (with --adv).", rich_help_panel=ROBUSTNESS_PANEL)] = None,
-    steps: Annotated[Optional[int], typer.Option("--steps", help="PGD steps (with --adv).", rich_help_panel=ROBUSTNESS_PANEL)] = None,
-    pixels: Annotated[Optional[int], typer.Option("--pixels", help="Pixels set to white by the pixels attack (with --adv).", rich_help_panel=ROBUSTNESS_PANEL)] = None,
-    loss: Annotated[Loss, typer.Option("--loss", help="ce (cross-entropy) or circle: circle loss on the penultimate embedding, classified by k-NN over the training embeddings stored in the artifact.", rich_help_panel=ROBUSTNESS_PANEL)] = "ce",
-    circle_m: Annotated[float, typer.Option("--circle-m", help="Circle-loss margin m (with --loss circle).", rich_help_panel=ROBUSTNESS_PANEL)] = 0.4,
-    circle_gamma: Annotated[float, typer.Option("--circle-gamma", help="Circle-loss scale gamma (with --loss circle).", rich_help_panel=ROBUSTNESS_PANEL)] = 80.0,
-    knn: Annotated[int, typer.Option("--knn", help="Neighbours k of the k-NN classifier (with --loss circle).", rich_help_panel=ROBUSTNESS_PANEL)] = 3,
-    roi_mode: Annotated[RoiMode, typer.Option("--roi-mode", help="crop: train on region crops; align (proposals:PATH only): fit a head on roi_align features of the frozen --init backbone, one backbone pass per image.", rich_help_panel=DETECTION_PANEL)] = "crop",
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write loss/accuracy curves as PNG.", rich_help_panel=OUTPUT_PANEL)] = None,
-    history_path: Annotated[Optional[Path], typer.Option("--history", help="History table (default: beside the output, .history.parquet).", rich_help_panel=OUTPUT_PANEL)] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint beside the output.", rich_help_panel=OUTPUT_PANEL)] = False,
-    amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision and channels-last on CUDA.", rich_help_panel=RUNTIME_PANEL)] = True,
+    patience: Annotated[
+        Optional[int],
+        typer.Option(
+            "--patience", help="Stop after N epochs without a better val accuracy.", rich_help_panel=OPTIM_PANEL
+        ),
+    ] = None,
+    schedule: Annotated[
+        Schedule, typer.Option("--schedule", help="Learning-rate schedule.", rich_help_panel=SCHEDULE_PANEL)
+    ] = "none",
+    step_size: Annotated[
+        int, typer.Option("--step-size", help="Epochs per step of the step schedule.", rich_help_panel=SCHEDULE_PANEL)
+    ] = 30,
+    gamma: Annotated[
+        float,
+        typer.Option("--gamma", help="Decay factor of the step/exponential schedules.", rich_help_panel=SCHEDULE_PANEL),
+    ] = 0.1,
+    weight_decay: Annotated[
+        float, typer.Option("--weight-decay", help="Weight decay.", rich_help_panel=REGULARISATION_PANEL)
+    ] = 5e-4,
+    label_smoothing: Annotated[
+        float,
+        typer.Option("--label-smoothing", help="Label smoothing in [0, 1).", rich_help_panel=REGULARISATION_PANEL),
+    ] = 0.0,
+    adv: Annotated[
+        Optional[str],
+        typer.Option(
+            "--adv",
+            help="Adversarial training: make batches adversarial with this attack (fgsm, pgd, pixels, gaussian or a "
+            "chain such as pixels+fgsm), generated against the current weights.",
+            rich_help_panel=ROBUSTNESS_PANEL,
+        ),
+    ] = None,
+    adv_ratio: Annotated[
+        float,
+        typer.Option(
+            "--adv-ratio",
+            help="Share of the training batches made adversarial (with --adv).",
+            rich_help_panel=ROBUSTNESS_PANEL,
+        ),
+    ] = 0.5,
+    eps: Annotated[
+        Optional[str],
+        typer.Option(
+            "--eps", help="Attack budget in pixel units, e.g. 8/255 (with --adv).", rich_help_panel=ROBUSTNESS_PANEL
+        ),
+    ] = None,
+    alpha: Annotated[
+        Optional[str],
+        typer.Option(
+            "--alpha", help="PGD step size in pixel units, e.g. 2/255 (with --adv).", rich_help_panel=ROBUSTNESS_PANEL
+        ),
+    ] = None,
+    steps: Annotated[
+        Optional[int], typer.Option("--steps", help="PGD steps (with --adv).", rich_help_panel=ROBUSTNESS_PANEL)
+    ] = None,
+    pixels: Annotated[
+        Optional[int],
+        typer.Option(
+            "--pixels", help="Pixels set to white by the pixels attack (with --adv).", rich_help_panel=ROBUSTNESS_PANEL
+        ),
+    ] = None,
+    loss: Annotated[
+        Loss,
+        typer.Option(
+            "--loss",
+            help="ce (cross-entropy) or circle: circle loss on the penultimate embedding, classified by k-NN over "
+            "the training embeddings stored in the artifact.",
+            rich_help_panel=ROBUSTNESS_PANEL,
+        ),
+    ] = "ce",
+    circle_m: Annotated[
+        float,
+        typer.Option("--circle-m", help="Circle-loss margin m (with --loss circle).", rich_help_panel=ROBUSTNESS_PANEL),
+    ] = 0.4,
+    circle_gamma: Annotated[
+        float,
+        typer.Option(
+            "--circle-gamma", help="Circle-loss scale gamma (with --loss circle).", rich_help_panel=ROBUSTNESS_PANEL
+        ),
+    ] = 80.0,
+    knn: Annotated[
+        int,
+        typer.Option(
+            "--knn", help="Neighbours k of the k-NN classifier (with --loss circle).", rich_help_panel=ROBUSTNESS_PANEL
+        ),
+    ] = 3,
+    roi_mode: Annotated[
+        RoiMode,
+        typer.Option(
+            "--roi-mode",
+            help="crop: train on region crops; align (proposals:PATH only): fit a head on roi_align features of the "
+            "frozen --init backbone, one backbone pass per image.",
+            rich_help_panel=DETECTION_PANEL,
+        ),
+    ] = "crop",
+    plot: Annotated[
+        Optional[Path], typer.Option("--plot", help="Write loss/accuracy curves as PNG.", rich_help_panel=OUTPUT_PANEL)
+    ] = None,
+    history_path: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--history",
+            help="History table (default: beside the output, .history.parquet).",
+            rich_help_panel=OUTPUT_PANEL,
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Continue from the checkpoint beside the output.", rich_help_panel=OUTPUT_PANEL),
+    ] = False,
+    amp: Annotated[
+        bool,
+        typer.Option(
+            "--amp/--no-amp", help="Mixed precision and channels-last on CUDA.", rich_help_panel=RUNTIME_PANEL
+        ),
+    ] = True,
     batch_size: BatchSizeOpt = 128,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
@@ -95,18 +312,60 @@ def train(
     from nnlab.robustness.training import RobustnessSettings
     from nnlab.training.train_run import TrainRequest, run_train
 
-    hooks = RobustnessSettings(adv=adv, adv_ratio=adv_ratio, eps=eps, alpha=alpha, steps=steps, pixels=pixels,
-                               loss=loss, circle_m=circle_m, circle_gamma=circle_gamma, knn=knn)
+    hooks = RobustnessSettings(
+        adv=adv,
+        adv_ratio=adv_ratio,
+        eps=eps,
+        alpha=alpha,
+        steps=steps,
+        pixels=pixels,
+        loss=loss,
+        circle_m=circle_m,
+        circle_gamma=circle_gamma,
+        knn=knn,
+    )
     request = TrainRequest(
-        output=output, model=model, dataset=dataset, init=init, pretrained=pretrained, weights=weights, width=width,
-        model_args=parse_key_values(model_arg), image_size=image_size, augment=augment, normalize=normalize,
-        val_fraction=val_fraction, fraction=fraction, limit=limit, epochs=epochs, optimizer=optimizer, lr=lr,
-        lr_head=lr_head, momentum=momentum, weight_decay=weight_decay, schedule=schedule, step_size=step_size,
-        gamma=gamma, label_smoothing=label_smoothing, patience=patience, freeze=freeze or [],
-        trainable=trainable or [], block_preset=block_preset, amp=amp, resume=resume, plot=plot,
-        history=history_path, batch_size=batch_size, seed=seed,
-        device=device, num_workers=num_workers, data_root=data_root, download=download, balance=balance,
-        roi_mode=roi_mode, hooks=hooks if hooks.settings() else None,
+        output=output,
+        model=model,
+        dataset=dataset,
+        init=init,
+        pretrained=pretrained,
+        weights=weights,
+        width=width,
+        model_args=parse_key_values(model_arg),
+        image_size=image_size,
+        augment=augment,
+        normalize=normalize,
+        val_fraction=val_fraction,
+        fraction=fraction,
+        limit=limit,
+        epochs=epochs,
+        optimizer=optimizer,
+        lr=lr,
+        lr_head=lr_head,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        schedule=schedule,
+        step_size=step_size,
+        gamma=gamma,
+        label_smoothing=label_smoothing,
+        patience=patience,
+        freeze=freeze or [],
+        trainable=trainable or [],
+        block_preset=block_preset,
+        amp=amp,
+        resume=resume,
+        plot=plot,
+        history=history_path,
+        batch_size=batch_size,
+        seed=seed,
+        device=device,
+        num_workers=num_workers,
+        data_root=data_root,
+        download=download,
+        balance=balance,
+        roi_mode=roi_mode,
+        hooks=hooks if hooks.settings() else None,
     )
     with progress(quiet) as bar:
         task = bar.add_task("epoch 1", total=None)

@@ -24,16 +24,30 @@ Examples:
 def truncate(
     model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="Model artifact (.safetensors).")],
     output: OutputOpt,
-    at: Annotated[str, typer.Option("--at", help="Layer index (see `nnlab inspect MODEL --layers`; VGG16: 0..30 in `features`), layer name, or 'auto'.")],
-    profile: Annotated[Optional[Path], typer.Option("--profile", help="SI profile (from si-profile) for --at auto.")] = None,
-    threshold: Annotated[Optional[float], typer.Option("--threshold", help="--at auto: cut at the first pooling layer after which the train SI gains less than this (default 0.02; on the seed's CIFAR-10 VGG16 profile that is index 23).")] = None,
+    at: Annotated[
+        str,
+        typer.Option(
+            "--at",
+            help="Layer index (see `nnlab inspect MODEL --layers`; VGG16: 0..30 in `features`), layer name, or 'auto'.",
+        ),
+    ],
+    profile: Annotated[
+        Optional[Path], typer.Option("--profile", help="SI profile (from si-profile) for --at auto.")
+    ] = None,
+    threshold: Annotated[
+        Optional[float],
+        typer.Option(
+            "--threshold",
+            help="--at auto: cut at the first pooling layer after which the train SI gains less than this (default "
+            "0.02; on the seed's CIFAR-10 VGG16 profile that is index 23).",
+        ),
+    ] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Cut a model: its output becomes the flattened activation after the chosen layer (recorded in its surgery)."""
     from nnlab.compression.truncation import run_truncate
     from nnlab.report import key_values
 
-    summary = run_truncate(model_path, output, at, profile=profile, threshold=threshold,
-                           provenance=cli_provenance())
+    summary = run_truncate(model_path, output, at, profile=profile, threshold=threshold, provenance=cli_provenance())
     if not quiet:
         console.print(key_values("truncate", summary))

@@ -43,12 +43,24 @@ def _label(path: Path, taken: set[str]) -> str:
     return label
 
 
-def compare_models(paths: Sequence[Path], dataset: str, *, si_fraction: float | None = 0.1,
-                   si_test_fraction: float | None = None, si_limit: int | None = None, limit: int | None = None,
-                   val_fraction: float = 0.1,
-                   seed: int = 0, device: Any = "cpu", batch_size: int = 256, num_workers: int = 0,
-                   root: Path | None = None, download: bool = False, normalize: bool = True,
-                   progress: Callable[[str], None] | None = None) -> Comparison:
+def compare_models(
+    paths: Sequence[Path],
+    dataset: str,
+    *,
+    si_fraction: float | None = 0.1,
+    si_test_fraction: float | None = None,
+    si_limit: int | None = None,
+    limit: int | None = None,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    device: Any = "cpu",
+    batch_size: int = 256,
+    num_workers: int = 0,
+    root: Path | None = None,
+    download: bool = False,
+    normalize: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> Comparison:
     """Evaluate every model on train/val/test and measure SI/CSI of its classifier's input (see the module doc).
 
     ``si_fraction`` / ``si_limit`` pick the stratified train subset for SI (the seed used 10 %);
@@ -70,10 +82,13 @@ def compare_models(paths: Sequence[Path], dataset: str, *, si_fraction: float | 
         for split in SPLITS:
             if progress is not None:
                 progress(f"{label}: accuracy on {split}")
-            data = DataOptions(dataset=dataset, root=root, download=download, val_fraction=val_fraction, seed=seed,
-                               limit=limit)
+            data = DataOptions(
+                dataset=dataset, root=root, download=download, val_fraction=val_fraction, seed=seed, limit=limit
+            )
             ds = dataset_for_model(model, data, split)
-            row[f"{split}_accuracy"] = evaluate(model, ds, device, batch_size=batch_size, num_workers=num_workers).accuracy
+            row[f"{split}_accuracy"] = evaluate(
+                model, ds, device, batch_size=batch_size, num_workers=num_workers
+            ).accuracy
         total, _ = count_parameters(model.net)
         row["parameters"] = int(total)
         acc_rows.append(row)
@@ -83,18 +98,35 @@ def compare_models(paths: Sequence[Path], dataset: str, *, si_fraction: float | 
         for split, frac, cap in (("train", si_fraction, si_limit), ("test", si_test_fraction, None)):
             if progress is not None:
                 progress(f"{label}: SI of {layer} on {split}")
-            data = DataOptions(dataset=dataset, root=root, download=download, val_fraction=val_fraction, seed=seed,
-                               fraction=frac if frac not in (None, 1.0) else None, limit=cap)
+            data = DataOptions(
+                dataset=dataset,
+                root=root,
+                download=download,
+                val_fraction=val_fraction,
+                seed=seed,
+                fraction=frac if frac not in (None, 1.0) else None,
+                limit=cap,
+            )
             ds = dataset_for_model(model, data, split)
-            acts, labels = extract_activations(model, ds, [layer], device=device, batch_size=batch_size,
-                                               num_workers=num_workers)
+            acts, labels = extract_activations(
+                model, ds, [layer], device=device, batch_size=batch_size, num_workers=num_workers
+            )
             values = separation_indices(acts[layer], labels, center=True, normalize=normalize, device=device)
-            si_row.update({f"si_{split}": values["si"], f"csi_{split}": values["csi"], f"{split}_samples": len(labels),
-                           "dim": int(acts[layer].shape[1])})
+            si_row.update(
+                {
+                    f"si_{split}": values["si"],
+                    f"csi_{split}": values["csi"],
+                    f"{split}_samples": len(labels),
+                    "dim": int(acts[layer].shape[1]),
+                }
+            )
         si_rows.append(si_row)
-    accuracy = pd.DataFrame(acc_rows)[["model", "train_accuracy", "val_accuracy", "test_accuracy", "parameters", "path"]]
-    separation = pd.DataFrame(si_rows)[["model", "layer", "dim", "si_train", "csi_train", "si_test", "csi_test",
-                                        "train_samples", "test_samples"]]
+    accuracy = pd.DataFrame(acc_rows)[
+        ["model", "train_accuracy", "val_accuracy", "test_accuracy", "parameters", "path"]
+    ]
+    separation = pd.DataFrame(si_rows)[
+        ["model", "layer", "dim", "si_train", "csi_train", "si_test", "csi_test", "train_samples", "test_samples"]
+    ]
     return Comparison(accuracy=accuracy, separation=separation)
 
 
@@ -103,8 +135,14 @@ def comparison_frame(comp: Comparison) -> pd.DataFrame:
     return comp.accuracy.merge(comp.separation, on="model", how="left")
 
 
-def run_compare(paths: Sequence[Path], *, dataset: str | None = None, output: Path | None = None,
-                provenance: dict[str, Any] | None = None, **options: Any) -> tuple[Comparison, str]:
+def run_compare(
+    paths: Sequence[Path],
+    *,
+    dataset: str | None = None,
+    output: Path | None = None,
+    provenance: dict[str, Any] | None = None,
+    **options: Any,
+) -> tuple[Comparison, str]:
     """The compare stage: :func:`compare_models` on ``dataset`` (default: the first model's), written to ``output``.
 
     ``options`` are :func:`compare_models`' keyword arguments. The comparison table (when ``output`` is
@@ -120,8 +158,15 @@ def run_compare(paths: Sequence[Path], *, dataset: str | None = None, output: Pa
         raise NnlabError(f"{paths[0]} records no training dataset; name the dataset to compare on")
     comp = compare_models(paths, name, **options)
     if output is not None:
-        artifacts.save_table(output, comparison_frame(comp), {
-            "table": "comparison", "dataset": name, "si_fraction": options.get("si_fraction", 0.1),
-            "si_test_fraction": options.get("si_test_fraction"),
-            "provenance": artifacts.provenance(base=provenance, dataset=name, seed=options.get("seed", 0))})
+        artifacts.save_table(
+            output,
+            comparison_frame(comp),
+            {
+                "table": "comparison",
+                "dataset": name,
+                "si_fraction": options.get("si_fraction", 0.1),
+                "si_test_fraction": options.get("si_test_fraction"),
+                "provenance": artifacts.provenance(base=provenance, dataset=name, seed=options.get("seed", 0)),
+            },
+        )
     return comp, name

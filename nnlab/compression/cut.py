@@ -23,8 +23,18 @@ from nnlab.errors import NnlabError
 from nnlab.models import profile_layers
 
 DEFAULT_THRESHOLD = 0.02
-POOLING_TYPES = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
-                 nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool3d)
+POOLING_TYPES = (
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.MaxPool3d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AvgPool3d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveMaxPool2d,
+    nn.AdaptiveAvgPool3d,
+)
 
 
 @dataclass
@@ -57,17 +67,22 @@ def train_si(profile: pd.DataFrame, split: str = "train") -> pd.DataFrame:
     needed = {"layer_index", "layer_name", "split", "si"}
     missing = needed - set(profile.columns)
     if missing:
-        raise NnlabError(f"the SI profile lacks the columns {', '.join(sorted(missing))}; make it with `nnlab si-profile`")
+        raise NnlabError(
+            f"the SI profile lacks the columns {', '.join(sorted(missing))}; make it with `nnlab si-profile`"
+        )
     rows = profile[profile["split"] == split]
     if rows.empty:
         found = ", ".join(sorted(map(str, profile["split"].unique())))
-        raise NnlabError(f"the SI profile has no {split!r} rows (it has: {found}); profile the train split "
-                         "(profile both splits, train and test)")
+        raise NnlabError(
+            f"the SI profile has no {split!r} rows (it has: {found}); profile the train split "
+            "(profile both splits, train and test)"
+        )
     return rows.sort_values("layer_index")[["layer_index", "layer_name", "si"]].reset_index(drop=True)
 
 
-def choose_cut(profile: pd.DataFrame, pooling: Iterable[str], *, threshold: float = DEFAULT_THRESHOLD,
-               split: str = "train") -> CutChoice:
+def choose_cut(
+    profile: pd.DataFrame, pooling: Iterable[str], *, threshold: float = DEFAULT_THRESHOLD, split: str = "train"
+) -> CutChoice:
     """The first pooling layer after which the ``split`` SI gains less than ``threshold`` (see the module doc).
 
     ``pooling`` names the pooling layers of the model (see :func:`pooling_layers`); layers of the profile not in
@@ -83,21 +98,44 @@ def choose_cut(profile: pd.DataFrame, pooling: Iterable[str], *, threshold: floa
     for pos, name in enumerate(names):
         if name not in pools:
             continue
-        later = sis[pos + 1:]
+        later = sis[pos + 1 :]
         gain = max(later) - sis[pos] if later else 0.0
         candidates.append({"index": int(rows["layer_index"][pos]), "name": name, "si": sis[pos], "gain_after": gain})
     if not candidates:
         if pools:
-            raise NnlabError("the SI profile names none of the model's pooling layers "
-                             f"({', '.join(sorted(pools)[:6])}); was it made for another model?")
+            raise NnlabError(
+                "the SI profile names none of the model's pooling layers "
+                f"({', '.join(sorted(pools)[:6])}); was it made for another model?"
+            )
         best = max(range(len(sis)), key=lambda p: (sis[p], -p))
-        later = sis[best + 1:]
-        return CutChoice(int(rows["layer_index"][best]), names[best], sis[best], max(later) - sis[best] if later else 0.0,
-                         threshold, "no pooling layer: cut at the layer with the highest SI", [])
+        later = sis[best + 1 :]
+        return CutChoice(
+            int(rows["layer_index"][best]),
+            names[best],
+            sis[best],
+            max(later) - sis[best] if later else 0.0,
+            threshold,
+            "no pooling layer: cut at the layer with the highest SI",
+            [],
+        )
     for cand in candidates:
         if cand["gain_after"] < threshold:
-            return CutChoice(cand["index"], cand["name"], cand["si"], cand["gain_after"], threshold,
-                             f"first pooling layer after which {split} SI gains less than {threshold:g}", candidates)
+            return CutChoice(
+                cand["index"],
+                cand["name"],
+                cand["si"],
+                cand["gain_after"],
+                threshold,
+                f"first pooling layer after which {split} SI gains less than {threshold:g}",
+                candidates,
+            )
     last = candidates[-1]
-    return CutChoice(last["index"], last["name"], last["si"], last["gain_after"], threshold,
-                     f"no pooling layer gains less than {threshold:g}: the last pooling layer", candidates)
+    return CutChoice(
+        last["index"],
+        last["name"],
+        last["si"],
+        last["gain_after"],
+        threshold,
+        f"no pooling layer gains less than {threshold:g}: the last pooling layer",
+        candidates,
+    )

@@ -28,12 +28,26 @@ def resolve_layer_list(model: Any, layers: Sequence[str]) -> list[str]:
     return names
 
 
-def extract_features(model_path: Path, output: Path, *, dataset: str | None, split: str = "train",
-                     layers: Sequence[str] = (), fraction: float | None = None, limit: int | None = None,
-                     float16: bool = False, val_fraction: float = 0.1, seed: int = 0, device: Any = "cpu",
-                     batch_size: int = 256, num_workers: int = 0, root: Path | None = None, download: bool = False,
-                     provenance: dict[str, Any] | None = None,
-                     progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+def extract_features(
+    model_path: Path,
+    output: Path,
+    *,
+    dataset: str | None,
+    split: str = "train",
+    layers: Sequence[str] = (),
+    fraction: float | None = None,
+    limit: int | None = None,
+    float16: bool = False,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    device: Any = "cpu",
+    batch_size: int = 256,
+    num_workers: int = 0,
+    root: Path | None = None,
+    download: bool = False,
+    provenance: dict[str, Any] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
     """Write a features artifact for ``layers`` of the model on a (stratified subset of a) split; returns a summary."""
 
     if output.suffix != ".safetensors":
@@ -45,20 +59,41 @@ def extract_features(model_path: Path, output: Path, *, dataset: str | None, spl
     if not name:
         raise NnlabError("say which dataset to use (the model does not record one)")
     names = resolve_layer_list(model, list(layers))
-    data = DataOptions(dataset=name, root=root, download=download, val_fraction=val_fraction, fraction=fraction,
-                       limit=limit, seed=seed)
+    data = DataOptions(
+        dataset=name, root=root, download=download, val_fraction=val_fraction, fraction=fraction, limit=limit, seed=seed
+    )
     ds = dataset_for_model(model, data, split)
-    acts, labels = extract_activations(model, ds, names, device=device, batch_size=batch_size,
-                                       num_workers=num_workers, dtype=torch.float16 if float16 else torch.float32,
-                                       progress=progress)
+    acts, labels = extract_activations(
+        model,
+        ds,
+        names,
+        device=device,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        dtype=torch.float16 if float16 else torch.float32,
+        progress=progress,
+    )
     meta = {
-        "model": str(model_path), "arch": model.spec.arch, "arch_kwargs": model.spec.arch_kwargs,
-        "surgery": [op.get("op") for op in model.spec.surgery], "classes": model.spec.classes, "dataset": name,
-        "split": split, "fraction": fraction, "limit": limit, "seed": seed, "samples": int(len(labels)),
+        "model": str(model_path),
+        "arch": model.spec.arch,
+        "arch_kwargs": model.spec.arch_kwargs,
+        "surgery": [op.get("op") for op in model.spec.surgery],
+        "classes": model.spec.classes,
+        "dataset": name,
+        "split": split,
+        "fraction": fraction,
+        "limit": limit,
+        "seed": seed,
+        "samples": int(len(labels)),
         "canonical": {n: canonical_layer(model, n) for n in names},
         "provenance": artifacts.provenance(base=provenance, dataset=name, seed=seed),
     }
     artifacts.save_features(output, acts, labels, meta)
-    return {"model": str(model_path), "data": f"{name}:{split}", "samples": int(len(labels)),
-            "layers": {n: int(t.shape[1]) for n, t in acts.items()}, "dtype": "float16" if float16 else "float32",
-            "artifact": str(output)}
+    return {
+        "model": str(model_path),
+        "data": f"{name}:{split}",
+        "samples": int(len(labels)),
+        "layers": {n: int(t.shape[1]) for n, t in acts.items()},
+        "dtype": "float16" if float16 else "float32",
+        "artifact": str(output),
+    }

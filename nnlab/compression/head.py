@@ -19,13 +19,13 @@ from torch.utils.data import TensorDataset
 
 from nnlab import artifacts
 from nnlab.compression.ranking_table import load_ranking, select_from_ranking
+from nnlab.data.loader import make_loader
 from nnlab.device import resolve_device
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import attach_head, count_parameters, feature_dim, load_model, save_model
 from nnlab.report import plot_history
 from nnlab.training.config import TrainConfig
 from nnlab.training.engine import fit, seed_everything
-from nnlab.data.loader import make_loader
 from nnlab.training.recipe import DataOptions, RemappedDataset, class_remap, dataset_for_model
 
 HEAD = "head"
@@ -41,8 +41,10 @@ def require_truncated(model: Any, what: str = "the model") -> str:
     """The model's cut layer; an untruncated model, or one that already has a head, is a clear error."""
     cut = cut_of(model)
     if cut is None:
-        raise NnlabError(f"fit-head needs a truncated model, but {what} is not truncated; "
-                         "truncate it first (at a layer index, name or auto)")
+        raise NnlabError(
+            f"fit-head needs a truncated model, but {what} is not truncated; "
+            "truncate it first (at a layer index, name or auto)"
+        )
     if any(op.get("op") == "head" for op in model.spec.surgery):
         raise NnlabError(f"{what} already has a fitted head; fit a new head on the truncated model instead")
     if any(op.get("op") == "select" for op in model.spec.surgery):
@@ -103,8 +105,9 @@ class _HeadOnly(nn.Module):
 
 
 @torch.no_grad()
-def backbone_features(model: Any, ds: Any, device: torch.device, batch_size: int = 256,
-                      num_workers: int = 0) -> TensorDataset:
+def backbone_features(
+    model: Any, ds: Any, device: torch.device, batch_size: int = 256, num_workers: int = 0
+) -> TensorDataset:
     """The frozen backbone's output (after feature selection) for every item of ``ds``, with labels."""
 
     backbone = FrozenBackbone(model).to(device).eval()
@@ -128,17 +131,29 @@ def build_headed(trunc: Any, indices: list[int] | None, hidden: list[int], dropo
     return model
 
 
-def train_head(model: Any, train_ds: Any, val_ds: Any, config: Any, device: torch.device, *, cache: bool = True,
-               on_epoch: Callable[[dict], None] | None = None, on_batch: Callable[[int, int], None] | None = None,
-               on_cache: Callable[[str], None] | None = None) -> Any:
+def train_head(
+    model: Any,
+    train_ds: Any,
+    val_ds: Any,
+    config: Any,
+    device: torch.device,
+    *,
+    cache: bool = True,
+    on_epoch: Callable[[dict], None] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
+    on_cache: Callable[[str], None] | None = None,
+) -> Any:
     """Train ``model``'s head in place (best-val weights kept); with ``cache`` the backbone runs once per split."""
 
     if cache:
         if on_cache is not None:
             on_cache("caching backbone features")
         train_feats = backbone_features(model, train_ds, device, max(config.batch_size, 256), config.num_workers)
-        val_feats = backbone_features(model, val_ds, device, max(config.batch_size, 256), config.num_workers) \
-            if val_ds is not None else None
+        val_feats = (
+            backbone_features(model, val_ds, device, max(config.batch_size, 256), config.num_workers)
+            if val_ds is not None
+            else None
+        )
         head = model.net.get_submodule(HEAD)
         result = fit(_HeadOnly(head), train_feats, val_feats, config, device, on_epoch=on_epoch, on_batch=on_batch)
     else:
@@ -180,15 +195,22 @@ def parse_hidden(text: str | None, width: float = 1.0) -> list[int]:
         if not part:
             continue
         if not part.isdigit() or int(part) < 1:
-            raise ParameterError("hidden", f"hidden widths must be comma-separated positive integers such as 4096,4096 (or empty), got {text!r}")
+            raise ParameterError(
+                "hidden",
+                f"hidden widths must be comma-separated positive integers such as 4096,4096 (or empty), got {text!r}",
+            )
         widths.append(max(1, int(round(int(part) * width))))
     return widths
 
 
-def run_fit_head(req: HeadRequest, *, on_epoch: Callable[[dict], None] | None = None,
-                 on_batch: Callable[[int, int], None] | None = None,
-                 on_cache: Callable[[str], None] | None = None,
-                 provenance: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_fit_head(
+    req: HeadRequest,
+    *,
+    on_epoch: Callable[[dict], None] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
+    on_cache: Callable[[str], None] | None = None,
+    provenance: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Load, check, select, build, train and save — what `nnlab fit-head` does; returns a summary.
 
     ``provenance`` (see :func:`nnlab.artifacts.provenance`) is recorded in what is written.
@@ -202,8 +224,16 @@ def run_fit_head(req: HeadRequest, *, on_epoch: Callable[[dict], None] | None = 
     indices = None
     if req.ranking is not None:
         df, meta = load_ranking(req.ranking)
-        indices = select_from_ranking(df, meta, top=req.top, best=req.best, cut=cut, dim=dim, arch=trunc.spec.arch,
-                                      width=trunc.spec.arch_kwargs.get("width"))
+        indices = select_from_ranking(
+            df,
+            meta,
+            top=req.top,
+            best=req.best,
+            cut=cut,
+            dim=dim,
+            arch=trunc.spec.arch,
+            width=trunc.spec.arch_kwargs.get("width"),
+        )
     elif req.top is not None or req.best:
         raise ParameterError(("top", "best"), "top and best select ranked features; give the ranking table too")
     dataset = req.dataset or trunc.provenance.get("dataset")
@@ -211,35 +241,72 @@ def run_fit_head(req: HeadRequest, *, on_epoch: Callable[[dict], None] | None = 
         raise NnlabError("say which dataset to train the head on (the model does not record one)")
     config = TrainConfig(seed=req.seed, **req.train_options)
     device = resolve_device(req.device)
-    data = DataOptions(dataset=dataset, root=req.data_root, download=req.download, val_fraction=req.val_fraction,
-                       fraction=req.fraction, limit=req.limit, seed=req.seed)
+    data = DataOptions(
+        dataset=dataset,
+        root=req.data_root,
+        download=req.download,
+        val_fraction=req.val_fraction,
+        fraction=req.fraction,
+        limit=req.limit,
+        seed=req.seed,
+    )
     model = build_headed(trunc, indices, req.hidden, req.dropout, req.seed)
     train_ds = _train_split(model, data, req.augment)
-    val_ds = dataset_for_model(model, DataOptions(dataset=dataset, root=req.data_root, download=req.download,
-                                                  val_fraction=req.val_fraction, seed=req.seed), "val")
+    val_ds = dataset_for_model(
+        model,
+        DataOptions(
+            dataset=dataset, root=req.data_root, download=req.download, val_fraction=req.val_fraction, seed=req.seed
+        ),
+        "val",
+    )
     cache = req.cache and req.augment == "none"
-    result = train_head(model, train_ds, val_ds, config, device, cache=cache, on_epoch=on_epoch, on_batch=on_batch,
-                        on_cache=on_cache)
+    result = train_head(
+        model, train_ds, val_ds, config, device, cache=cache, on_epoch=on_epoch, on_batch=on_batch, on_cache=on_cache
+    )
     history = pd.DataFrame(result.history)
     best = next((r for r in result.history if r["epoch"] == result.best_epoch), result.history[-1])
     total, trainable = count_parameters(model.net)
-    metrics = {"best_epoch": result.best_epoch, "train_accuracy": best.get("train_accuracy"),
-               "val_accuracy": result.best_val_accuracy, "epochs_run": len(result.history)}
-    prov = artifacts.provenance(base=provenance, dataset=dataset, seed=req.seed, train_config=config.to_dict(), augment=req.augment,
-                                backbone=str(req.model), ranking=str(req.ranking) if req.ranking else None,
-                                features=len(indices) if indices is not None else dim, hidden=req.hidden,
-                                dropout=req.dropout, cached_features=cache)
+    metrics = {
+        "best_epoch": result.best_epoch,
+        "train_accuracy": best.get("train_accuracy"),
+        "val_accuracy": result.best_val_accuracy,
+        "epochs_run": len(result.history),
+    }
+    prov = artifacts.provenance(
+        base=provenance,
+        dataset=dataset,
+        seed=req.seed,
+        train_config=config.to_dict(),
+        augment=req.augment,
+        backbone=str(req.model),
+        ranking=str(req.ranking) if req.ranking else None,
+        features=len(indices) if indices is not None else dim,
+        hidden=req.hidden,
+        dropout=req.dropout,
+        cached_features=cache,
+    )
     save_model(req.output, model, metrics=metrics, provenance=prov)
     history_path = req.history or artifacts.sibling(req.output, ".history.parquet")
     artifacts.save_table(history_path, history, {"table": "history", "provenance": prov})
     if req.plot is not None:
         plot_history(history, req.plot)
     return {
-        "backbone": str(req.model), "cut": cut, "features": len(indices) if indices is not None else dim,
-        "of": dim, "hidden": ",".join(map(str, req.hidden)) or "none (linear)", "dropout": req.dropout,
-        "parameters": total, "trainable": trainable, "cached features": cache, "train samples": len(train_ds),
-        "val samples": len(val_ds), "best epoch": result.best_epoch, "best val accuracy": result.best_val_accuracy,
-        "device": str(device), "artifact": str(req.output), "history": str(history_path),
+        "backbone": str(req.model),
+        "cut": cut,
+        "features": len(indices) if indices is not None else dim,
+        "of": dim,
+        "hidden": ",".join(map(str, req.hidden)) or "none (linear)",
+        "dropout": req.dropout,
+        "parameters": total,
+        "trainable": trainable,
+        "cached features": cache,
+        "train samples": len(train_ds),
+        "val samples": len(val_ds),
+        "best epoch": result.best_epoch,
+        "best val accuracy": result.best_val_accuracy,
+        "device": str(device),
+        "artifact": str(req.output),
+        "history": str(history_path),
         "_history": history,
     }
 

@@ -11,8 +11,9 @@ from nnlab.artifacts import save_figure
 from nnlab.report import subplots
 
 
-def plot_si_profile(profile: pd.DataFrame, path: str | Path, title: str = "separation index per layer",
-                    cut: int | None = None) -> Path:
+def plot_si_profile(
+    profile: pd.DataFrame, path: str | Path, title: str = "separation index per layer", cut: int | None = None
+) -> Path:
     """One SI curve (solid) and one CSI curve (dashed) per split against the layer index; ``cut`` draws a
     vertical line at a chosen cut."""
 
@@ -39,8 +40,9 @@ def plot_si_profile(profile: pd.DataFrame, path: str | Path, title: str = "separ
     return save_figure(fig, path)
 
 
-def plot_ranking(ranking: pd.DataFrame, meta: dict[str, Any], path: str | Path,
-                 title: str = "forward feature selection by SI") -> Path:
+def plot_ranking(
+    ranking: pd.DataFrame, meta: dict[str, Any], path: str | Path, title: str = "forward feature selection by SI"
+) -> Path:
     """SI against the number of selected features, the best prefix marked, the all-features SI as a line."""
 
     fig, ax = subplots(figsize=(7, 4.5))
@@ -51,11 +53,18 @@ def plot_ranking(ranking: pd.DataFrame, meta: dict[str, Any], path: str | Path,
         ax.plot([best], [best_si], "o", color="red", label=f"best: {best} features, SI {best_si:.4f}")
         ax.axvline(best, color="red", linestyle=":", linewidth=0.8)
     if meta.get("si_all") is not None:
-        ax.axhline(meta["si_all"], color="grey", linestyle="--", linewidth=0.8,
-                   label=f"all {meta.get('feature_dim', '')} features: SI {meta['si_all']:.4f}")
-    ax.set(xlabel="number of selected features" if best is not None else "rank",
-           ylabel="SI" if best is not None else "SI of the feature alone",
-           title=f"{title} ({meta.get('layer', '')})")
+        ax.axhline(
+            meta["si_all"],
+            color="grey",
+            linestyle="--",
+            linewidth=0.8,
+            label=f"all {meta.get('feature_dim', '')} features: SI {meta['si_all']:.4f}",
+        )
+    ax.set(
+        xlabel="number of selected features" if best is not None else "rank",
+        ylabel="SI" if best is not None else "SI of the feature alone",
+        title=f"{title} ({meta.get('layer', '')})",
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return save_figure(fig, path)

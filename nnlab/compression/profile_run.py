@@ -23,13 +23,29 @@ def _orders(orders: Sequence[Any]) -> list[int]:
     return out
 
 
-def run_si_profile(source: Path, output: Path, *, dataset: str | None = None, splits: Sequence[str] = ("train", "test"),
-                   layers: Sequence[str] = (), fraction: float | None = None, limit: int | None = None,
-                   orders: Sequence[Any] = (), normalize: bool = True, memory_mb: float = 3072.0,
-                   plot: Path | None = None, val_fraction: float = 0.1, seed: int = 0, device: Any = "cpu",
-                   batch_size: int = 256, num_workers: int = 0, root: Path | None = None, download: bool = False,
-                   progress: Callable[[str], None] | None = None,
-                   provenance: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_si_profile(
+    source: Path,
+    output: Path,
+    *,
+    dataset: str | None = None,
+    splits: Sequence[str] = ("train", "test"),
+    layers: Sequence[str] = (),
+    fraction: float | None = None,
+    limit: int | None = None,
+    orders: Sequence[Any] = (),
+    normalize: bool = True,
+    memory_mb: float = 3072.0,
+    plot: Path | None = None,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    device: Any = "cpu",
+    batch_size: int = 256,
+    num_workers: int = 0,
+    root: Path | None = None,
+    download: bool = False,
+    progress: Callable[[str], None] | None = None,
+    provenance: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Write the SI-profile table (and plot); returns a summary with the table under ``_table``."""
 
     if output.suffix != ".parquet":
@@ -48,10 +64,16 @@ def run_si_profile(source: Path, output: Path, *, dataset: str | None = None, sp
                 raise NnlabError(f"layer {missing[0]!r} is not in {source}; it has: {', '.join(chosen)}")
             chosen = {n: chosen[n] for n in layers}
         split = str(fs.meta.get("split", "features"))
-        df = si_profile_features(chosen, fs.labels, split, orders=ks, normalize=normalize, device=device,
-                                 progress=progress)
-        meta.update(arch=fs.meta.get("arch"), width=(fs.meta.get("arch_kwargs") or {}).get("width"),
-                    dataset=fs.meta.get("dataset"), splits=[split], samples={split: int(len(fs.labels))})
+        df = si_profile_features(
+            chosen, fs.labels, split, orders=ks, normalize=normalize, device=device, progress=progress
+        )
+        meta.update(
+            arch=fs.meta.get("arch"),
+            width=(fs.meta.get("arch_kwargs") or {}).get("width"),
+            dataset=fs.meta.get("dataset"),
+            splits=[split],
+            samples={split: int(len(fs.labels))},
+        )
     elif kind == "model":
         model = load_model(source, device=device)
         name = dataset or model.provenance.get("dataset")
@@ -67,22 +89,50 @@ def run_si_profile(source: Path, output: Path, *, dataset: str | None = None, sp
             chosen_layers = list(enumerate(all_layers))
         datasets = {}
         for split in splits:
-            data = DataOptions(dataset=name, root=root, download=download, val_fraction=val_fraction,
-                               fraction=fraction, limit=limit, seed=seed)
+            data = DataOptions(
+                dataset=name,
+                root=root,
+                download=download,
+                val_fraction=val_fraction,
+                fraction=fraction,
+                limit=limit,
+                seed=seed,
+            )
             datasets[split] = dataset_for_model(model, data, split)
-        df = si_profile(model, datasets, chosen_layers, orders=ks, normalize=normalize, device=device,
-                        batch_size=batch_size, num_workers=num_workers, memory_mb=memory_mb, progress=progress)
-        meta.update(arch=model.spec.arch, width=model.spec.arch_kwargs.get("width"), dataset=name,
-                    splits=list(splits), fraction=fraction, limit=limit,
-                    samples={s: int(len(d)) for s, d in datasets.items()})
+        df = si_profile(
+            model,
+            datasets,
+            chosen_layers,
+            orders=ks,
+            normalize=normalize,
+            device=device,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            memory_mb=memory_mb,
+            progress=progress,
+        )
+        meta.update(
+            arch=model.spec.arch,
+            width=model.spec.arch_kwargs.get("width"),
+            dataset=name,
+            splits=list(splits),
+            fraction=fraction,
+            limit=limit,
+            samples={s: int(len(d)) for s, d in datasets.items()},
+        )
     else:
         raise NnlabError(f"{source} is an nnlab {kind} artifact; si-profile needs a model or a features artifact")
     meta["provenance"] = artifacts.provenance(base=provenance, dataset=meta.get("dataset"), seed=seed)
     artifacts.save_table(output, df, meta)
     if plot is not None:
         plot_si_profile(df, plot, title=f"SI / CSI per layer — {Path(source).name}")
-    summary = {"source": str(source), "layers": int(df["layer_index"].nunique()), "splits": ", ".join(meta["splits"]),
-               "samples": ", ".join(f"{k} {v:,}" for k, v in meta["samples"].items()), "table": str(output)}
+    summary = {
+        "source": str(source),
+        "layers": int(df["layer_index"].nunique()),
+        "splits": ", ".join(meta["splits"]),
+        "samples": ", ".join(f"{k} {v:,}" for k, v in meta["samples"].items()),
+        "table": str(output),
+    }
     if plot is not None:
         summary["plot"] = str(plot)
     summary["_table"] = df

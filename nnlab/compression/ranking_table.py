@@ -14,9 +14,9 @@ from typing import Any, Callable
 import pandas as pd
 import torch
 
+from nnlab import artifacts
 from nnlab.analysis.ranking import forward_ranking, univariate_ranking
 from nnlab.analysis.separation import separation_index, validate_inputs
-from nnlab import artifacts
 from nnlab.artifacts import load_table
 from nnlab.compression.plots import plot_ranking
 from nnlab.errors import NnlabError, ParameterError
@@ -24,9 +24,15 @@ from nnlab.errors import NnlabError, ParameterError
 METHODS = ("forward", "univariate")
 
 
-def rank_features(fs: Any, layer: str | None = None, *, method: str = "forward", max_steps: int | None = None,
-                  normalize: bool = True, progress: Callable[[int, int, float], None] | None = None
-                  ) -> tuple[pd.DataFrame, dict[str, Any]]:
+def rank_features(
+    fs: Any,
+    layer: str | None = None,
+    *,
+    method: str = "forward",
+    max_steps: int | None = None,
+    normalize: bool = True,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Rank the features of one layer of a :class:`~nnlab.artifacts.FeatureSet`; returns (table, metadata).
 
     ``forward``: greedy forward selection by SI (``si`` = SI of the prefix). ``univariate``: features by their
@@ -36,8 +42,9 @@ def rank_features(fs: Any, layer: str | None = None, *, method: str = "forward",
     if method not in METHODS:
         raise NnlabError(f"unknown ranking method {method!r}; valid: {', '.join(METHODS)}")
     if layer is None and len(fs.layers) > 1:
-        raise ParameterError("layer", f"this features file holds {len(fs.layers)} layers ({', '.join(fs.layers)}); "
-                                      "choose one with layer")
+        raise ParameterError(
+            "layer", f"this features file holds {len(fs.layers)} layers ({', '.join(fs.layers)}); choose one with layer"
+        )
     name, X = fs.layer(layer)
     X, y = validate_inputs(X.float() if X.dtype in (torch.float16, torch.bfloat16) else X, fs.labels)
     if max_steps is not None and max_steps < 1:
@@ -54,24 +61,43 @@ def rank_features(fs: Any, layer: str | None = None, *, method: str = "forward",
             features, si = features[:max_steps], si[:max_steps]
         best_step, best_si = None, None
         si_all = float(separation_index(X, y, normalize=normalize))
-    table = pd.DataFrame({"step": range(1, len(features) + 1), "feature": [int(f) for f in features],
-                          "si": [float(s) for s in si]})
+    table = pd.DataFrame(
+        {"step": range(1, len(features) + 1), "feature": [int(f) for f in features], "si": [float(s) for s in si]}
+    )
     meta_in = fs.meta or {}
     cut = (meta_in.get("canonical") or {}).get(name, name)
     meta = {
-        "table": "ranking", "method": method, "layer": name, "cut": cut, "feature_dim": dim,
-        "samples": int(X.shape[0]), "normalize": normalize, "best_step": best_step, "best_si": best_si,
-        "si_all": si_all, "source_model": meta_in.get("model"), "arch": meta_in.get("arch"),
-        "width": (meta_in.get("arch_kwargs") or {}).get("width"), "dataset": meta_in.get("dataset"),
+        "table": "ranking",
+        "method": method,
+        "layer": name,
+        "cut": cut,
+        "feature_dim": dim,
+        "samples": int(X.shape[0]),
+        "normalize": normalize,
+        "best_step": best_step,
+        "best_si": best_si,
+        "si_all": si_all,
+        "source_model": meta_in.get("model"),
+        "arch": meta_in.get("arch"),
+        "width": (meta_in.get("arch_kwargs") or {}).get("width"),
+        "dataset": meta_in.get("dataset"),
         "split": meta_in.get("split"),
     }
     return table, meta
 
 
-def run_rank_features(features: Any, output: Any, *, layer: str | None = None, method: str = "forward",
-                      max_steps: int | None = None, normalize: bool = True, plot: Any = None,
-                      progress: Callable[[int, int, float], None] | None = None,
-                      provenance: dict[str, Any] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+def run_rank_features(
+    features: Any,
+    output: Any,
+    *,
+    layer: str | None = None,
+    method: str = "forward",
+    max_steps: int | None = None,
+    normalize: bool = True,
+    plot: Any = None,
+    progress: Callable[[int, int, float], None] | None = None,
+    provenance: dict[str, Any] | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The rank-features stage: rank one layer of a features artifact and write the ranking table (and plot).
 
     Returns ``(table, meta)`` as :func:`rank_features`; ``provenance`` is stored in the table's metadata.
@@ -100,23 +126,38 @@ def load_ranking(path: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
     return df.sort_values("step").reset_index(drop=True), meta
 
 
-def select_from_ranking(df: pd.DataFrame, meta: dict[str, Any], *, top: int | None, best: bool,
-                        cut: str | None, dim: int, arch: str | None = None, width: float | None = None) -> list[int]:
+def select_from_ranking(
+    df: pd.DataFrame,
+    meta: dict[str, Any],
+    *,
+    top: int | None,
+    best: bool,
+    cut: str | None,
+    dim: int,
+    arch: str | None = None,
+    width: float | None = None,
+) -> list[int]:
     """The feature indices to keep: the first ``top`` ranked, or the best prefix; checked against the model
     they will select from (its cut layer, feature count, architecture and width)."""
     if (top is None) == (not best):
         raise ParameterError(("top", "best"), "choose the features with either top N or best, not both")
     if meta.get("cut") is not None and cut is not None and meta["cut"] != cut:
-        raise NnlabError(f"the ranking was made on layer {meta['cut']}, but the model is cut at {cut}; "
-                         "rank the features of this model's cut (is the ranking from another layer?)")
+        raise NnlabError(
+            f"the ranking was made on layer {meta['cut']}, but the model is cut at {cut}; "
+            "rank the features of this model's cut (is the ranking from another layer?)"
+        )
     if meta.get("feature_dim") is not None and int(meta["feature_dim"]) != dim:
-        raise NnlabError(f"the ranking is over {meta['feature_dim']} features, but the model outputs {dim}; "
-                         "is the ranking from another layer or width?")
+        raise NnlabError(
+            f"the ranking is over {meta['feature_dim']} features, but the model outputs {dim}; "
+            "is the ranking from another layer or width?"
+        )
     if meta.get("arch") and arch and meta["arch"] != arch:
         raise NnlabError(f"the ranking was made on a {meta['arch']} model, but this model is a {arch}")
     if meta.get("width") is not None and width is not None and float(meta["width"]) != float(width):
-        raise NnlabError(f"the ranking was made on a model of width {meta['width']}, but this model has width "
-                         f"{width}; is the ranking from another width?")
+        raise NnlabError(
+            f"the ranking was made on a model of width {meta['width']}, but this model has width "
+            f"{width}; is the ranking from another width?"
+        )
     if best:
         if meta.get("best_step") is None:
             raise NnlabError("this ranking has no best prefix (univariate ranking); choose the top N")
@@ -128,8 +169,11 @@ def select_from_ranking(df: pd.DataFrame, meta: dict[str, Any], *, top: int | No
         if count > dim:
             raise ParameterError("top", f"top {count} is larger than the feature count ({dim})")
         if count > len(df):
-            raise ParameterError("top", f"top {count} is larger than the ranking, which holds {len(df)} ranked features "
-                             "(it was stopped early by max_steps)")
+            raise ParameterError(
+                "top",
+                f"top {count} is larger than the ranking, which holds {len(df)} ranked features "
+                "(it was stopped early by max_steps)",
+            )
     features = [int(f) for f in df["feature"].iloc[:count]]
     if any(f < 0 or f >= dim for f in features):
         raise NnlabError(f"the ranking names features outside 0..{dim - 1}; is it from another layer or width?")

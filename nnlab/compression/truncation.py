@@ -18,30 +18,35 @@ def profile_matches(profile: Any, meta: dict[str, Any], model: Any) -> None:
     names = [n for n, _ in profile_layers(model.net)]
     foreign = sorted(set(map(str, profile["layer_name"])) - set(names))
     if foreign:
-        raise NnlabError(f"the SI profile names layers this model does not have ({', '.join(foreign[:4])}"
-                         f"{' …' if len(foreign) > 4 else ''}); was it made for another model?")
+        raise NnlabError(
+            f"the SI profile names layers this model does not have ({', '.join(foreign[:4])}"
+            f"{' …' if len(foreign) > 4 else ''}); was it made for another model?"
+        )
     arch = meta.get("arch")
     if arch and arch != model.spec.arch:
         raise NnlabError(f"the SI profile was made on a {arch} model, but this model is a {model.spec.arch}")
 
 
-def truncate_model(model: Any, at: str, *, profile_path: Path | None = None, threshold: float | None = None
-                   ) -> tuple[Any, dict[str, Any]]:
+def truncate_model(
+    model: Any, at: str, *, profile_path: Path | None = None, threshold: float | None = None
+) -> tuple[Any, dict[str, Any]]:
     """The truncated model and a summary; ``at`` is an index, a layer name or ``auto`` (needs ``profile_path``)."""
 
     info: dict[str, Any] = {}
     if str(at).strip().lower() == "auto":
         if profile_path is None:
-            raise ParameterError(("at", "profile"), "at='auto' needs profile, the SI profile table it chooses the cut from")
+            raise ParameterError(
+                ("at", "profile"), "at='auto' needs profile, the SI profile table it chooses the cut from"
+            )
         profile, meta = load_table(profile_path)
         if meta.get("table") not in (None, "si_profile"):
             raise NnlabError(f"{profile_path} is an nnlab {meta.get('table')} table, but an si_profile table is needed")
         profile_matches(profile, meta, model)
-        choice = choose_cut(profile, pooling_layers(model.net),
-                            threshold=DEFAULT_THRESHOLD if threshold is None else threshold)
+        choice = choose_cut(
+            profile, pooling_layers(model.net), threshold=DEFAULT_THRESHOLD if threshold is None else threshold
+        )
         target: Any = choice.name
-        info.update({"chosen by": choice.reason, "train SI at cut": choice.si,
-                     "SI gain after cut": choice.gain_after})
+        info.update({"chosen by": choice.reason, "train SI at cut": choice.si, "SI gain after cut": choice.gain_after})
     else:
         if profile_path is not None or threshold is not None:
             raise ParameterError(("profile", "threshold", "at"), "a profile and a threshold only apply to at='auto'")
@@ -53,8 +58,15 @@ def truncate_model(model: Any, at: str, *, profile_path: Path | None = None, thr
     return cut, info
 
 
-def run_truncate(model_path: Path, output: Path, at: str, *, profile: Path | None = None,
-                 threshold: float | None = None, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_truncate(
+    model_path: Path,
+    output: Path,
+    at: str,
+    *,
+    profile: Path | None = None,
+    threshold: float | None = None,
+    provenance: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The truncate stage: load a model artifact, cut it (:func:`truncate_model`) and write the truncated artifact.
 
     Returns the summary: where it was cut, and the parameter counts before and after.
@@ -65,8 +77,17 @@ def run_truncate(model_path: Path, output: Path, at: str, *, profile: Path | Non
     model = load_model(model_path)
     cut, info = truncate_model(model, at, profile_path=profile, threshold=threshold)
     before, after = count_parameters(model.net)[0], count_parameters(cut.net)[0]
-    prov = artifacts.provenance(base=provenance, dataset=model.provenance.get("dataset"),
-                                source=str(model_path), profile=str(profile) if profile else None)
+    prov = artifacts.provenance(
+        base=provenance,
+        dataset=model.provenance.get("dataset"),
+        source=str(model_path),
+        profile=str(profile) if profile else None,
+    )
     save_model(output, cut, provenance=prov)
-    return {"model": str(model_path), **info, "parameters before": before, "parameters after": after,
-            "artifact": str(output)}
+    return {
+        "model": str(model_path),
+        **info,
+        "parameters before": before,
+        "parameters after": after,
+        "artifact": str(output),
+    }

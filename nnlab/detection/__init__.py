@@ -25,15 +25,42 @@ from typing import Any
 from nnlab.detection import dataset as _dataset  # noqa: F401  registers the proposals: dataset
 
 _EXPORTS = {
-    "dataset": ["BALANCE_MODES", "ProposalsDataset", "class_list", "class_weights", "image_to_tensor",
-                "load_proposals_dataset", "split_by_image", "undersample"],
+    "dataset": [
+        "BALANCE_MODES",
+        "ProposalsDataset",
+        "class_list",
+        "class_weights",
+        "image_to_tensor",
+        "load_proposals_dataset",
+        "split_by_image",
+        "undersample",
+    ],
     "metrics": ["DetectionMetrics", "detection_metrics", "draw_detections", "plot_pr_curves"],
     "proposals": ["BACKGROUND", "MODES", "label_proposals", "propose_images", "propose_regions", "selective_search"],
-    "roi": ["RoIAlignHead", "classify_crops", "crop_regions", "detections_frame", "extract_proposal_features",
-            "extract_roi_features", "postprocess", "pyramid_levels"],
+    "roi": [
+        "RoIAlignHead",
+        "classify_crops",
+        "crop_regions",
+        "detections_frame",
+        "extract_proposal_features",
+        "extract_roi_features",
+        "postprocess",
+        "pyramid_levels",
+    ],
     "scenes": ["make_scenes", "render_scene"],
-    "voc": ["annotation_path", "class_names", "has_annotations", "image_path", "list_images", "read_annotation",
-            "read_ground_truth", "read_image", "write_annotation", "write_image", "write_split"],
+    "voc": [
+        "annotation_path",
+        "class_names",
+        "has_annotations",
+        "image_path",
+        "list_images",
+        "read_annotation",
+        "read_ground_truth",
+        "read_image",
+        "write_annotation",
+        "write_image",
+        "write_split",
+    ],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

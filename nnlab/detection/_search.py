@@ -53,16 +53,21 @@ def selective_search(
     work = image
     if max_side is not None and max(height, width) > max_side:
         scale = max_side / max(height, width)
-        work = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
-                          interpolation=cv2.INTER_AREA)
+        work = cv2.resize(
+            image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+        )
     sx, sy = width / work.shape[1], height / work.shape[0]
     search = cv2.ximgproc.segmentation.createSelectiveSearchSegmentation()
     search.setBaseImage(cv2.cvtColor(work, cv2.COLOR_RGB2BGR))
-    {"fast": search.switchToSelectiveSearchFast, "quality": search.switchToSelectiveSearchQuality,
-     "single": search.switchToSingleStrategy}[mode]()
+    {
+        "fast": search.switchToSelectiveSearchFast,
+        "quality": search.switchToSelectiveSearchQuality,
+        "single": search.switchToSingleStrategy,
+    }[mode]()
     rects = np.asarray(search.process(), dtype=np.float32).reshape(-1, 4)
-    boxes = np.stack([rects[:, 0] * sx, rects[:, 1] * sy, (rects[:, 0] + rects[:, 2]) * sx,
-                      (rects[:, 1] + rects[:, 3]) * sy], axis=1)
+    boxes = np.stack(
+        [rects[:, 0] * sx, rects[:, 1] * sy, (rects[:, 0] + rects[:, 2]) * sx, (rects[:, 1] + rects[:, 3]) * sy], axis=1
+    )
     boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
     boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
     keep = ((boxes[:, 2] - boxes[:, 0]) >= min_size) & ((boxes[:, 3] - boxes[:, 1]) >= min_size)
@@ -86,8 +91,9 @@ def reproducible_order(boxes: np.ndarray) -> np.ndarray:
     """
     coords = np.round(boxes * 8).astype(np.uint64)
     key = np.zeros(len(boxes), dtype=np.uint64)
-    for column, multiplier in enumerate((0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
-                                         0x85EBCA77C2B2AE63)):
+    for column, multiplier in enumerate(
+        (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x85EBCA77C2B2AE63)
+    ):
         key = (key ^ (coords[:, column] * np.uint64(multiplier))) * np.uint64(0x100000001B3)
     return np.lexsort((*boxes.T[::-1], key))
 

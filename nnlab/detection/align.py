@@ -32,8 +32,18 @@ from nnlab.training.config import TrainConfig
 from nnlab.training.engine import fit, seed_everything
 from nnlab.training.train_run import ROI_TRAINERS, TrainOutcome, checkpoint_path
 
-ROI_DEFAULTS = {"output_size": "auto", "pool": "avg", "image_scale": 1.0, "sampling_ratio": 0, "hidden": 256,
-                "dropout": 0.2, "blocks": None, "split": "auto", "scales": [1.0, 0.5, 0.25], "roi_size": "auto"}
+ROI_DEFAULTS = {
+    "output_size": "auto",
+    "pool": "avg",
+    "image_scale": 1.0,
+    "sampling_ratio": 0,
+    "hidden": 256,
+    "dropout": 0.2,
+    "blocks": None,
+    "split": "auto",
+    "scales": [1.0, 0.5, 0.25],
+    "roi_size": "auto",
+}
 """``auto``: ``roi_size`` is the side of the crops the ``--init`` model was trained on; ``split``
 pools regions after the deepest block whose stride is at most ``min(16, roi_size / 8)``, and the
 later blocks run on each pooled region (Faster R-CNN's C4 split: stride 16 and 14 x 14 cells for
@@ -58,12 +68,16 @@ def _resolve_auto(arch_kwargs: dict[str, Any], source) -> dict[str, Any]:
             options["split"] = None
     if options.get("roi_size") == "auto":
         options["roi_size"] = int(source.spec.input.get("size") or 32)
-    if isinstance(options.get("roi_size"), bool) or not isinstance(options.get("roi_size"), int) \
-            or options["roi_size"] < 1:
+    if (
+        isinstance(options.get("roi_size"), bool)
+        or not isinstance(options.get("roi_size"), int)
+        or options["roi_size"] < 1
+    ):
         raise NnlabError(f"roi_size must be a positive number of pixels or auto, got {options.get('roi_size')!r}")
     split = options.get("split")
-    if split not in (None, "auto") and (isinstance(split, bool) or not isinstance(split, int)
-                                        or not 1 <= split < len(features)):
+    if split not in (None, "auto") and (
+        isinstance(split, bool) or not isinstance(split, int) or not 1 <= split < len(features)
+    ):
         raise NnlabError(f"split must be auto, none or a block count in 1..{len(features) - 1}, got {split!r}")
     if options.get("split") == "auto":
         options["split"] = c4_split(features, channels, stride=min(16, max(1, int(options["roi_size"]) // 8)))
@@ -79,7 +93,8 @@ def _resolve_auto(arch_kwargs: dict[str, Any], source) -> dict[str, Any]:
 
 
 def align_spec(source, classes: list[str], options: dict[str, Any]):
-    """The ModelSpec of a roi_align model (arch ``roi:BACKBONE``) that reuses the backbone of ``source`` (a Classifier)."""
+    """The ModelSpec of a roi_align model (arch ``roi:BACKBONE``) that reuses the backbone of ``source`` (a
+    Classifier)."""
 
     if source.spec.surgery:
         raise NnlabError("the init model of an align head must be a plain (not truncated) model")
@@ -88,19 +103,22 @@ def align_spec(source, classes: list[str], options: dict[str, Any]):
     else:
         backbone_kwargs = {k: v for k, v in source.spec.arch_kwargs.items() if k != "width"}
         arch = f"roi:{source.spec.arch}"
-        arch_kwargs = {"width": source.spec.arch_kwargs.get("width", 1.0), "backbone_kwargs": backbone_kwargs,
-                       **ROI_DEFAULTS}
+        arch_kwargs = {
+            "width": source.spec.arch_kwargs.get("width", 1.0),
+            "backbone_kwargs": backbone_kwargs,
+            **ROI_DEFAULTS,
+        }
     unknown = set(options) - set(ROI_DEFAULTS)
     if unknown:
-        raise NnlabError(f"model options {', '.join(sorted(unknown))} are not align options; "
-                         f"valid: {', '.join(ROI_DEFAULTS)}")
+        raise NnlabError(
+            f"model options {', '.join(sorted(unknown))} are not align options; valid: {', '.join(ROI_DEFAULTS)}"
+        )
     arch_kwargs.update(options)
     arch_kwargs = _resolve_auto(arch_kwargs, source)
     for key in ("blocks", "split", "scales"):
         if arch_kwargs.get(key) is None:
             arch_kwargs.pop(key, None)
-    return ModelSpec(arch=arch, arch_kwargs=arch_kwargs, classes=classes, input=dict(source.spec.input),
-                     surgery=[])
+    return ModelSpec(arch=arch, arch_kwargs=arch_kwargs, classes=classes, input=dict(source.spec.input), surgery=[])
 
 
 def build_align_model(source, classes: list[str], options: dict[str, Any] | None = None):
@@ -131,12 +149,14 @@ def roi_head(model):
         raise NnlabError(f"align mode needs a roi_align model (trained in align mode); this one is a {model.spec.arch}")
     tail = getattr(net, "tail", None)
     trunk = net.trunk if hasattr(net, "trunk") else net.features
-    return RoIAlignHead(trunk, net.classifier, tail=tail, mean=model.spec.input["mean"], std=model.spec.input["std"],
-                        **net.roi_options)
+    return RoIAlignHead(
+        trunk, net.classifier, tail=tail, mean=model.spec.input["mean"], std=model.spec.input["std"], **net.roi_options
+    )
 
 
-def region_features(model, dataset, progress: Callable[[int, int], None] | None = None, *,
-                    before_tail: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def region_features(
+    model, dataset, progress: Callable[[int, int], None] | None = None, *, before_tail: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """RoIAlign features (N x D) and targets of every row of a proposals dataset, one backbone pass per image.
 
     ``before_tail``: the pooled trunk maps themselves, flattened (N x C·o·o), which
@@ -150,12 +170,14 @@ def region_features(model, dataset, progress: Callable[[int, int], None] | None 
     dataset.targets = np.array(dataset.targets)  # a writable copy (pandas hands out read-only arrays)
     options = {**head.options, "pool": "flatten"} if before_tail else head.options
     with torch.inference_mode():
-        return extract_proposal_features(head.backbone, dataset, tail=None if before_tail else head.tail,
-                                         progress=progress, **options)
+        return extract_proposal_features(
+            head.backbone, dataset, tail=None if before_tail else head.tail, progress=progress, **options
+        )
 
 
 class PooledRegionHead(nn.Module):
-    """What an align model trains on top of its frozen trunk: the backbone's tail on each pooled region, then the classifier.
+    """What an align model trains on top of its frozen trunk: the backbone's tail on each pooled region, then the
+    classifier.
 
     Faster R-CNN's C4 head: the last backbone stage belongs to the region head and is fine-tuned
     on pooled features, because a frozen stage trained on crops reads a region pooled from a whole
@@ -174,9 +196,13 @@ class PooledRegionHead(nn.Module):
 
 
 @ROI_TRAINERS.register("align", help="fit a head on roi_align features of a frozen backbone (Fast R-CNN)")
-def train_align_head(req, *, on_batch: Callable[[int, int], None] | None = None,
-                     on_epoch: Callable[[dict], None] | None = None,
-                     provenance: dict[str, Any] | None = None) -> TrainOutcome:
+def train_align_head(
+    req,
+    *,
+    on_batch: Callable[[int, int], None] | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
+    provenance: dict[str, Any] | None = None,
+) -> TrainOutcome:
     """Roi mode ``align`` of :func:`nnlab.training.train_run.run_train`: fit the head of a ``roi_align`` model.
 
     ``req`` is a :class:`nnlab.training.train_run.TrainRequest`: ``dataset`` must be ``proposals:PATH``,
@@ -188,8 +214,10 @@ def train_align_head(req, *, on_batch: Callable[[int, int], None] | None = None,
     """
 
     if req.hooks is not None and req.hooks.settings():
-        raise NnlabError("align-mode training fits a head on fixed features; it cannot be combined with "
-                         "adversarial or metric-learning training")
+        raise NnlabError(
+            "align-mode training fits a head on fixed features; it cannot be combined with "
+            "adversarial or metric-learning training"
+        )
     if not str(req.dataset).startswith("proposals:"):
         raise NnlabError(f"align mode trains on a proposals:PATH dataset, not {req.dataset!r}")
     if req.init is None:
@@ -201,16 +229,28 @@ def train_align_head(req, *, on_batch: Callable[[int, int], None] | None = None,
     if req.model is not None and not str(req.model).startswith("roi:"):
         raise ParameterError("init", "align mode builds a roi_align model from the init model; do not name a model too")
     config = TrainConfig(
-        epochs=req.epochs, batch_size=req.batch_size, optimizer=req.optimizer, lr=req.lr, momentum=req.momentum,
-        weight_decay=req.weight_decay, schedule=req.schedule, step_size=req.step_size, gamma=req.gamma,
-        label_smoothing=req.label_smoothing, patience=req.patience, seed=req.seed, num_workers=0, amp=req.amp,
+        epochs=req.epochs,
+        batch_size=req.batch_size,
+        optimizer=req.optimizer,
+        lr=req.lr,
+        momentum=req.momentum,
+        weight_decay=req.weight_decay,
+        schedule=req.schedule,
+        step_size=req.step_size,
+        gamma=req.gamma,
+        label_smoothing=req.label_smoothing,
+        patience=req.patience,
+        seed=req.seed,
+        num_workers=0,
+        amp=req.amp,
         channels_last=False,
     )
     device = resolve_device(req.device)
     seed_everything(req.seed)
     options = dict(val_fraction=req.val_fraction, seed=req.seed, root=req.data_root)
-    train_ds = load_dataset(req.dataset, "train", fraction=req.fraction, limit=req.limit, balance=req.balance,
-                            **options)
+    train_ds = load_dataset(
+        req.dataset, "train", fraction=req.fraction, limit=req.limit, balance=req.balance, **options
+    )
     val_ds = load_dataset(req.dataset, "val", balance=req.balance, **options)
     source = load_model(req.init)
     model, copied = build_align_model(source, list(train_ds.classes), dict(req.model_args))
@@ -226,14 +266,24 @@ def train_align_head(req, *, on_batch: Callable[[int, int], None] | None = None,
     head = model.net.classifier
     if c4:
         size = int(model.net.roi_options["output_size"])
-        head = PooledRegionHead(model.net.tail, model.net.classifier, x_train.shape[1] // (size * size), size,
-                                model.net.pool)
+        head = PooledRegionHead(
+            model.net.tail, model.net.classifier, x_train.shape[1] // (size * size), size, model.net.pool
+        )
         for p in head.tail.parameters():
             p.requires_grad_(True)
     train_set = torch.utils.data.TensorDataset(x_train, y_train)
     val_set = torch.utils.data.TensorDataset(x_val, y_val) if x_val is not None else None
-    result = fit(head, train_set, val_set, config, device, checkpoint=checkpoint_path(req.output), resume=req.resume,
-                 on_epoch=on_epoch, on_batch=on_batch)
+    result = fit(
+        head,
+        train_set,
+        val_set,
+        config,
+        device,
+        checkpoint=checkpoint_path(req.output),
+        resume=req.resume,
+        on_epoch=on_epoch,
+        on_batch=on_batch,
+    )
     model.to("cpu").eval()
     for p in model.net.features.parameters():
         p.requires_grad_(False)
@@ -241,10 +291,21 @@ def train_align_head(req, *, on_batch: Callable[[int, int], None] | None = None,
     history = pd.DataFrame(result.history)
     best = next((r for r in result.history if r["epoch"] == result.best_epoch), result.history[-1])
     total, trainable = count_parameters(model.net)
-    metrics = {"best_epoch": result.best_epoch, "train_accuracy": best.get("train_accuracy"),
-               "val_accuracy": result.best_val_accuracy, "epochs_run": len(result.history)}
-    prov = artifacts.provenance(base=provenance, dataset=req.dataset, seed=req.seed, train_config=config.to_dict(), roi_mode="align",
-                                balance=req.balance, init=str(req.init))
+    metrics = {
+        "best_epoch": result.best_epoch,
+        "train_accuracy": best.get("train_accuracy"),
+        "val_accuracy": result.best_val_accuracy,
+        "epochs_run": len(result.history),
+    }
+    prov = artifacts.provenance(
+        base=provenance,
+        dataset=req.dataset,
+        seed=req.seed,
+        train_config=config.to_dict(),
+        roi_mode="align",
+        balance=req.balance,
+        init=str(req.init),
+    )
     save_model(req.output, model, metrics=metrics, provenance=prov)
     history_path = req.history or artifacts.sibling(req.output, ".history.parquet")
     artifacts.save_table(history_path, history, {"table": "history", "provenance": prov})
@@ -252,11 +313,18 @@ def train_align_head(req, *, on_batch: Callable[[int, int], None] | None = None,
         plot_history(history, req.plot)
     checkpoint_path(req.output).unlink(missing_ok=True)
     summary = {
-        "model": model.spec.arch, "backbone": f"{source.spec.arch} from {req.init} ({copied} tensors, frozen)",
-        "dataset": req.dataset, "parameters": total, "trained (head)": count_parameters(head)[0],
-        "train regions": len(train_ds), "val regions": len(val_ds),
-        "feature extraction s": round(extract_seconds, 2), "best epoch": result.best_epoch,
-        "best val accuracy": result.best_val_accuracy, "device": str(device), "artifact": str(req.output),
+        "model": model.spec.arch,
+        "backbone": f"{source.spec.arch} from {req.init} ({copied} tensors, frozen)",
+        "dataset": req.dataset,
+        "parameters": total,
+        "trained (head)": count_parameters(head)[0],
+        "train regions": len(train_ds),
+        "val regions": len(val_ds),
+        "feature extraction s": round(extract_seconds, 2),
+        "best epoch": result.best_epoch,
+        "best val accuracy": result.best_val_accuracy,
+        "device": str(device),
+        "artifact": str(req.output),
         "history": str(history_path),
     }
     del trainable

@@ -151,8 +151,9 @@ class ProposalsDataset(Dataset):
         return crop_regions(window, box, self.image_size)[0], int(self.targets[i])
 
 
-def image_statistics(image_root: str | os.PathLike, files: Sequence[str], channels: int, limit: int = 64,
-                     seed: int = 0) -> tuple[list[float], list[float]]:
+def image_statistics(
+    image_root: str | os.PathLike, files: Sequence[str], channels: int, limit: int = 64, seed: int = 0
+) -> tuple[list[float], list[float]]:
     """Per-channel mean and std of up to ``limit`` whole images (seeded choice), for normalization."""
     files = sorted(set(files))
     if len(files) > limit:
@@ -237,13 +238,15 @@ def load_proposals_dataset(
     # Rows grouped by image so that sequential reads hit the image cache.
     rows = rows[np.argsort(df["image"].iloc[rows].to_numpy(), kind="stable")]
     channels = 3 if channels is None else channels
-    dataset = ProposalsDataset(df.iloc[rows], root, classes=classes, image_size=image_size or 64,
-                               channels=channels, cache_size=cache_size)
+    dataset = ProposalsDataset(
+        df.iloc[rows], root, classes=classes, image_size=image_size or 64, channels=channels, cache_size=cache_size
+    )
     # Statistics of the whole file's images, so that every split of one file reports the same ones.
     mean, std = image_statistics(root, df["file"].tolist(), channels, seed=seed)
     name = f"proposals:{path}"
-    dataset.info = DatasetInfo(name=name, classes=classes, channels=channels, image_size=dataset.image_size,
-                               mean=mean, std=std)
+    dataset.info = DatasetInfo(
+        name=name, classes=classes, channels=channels, image_size=dataset.image_size, mean=mean, std=std
+    )
     dataset.indices = np.asarray(rows, dtype=np.int64)
     dataset.split = split
     dataset.name = name
@@ -252,8 +255,16 @@ def load_proposals_dataset(
     return dataset
 
 
-def _open_proposals(arg: str, split: str, *, root=None, download: bool = False, augment: str = "none",
-                    resize: str = "bilinear", **options) -> ProposalsDataset:
+def _open_proposals(
+    arg: str,
+    split: str,
+    *,
+    root=None,
+    download: bool = False,
+    augment: str = "none",
+    resize: str = "bilinear",
+    **options,
+) -> ProposalsDataset:
     # root/download/augment/resize are ImageDataset options; a proposals table names its own image folder
     return load_proposals_dataset(arg, split, **options)
 
@@ -262,5 +273,8 @@ def _proposals_info(arg: str, root=None) -> DatasetInfo:
     return load_proposals_dataset(arg, "all", limit=0).info
 
 
-DATASETS.register("proposals:", help="region crops cut on the fly from a `nnlab propose-regions` table PATH.parquet "
-                                     "(split by image; balance option)")(DatasetOpener(_open_proposals, _proposals_info))
+DATASETS.register(
+    "proposals:",
+    help="region crops cut on the fly from a `nnlab propose-regions` table PATH.parquet "
+    "(split by image; balance option)",
+)(DatasetOpener(_open_proposals, _proposals_info))

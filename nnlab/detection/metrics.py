@@ -25,8 +25,20 @@ from nnlab.errors import NnlabError
 from nnlab.report import subplots
 
 GT_COLOR = (0, 200, 0)
-PALETTE = [(230, 25, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230),
-           (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40), (128, 0, 0), (0, 0, 128)]
+PALETTE = [
+    (230, 25, 75),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (210, 245, 60),
+    (250, 190, 212),
+    (0, 128, 128),
+    (170, 110, 40),
+    (128, 0, 0),
+    (0, 0, 128),
+]
 
 
 def _backend() -> str:
@@ -40,7 +52,9 @@ def _backend() -> str:
 
             return "pycocotools"
         except ImportError:
-            raise NnlabError("detection metrics need faster-coco-eval or pycocotools; pip install faster-coco-eval") from None
+            raise NnlabError(
+                "detection metrics need faster-coco-eval or pycocotools; pip install faster-coco-eval"
+            ) from None
 
 
 @dataclass
@@ -60,8 +74,17 @@ class DetectionMetrics:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per class plus a row with class ``all``: class, ap50, ap, n_gt, n_det."""
-        total = pd.DataFrame([{"class": "all", "ap50": self.map50, "ap": self.map,
-                               "n_gt": int(self.per_class["n_gt"].sum()), "n_det": int(self.per_class["n_det"].sum())}])
+        total = pd.DataFrame(
+            [
+                {
+                    "class": "all",
+                    "ap50": self.map50,
+                    "ap": self.map,
+                    "n_gt": int(self.per_class["n_gt"].sum()),
+                    "n_det": int(self.per_class["n_det"].sum()),
+                }
+            ]
+        )
         return pd.concat([self.per_class, total], ignore_index=True)
 
 
@@ -71,8 +94,10 @@ def _to_targets(frame: pd.DataFrame, images: Sequence[str], index: dict[str, int
     for image in images:
         rows = groups.get(image, np.zeros(0, dtype=np.int64))
         part = frame.iloc[rows]
-        entry = {"boxes": torch.tensor(part[BOX_COLUMNS].to_numpy(np.float32).reshape(-1, 4)),
-                 "labels": torch.tensor(part["class"].map(index).to_numpy(np.int64))}
+        entry = {
+            "boxes": torch.tensor(part[BOX_COLUMNS].to_numpy(np.float32).reshape(-1, 4)),
+            "labels": torch.tensor(part["class"].map(index).to_numpy(np.int64)),
+        }
         if with_scores:
             entry["scores"] = torch.tensor(part["score"].to_numpy(np.float32))
         out.append(entry)
@@ -103,8 +128,14 @@ def detection_metrics(
     if images is None:
         images = list(dict.fromkeys([*gts["image"].tolist(), *preds["image"].tolist()]))
     per_image_max = int(preds.groupby("image").size().max()) if len(preds) else 0
-    metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", class_metrics=True, extended_summary=True,
-                                  max_detection_thresholds=[1, 10, max(100, per_image_max)], backend=_backend())
+    metric = MeanAveragePrecision(
+        box_format="xyxy",
+        iou_type="bbox",
+        class_metrics=True,
+        extended_summary=True,
+        max_detection_thresholds=[1, 10, max(100, per_image_max)],
+        backend=_backend(),
+    )
     metric.update(_to_targets(preds, images, index, True), _to_targets(gts, images, index, False))
     result = metric.compute()
     precision = result["precision"]  # T x R x K x A x M
@@ -124,8 +155,9 @@ def detection_metrics(
             ap = max(ap, 0.0)
             valid = p50 > -1
             curves[name] = (recall_points[valid], p50[valid])
-        rows.append({"class": name, "ap50": ap50, "ap": ap, "n_gt": int(n_gt.get(name, 0)),
-                     "n_det": int(n_det.get(name, 0))})
+        rows.append(
+            {"class": name, "ap50": ap50, "ap": ap, "n_gt": int(n_gt.get(name, 0)), "n_det": int(n_det.get(name, 0))}
+        )
     per_class = pd.DataFrame(rows, columns=["class", "ap50", "ap", "n_gt", "n_det"])
     scored = per_class[per_class["n_gt"] > 0]
     map50 = float(scored["ap50"].mean()) if len(scored) else float("nan")
@@ -136,10 +168,12 @@ def detection_metrics(
 def plot_pr_curves(metrics: DetectionMetrics, path: str | os.PathLike, title: str = "precision-recall at IoU 0.5"):
     """Save the per-class precision-recall curves at IoU 0.5 as a PNG (atomically)."""
     fig, ax = subplots(figsize=(6, 5))
-    ap50 = dict(zip(metrics.per_class["class"], metrics.per_class["ap50"]))
+    ap50 = dict(zip(metrics.per_class["class"], metrics.per_class["ap50"], strict=False))
     for name, (recall, precision) in metrics.pr_curves.items():
         ax.plot(recall, precision, label=f"{name} (AP50 {ap50[name]:.2f})")
-    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title=f"{title}; mAP50 {metrics.map50:.3f}")
+    ax.set(
+        xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title=f"{title}; mAP50 {metrics.map50:.3f}"
+    )
     if metrics.pr_curves:
         ax.legend(fontsize=7, loc="lower left", ncol=2)
     ax.grid(alpha=0.3)
@@ -171,6 +205,14 @@ def draw_detections(
             color = PALETTE[order.get(name, zlib.crc32(name.encode())) % len(PALETTE)]
             x1, y1, x2, y2 = (int(round(row[c])) for c in BOX_COLUMNS)
             cv2.rectangle(canvas, (x1, y1), (x2 - 1, y2 - 1), color, 2)
-            cv2.putText(canvas, f"{name} {row['score']:.2f}", (x1, max(10, y1 - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                        color, 1, cv2.LINE_AA)
+            cv2.putText(
+                canvas,
+                f"{name} {row['score']:.2f}",
+                (x1, max(10, y1 - 3)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.4,
+                color,
+                1,
+                cv2.LINE_AA,
+            )
     return write_image(path, canvas)

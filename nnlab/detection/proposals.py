@@ -49,12 +49,14 @@ def propose_images(
     if mode not in MODES:
         raise NnlabError(f"unknown selective-search mode {mode!r}; valid modes: {', '.join(MODES)}")
     if search_threads < 1:
-        raise ParameterError("search_threads", f"search_threads (selective-search threads) must be at least 1, got {search_threads}")
+        raise ParameterError(
+            "search_threads", f"search_threads (selective-search threads) must be at least 1, got {search_threads}"
+        )
     names = list(names) if names is not None else [Path(p).stem for p in paths]
     if len(names) != len(paths):
         raise ValueError("names and paths differ in length")
     options = {"mode": mode, "max_side": max_side, "min_size": min_size, "max_per_image": max_per_image}
-    jobs = [(n, str(p), options) for n, p in zip(names, paths)]
+    jobs = [(n, str(p), options) for n, p in zip(names, paths, strict=False)]
     results: dict[str, tuple[np.ndarray, tuple[int, int]]] = {}
     skipped: dict[str, str] = {}
 
@@ -160,7 +162,8 @@ def propose_regions(
     ``add_gt`` (adding the ground-truth boxes as positives) is for training tables only: proposals
     for detection must use ``add_gt=False`` (or :func:`propose_images`), else the ground truth leaks
     into the detector's input. An image without an annotation file gets only background rows.
-    ``meta`` (``table = "proposals"``) records every option plus ``image_root`` (absolute), ``classes`` (the positive class
+    ``meta`` (``table = "proposals"``) records every option plus ``image_root`` (absolute), ``classes`` (the positive
+    class
     list: ``classes`` if given, else every object name in the folder, natural order),
     ``labelled``, ``images`` and ``skipped`` ({image id: reason}); save both with
     ``nnlab.artifacts.save_table(path, df, meta)``. Unreadable images are skipped, never fatal.
@@ -178,17 +181,32 @@ def propose_regions(
         except NnlabError as exc:
             skipped[image_id] = str(exc)
     class_list = [str(c) for c in classes] if classes else (voc.class_names(root) if labelled else [])
-    results, failed = propose_images(paths, names=names, mode=mode, max_side=max_side, min_size=min_size,
-                                     max_per_image=max_per_image, search_threads=search_threads, progress=progress)
+    results, failed = propose_images(
+        paths,
+        names=names,
+        mode=mode,
+        max_side=max_side,
+        min_size=min_size,
+        max_per_image=max_per_image,
+        search_threads=search_threads,
+        progress=progress,
+    )
     skipped.update(failed)
-    files = {n: Path(p).name for n, p in zip(names, paths)}
+    files = {n: Path(p).name for n, p in zip(names, paths, strict=False)}
     frames = []
     for image_id, (boxes, (width, height)) in results.items():
         if labelled:
             ann = voc.annotation_path(root, image_id)
             objects = voc.read_annotation(ann)[1] if ann.exists() else []
-            frame = label_proposals(boxes, [o["box"] for o in objects], [o["name"] for o in objects],
-                                    pos_iou=pos_iou, neg_iou=neg_iou, classes=class_list, add_gt=add_gt)
+            frame = label_proposals(
+                boxes,
+                [o["box"] for o in objects],
+                [o["name"] for o in objects],
+                pos_iou=pos_iou,
+                neg_iou=neg_iou,
+                classes=class_list,
+                add_gt=add_gt,
+            )
         else:
             frame = pd.DataFrame(boxes, columns=BOX_COLUMNS)
         frame.insert(0, "image", image_id)
@@ -204,10 +222,21 @@ def propose_regions(
     if labelled:
         df["iou"] = df["iou"].astype("float32")
     meta = {
-        "table": "proposals", "voc_dir": str(root.resolve()), "image_root": str(voc.image_dir(root).resolve()),
-        "split": split or "all", "mode": mode, "max_side": max_side, "min_size": min_size,
-        "max_per_image": max_per_image, "labelled": bool(labelled), "pos_iou": pos_iou, "neg_iou": neg_iou,
-        "classes": class_list, "add_gt": add_gt, "images": len(results), "skipped": skipped,
+        "table": "proposals",
+        "voc_dir": str(root.resolve()),
+        "image_root": str(voc.image_dir(root).resolve()),
+        "split": split or "all",
+        "mode": mode,
+        "max_side": max_side,
+        "min_size": min_size,
+        "max_per_image": max_per_image,
+        "labelled": bool(labelled),
+        "pos_iou": pos_iou,
+        "neg_iou": neg_iou,
+        "classes": class_list,
+        "add_gt": add_gt,
+        "images": len(results),
+        "skipped": skipped,
     }
     if not results:
         raise NnlabError(f"no readable image in {root} split {split!r}: " + "; ".join(skipped.values())[:300])

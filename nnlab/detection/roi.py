@@ -25,7 +25,17 @@ from torchvision.ops import batched_nms, roi_align
 from nnlab.detection.proposals import BOX_COLUMNS
 from nnlab.device import module_device
 from nnlab.errors import NnlabError
-from nnlab.ops.regions import POOLS, as_boxes, as_image, crop_regions, normalize, pyramid_levels, reduce_pooled, scale_image
+from nnlab.ops.regions import (
+    POOLS,
+    as_boxes,
+    as_image,
+    crop_regions,
+    normalize,
+    pyramid_levels,
+    reduce_pooled,
+    scale_image,
+)
+
 
 @torch.inference_mode()
 def classify_crops(
@@ -48,7 +58,7 @@ def classify_crops(
     boxes = as_boxes(boxes, device)
     outputs = []
     for start in range(0, len(boxes), batch):
-        crops = crop_regions(image, boxes[start:start + batch], size)
+        crops = crop_regions(image, boxes[start : start + batch], size)
         outputs.append(model(crops).float().softmax(dim=1).cpu())
     if not outputs:
         num = getattr(getattr(model, "spec", None), "classes", None)
@@ -107,11 +117,19 @@ def extract_roi_features(
         scaled = scale_image(x, scale)
         fmap = backbone(scaled)
         if fmap.ndim != 4:
-            raise NnlabError(f"the RoIAlign backbone must output a B x C x h x w feature map, got shape {tuple(fmap.shape)}")
+            raise NnlabError(
+                f"the RoIAlign backbone must output a B x C x h x w feature map, got shape {tuple(fmap.shape)}"
+            )
         box_scale = torch.tensor([scaled.shape[-1] / x.shape[-1], scaled.shape[-2] / x.shape[-2]] * 2, device=device)
         stride_scale = spatial_scale if spatial_scale is not None else fmap.shape[-1] / scaled.shape[-1]
-        pooled = roi_align(fmap, [boxes[rows] * box_scale], output_size=(output_size, output_size),
-                           spatial_scale=stride_scale, sampling_ratio=sampling_ratio, aligned=True)
+        pooled = roi_align(
+            fmap,
+            [boxes[rows] * box_scale],
+            output_size=(output_size, output_size),
+            spatial_scale=stride_scale,
+            sampling_ratio=sampling_ratio,
+            aligned=True,
+        )
         if tail is not None:
             pooled = tail(pooled)
         reduced = reduce_pooled(pooled, pool)
@@ -151,10 +169,17 @@ class RoIAlignHead(nn.Module):
         self.backbone = backbone
         self.tail = tail
         self.head = head
-        self.options = {"mean": list(mean) if mean is not None else None, "std": list(std) if std is not None else None,
-                        "output_size": output_size, "pool": pool, "image_scale": image_scale,
-                        "scales": list(scales) if scales else None, "roi_size": roi_size,
-                        "sampling_ratio": sampling_ratio, "channels": channels}
+        self.options = {
+            "mean": list(mean) if mean is not None else None,
+            "std": list(std) if std is not None else None,
+            "output_size": output_size,
+            "pool": pool,
+            "image_scale": image_scale,
+            "scales": list(scales) if scales else None,
+            "roi_size": roi_size,
+            "sampling_ratio": sampling_ratio,
+            "channels": channels,
+        }
         for module in (self.backbone, self.tail):
             if module is not None:
                 for p in module.parameters():
@@ -180,8 +205,11 @@ class RoIAlignHead(nn.Module):
     def predict_proba(self, image: torch.Tensor | np.ndarray, boxes, batch: int = 4096) -> torch.Tensor:
         """Softmax probabilities N x K on the CPU; the head runs ``batch`` regions at a time."""
         feats = self.features(image, boxes)
-        return torch.cat([self.head(feats[i:i + batch]).float().softmax(1).cpu()
-                          for i in range(0, len(feats), batch)]) if len(feats) else torch.zeros(0, 0)
+        return (
+            torch.cat([self.head(feats[i : i + batch]).float().softmax(1).cpu() for i in range(0, len(feats), batch)])
+            if len(feats)
+            else torch.zeros(0, 0)
+        )
 
 
 @torch.no_grad()
@@ -206,8 +234,9 @@ def extract_proposal_features(
     features: torch.Tensor | None = None
     for done, (file, rows) in enumerate(groups.items(), start=1):
         image = dataset.load_image(file)
-        feats = extract_roi_features(backbone, image, df[BOX_COLUMNS].to_numpy(np.float32)[rows], tail=tail,
-                                     **options).cpu()
+        feats = extract_roi_features(
+            backbone, image, df[BOX_COLUMNS].to_numpy(np.float32)[rows], tail=tail, **options
+        ).cpu()
         if features is None:
             features = torch.empty(len(df), feats.shape[1], dtype=feats.dtype)
         features[torch.as_tensor(rows)] = feats
@@ -250,13 +279,15 @@ def postprocess(
     return cand_boxes[keep], cand_scores[keep], labels[keep]
 
 
-def detections_frame(image: str, boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
-                     classes: Sequence[str]) -> "pandas.DataFrame":  # noqa: F821
+def detections_frame(
+    image: str, boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, classes: Sequence[str]
+) -> "pandas.DataFrame":  # noqa: F821
     """The output of :func:`postprocess` for one image as rows image, x1, y1, x2, y2, score, class."""
     import pandas as pd
 
-    frame = pd.DataFrame(torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4).numpy(),
-                         columns=["x1", "y1", "x2", "y2"])
+    frame = pd.DataFrame(
+        torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4).numpy(), columns=["x1", "y1", "x2", "y2"]
+    )
     frame.insert(0, "image", image)
     frame["score"] = torch.as_tensor(scores, dtype=torch.float32).numpy()
     frame["class"] = [str(classes[int(k)]) for k in labels]

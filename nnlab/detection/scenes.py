@@ -65,7 +65,7 @@ def render_scene(
         k = int(rng.integers(len(digits)))
         digit = digits[k]
         ys, xs = np.nonzero(digit > 30)
-        digit = digit[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.float32) / 255.0
+        digit = digit[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.float32) / 255.0
         height = int(rng.integers(min_digit, min(max_digit, size) + 1))
         width = max(4, int(round(digit.shape[1] * height / digit.shape[0] * rng.uniform(0.85, 1.2))))
         if width > size:
@@ -76,7 +76,7 @@ def render_scene(
         box = (float(x0 + xs.min()), float(y0 + ys.min()), float(x0 + xs.max() + 1), float(y0 + ys.max() + 1))
         if any(_iou(box, o["box"]) > MAX_OVERLAP_IOU for o in objects):
             continue
-        region = image[y0:y0 + height, x0:x0 + width]
+        region = image[y0 : y0 + height, x0 : x0 + width]
         bright = float(region.mean()) < 128 if rng.random() < 0.85 else rng.random() < 0.5
         color = rng.uniform(190, 255, 3) if bright else rng.uniform(0, 65, 3)
         alpha = mask[..., None]
@@ -115,11 +115,14 @@ def make_scenes(
     order = np.random.default_rng([seed, 1]).permutation(count)
     bounds = np.round(np.cumsum(fractions) * count).astype(int)
     split_of = np.empty(count, dtype=object)
-    for name, lo, hi in zip(voc.SPLITS, np.r_[0, bounds[:-1]], bounds):
+    for name, lo, hi in zip(voc.SPLITS, np.r_[0, bounds[:-1]], bounds, strict=False):
         split_of[order[lo:hi]] = name
     digit_order = np.random.default_rng([seed, 2]).permutation(len(digits))
     digit_bounds = np.round(np.cumsum(fractions) * len(digits)).astype(int)
-    pools = {name: digit_order[lo:hi] for name, lo, hi in zip(voc.SPLITS, np.r_[0, digit_bounds[:-1]], digit_bounds)}
+    pools = {
+        name: digit_order[lo:hi]
+        for name, lo, hi in zip(voc.SPLITS, np.r_[0, digit_bounds[:-1]], digit_bounds, strict=False)
+    }
 
     members: dict[str, list[str]] = {name: [] for name in voc.SPLITS}
     n_objects = 0

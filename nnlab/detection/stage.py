@@ -85,7 +85,9 @@ class DetectResult:
         return self.regions / max(self.seconds.get("classify", 0.0), 1e-9)
 
 
-def collect_inputs(inputs: Sequence[str | os.PathLike], split: str | None = None) -> tuple[dict[str, Path], Path | None, dict[str, str]]:
+def collect_inputs(
+    inputs: Sequence[str | os.PathLike], split: str | None = None
+) -> tuple[dict[str, Path], Path | None, dict[str, str]]:
     """``({image id: file}, voc_dir or None, {id: reason} skipped)`` for one VOC folder or image files.
 
     A folder is read as VOC: ``split`` (default ``test`` when the folder has that split, else every
@@ -126,13 +128,17 @@ def check_classes(model_classes: Sequence[str], truth_classes: Sequence[str] | N
     """
     classes = [str(c) for c in model_classes]
     if not classes or classes[0] != BACKGROUND or len(classes) < 2:
-        raise NnlabError(f"the model's classes ({', '.join(classes[:6])}) do not match proposal labels: a detector "
-                         "is trained on a proposals:PATH dataset and has 'background' first")
+        raise NnlabError(
+            f"the model's classes ({', '.join(classes[:6])}) do not match proposal labels: a detector "
+            "is trained on a proposals:PATH dataset and has 'background' first"
+        )
     if truth_classes:
         unknown = sorted(set(truth_classes) - set(classes[1:]))
         if len(unknown) == len(set(truth_classes)):
-            raise NnlabError(f"the model's classes ({', '.join(classes[1:8])}) do not match the annotated classes "
-                             f"({', '.join(voc.natural_sorted(set(truth_classes))[:8])})")
+            raise NnlabError(
+                f"the model's classes ({', '.join(classes[1:8])}) do not match the annotated classes "
+                f"({', '.join(voc.natural_sorted(set(truth_classes))[:8])})"
+            )
     return classes[1:]
 
 
@@ -168,16 +174,22 @@ def detect_images(
     if options.roi_mode == "align":
         head = roi_head(model).eval()
     size, channels = model.spec.size, model.spec.channels
-    report = (lambda stage: (lambda done, total: progress(stage, done, total))) if progress else (lambda stage: None)
+    report = (lambda stage: lambda done, total: progress(stage, done, total)) if progress else (lambda stage: None)
 
     t0 = time.perf_counter()
     if proposals is not None:
         found, failed = stored_proposals(proposals, images, classes)
     else:
-        found, failed = propose_images(list(images.values()), names=list(images), mode=options.mode,
-                                       max_side=options.max_side, min_size=options.min_size,
-                                       max_per_image=options.max_per_image, search_threads=options.search_threads,
-                                       progress=report("proposals"))
+        found, failed = propose_images(
+            list(images.values()),
+            names=list(images),
+            mode=options.mode,
+            max_side=options.max_side,
+            min_size=options.min_size,
+            max_per_image=options.max_per_image,
+            search_threads=options.search_threads,
+            progress=report("proposals"),
+        )
     skipped.update(failed)
     if not found:
         raise NnlabError("no readable image to detect on: " + "; ".join(f"{k}: {v}" for k, v in skipped.items())[:400])
@@ -203,8 +215,14 @@ def detect_images(
     columns = ["image", *BOX_COLUMNS, "score", "class"]
     detections = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
     detections = detections.astype({c: "float32" for c in [*BOX_COLUMNS, "score"]})
-    result = DetectResult(detections=detections, images={n: images[n] for n in found}, classes=classes,
-                          skipped=skipped, regions=regions, seconds=seconds)
+    result = DetectResult(
+        detections=detections,
+        images={n: images[n] for n in found},
+        classes=classes,
+        skipped=skipped,
+        regions=regions,
+        seconds=seconds,
+    )
     if gts is not None:
         result.ground_truth = gts[gts["image"].isin(found)].reset_index(drop=True)
         t2 = time.perf_counter()
@@ -213,8 +231,9 @@ def detect_images(
     return result
 
 
-def stored_proposals(path: str | os.PathLike, images: dict[str, Path], classes: Sequence[str]
-                     ) -> tuple[dict[str, tuple[np.ndarray, tuple[int, int]]], dict[str, str]]:
+def stored_proposals(
+    path: str | os.PathLike, images: dict[str, Path], classes: Sequence[str]
+) -> tuple[dict[str, tuple[np.ndarray, tuple[int, int]]], dict[str, str]]:
     """Boxes of ``images`` from a proposals table, in :func:`propose_images`' shape; checks it fits the model.
 
     The table must not contain added ground-truth boxes (``--no-add-gt``) and its positive classes
@@ -223,12 +242,16 @@ def stored_proposals(path: str | os.PathLike, images: dict[str, Path], classes: 
 
     df, meta = load_table(path, table="proposals")
     if meta.get("add_gt") and meta.get("labelled"):
-        raise NnlabError(f"{path} has the ground-truth boxes added (training table); "
-                         "make detection proposals without adding the ground-truth boxes")
+        raise NnlabError(
+            f"{path} has the ground-truth boxes added (training table); "
+            "make detection proposals without adding the ground-truth boxes"
+        )
     unknown = [c for c in meta.get("classes") or [] if c not in set(classes)]
     if meta.get("labelled") and unknown:
-        raise NnlabError(f"the model's classes ({', '.join(classes)}) do not match the proposals' labels "
-                         f"({', '.join(meta.get('classes') or [])}) in {path}")
+        raise NnlabError(
+            f"the model's classes ({', '.join(classes)}) do not match the proposals' labels "
+            f"({', '.join(meta.get('classes') or [])}) in {path}"
+        )
     groups = df.groupby("image", sort=False).indices
     found, missing = {}, {}
     for name in images:
@@ -237,7 +260,10 @@ def stored_proposals(path: str | os.PathLike, images: dict[str, Path], classes: 
             missing[name] = f"no proposals for it in {path}"
             continue
         part = df.iloc[rows]
-        found[name] = (part[BOX_COLUMNS].to_numpy(np.float32), (int(part["width"].iloc[0]), int(part["height"].iloc[0])))
+        found[name] = (
+            part[BOX_COLUMNS].to_numpy(np.float32),
+            (int(part["width"].iloc[0]), int(part["height"].iloc[0])),
+        )
     return found, missing
 
 
@@ -248,7 +274,11 @@ def draw_all(result: DetectResult, out_dir: str | os.PathLike) -> int:
     if out.exists() and not out.is_dir():
         raise NnlabError(f"drawing folder {out} exists and is not a folder")
     dets = result.detections.groupby("image").indices if len(result.detections) else {}
-    truth = result.ground_truth.groupby("image").indices if result.ground_truth is not None and len(result.ground_truth) else {}
+    truth = (
+        result.ground_truth.groupby("image").indices
+        if result.ground_truth is not None and len(result.ground_truth)
+        else {}
+    )
     for name, path in result.images.items():
         part = result.detections.iloc[dets.get(name, np.zeros(0, dtype=np.int64))]
         gt = result.ground_truth.iloc[truth[name]] if name in truth else None
@@ -306,8 +336,12 @@ class DetectOutcome:
     summary: dict[str, object]
 
 
-def run_detect(request: DetectRequest, *, progress: Callable[[str, int, int], None] | None = None,
-               provenance: Mapping[str, object] | None = None) -> DetectOutcome:
+def run_detect(
+    request: DetectRequest,
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
+    provenance: Mapping[str, object] | None = None,
+) -> DetectOutcome:
     """The detect stage: load a detector artifact, detect in a VOC split or images, write every output.
 
     Writes the detections table (image, x1, y1, x2, y2, score, class) and, for annotated images, the
@@ -322,37 +356,69 @@ def run_detect(request: DetectRequest, *, progress: Callable[[str, int, int], No
     metrics_path = Path(request.metrics) if request.metrics is not None else sibling(output, ".metrics.parquet")
     plot_path = Path(request.plot) if request.plot is not None else sibling(output, ".pr.png")
     if metrics_path.suffix != ".parquet" or plot_path.suffix != ".png":
-        raise NnlabError(f"the metrics table must be a .parquet file and the PR curves a .png file, got "
-                         f"{metrics_path} and {plot_path}")
+        raise NnlabError(
+            f"the metrics table must be a .parquet file and the PR curves a .png file, got "
+            f"{metrics_path} and {plot_path}"
+        )
     options = request.options
     options.check()
     device = resolve_device(request.device)
     model = load_model(request.model, device=device)
-    result = detect_images(model, request.inputs, options, split=request.split, proposals=request.proposals,
-                           device=device, progress=progress)
+    result = detect_images(
+        model,
+        request.inputs,
+        options,
+        split=request.split,
+        proposals=request.proposals,
+        device=device,
+        progress=progress,
+    )
     drawn = draw_all(result, request.draw) if request.draw is not None else 0
-    meta = {"table": "detections", "model": str(request.model), "inputs": [str(p) for p in request.inputs],
-            "split": request.split, "classes": result.classes, "skipped": result.skipped, "options": vars(options),
-            "provenance": artifacts.provenance(base=provenance)}
+    meta = {
+        "table": "detections",
+        "model": str(request.model),
+        "inputs": [str(p) for p in request.inputs],
+        "split": request.split,
+        "classes": result.classes,
+        "skipped": result.skipped,
+        "options": vars(options),
+        "provenance": artifacts.provenance(base=provenance),
+    }
     if result.metrics is not None:
-        artifacts.save_table(metrics_path, result.metrics.to_frame(), {
-            **meta, "table": "detection_metrics", "map50": result.metrics.map50, "map": result.metrics.map})
+        artifacts.save_table(
+            metrics_path,
+            result.metrics.to_frame(),
+            {**meta, "table": "detection_metrics", "map50": result.metrics.map50, "map": result.metrics.map},
+        )
         plot_pr_curves(result.metrics, plot_path, title=f"{Path(request.model).stem} ({options.roi_mode})")
     else:
         metrics_path = plot_path = None
     artifacts.save_table(output, result.detections, meta)
     summary: dict[str, object] = {
-        "images": len(result.images), "regions": result.regions, "roi mode": options.roi_mode,
+        "images": len(result.images),
+        "regions": result.regions,
+        "roi mode": options.roi_mode,
         "regions/s (classification)": round(result.regions_per_second, 1),
-        "proposals s": round(result.seconds["proposals"], 2), "classify s": round(result.seconds["classify"], 2),
-        "detections": len(result.detections), "skipped images": len(result.skipped), "detections table": str(output)}
+        "proposals s": round(result.seconds["proposals"], 2),
+        "classify s": round(result.seconds["classify"], 2),
+        "detections": len(result.detections),
+        "skipped images": len(result.skipped),
+        "detections table": str(output),
+    }
     if result.metrics is not None:
-        summary.update({"mAP@0.5": round(result.metrics.map50, 4), "mAP@[.5:.95]": round(result.metrics.map, 4),
-                        "metrics table": str(metrics_path), "PR curves": str(plot_path)})
+        summary.update(
+            {
+                "mAP@0.5": round(result.metrics.map50, 4),
+                "mAP@[.5:.95]": round(result.metrics.map, 4),
+                "metrics table": str(metrics_path),
+                "PR curves": str(plot_path),
+            }
+        )
     if request.draw is not None:
         summary["drawn"] = f"{drawn} PNG in {request.draw}"
-    return DetectOutcome(result=result, output=output, metrics_path=metrics_path, plot=plot_path, drawn=drawn,
-                         summary=summary)
+    return DetectOutcome(
+        result=result, output=output, metrics_path=metrics_path, plot=plot_path, drawn=drawn, summary=summary
+    )
 
 
 @dataclass
@@ -389,8 +455,12 @@ class ProposeOutcome:
     summary: dict[str, object]
 
 
-def run_propose_regions(request: ProposeRequest, *, progress: Callable[[int, int], None] | None = None,
-                        provenance: Mapping[str, object] | None = None) -> ProposeOutcome:
+def run_propose_regions(
+    request: ProposeRequest,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    provenance: Mapping[str, object] | None = None,
+) -> ProposeOutcome:
     """The propose-regions stage: selective search on a VOC split, labelled by IoU, written as a proposals table.
 
     Refuses positive ``classes`` of which no object occurs in the split (a typo would otherwise
@@ -402,24 +472,40 @@ def run_propose_regions(request: ProposeRequest, *, progress: Callable[[int, int
         raise NnlabError(f"the proposals table must be a .parquet file, got {output}")
     neg = request.pos_iou if request.neg_iou is None else request.neg_iou
     if not (0 < request.pos_iou <= 1 and 0 <= neg <= 1):
-        raise NnlabError(f"the positive IoU must be in (0, 1] and the negative IoU in [0, 1], got {request.pos_iou} "
-                         f"and {neg}")
+        raise NnlabError(
+            f"the positive IoU must be in (0, 1] and the negative IoU in [0, 1], got {request.pos_iou} and {neg}"
+        )
     wanted = list(request.classes) if request.classes else None
-    df, meta = propose_regions(request.voc_dir, request.split, mode=request.mode, max_side=request.max_side,
-                               min_size=request.min_size, max_per_image=request.max_per_image,
-                               search_threads=request.search_threads, annotations=request.annotations,
-                               pos_iou=request.pos_iou, neg_iou=neg, classes=wanted, add_gt=request.add_gt,
-                               progress=progress)
+    df, meta = propose_regions(
+        request.voc_dir,
+        request.split,
+        mode=request.mode,
+        max_side=request.max_side,
+        min_size=request.min_size,
+        max_per_image=request.max_per_image,
+        search_threads=request.search_threads,
+        annotations=request.annotations,
+        pos_iou=request.pos_iou,
+        neg_iou=neg,
+        classes=wanted,
+        add_gt=request.add_gt,
+        progress=progress,
+    )
     if wanted and meta["labelled"]:
         known = set(df["gt_class"]) - {""}
         if not any(c in known for c in wanted):
-            raise NnlabError(f"classes {', '.join(wanted)}: no such object in {request.voc_dir} split "
-                             f"{request.split!r}")
+            raise NnlabError(
+                f"classes {', '.join(wanted)}: no such object in {request.voc_dir} split {request.split!r}"
+            )
     meta["provenance"] = artifacts.provenance(base=provenance)
     artifacts.save_table(output, df, meta)
     summary: dict[str, object] = {
-        "table": str(output), "images": meta["images"], "proposals": len(df),
-        "per image": round(len(df) / max(meta["images"], 1), 1), "skipped images": len(meta["skipped"])}
+        "table": str(output),
+        "images": meta["images"],
+        "proposals": len(df),
+        "per image": round(len(df) / max(meta["images"], 1), 1),
+        "skipped images": len(meta["skipped"]),
+    }
     if meta["labelled"] and "source" in df.columns and len(df):
         ss = df[df["source"] == "ss"]
         summary["proposals at IoU >= pos-iou"] = int((ss["iou"] >= request.pos_iou).sum())

@@ -149,21 +149,25 @@ def read_annotation(path: str | os.PathLike) -> tuple[tuple[int, int, int], list
         if box[2] <= box[0] or box[3] <= box[1]:
             continue
         difficult = obj.find("difficult")
-        objects.append({
-            "name": name,
-            "box": box,
-            "difficult": difficult is not None and (difficult.text or "0").strip() == "1",
-        })
+        objects.append(
+            {
+                "name": name,
+                "box": box,
+                "difficult": difficult is not None and (difficult.text or "0").strip() == "1",
+            }
+        )
     return (width, height, depth), objects
 
 
-def annotation_xml(filename: str, size: tuple[int, int, int], objects: Sequence[dict], folder: str = "JPEGImages") -> str:
+def annotation_xml(
+    filename: str, size: tuple[int, int, int], objects: Sequence[dict], folder: str = "JPEGImages"
+) -> str:
     """The VOC XML text for one image; ``objects`` as returned by :func:`read_annotation`."""
     root = ET.Element("annotation")
     ET.SubElement(root, "folder").text = folder
     ET.SubElement(root, "filename").text = filename
     size_node = ET.SubElement(root, "size")
-    for tag, value in zip(("width", "height", "depth"), size):
+    for tag, value in zip(("width", "height", "depth"), size, strict=False):
         ET.SubElement(size_node, tag).text = str(int(value))
     ET.SubElement(root, "segmented").text = "0"
     for obj in objects:
@@ -174,13 +178,15 @@ def annotation_xml(filename: str, size: tuple[int, int, int], objects: Sequence[
         ET.SubElement(node, "difficult").text = "1" if obj.get("difficult") else "0"
         x1, y1, x2, y2 = (int(round(float(v))) for v in obj["box"])
         bnd = ET.SubElement(node, "bndbox")
-        for tag, value in zip(("xmin", "ymin", "xmax", "ymax"), (x1 + 1, y1 + 1, x2, y2)):
+        for tag, value in zip(("xmin", "ymin", "xmax", "ymax"), (x1 + 1, y1 + 1, x2, y2), strict=False):
             ET.SubElement(bnd, tag).text = str(value)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode") + "\n"
 
 
-def write_annotation(path: str | os.PathLike, filename: str, size: tuple[int, int, int], objects: Sequence[dict]) -> Path:
+def write_annotation(
+    path: str | os.PathLike, filename: str, size: tuple[int, int, int], objects: Sequence[dict]
+) -> Path:
     """Write one VOC XML annotation atomically (boxes rounded to whole pixels)."""
     with atomic_path(path) as tmp:
         tmp.write_text(annotation_xml(filename, size, objects))

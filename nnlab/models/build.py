@@ -16,8 +16,9 @@ def build_classifier(spec: ModelSpec) -> Classifier:
     kwargs = dict(spec.arch_kwargs)
     width = kwargs.pop("width", 1.0)
     num_classes = kwargs.pop("num_classes", spec.num_classes)
-    net = create_model(spec.arch, num_classes=num_classes, in_channels=spec.channels, image_size=spec.size,
-                       width=width, **kwargs)
+    net = create_model(
+        spec.arch, num_classes=num_classes, in_channels=spec.channels, image_size=spec.size, width=width, **kwargs
+    )
     return Classifier(apply_surgery(net, spec.surgery), spec)
 
 
@@ -55,9 +56,22 @@ def create_classifier(
         arch=arch,
         arch_kwargs={"width": float(width), **kwargs},
         classes=list(classes),
-        input={"channels": int(channels), "size": int(size), "mean": [float(m) for m in mean], "std": [float(s) for s in std]},
+        input={
+            "channels": int(channels),
+            "size": int(size),
+            "mean": [float(m) for m in mean],
+            "std": [float(s) for s in std],
+        },
         surgery=[],
     )
-    net = create_model(arch, num_classes=len(spec.classes), in_channels=spec.channels, image_size=spec.size,
-                       width=width, pretrained=pretrained, weights=weights, **kwargs)
+    net = create_model(
+        arch,
+        num_classes=len(spec.classes),
+        in_channels=spec.channels,
+        image_size=spec.size,
+        width=width,
+        pretrained=pretrained,
+        weights=weights,
+        **kwargs,
+    )
     return Classifier(net, spec)

@@ -107,8 +107,17 @@ class CustomResNet(nn.Sequential):
 
     nnlab_feature_layer = "avgpool"
 
-    def __init__(self, num_classes: int, in_channels: int = 3, image_size: int = 32, width: float = 1.0,
-                 norm: str = "none", skip: bool = True, conv4_1x1: bool = False, paths: int = 1):
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int = 3,
+        image_size: int = 32,
+        width: float = 1.0,
+        norm: str = "none",
+        skip: bool = True,
+        conv4_1x1: bool = False,
+        paths: int = 1,
+    ):
         side = _check_size(image_size, "custom-resnet")
         c1, c2, c3, c4 = (scaled(c, width) for c in (32, 64, 128, 256))
         layers: OrderedDict[str, nn.Module] = OrderedDict()
@@ -135,8 +144,9 @@ class CustomResNetImproved(nn.Sequential):
 
     nnlab_feature_layer = "avgpool"
 
-    def __init__(self, num_classes: int, in_channels: int = 3, image_size: int = 32, width: float = 1.0,
-                 norm: str = "none"):
+    def __init__(
+        self, num_classes: int, in_channels: int = 3, image_size: int = 32, width: float = 1.0, norm: str = "none"
+    ):
         side = _check_size(image_size, "custom-resnet-improved")
         c1, c2, c3, c4 = (scaled(c, width) for c in (32, 64, 128, 256))
         layers: OrderedDict[str, nn.Module] = OrderedDict()
@@ -155,15 +165,30 @@ class CustomResNetImproved(nn.Sequential):
         super().__init__(layers)
 
 
-@register_model("custom-resnet", image_size=32,
-                arch_args={"norm": NORMS, "skip": bool, "conv4_1x1": bool, "paths": int})
-def build_custom_resnet(*, num_classes, in_channels, image_size, width, pretrained,
-                        norm="none", skip=True, conv4_1x1=False, paths=1, **kwargs) -> nn.Module:
+@register_model(
+    "custom-resnet", image_size=32, arch_args={"norm": NORMS, "skip": bool, "conv4_1x1": bool, "paths": int}
+)
+def build_custom_resnet(
+    *,
+    num_classes,
+    in_channels,
+    image_size,
+    width,
+    pretrained,
+    norm="none",
+    skip=True,
+    conv4_1x1=False,
+    paths=1,
+    **kwargs,
+) -> nn.Module:
     """Seed S1 custom ResNet; options norm=none|batch|group|layer, skip, conv4_1x1, paths."""
     reject_unknown(kwargs, "custom-resnet", ["norm", "skip", "conv4_1x1", "paths"])
     reject_pretrained(pretrained, "custom-resnet")
     return CustomResNet(
-        num_classes, in_channels, image_size, width,
+        num_classes,
+        in_channels,
+        image_size,
+        width,
         norm=as_choice(norm, NORMS, "norm"),
         skip=as_bool(skip, "skip"),
         conv4_1x1=as_bool(conv4_1x1, "conv4_1x1"),
@@ -172,7 +197,9 @@ def build_custom_resnet(*, num_classes, in_channels, image_size, width, pretrain
 
 
 @register_model("custom-resnet-improved", image_size=32, arch_args={"norm": NORMS})
-def build_custom_resnet_improved(*, num_classes, in_channels, image_size, width, pretrained, norm="none", **kwargs) -> nn.Module:
+def build_custom_resnet_improved(
+    *, num_classes, in_channels, image_size, width, pretrained, norm="none", **kwargs
+) -> nn.Module:
     """Seed S1 improved ResNet: 1x1 projection shortcuts, 3 residual blocks; option norm."""
     reject_unknown(kwargs, "custom-resnet-improved", ["norm"])
     reject_pretrained(pretrained, "custom-resnet-improved")

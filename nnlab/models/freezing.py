@@ -35,13 +35,19 @@ def match_parameters(model: nn.Module, patterns: str | Iterable[str]) -> list[st
     matched: list[str] = []
     for pattern in _patterns(patterns):
         try:
-            hits = [n for n in names if _matches(pattern, n) or (strip and n.startswith(strip) and _matches(pattern, n[len(strip):]))]
+            hits = [
+                n
+                for n in names
+                if _matches(pattern, n) or (strip and n.startswith(strip) and _matches(pattern, n[len(strip) :]))
+            ]
         except re.error as err:
             raise NnlabError(f"bad regular expression in pattern {pattern!r}: {err}") from None
         if not hits:
-            tops = sorted({n[len(strip):].split(".")[0] for n in names})
-            raise NnlabError(f"pattern {pattern!r} matches no parameter; top-level names: {', '.join(tops)} "
-                             "(use globs like 'features.*' or a prefix like 'features')")
+            tops = sorted({n[len(strip) :].split(".")[0] for n in names})
+            raise NnlabError(
+                f"pattern {pattern!r} matches no parameter; top-level names: {', '.join(tops)} "
+                "(use globs like 'features.*' or a prefix like 'features')"
+            )
         matched += [h for h in hits if h not in matched]
     return matched
 

@@ -43,8 +43,9 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> C
         raise ArtifactError(f"{path}: {exc}") from None
     except Exception as exc:  # the metadata is untrusted input: a description no builder accepts is the file's fault
         first = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise ArtifactError(f"{path}: the model its metadata describes cannot be built ({type(exc).__name__}: "
-                            f"{first})") from None
+        raise ArtifactError(
+            f"{path}: the model its metadata describes cannot be built ({type(exc).__name__}: {first})"
+        ) from None
     try:
         model.net.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:

@@ -63,7 +63,9 @@ def profile_layers(net: nn.Module) -> list[tuple[str, nn.Module]]:
         elif isinstance(net, MobileNetV2):
             plan = ("features*", "classifier")
         elif isinstance(net, SurgeredNet):
-            plan = tuple(f"{n}*" if n == "features" and isinstance(c, nn.Sequential) else n for n, c in net.named_children())
+            plan = tuple(
+                f"{n}*" if n == "features" and isinstance(c, nn.Sequential) else n for n, c in net.named_children()
+            )
         else:
             plan = tuple(name for name, _ in net.named_children())
     layers: list[tuple[str, nn.Module]] = []
@@ -179,8 +181,6 @@ def dry_run(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
     return out
 
 
-
-
 class LayerRow(NamedTuple):
     """One row of :func:`list_layers`."""
 
@@ -203,7 +203,7 @@ def list_layers(model: nn.Module, input_shape: tuple[int, ...], *, depth: int | 
     for name, module in model.named_modules():
         if not name or (strip and name == "net"):
             continue
-        level = name[len(strip):].count(".") + 1
+        level = name[len(strip) :].count(".") + 1
         is_leaf = not any(True for _ in module.children())
         if (depth is None and is_leaf) or (depth is not None and (level == depth or (level < depth and is_leaf))):
             chosen[name] = module
@@ -211,6 +211,7 @@ def list_layers(model: nn.Module, input_shape: tuple[int, ...], *, depth: int | 
     shapes: dict[str, tuple[int, ...]] = {}
     hooks = []
     for name, module in chosen.items():
+
         def hook(_m: nn.Module, _inp: Any, out: Any, name: str = name) -> None:
             if name in shapes:
                 return
@@ -218,6 +219,7 @@ def list_layers(model: nn.Module, input_shape: tuple[int, ...], *, depth: int | 
             if isinstance(tensor, torch.Tensor):
                 shapes[name] = tuple(tensor.shape[1:])
                 order.append(name)
+
         hooks.append(module.register_forward_hook(hook))
     try:
         dry_run(model, input_shape)
@@ -226,7 +228,9 @@ def list_layers(model: nn.Module, input_shape: tuple[int, ...], *, depth: int | 
             handle.remove()
     order += [n for n in chosen if n not in shapes]
     return [
-        LayerRow(n[len(strip):], type(chosen[n]).__name__, shapes.get(n), sum(p.numel() for p in chosen[n].parameters()))
+        LayerRow(
+            n[len(strip) :], type(chosen[n]).__name__, shapes.get(n), sum(p.numel() for p in chosen[n].parameters())
+        )
         for n in order
     ]
 

@@ -67,32 +67,118 @@ def register_preset(preset: BlockPreset) -> BlockPreset:
 # The paper's Table 1, mapped to timm. Counts are the paper's (Keras/PyTorch, 10-class head) and the report's.
 for _preset in (
     BlockPreset("vgg19", "features.28", ("head.fc",), "VGG-19", "block5 conv1", 92.784, 9_573_130),
-    BlockPreset("resnetv2_152", "stages.3.blocks.0", ("head.fc",), "ResNet152V2", "conv5 block1", 83.583, 15_497_994,
-                note="pre-activation ResNet-152 like Keras' ResNet152V2; timm has no weights for it (load a local file)"),
-    BlockPreset("resnetv2_152x2_bit", "stages.3.blocks.0", ("head.fc",), "ResNet152V2 (BiT 152x2)", "conv5 block1",
-                note="the nearest pre-activation ResNet-152 with timm weights (twice as wide, GroupNorm)"),
-    BlockPreset("densenet201", "features.denseblock4.denselayer16", ("classifier",), "DenseNet201",
-                "conv5 block1 (report: denseblock4.denselayer16)", 94.757, 6_982_400, 235_210),
-    BlockPreset("tf_efficientnetv2_l", "blocks.{last}.{last}", ("classifier",), "EfficientNetV2-L",
-                "last InvertedResidual of the last stage", 90.130, 7_020_960),
-    BlockPreset("dm_nfnet_f6", "stages.{last}.{last}", ("head.fc",), "NFNet-F6",
-                "last NormFreeBlock of the last stage", 94.350, 12_012_043),
-    BlockPreset("vit_large_patch32_224", "blocks.{last}", ("head",), "ViT-L/32", "last transformer block",
-                95.467, 12_863_242, note="timm's weights are ImageNet-21k, as in the paper"),
-    BlockPreset("swin_base_patch4_window7_224", "layers.{last}.blocks.{last}", ("head.fc",), "Swin-B",
-                "last block of the last stage", 93.580, 12_868_650),
-    BlockPreset("coat_lite_small", "serial_blocks4.{last}", ("head",), "CoaT-Lite Small",
-                "last SerialBlock of serial_blocks4", 94.100, 3_308_298),
-    BlockPreset("cait_s24_224", "blocks_token_only.{last}", ("head",), "CaiT-S24",
-                "last class-attention block (blocks_token_only)", 96.000, 1_877_130, 1_775_376,
-                note="the report's 1,775,376 is blocks.23 (last talking-heads block) without a head"),
-    BlockPreset("deit_base_distilled_patch16_224", "blocks.{last}", ("head", "head_dist"), "DeiT-Base distilled",
-                "12th transformer block (blocks.11)", 96.450, 7_488_276, 7_103_252),
+    BlockPreset(
+        "resnetv2_152",
+        "stages.3.blocks.0",
+        ("head.fc",),
+        "ResNet152V2",
+        "conv5 block1",
+        83.583,
+        15_497_994,
+        note="pre-activation ResNet-152 like Keras' ResNet152V2; timm has no weights for it (load a local file)",
+    ),
+    BlockPreset(
+        "resnetv2_152x2_bit",
+        "stages.3.blocks.0",
+        ("head.fc",),
+        "ResNet152V2 (BiT 152x2)",
+        "conv5 block1",
+        note="the nearest pre-activation ResNet-152 with timm weights (twice as wide, GroupNorm)",
+    ),
+    BlockPreset(
+        "densenet201",
+        "features.denseblock4.denselayer16",
+        ("classifier",),
+        "DenseNet201",
+        "conv5 block1 (report: denseblock4.denselayer16)",
+        94.757,
+        6_982_400,
+        235_210,
+    ),
+    BlockPreset(
+        "tf_efficientnetv2_l",
+        "blocks.{last}.{last}",
+        ("classifier",),
+        "EfficientNetV2-L",
+        "last InvertedResidual of the last stage",
+        90.130,
+        7_020_960,
+    ),
+    BlockPreset(
+        "dm_nfnet_f6",
+        "stages.{last}.{last}",
+        ("head.fc",),
+        "NFNet-F6",
+        "last NormFreeBlock of the last stage",
+        94.350,
+        12_012_043,
+    ),
+    BlockPreset(
+        "vit_large_patch32_224",
+        "blocks.{last}",
+        ("head",),
+        "ViT-L/32",
+        "last transformer block",
+        95.467,
+        12_863_242,
+        note="timm's weights are ImageNet-21k, as in the paper",
+    ),
+    BlockPreset(
+        "swin_base_patch4_window7_224",
+        "layers.{last}.blocks.{last}",
+        ("head.fc",),
+        "Swin-B",
+        "last block of the last stage",
+        93.580,
+        12_868_650,
+    ),
+    BlockPreset(
+        "coat_lite_small",
+        "serial_blocks4.{last}",
+        ("head",),
+        "CoaT-Lite Small",
+        "last SerialBlock of serial_blocks4",
+        94.100,
+        3_308_298,
+    ),
+    BlockPreset(
+        "cait_s24_224",
+        "blocks_token_only.{last}",
+        ("head",),
+        "CaiT-S24",
+        "last class-attention block (blocks_token_only)",
+        96.000,
+        1_877_130,
+        1_775_376,
+        note="the report's 1,775,376 is blocks.23 (last talking-heads block) without a head",
+    ),
+    BlockPreset(
+        "deit_base_distilled_patch16_224",
+        "blocks.{last}",
+        ("head", "head_dist"),
+        "DeiT-Base distilled",
+        "12th transformer block (blocks.11)",
+        96.450,
+        7_488_276,
+        7_103_252,
+    ),
     # Small members of the same families: the offline stand-ins of `make finetune-block`.
-    BlockPreset("deit_tiny_distilled_patch16_224", "blocks.{last}", ("head", "head_dist"), "DeiT-Tiny distilled",
-                "last transformer block", note="stand-in (make finetune-block)"),
-    BlockPreset("densenet121", "features.denseblock4.denselayer{last}", ("classifier",), "DenseNet-121",
-                "last dense layer of denseblock4", note="stand-in (make finetune-block)"),
+    BlockPreset(
+        "deit_tiny_distilled_patch16_224",
+        "blocks.{last}",
+        ("head", "head_dist"),
+        "DeiT-Tiny distilled",
+        "last transformer block",
+        note="stand-in (make finetune-block)",
+    ),
+    BlockPreset(
+        "densenet121",
+        "features.denseblock4.denselayer{last}",
+        ("classifier",),
+        "DenseNet-121",
+        "last dense layer of denseblock4",
+        note="stand-in (make finetune-block)",
+    ),
 ):
     register_preset(_preset)
 
@@ -101,7 +187,7 @@ def timm_name(arch: str) -> str:
     """The timm model name of an nnlab architecture ``timm:NAME[.TAG]``; anything else is an error."""
     if not arch.startswith("timm:"):
         raise NnlabError(f"block presets apply to timm models (timm:NAME), not {arch!r}")
-    return arch[len("timm:"):].split(".", 1)[0]
+    return arch[len("timm:") :].split(".", 1)[0]
 
 
 def find_preset(arch: str) -> BlockPreset:
@@ -110,8 +196,10 @@ def find_preset(arch: str) -> BlockPreset:
     try:
         return PRESETS.get(name)()
     except UnknownNameError:
-        raise NnlabError(f"no fine-tuning preset for timm:{name}; presets exist for {', '.join(PRESETS.names())} "
-                         "(or give the block's parameter prefix instead of 'last')") from None
+        raise NnlabError(
+            f"no fine-tuning preset for timm:{name}; presets exist for {', '.join(PRESETS.names())} "
+            "(or give the block's parameter prefix instead of 'last')"
+        ) from None
 
 
 def resolve_block(net: nn.Module, block: str) -> str:
@@ -157,8 +245,9 @@ def _reset_head(net: nn.Module, name: str, num_classes: int) -> None:
         raise NnlabError(f"this model has no head module {name!r}") from None
     outputs = module.out_features if isinstance(module, nn.Linear) else getattr(module, "out_channels", None)
     if not isinstance(module, (nn.Linear, nn.Conv2d)) or outputs != num_classes:
-        raise NnlabError(f"head {name!r} is not a {num_classes}-class linear or 1x1 convolution layer "
-                         f"({type(module).__name__})")
+        raise NnlabError(
+            f"head {name!r} is not a {num_classes}-class linear or 1x1 convolution layer ({type(module).__name__})"
+        )
     module.reset_parameters()
 
 
@@ -213,15 +302,24 @@ def preset_trainable_count(preset: BlockPreset, num_classes: int = 10, block: st
 
 
 def preset_rows(num_classes: int = 10, names: Iterable[str] | None = None) -> list[dict[str, object]]:
-    """One row per preset (paper model, timm name, block, heads, trainable with a ``num_classes`` head, paper figures)."""
+    """One row per preset (paper model, timm name, block, heads, trainable with a ``num_classes`` head, paper
+    figures)."""
     rows = []
     for name in names or list(_ORDER):
         preset = find_preset(name)
         block, trainable, total = preset_trainable_count(preset, num_classes)
-        rows.append({
-            "paper_model": preset.paper, "timm_name": preset.timm_name, "block": block,
-            "heads": ", ".join(preset.heads), "trainable": trainable, "total": total,
-            "paper_trainable": preset.paper_trainable, "report_trainable": preset.report_trainable,
-            "paper_val_accuracy": preset.paper_accuracy, "note": preset.note,
-        })
+        rows.append(
+            {
+                "paper_model": preset.paper,
+                "timm_name": preset.timm_name,
+                "block": block,
+                "heads": ", ".join(preset.heads),
+                "trainable": trainable,
+                "total": total,
+                "paper_trainable": preset.paper_trainable,
+                "report_trainable": preset.report_trainable,
+                "paper_val_accuracy": preset.paper_accuracy,
+                "note": preset.note,
+            }
+        )
     return rows

@@ -92,11 +92,16 @@ def _kind_ok(value: Any, kind: ArgKind) -> bool:
     if kind is bool:
         return isinstance(value, bool) or (isinstance(value, str) and value.strip().lower() in _BOOL_WORDS)
     if kind is int:
-        return (isinstance(value, int) and not isinstance(value, bool) and abs(value) <= 1_000_000) or \
-            (isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 7)
+        return (isinstance(value, int) and not isinstance(value, bool) and abs(value) <= 1_000_000) or (
+            isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 7
+        )
     if kind is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+        return (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and math.isfinite(value)
             and abs(value) <= 1_000_000
+        )
     if kind is list:
         return isinstance(value, list) and 0 < len(value) <= 64 and all(_kind_ok(v, float) for v in value)
     if kind is dict:
@@ -105,8 +110,15 @@ def _kind_ok(value: Any, kind: ArgKind) -> bool:
 
 
 def _describe(kinds: tuple) -> str:
-    names = {int: "an integer", float: "a number", bool: "true or false", list: "a list of numbers",
-             dict: "a mapping of options", None: "none", type(None): "none"}
+    names = {
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        list: "a list of numbers",
+        dict: "a mapping of options",
+        None: "none",
+        type(None): "none",
+    }
     words = [k for k in kinds if isinstance(k, str)]
     parts = [names[k] for k in kinds if not isinstance(k, str)]
     if words:

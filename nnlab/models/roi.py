@@ -1,4 +1,5 @@
-"""``roi:BACKBONE`` (e.g. ``roi:mobilenet_v2``), the roi_align detector: a region classifier made of a backbone's ``features`` and a new head (Fast R-CNN style).
+"""``roi:BACKBONE`` (e.g. ``roi:mobilenet_v2``), the roi_align detector: a region classifier made of a backbone's
+``features`` and a new head (Fast R-CNN style).
 
 The net keeps the backbone's ``features`` (same state-dict keys as ``mobilenet_v2`` or ``vgg16``, so
 weights copy across by name) and the seed-S1 head under ``classifier``. Two ways to run it:
@@ -59,10 +60,22 @@ class RoIAlignNet(nn.Module):
     nnlab_profile = ("features*", "roi_pool", "flatten", "classifier")
     nnlab_feature_layer = "flatten"
 
-    def __init__(self, features: nn.Module, in_channels: int, *, num_classes: int, output_size: int = 2,
-                 pool: str = "avg", image_scale: float = 1.0, sampling_ratio: int = 2, hidden: int = 256,
-                 dropout: float = 0.2, split: int | None = None, scales: list[float] | None = None,
-                 roi_size: int | None = None):
+    def __init__(
+        self,
+        features: nn.Module,
+        in_channels: int,
+        *,
+        num_classes: int,
+        output_size: int = 2,
+        pool: str = "avg",
+        image_scale: float = 1.0,
+        sampling_ratio: int = 2,
+        hidden: int = 256,
+        dropout: float = 0.2,
+        split: int | None = None,
+        scales: list[float] | None = None,
+        roi_size: int | None = None,
+    ):
         super().__init__()
         if pool not in POOLS:
             raise NnlabError(f"unknown RoI pooling {pool!r}; valid: {', '.join(POOLS)}")
@@ -84,11 +97,17 @@ class RoIAlignNet(nn.Module):
             out = self.pooled_map(torch.zeros(1, in_channels, 64, 64))
             features.train(was)
         dim = out[0].numel() if pool == "flatten" else out.shape[1]
-        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout),
-                                        nn.Linear(hidden, num_classes))
+        self.classifier = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, num_classes)
+        )
         self.pool = pool
-        self.roi_options = {"output_size": int(output_size), "pool": pool, "image_scale": float(image_scale),
-                            "sampling_ratio": int(sampling_ratio), "channels": int(in_channels)}
+        self.roi_options = {
+            "output_size": int(output_size),
+            "pool": pool,
+            "image_scale": float(image_scale),
+            "sampling_ratio": int(sampling_ratio),
+            "channels": int(in_channels),
+        }
         if scales is not None:
             self.roi_options.update(scales=[float(v) for v in scales], roi_size=int(roi_size))
 
@@ -100,7 +119,7 @@ class RoIAlignNet(nn.Module):
     @property
     def tail(self) -> nn.Module | None:
         """The blocks that run on every pooled region (None without a split)."""
-        return self.features[self.split:] if self.split is not None else None
+        return self.features[self.split :] if self.split is not None else None
 
     def pooled_map(self, x: torch.Tensor) -> torch.Tensor:
         """Whole (normalized) crops → the map a box covering each crop gets: pooled trunk map, then the tail."""
@@ -120,15 +139,44 @@ def _roi_defaults(backbone: str) -> dict[str, Any]:
     return {"image_size": 32, "channels": 3, "mean": None, "std": None, "pretrained": False}
 
 
-@register_model("roi:", defaults=_roi_defaults, arch_args={
-    "backbone_kwargs": dict, "blocks": (int, None), "output_size": int, "pool": POOLS, "image_scale": float,
-    "sampling_ratio": int, "hidden": int, "dropout": float, "split": (int, None), "scales": (list, None),
-    "roi_size": (int, None)})
-def build_roi_align(backbone: str, *, num_classes, in_channels, image_size, width, pretrained,
-                    backbone_kwargs: dict[str, Any] | None = None, blocks: int | None = None, output_size: int = 2,
-                    pool: str = "avg", image_scale: float = 1.0, sampling_ratio: int = 2, hidden: int = 256,
-                    dropout: float = 0.2, split: int | None = None, scales: list[float] | None = None,
-                    roi_size: int | None = None, **kwargs) -> nn.Module:
+@register_model(
+    "roi:",
+    defaults=_roi_defaults,
+    arch_args={
+        "backbone_kwargs": dict,
+        "blocks": (int, None),
+        "output_size": int,
+        "pool": POOLS,
+        "image_scale": float,
+        "sampling_ratio": int,
+        "hidden": int,
+        "dropout": float,
+        "split": (int, None),
+        "scales": (list, None),
+        "roi_size": (int, None),
+    },
+)
+def build_roi_align(
+    backbone: str,
+    *,
+    num_classes,
+    in_channels,
+    image_size,
+    width,
+    pretrained,
+    backbone_kwargs: dict[str, Any] | None = None,
+    blocks: int | None = None,
+    output_size: int = 2,
+    pool: str = "avg",
+    image_scale: float = 1.0,
+    sampling_ratio: int = 2,
+    hidden: int = 256,
+    dropout: float = 0.2,
+    split: int | None = None,
+    scales: list[float] | None = None,
+    roi_size: int | None = None,
+    **kwargs,
+) -> nn.Module:
     """Region classifier for align-mode detection: a backbone's ``features`` (first ``blocks``) + RoIAlign + seed head.
 
     ``split`` pools regions inside the backbone (C4 head: the blocks after ``split`` run per
@@ -138,9 +186,17 @@ def build_roi_align(backbone: str, *, num_classes, in_channels, image_size, widt
     if kwargs:
         raise NnlabError(f"roi:{backbone} does not take {', '.join(sorted(kwargs))}")
     if pretrained:
-        raise NnlabError("a roi_align model takes its backbone from a model artifact (the init model), not from the hub")
-    source = create_model(backbone, num_classes=2, in_channels=in_channels, image_size=image_size, width=width,
-                          **dict(backbone_kwargs or {}))
+        raise NnlabError(
+            "a roi_align model takes its backbone from a model artifact (the init model), not from the hub"
+        )
+    source = create_model(
+        backbone,
+        num_classes=2,
+        in_channels=in_channels,
+        image_size=image_size,
+        width=width,
+        **dict(backbone_kwargs or {}),
+    )
     features = getattr(source, "features", None)
     if not isinstance(features, nn.Sequential):
         raise NnlabError(f"roi_align needs a backbone with a `features` block (mobilenet_v2, vgg16), not {backbone}")
@@ -148,6 +204,17 @@ def build_roi_align(backbone: str, *, num_classes, in_channels, image_size, widt
         if not 1 <= int(blocks) <= len(features):
             raise NnlabError(f"blocks must be in 1..{len(features)} for {backbone}, got {blocks}")
         features = features[: int(blocks)]
-    return RoIAlignNet(features, in_channels, num_classes=num_classes, output_size=output_size, pool=pool,
-                       image_scale=image_scale, sampling_ratio=sampling_ratio, hidden=hidden, dropout=dropout,
-                       split=split, scales=scales, roi_size=roi_size)
+    return RoIAlignNet(
+        features,
+        in_channels,
+        num_classes=num_classes,
+        output_size=output_size,
+        pool=pool,
+        image_scale=image_scale,
+        sampling_ratio=sampling_ratio,
+        hidden=hidden,
+        dropout=dropout,
+        split=split,
+        scales=scales,
+        roi_size=roi_size,
+    )

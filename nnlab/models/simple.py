@@ -36,7 +36,9 @@ class SimpleCNN(nn.Sequential):
 
     nnlab_feature_layer = "flatten"
 
-    def __init__(self, num_classes: int, in_channels: int, image_size: int, width: float = 1.0, bn_dropout: bool = False):
+    def __init__(
+        self, num_classes: int, in_channels: int, image_size: int, width: float = 1.0, bn_dropout: bool = False
+    ):
         if image_size < 8:
             raise NnlabError(f"the cnn models need images of at least 8×8 pixels, got {image_size}")
         layers: OrderedDict[str, nn.Module] = OrderedDict()

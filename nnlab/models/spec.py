@@ -94,18 +94,26 @@ class ModelSpec:
             arch = parse_json_field(path, "nnlab.arch", arch, str)
         if not arch or len(arch) > 200:
             raise MetadataError(f"{path}: metadata field nnlab.arch is not a model name")
-        arch_kwargs = read_json_field(path, meta, "nnlab.arch_kwargs", dict, fields={"width": float, "num_classes": int})
+        arch_kwargs = read_json_field(
+            path, meta, "nnlab.arch_kwargs", dict, fields={"width": float, "num_classes": int}
+        )
         width = arch_kwargs.get("width", 1.0)
         if not 0 < width <= MAX_WIDTH:
-            raise MetadataError(f"{path}: metadata field nnlab.arch_kwargs.width must be in (0, {MAX_WIDTH}], "
-                                f"found {width}")
+            raise MetadataError(
+                f"{path}: metadata field nnlab.arch_kwargs.width must be in (0, {MAX_WIDTH}], found {width}"
+            )
         if "num_classes" in arch_kwargs and not 1 <= arch_kwargs["num_classes"] <= MAX_CLASSES:
             raise MetadataError(f"{path}: metadata field nnlab.arch_kwargs.num_classes must be in 1..{MAX_CLASSES}")
         classes = read_json_field(path, meta, "nnlab.classes", ListOf(str, MAX_CLASSES))
         if not classes:
             raise MetadataError(f"{path}: metadata field nnlab.classes is empty")
-        input_ = read_json_field(path, meta, "nnlab.input", dict,
-                                 fields={"channels": int, "size": int, "mean": ListOf(float), "std": ListOf(float)})
+        input_ = read_json_field(
+            path,
+            meta,
+            "nnlab.input",
+            dict,
+            fields={"channels": int, "size": int, "mean": ListOf(float), "std": ListOf(float)},
+        )
         _check_input(path, input_)
         surgery = read_json_field(path, meta, "nnlab.surgery", ListOf(dict, 1000))
         if any(not isinstance(op.get("op"), str) for op in surgery):
@@ -125,13 +133,16 @@ def _check_input(path: str | os.PathLike, input_: dict[str, Any]) -> None:
         raise MetadataError(f"{path}: metadata field nnlab.input lacks {', '.join(missing)}")
     channels, size = input_["channels"], input_["size"]
     if not 1 <= channels <= MAX_CHANNELS:
-        raise MetadataError(f"{path}: metadata field nnlab.input.channels must be in 1..{MAX_CHANNELS}, found {channels}")
+        raise MetadataError(
+            f"{path}: metadata field nnlab.input.channels must be in 1..{MAX_CHANNELS}, found {channels}"
+        )
     if not 1 <= size <= MAX_SIZE:
         raise MetadataError(f"{path}: metadata field nnlab.input.size must be in 1..{MAX_SIZE}, found {size}")
     for key in ("mean", "std"):
         if len(input_[key]) != channels:
-            raise MetadataError(f"{path}: metadata field nnlab.input.{key} needs {channels} values, "
-                                f"found {len(input_[key])}")
+            raise MetadataError(
+                f"{path}: metadata field nnlab.input.{key} needs {channels} values, found {len(input_[key])}"
+            )
     if any(s <= 0 for s in input_["std"]):
         raise MetadataError(f"{path}: metadata field nnlab.input.std must be positive")
 
@@ -154,8 +165,12 @@ class Classifier(nn.Module):
         if any(s <= 0 for s in std):
             raise NnlabError(f"input std values must be positive, got {std}")
         device = module_device(net)
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer(
+            "mean", torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1), persistent=False
+        )
+        self.register_buffer(
+            "std", torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1), persistent=False
+        )
 
     @property
     def classes(self) -> list[str]:
@@ -170,4 +185,5 @@ class Classifier(nn.Module):
         return self.net(self.normalize(x))
 
     def extra_repr(self) -> str:
-        return f"arch={self.spec.arch!r}, classes={len(self.spec.classes)}, surgery={[op.get('op') for op in self.spec.surgery]}"
+        ops = [op.get("op") for op in self.spec.surgery]
+        return f"arch={self.spec.arch!r}, classes={len(self.spec.classes)}, surgery={ops}"

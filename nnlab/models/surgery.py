@@ -110,9 +110,11 @@ def check_op_keys(op: Mapping[str, Any], required: Iterable[str], optional: Iter
     missing = [k for k in required if k not in op]
     extra = [k for k in op if k not in allowed]
     if missing or extra:
-        raise NnlabError(f"surgery operation {op.get('op')!r} needs {', '.join(required)}"
-                         + (f"; missing {', '.join(missing)}" if missing else "")
-                         + (f"; unknown {', '.join(extra)}" if extra else ""))
+        raise NnlabError(
+            f"surgery operation {op.get('op')!r} needs {', '.join(required)}"
+            + (f"; missing {', '.join(missing)}" if missing else "")
+            + (f"; unknown {', '.join(extra)}" if extra else "")
+        )
 
 
 @SURGERY.register("truncate")
@@ -171,8 +173,10 @@ def _check_indices(indices: Any, dim: int | None) -> list[int]:
         raise NnlabError("feature indices must be distinct")
     low, high = min(values), max(values)
     if low < 0 or (dim is not None and high >= dim):
-        raise NnlabError(f"feature indices must lie in 0..{(dim or 0) - 1}, got {low}..{high}; "
-                         "is the ranking from another layer or width?")
+        raise NnlabError(
+            f"feature indices must lie in 0..{(dim or 0) - 1}, got {low}..{high}; "
+            "is the ranking from another layer or width?"
+        )
     return values
 
 
@@ -184,8 +188,10 @@ def apply_surgery(net: nn.Module, ops: Iterable[Mapping[str, Any]]) -> nn.Module
         try:
             builder = SURGERY.get(str(op["op"]))
         except UnknownNameError as exc:
-            raise UnknownNameError(f"{exc} (operations from other packages register when those are imported, "
-                                   "e.g. 'knn' by nnlab.robustness)") from None
+            raise UnknownNameError(
+                f"{exc} (operations from other packages register when those are imported, "
+                "e.g. 'knn' by nnlab.robustness)"
+            ) from None
         net = builder(net, op)
     return net
 
@@ -226,7 +232,9 @@ def attach_head(
     classes = list(classes) if classes is not None else list(spec.classes)
     num_classes = len(classes) if num_classes is None else check_positive_int(num_classes, "num_classes")
     if num_classes != len(classes):
-        raise NnlabError(f"num_classes {num_classes} differs from the {len(classes)} class names; pass the new class names")
+        raise NnlabError(
+            f"num_classes {num_classes} differs from the {len(classes)} class names; pass the new class names"
+        )
     ops: list[dict[str, Any]] = []
     in_features = dim
     if indices is not None:
@@ -234,8 +242,15 @@ def attach_head(
         ops.append({"op": "select", "indices": chosen})
         in_features = len(chosen)
     hidden = [check_positive_int(h, "hidden width") for h in hidden]
-    ops.append({"op": "head", "in_features": in_features, "hidden": hidden,
-                "dropout": float(dropout), "num_classes": num_classes})
+    ops.append(
+        {
+            "op": "head",
+            "in_features": in_features,
+            "hidden": hidden,
+            "dropout": float(dropout),
+            "num_classes": num_classes,
+        }
+    )
     new_spec = spec.with_surgery(*ops, classes=classes)
     new_spec.arch_kwargs.setdefault("num_classes", spec.arch_kwargs.get("num_classes", spec.num_classes))
     if new_spec.arch_kwargs["num_classes"] == num_classes:

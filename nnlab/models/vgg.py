@@ -10,7 +10,26 @@ from nnlab.models.layers import reject_unknown, scaled
 from nnlab.models.registry import register_model
 from nnlab.models.weights import load_torchvision_weights
 
-VGG16_CFG: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
+VGG16_CFG: tuple[int | str, ...] = (
+    64,
+    64,
+    "M",
+    128,
+    128,
+    "M",
+    256,
+    256,
+    256,
+    "M",
+    512,
+    512,
+    512,
+    "M",
+    512,
+    512,
+    512,
+    "M",
+)
 
 
 class VGG16(nn.Module):
@@ -25,8 +44,14 @@ class VGG16(nn.Module):
     nnlab_profile = ("features*",)
     nnlab_feature_layer = "features"
 
-    def __init__(self, num_classes: int, in_channels: int = 3, width: float = 1.0, dropout: float = 0.5,
-                 head: tuple[int, ...] | None = None):
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int = 3,
+        width: float = 1.0,
+        dropout: float = 0.5,
+        head: tuple[int, ...] | None = None,
+    ):
         super().__init__()
         layers: list[nn.Module] = []
         channels = in_channels
@@ -83,8 +108,9 @@ def _head_sizes(head) -> tuple[int, ...] | None:
 
 
 @register_model("vgg16", image_size=32, pretrained=True, arch_args={"dropout": float, "head": list})
-def build_vgg16(*, num_classes, in_channels, image_size, width, pretrained, dropout=0.5, head=None,
-                **kwargs) -> nn.Module:
+def build_vgg16(
+    *, num_classes, in_channels, image_size, width, pretrained, dropout=0.5, head=None, **kwargs
+) -> nn.Module:
     """VGG16 of seed S0 (134,301,514 parameters for 10 classes); ImageNet weights at width 1; option head=[256,128]
     puts seed S2's small transfer head (global average, 512-256-128-classes) in place of the 4096-4096 classifier."""
     reject_unknown(kwargs, "vgg16", ["dropout", "head"])

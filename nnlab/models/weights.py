@@ -96,7 +96,7 @@ def _unwrap(state: Any) -> Any:
 def _strip_prefix(state: dict[str, torch.Tensor], wanted: set[str]) -> dict[str, torch.Tensor]:
     best, best_hits = state, sum(k in wanted for k in state)
     for prefix in _PREFIXES[1:]:
-        stripped = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        stripped = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
         hits = sum(k in wanted for k in stripped)
         if hits > best_hits:
             best, best_hits = stripped, hits
@@ -175,8 +175,7 @@ def load_state_into(net: nn.Module, state: Mapping[str, torch.Tensor], source: s
     covered = sum(params[n].numel() for n in report.loaded if n in params)
     if total and covered / total < MIN_COVERAGE:
         raise NnlabError(
-            f"{source} covers only {covered / total:.0%} of this model's parameters; "
-            "is it for another architecture?"
+            f"{source} covers only {covered / total:.0%} of this model's parameters; is it for another architecture?"
         )
     net.load_state_dict(new, strict=False)
     return report

@@ -9,8 +9,8 @@ from torch import nn
 from torchvision.models.mobilenetv2 import MobileNetV2
 from torchvision.models.resnet import BasicBlock, ResNet
 
-from nnlab.errors import NnlabError, UnknownNameError
 from nnlab.data.info import IMAGENET_MEAN, IMAGENET_STD
+from nnlab.errors import NnlabError, UnknownNameError
 from nnlab.models.layers import NORMS, as_choice, reject_unknown, scaled, set_input_channels
 from nnlab.models.registry import register_model
 from nnlab.models.weights import load_torchvision_weights
@@ -23,7 +23,19 @@ class _NoNorm(nn.Identity):
 class ResNet18(ResNet):
     """torchvision's ResNet-18 (same keys at width 1) with channel ``width`` and optional no-BN."""
 
-    nnlab_chain = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "+flatten", "fc")
+    nnlab_chain = (
+        "conv1",
+        "bn1",
+        "relu",
+        "maxpool",
+        "layer1",
+        "layer2",
+        "layer3",
+        "layer4",
+        "avgpool",
+        "+flatten",
+        "fc",
+    )
     nnlab_feature_layer = "avgpool"
 
     def __init__(self, num_classes: int, in_channels: int = 3, width: float = 1.0, norm: str = "batch"):
@@ -60,7 +72,9 @@ class MobileNetV2Seed(MobileNetV2):
     nnlab_profile = ("features*", "pool", "flatten", "classifier")
     nnlab_feature_layer = "pool"
 
-    def __init__(self, num_classes: int, in_channels: int = 3, width: float = 1.0, hidden: int = 256, dropout: float = 0.2):
+    def __init__(
+        self, num_classes: int, in_channels: int = 3, width: float = 1.0, hidden: int = 256, dropout: float = 0.2
+    ):
         super().__init__(num_classes=num_classes, width_mult=width)
         del self.classifier  # re-added below so named children follow the forward order
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -165,7 +179,13 @@ def _timm_defaults(name: str) -> dict[str, Any]:
         raise UnknownNameError(f"unknown timm model {name!r}; see timm.list_models()")
     cfg = timm.models.get_pretrained_cfg(name)
     if cfg is None:
-        return {"image_size": 224, "channels": 3, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "pretrained": False}
+        return {
+            "image_size": 224,
+            "channels": 3,
+            "mean": list(IMAGENET_MEAN),
+            "std": list(IMAGENET_STD),
+            "pretrained": False,
+        }
     return {
         "image_size": int(cfg.input_size[-1]),
         "channels": int(cfg.input_size[0]),
@@ -176,9 +196,19 @@ def _timm_defaults(name: str) -> dict[str, Any]:
 
 
 # timm's size options (all numbers, never a path or a name): enough to build a small member of a family offline
-TIMM_ARGS = {"drop_rate": float, "drop_path_rate": float, "patch_size": int, "depth": int, "embed_dim": int,
-             "num_heads": int, "mlp_ratio": float, "growth_rate": int, "block_config": list, "depths": list,
-             "embed_dims": list}
+TIMM_ARGS = {
+    "drop_rate": float,
+    "drop_path_rate": float,
+    "patch_size": int,
+    "depth": int,
+    "embed_dim": int,
+    "num_heads": int,
+    "mlp_ratio": float,
+    "growth_rate": int,
+    "block_config": list,
+    "depths": list,
+    "embed_dims": list,
+}
 
 
 @register_model("timm:", defaults=_timm_defaults, arch_args=TIMM_ARGS)

@@ -17,5 +17,14 @@ from nnlab.ops.regions import (
     scale_image,
 )
 
-__all__ = ["POOLS", "as_boxes", "as_image", "crop_regions", "image_to_tensor", "normalize", "pyramid_levels",
-           "reduce_pooled", "scale_image"]
+__all__ = [
+    "POOLS",
+    "as_boxes",
+    "as_image",
+    "crop_regions",
+    "image_to_tensor",
+    "normalize",
+    "pyramid_levels",
+    "reduce_pooled",
+    "scale_image",
+]

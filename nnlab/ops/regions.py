@@ -49,8 +49,9 @@ def as_image(image: torch.Tensor | np.ndarray, channels: int = 3) -> torch.Tenso
 
 def as_boxes(boxes, device) -> torch.Tensor:
     """Boxes (array, list or tensor) as an N x 4 float32 tensor on ``device``."""
-    return torch.as_tensor(np.array(boxes, dtype=np.float32) if not torch.is_tensor(boxes) else boxes,
-                           dtype=torch.float32, device=device).reshape(-1, 4)
+    return torch.as_tensor(
+        np.array(boxes, dtype=np.float32) if not torch.is_tensor(boxes) else boxes, dtype=torch.float32, device=device
+    ).reshape(-1, 4)
 
 
 def crop_regions(image: torch.Tensor, boxes: torch.Tensor, size: int, sampling_ratio: int = 0) -> torch.Tensor:
@@ -62,8 +63,9 @@ def crop_regions(image: torch.Tensor, boxes: torch.Tensor, size: int, sampling_r
     """
     image = as_image(image)
     boxes = as_boxes(boxes, image.device)
-    return roi_align(image[None], [boxes], output_size=(size, size), spatial_scale=1.0,
-                     sampling_ratio=sampling_ratio, aligned=True)
+    return roi_align(
+        image[None], [boxes], output_size=(size, size), spatial_scale=1.0, sampling_ratio=sampling_ratio, aligned=True
+    )
 
 
 def normalize(x: torch.Tensor, mean: Sequence[float] | None, std: Sequence[float] | None) -> torch.Tensor:

@@ -23,7 +23,22 @@ from nnlab.robustness.pixels import Pixels
 from nnlab.robustness.registry import ATTACKS
 
 __all__ = [
-    "ATTACKS", "Attack", "Chain", "CircleLoss", "FGSM", "Gaussian", "GradientAttack", "KNNClassifier",
-    "PGD", "Pixels", "accepted_params", "adversarial_batch", "attack_names", "circle_loss",
-    "create_attack", "embedding_head", "frozen_eval", "parse_eps",
+    "ATTACKS",
+    "Attack",
+    "Chain",
+    "CircleLoss",
+    "FGSM",
+    "Gaussian",
+    "GradientAttack",
+    "KNNClassifier",
+    "PGD",
+    "Pixels",
+    "accepted_params",
+    "adversarial_batch",
+    "attack_names",
+    "circle_loss",
+    "create_attack",
+    "embedding_head",
+    "frozen_eval",
+    "parse_eps",
 ]

@@ -49,8 +49,9 @@ def check_unit(name: str, value: str | float | int) -> float:
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         number = float(value)
     if number is None or not math.isfinite(number):
-        raise NnlabError(f"{name} must be a number between 0 and 1 (pixel units) or a fraction such as "
-                         f"8/255, got {value!r}")
+        raise NnlabError(
+            f"{name} must be a number between 0 and 1 (pixel units) or a fraction such as 8/255, got {value!r}"
+        )
     if not 0.0 <= number <= 1.0:
         raise NnlabError(f"{name} must be between 0 and 1 (pixel units), got {number:g}")
     return number

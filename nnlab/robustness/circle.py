@@ -22,8 +22,7 @@ def circle_loss(embeddings: Tensor, labels: Tensor, m: float = 0.4, gamma: float
     """
     if embeddings.dim() != 2 or labels.dim() != 1 or labels.shape[0] != embeddings.shape[0]:
         raise NnlabError(
-            f"circle loss needs N×D embeddings and N labels, got {tuple(embeddings.shape)} and "
-            f"{tuple(labels.shape)}"
+            f"circle loss needs N×D embeddings and N labels, got {tuple(embeddings.shape)} and {tuple(labels.shape)}"
         )
     normalized = F.normalize(embeddings, p=2, dim=1)
     sim = normalized @ normalized.t()

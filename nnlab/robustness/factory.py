@@ -63,10 +63,7 @@ def create_attack(name: str, model: nn.Module, **params: Any) -> Attack:
         if key != "seed" and not any(key in names for names in accepted.values()):
             options = ", ".join(sorted({p for names in accepted.values() for p in names})) or "none"
             raise NnlabError(f"attack {name!r} does not take a parameter {key!r}; it takes: {options}")
-    built = [
-        builder(model, **{k: v for k, v in params.items() if k in accepted[part]})
-        for part, builder in parts
-    ]
+    built = [builder(model, **{k: v for k, v in params.items() if k in accepted[part]}) for part, builder in parts]
     return built[0] if len(built) == 1 else Chain(model, built)
 
 

@@ -33,8 +33,7 @@ class KNNClassifier(nn.Module):
     arbitrarily. The output is not differentiable in the input (gradient attacks cannot use it).
     """
 
-    def __init__(self, num_classes: int, k: int = 3, embeddings: Tensor | None = None,
-                 labels: Tensor | None = None):
+    def __init__(self, num_classes: int, k: int = 3, embeddings: Tensor | None = None, labels: Tensor | None = None):
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise NnlabError(f"k-NN needs a positive number of classes, got {num_classes!r}")
@@ -53,16 +52,15 @@ class KNNClassifier(nn.Module):
         """Replace the bank by ``embeddings`` (N × D, normalised here) and ``labels`` (N class indices)."""
         if embeddings.dim() != 2 or labels.dim() != 1 or embeddings.shape[0] != labels.shape[0]:
             raise NnlabError(
-                f"k-NN bank needs N×D embeddings and N labels, got {tuple(embeddings.shape)} and "
-                f"{tuple(labels.shape)}"
+                f"k-NN bank needs N×D embeddings and N labels, got {tuple(embeddings.shape)} and {tuple(labels.shape)}"
             )
         if embeddings.shape[0] < self.k:
-            raise NnlabError(f"k-NN with k={self.k} needs at least {self.k} bank embeddings, "
-                             f"got {embeddings.shape[0]}")
+            raise NnlabError(f"k-NN with k={self.k} needs at least {self.k} bank embeddings, got {embeddings.shape[0]}")
         labels = labels.long()
         if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
-            raise NnlabError(f"k-NN bank labels must lie in [0, {self.num_classes}), got "
-                             f"{int(labels.min())}..{int(labels.max())}")
+            raise NnlabError(
+                f"k-NN bank labels must lie in [0, {self.num_classes}), got {int(labels.min())}..{int(labels.max())}"
+            )
         self.bank = F.normalize(embeddings.detach().float(), p=2, dim=1).to(self.bank.device)
         self.bank_labels = labels.detach().to(self.bank.device)
 
@@ -81,10 +79,11 @@ class KNNClassifier(nn.Module):
             raise NnlabError(f"k-NN expects N×{self.bank.shape[1]} embeddings, got {tuple(embeddings.shape)}")
         queries = F.normalize(embeddings.to(self.bank.dtype), p=2, dim=1)
         rows = max(1, _CHUNK_ELEMENTS // max(1, self.bank.shape[0]))
-        return torch.cat([
-            (chunk @ self.bank.t()).topk(self.k, dim=1).indices
-            for chunk in queries.split(rows)
-        ]) if len(queries) else torch.empty(0, self.k, dtype=torch.long, device=self.bank.device)
+        return (
+            torch.cat([(chunk @ self.bank.t()).topk(self.k, dim=1).indices for chunk in queries.split(rows)])
+            if len(queries)
+            else torch.empty(0, self.k, dtype=torch.long, device=self.bank.device)
+        )
 
     def forward(self, embeddings: Tensor) -> Tensor:
         """Vote fractions per class (N × num_classes)."""

@@ -15,7 +15,8 @@ class PGD(GradientAttack):
 
     Each step: ``x ← x + alpha · sign(∇ₓ CE)``, then ``x ← clamp(x₀ + clamp(x − x₀, −eps, eps), 0, 1)`` —
     the arithmetic and order of ``torchattacks.PGD``, so without random start both give identical
-    images (unless ``channels_last``, see :class:`GradientAttack`). With ``random_start`` the start is ``clamp(x₀ + U(−eps, eps), 0, 1)`` drawn from this
+    images (unless ``channels_last``, see :class:`GradientAttack`). With ``random_start`` the start is ``clamp(x₀
+    + U(−eps, eps), 0, 1)`` drawn from this
     attack's own generator (seeded by ``seed``, on the CPU so every device sees the same noise);
     successive calls continue that stream.
     """
@@ -42,15 +43,21 @@ class PGD(GradientAttack):
         self.generator = torch.Generator().manual_seed(seed)
 
     def params(self) -> dict[str, object]:
-        return {"eps": self.eps, "alpha": self.alpha, "steps": self.steps,
-                "random_start": self.random_start, "seed": self.seed,
-                **({"channels_last": True} if self.channels_last else {})}
+        return {
+            "eps": self.eps,
+            "alpha": self.alpha,
+            "steps": self.steps,
+            "random_start": self.random_start,
+            "seed": self.seed,
+            **({"channels_last": True} if self.channels_last else {}),
+        }
 
     def perturb(self, images: Tensor, labels: Tensor) -> Tensor:
         images = images.detach()
         if self.random_start:
             noise = torch.empty(images.shape, dtype=images.dtype).uniform_(
-                -self.eps, self.eps, generator=self.generator)
+                -self.eps, self.eps, generator=self.generator
+            )
             adv = (images + noise.to(images.device)).clamp_(0, 1)
         else:
             adv = images.clone()

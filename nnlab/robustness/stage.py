@@ -25,8 +25,8 @@ from torch import Tensor
 
 from nnlab import artifacts
 from nnlab.artifacts import save_figure, sibling
-from nnlab.device import resolve_device
 from nnlab.data.loader import make_loader
+from nnlab.device import resolve_device
 from nnlab.errors import NnlabError
 from nnlab.models import load_model
 from nnlab.report import subplots
@@ -89,8 +89,16 @@ def check_attackable(model: Any, attack: Attack, model_name: str = "this model")
         )
 
 
-def attack_dataset(model: Any, ds: Any, attack: Attack, *, device: torch.device, batch_size: int = 256,
-                   num_workers: int = 0, progress: Callable[[int, int], None] | None = None) -> AttackRun:
+def attack_dataset(
+    model: Any,
+    ds: Any,
+    attack: Attack,
+    *,
+    device: torch.device,
+    batch_size: int = 256,
+    num_workers: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> AttackRun:
     """Attack every sample of ``ds`` (in order) and record predictions before and after, and the perturbation sizes.
 
     ``model`` must already be on ``device`` and in eval mode; ``attack`` must be built on it.
@@ -121,9 +129,15 @@ def attack_dataset(model: Any, ds: Any, attack: Attack, *, device: torch.device,
     indices = getattr(ds, "indices", None)
     indices = torch.as_tensor(np.asarray(indices), dtype=torch.long) if indices is not None else torch.arange(done)
     return AttackRun(
-        images=torch.cat(chunks["images"]), labels=torch.cat(chunks["labels"]),
-        clean_pred=torch.cat(chunks["clean"]), adv_pred=torch.cat(chunks["adv"]), indices=indices,
-        linf=torch.cat(chunks["linf"]), l2=torch.cat(chunks["l2"]), attack=attack.name, params=attack.params(),
+        images=torch.cat(chunks["images"]),
+        labels=torch.cat(chunks["labels"]),
+        clean_pred=torch.cat(chunks["clean"]),
+        adv_pred=torch.cat(chunks["adv"]),
+        indices=indices,
+        linf=torch.cat(chunks["linf"]),
+        l2=torch.cat(chunks["l2"]),
+        attack=attack.name,
+        params=attack.params(),
     )
 
 
@@ -152,8 +166,9 @@ def grid_samples(run: AttackRun, count: int = 8) -> list[int]:
     return (chosen + rest)[:count]
 
 
-def plot_attack_grid(run: AttackRun, ds: Any, classes: Sequence[str], path: str | Path, count: int = 8,
-                     title: str | None = None) -> Path:
+def plot_attack_grid(
+    run: AttackRun, ds: Any, classes: Sequence[str], path: str | Path, count: int = 8, title: str | None = None
+) -> Path:
     """PNG grid: clean images, adversarial images and their perturbation amplified, with true and predicted classes.
 
     The perturbation is shown as ``0.5 + delta / (2 a)``, clipped, with ``a`` the median of the non-zero
@@ -174,9 +189,11 @@ def plot_attack_grid(run: AttackRun, ds: Any, classes: Sequence[str], path: str 
         scale = float(moved.median()) if len(moved) else 1.0
         shown = (0.5 + delta / (2 * scale)).clamp(0, 1)
         label = classes[int(run.labels[i])]
-        rows = [(clean, f"true {label}\npred {classes[int(run.clean_pred[i])]}"),
-                (adv, f"pred {classes[int(run.adv_pred[i])]}"),
-                (shown, f"×{1 / (2 * scale):.0f}")]
+        rows = [
+            (clean, f"true {label}\npred {classes[int(run.clean_pred[i])]}"),
+            (adv, f"pred {classes[int(run.adv_pred[i])]}"),
+            (shown, f"×{1 / (2 * scale):.0f}"),
+        ]
         for row, (img, text) in enumerate(rows):
             ax = axes[row][col]
             pixels = img.permute(1, 2, 0).numpy()
@@ -192,11 +209,26 @@ def plot_attack_grid(run: AttackRun, ds: Any, classes: Sequence[str], path: str 
     return save_figure(fig, path)
 
 
-def adversarial_meta(run: AttackRun, *, classes: Sequence[str], model: str, dataset: str, split: str,
-                     extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def adversarial_meta(
+    run: AttackRun,
+    *,
+    classes: Sequence[str],
+    model: str,
+    dataset: str,
+    split: str,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Metadata of the adversarial artifact: the attack and its parameters, classes, source model and data."""
-    return {"attack": run.attack, "params": run.params, "classes": list(classes), "model": model,
-            "dataset": dataset, "split": split, "metrics": run.metrics(), **dict(extra or {})}
+    return {
+        "attack": run.attack,
+        "params": run.params,
+        "classes": list(classes),
+        "model": model,
+        "dataset": dataset,
+        "split": split,
+        "metrics": run.metrics(),
+        **dict(extra or {}),
+    }
 
 
 # --------------------------------------------------------------------------- the whole stage
@@ -258,8 +290,12 @@ class AttackOutcome:
     summary: dict[str, Any]
 
 
-def run_attack(request: AttackRequest, *, progress: Callable[[int, int], None] | None = None,
-               provenance: Mapping[str, Any] | None = None) -> AttackOutcome:
+def run_attack(
+    request: AttackRequest,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    provenance: Mapping[str, Any] | None = None,
+) -> AttackOutcome:
     """The attack stage: attack a model on a dataset split and write the adversarial artifact, metrics table, figure.
 
     Loads the model artifact, builds the attack on it (refusing a gradient attack on a k-NN model),
@@ -277,28 +313,69 @@ def run_attack(request: AttackRequest, *, progress: Callable[[int, int], None] |
     name = request.dataset or model.provenance.get("dataset")
     if not name:
         raise NnlabError(f"{request.model} records no training dataset; name the dataset to attack")
-    data = DataOptions(dataset=name, root=request.data_root, download=request.download,
-                       val_fraction=request.val_fraction, fraction=request.fraction, limit=request.limit,
-                       seed=request.seed)
+    data = DataOptions(
+        dataset=name,
+        root=request.data_root,
+        download=request.download,
+        val_fraction=request.val_fraction,
+        fraction=request.fraction,
+        limit=request.limit,
+        seed=request.seed,
+    )
     ds = dataset_for_model(model, data, request.split)
-    run = attack_dataset(model, ds, adversary, device=device, batch_size=request.batch_size,
-                         num_workers=request.num_workers, progress=progress)
+    run = attack_dataset(
+        model,
+        ds,
+        adversary,
+        device=device,
+        batch_size=request.batch_size,
+        num_workers=request.num_workers,
+        progress=progress,
+    )
     classes = list(model.spec.classes)
     prov = artifacts.provenance(base=provenance, dataset=name, seed=request.seed)
-    meta = adversarial_meta(run, classes=classes, model=str(request.model), dataset=name, split=request.split,
-                            extra={"fraction": request.fraction, "limit": request.limit, "seed": request.seed,
-                                   "provenance": prov})
-    plot_attack_grid(run, ds, classes, plot_path, title=f"{Path(request.model).name} on {name}:{request.split}: "
-                                                        f"{run.attack} {_short(run.params)}")
-    artifacts.save_table(metrics_path, metrics_frame(run), {
-        "table": "attack", "adversarial": str(output), "model": str(request.model), "provenance": prov})
+    meta = adversarial_meta(
+        run,
+        classes=classes,
+        model=str(request.model),
+        dataset=name,
+        split=request.split,
+        extra={"fraction": request.fraction, "limit": request.limit, "seed": request.seed, "provenance": prov},
+    )
+    plot_attack_grid(
+        run,
+        ds,
+        classes,
+        plot_path,
+        title=f"{Path(request.model).name} on {name}:{request.split}: {run.attack} {_short(run.params)}",
+    )
+    artifacts.save_table(
+        metrics_path,
+        metrics_frame(run),
+        {"table": "attack", "adversarial": str(output), "model": str(request.model), "provenance": prov},
+    )
     artifacts.save_adversarial(output, run.images, run.labels, run.clean_pred, run.adv_pred, run.indices, meta)
     measured = run.metrics()
-    summary = {"model": str(request.model), "data": f"{name}:{request.split}", "attack": run.attack,
-               **_flat(run.params), **measured, "adversarial set": str(output), "metrics table": str(metrics_path),
-               "figure": str(plot_path)}
-    return AttackOutcome(run=run, dataset=name, split=request.split, output=output, metrics_path=metrics_path,
-                         plot=plot_path, metrics=measured, summary=summary)
+    summary = {
+        "model": str(request.model),
+        "data": f"{name}:{request.split}",
+        "attack": run.attack,
+        **_flat(run.params),
+        **measured,
+        "adversarial set": str(output),
+        "metrics table": str(metrics_path),
+        "figure": str(plot_path),
+    }
+    return AttackOutcome(
+        run=run,
+        dataset=name,
+        split=request.split,
+        output=output,
+        metrics_path=metrics_path,
+        plot=plot_path,
+        metrics=measured,
+        summary=summary,
+    )
 
 
 def _flat(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

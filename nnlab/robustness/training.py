@@ -24,13 +24,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nnlab.data.loader import make_loader
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.robustness.adversarial import adversarial_batch
 from nnlab.robustness.base import check_unit
 from nnlab.robustness.circle import CircleLoss
 from nnlab.robustness.factory import accepted_params, create_attack
 from nnlab.robustness.knn import KNNClassifier, op_knn
-from nnlab.data.loader import make_loader
 from nnlab.training.recipe import DataOptions, dataset_for_model
 
 LOSSES = ("ce", "circle")
@@ -68,16 +68,21 @@ class RobustnessSettings:
         if self.adv is None:
             if params:
                 names = ", ".join("pixels" if k == "n" else k for k in params)
-                raise NnlabError(f"attack parameters ({names}) only apply to adversarial training; name the attack "
-                                 "to train against (adv, e.g. pixels+fgsm)")
+                raise NnlabError(
+                    f"attack parameters ({names}) only apply to adversarial training; name the attack "
+                    "to train against (adv, e.g. pixels+fgsm)"
+                )
         else:
             if self.loss == "circle":
-                raise NnlabError("adversarial training cannot be combined with circle loss: a k-NN head has no "
-                                 "input gradient to attack during training")
+                raise NnlabError(
+                    "adversarial training cannot be combined with circle loss: a k-NN head has no "
+                    "input gradient to attack during training"
+                )
             ratio = self.adv_ratio
             if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
-                raise ParameterError("adv_ratio", f"adv_ratio must be between 0 and 1 (the share of adversarial "
-                                     f"batches), got {ratio}")
+                raise ParameterError(
+                    "adv_ratio", f"adv_ratio must be between 0 and 1 (the share of adversarial batches), got {ratio}"
+                )
             create_attack(self.adv, nn.Identity(), **params)  # unknown names and bad values fail here, with one line
             params = {k: v for k, v in params.items() if k in accepted_params(self.adv)}
         if self.loss == "circle":
@@ -97,12 +102,14 @@ class RobustnessSettings:
         if self.adv is not None:
             out.update(adv=self.adv, adv_ratio=float(self.adv_ratio), attack_params=self.attack_params)
         if self.loss == "circle":
-            out.update(loss="circle", circle_m=float(self.circle_m), circle_gamma=float(self.circle_gamma),
-                       knn=int(self.knn))
+            out.update(
+                loss="circle", circle_m=float(self.circle_m), circle_gamma=float(self.circle_gamma), knn=int(self.knn)
+            )
         return out
 
     def fit_hooks(self, model: Any, train_ds: Any, config: Any, request: Any) -> dict[str, Any]:
-        """`fit` keyword arguments: a ``batch_hook`` for adversarial training; ``loss_fn``/``validate_fn`` for circle loss.
+        """`fit` keyword arguments: a ``batch_hook`` for adversarial training; ``loss_fn``/``validate_fn`` for circle
+        loss.
 
         Circle loss turns ``model`` into a k-NN model in place; its bank is the run's training split
         without augmentation (rebuilt from ``request``).
@@ -111,8 +118,15 @@ class RobustnessSettings:
             return {"batch_hook": adversarial_hook(self.adv, self.attack_params, float(self.adv_ratio))}
         if self.loss == "circle":
             bank_ds, val_ds = _unaugmented_splits(model, request)
-            return circle_hooks(model, bank_ds, val_ds, m=self.circle_m, gamma=self.circle_gamma, k=self.knn,
-                                batch_size=max(int(config.batch_size), 256))
+            return circle_hooks(
+                model,
+                bank_ds,
+                val_ds,
+                m=self.circle_m,
+                gamma=self.circle_gamma,
+                k=self.knn,
+                batch_size=max(int(config.batch_size), 256),
+            )
         return {}
 
 
@@ -173,8 +187,9 @@ def encoder(model: Any) -> Callable[[Tensor], Tensor]:
     return encode
 
 
-def circle_hooks(model: Any, bank_ds: Any, val_ds: Any, *, m: float, gamma: float, k: int,
-                 batch_size: int = 256) -> dict[str, Any]:
+def circle_hooks(
+    model: Any, bank_ds: Any, val_ds: Any, *, m: float, gamma: float, k: int, batch_size: int = 256
+) -> dict[str, Any]:
     """Convert ``model`` to a k-NN model and return ``fit``'s ``loss_fn`` and ``validate_fn`` for circle loss.
 
     The loss is :class:`CircleLoss` (m, gamma) on the batch's embeddings; the "logits" it reports are
@@ -199,8 +214,10 @@ def circle_hooks(model: Any, bank_ds: Any, val_ds: Any, *, m: float, gamma: floa
         val, val_labels = embed_dataset(model, val_ds, device, batch_size)
         with torch.no_grad():
             accuracy = (head.predict(val.to(device)).cpu() == val_labels).float().mean().item()
-            losses = [criterion(chunk, labels).item() * len(chunk)
-                      for chunk, labels in zip(val.split(1024), val_labels.split(1024))]
+            losses = [
+                criterion(chunk, labels).item() * len(chunk)
+                for chunk, labels in zip(val.split(1024), val_labels.split(1024), strict=False)
+            ]
         return sum(losses) / max(1, len(val)), accuracy
 
     return {"loss_fn": loss_fn, "validate_fn": validate_fn}
@@ -244,9 +261,16 @@ def _unaugmented_splits(model: Any, request: Any) -> tuple[Any, Any]:
     """The run's train split without augmentation (for the bank) and its val split, shaped for ``model``."""
 
     balance = getattr(request, "balance", "none")
-    data = DataOptions(dataset=request.dataset, root=request.data_root, download=request.download,
-                       val_fraction=request.val_fraction, fraction=request.fraction, limit=request.limit,
-                       seed=request.seed, extra={"balance": balance} if balance != "none" else {})
+    data = DataOptions(
+        dataset=request.dataset,
+        root=request.data_root,
+        download=request.download,
+        val_fraction=request.val_fraction,
+        fraction=request.fraction,
+        limit=request.limit,
+        seed=request.seed,
+        extra={"balance": balance} if balance != "none" else {},
+    )
     bank_ds = dataset_for_model(model, data, "train")
     val_ds = data.load("val", subset=False)
     return bank_ds, val_ds

@@ -33,8 +33,17 @@ def plot_bars(df: pd.DataFrame, key: str, columns: Sequence[str], path: str | Pa
         base = column[5:] if hatched else column
         color = color_of.setdefault(base, COLORS[len(color_of) % len(COLORS)])
         values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float)
-        ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=label, color=color,
-               alpha=0.45 if hatched else 1.0, hatch="//" if hatched else None, edgecolor="black", linewidth=0.4)
+        ax.bar(
+            x + (i - (len(series) - 1) / 2) * width,
+            values,
+            width,
+            label=label,
+            color=color,
+            alpha=0.45 if hatched else 1.0,
+            hatch="//" if hatched else None,
+            edgecolor="black",
+            linewidth=0.4,
+        )
     ax.set_xticks(x, [str(v) for v in df[key]], rotation=30, ha="right")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
@@ -58,8 +67,9 @@ def _merged_order(sequences: Sequence[Sequence[str]]) -> list[str]:
     return order
 
 
-def plot_si_curves(profiles: dict[str, Path], path: str | Path, split: str = "test", measure: str = "si",
-                   title: str | None = None) -> Path:
+def plot_si_curves(
+    profiles: dict[str, Path], path: str | Path, split: str = "test", measure: str = "si", title: str | None = None
+) -> Path:
     """``measure`` of every profiled layer on ``split``, one curve per row (its SI-profile table), on one axis of
     layer names merged across the rows."""
     parts = {}
@@ -88,7 +98,7 @@ def plot_confusions(metrics: dict[str, Path], path: str | Path, title: str | Non
     cols = min(n, 4)
     rows = math.ceil(n / cols)
     fig, axes = subplots(rows, cols, figsize=(3.6 * cols, 3.6 * rows), squeeze=False)
-    for ax, (row, table_path) in zip(axes.flat, metrics.items()):
+    for ax, (row, table_path) in zip(axes.flat, metrics.items(), strict=False):
         df, _ = load_study_table(table_path)
         classes = [str(c) for c in df[df["scope"] == "class"]["class"]]
         conf = df[df["scope"] == "confusion"]
@@ -96,7 +106,9 @@ def plot_confusions(metrics: dict[str, Path], path: str | Path, title: str | Non
             raise NnlabError(f"{table_path} holds no confusion matrix")
         index = {c: i for i, c in enumerate(classes)}
         cm = np.zeros((len(classes), len(classes)), dtype=np.int64)
-        for t, q, count in zip(conf["true_class"].astype(str), conf["pred_class"].astype(str), conf["count"]):
+        for t, q, count in zip(
+            conf["true_class"].astype(str), conf["pred_class"].astype(str), conf["count"], strict=False
+        ):
             cm[index[t], index[q]] = int(count)
         ax.imshow(cm, cmap="Blues")
         accuracy = float(np.trace(cm)) / max(1, int(cm.sum()))

@@ -19,7 +19,7 @@ ROW = "row"
 
 
 def _frame(columns: list[str], rows: dict[str, tuple]) -> pd.DataFrame:
-    return pd.DataFrame([{ROW: name, **dict(zip(columns, values))} for name, values in rows.items()])
+    return pd.DataFrame([{ROW: name, **dict(zip(columns, values, strict=False))} for name, values in rows.items()])
 
 
 @REFERENCES.register("s1-norm", help="seed S1: custom-ResNet variants on CIFAR-10 (val/test accuracy, avgpool SI/CSI)")
@@ -42,12 +42,14 @@ def s1_norm() -> pd.DataFrame:
     )
 
 
-@REFERENCES.register("s2-transfer",
-                     help="seed S2: MLP, CNN, CNN+BN+dropout and VGG16 transfer on CIFAR-10 (test accuracy)")
+@REFERENCES.register(
+    "s2-transfer", help="seed S2: MLP, CNN, CNN+BN+dropout and VGG16 transfer on CIFAR-10 (test accuracy)"
+)
 def s2_transfer() -> pd.DataFrame:
     """Seed S2's test accuracies."""
-    return _frame(["seed_test_acc"], {"mlp": (0.513,), "cnn": (0.818,), "cnn-bn-dropout": (0.812,),
-                                      "transfer": (0.853,)})
+    return _frame(
+        ["seed_test_acc"], {"mlp": (0.513,), "cnn": (0.818,), "cnn-bn-dropout": (0.812,), "transfer": (0.853,)}
+    )
 
 
 @REFERENCES.register("s4-generalization", help="seed S4: ResNet18 trained on SVHN, tested on SVHN and MNIST")
@@ -68,12 +70,16 @@ def s4_generalization() -> pd.DataFrame:
     )
 
 
-@REFERENCES.register("s4-robustness", help="seed S4: ResNet18 clean / adversarially trained / circle loss (clean and "
-                                           "adversarial test accuracy)")
+@REFERENCES.register(
+    "s4-robustness",
+    help="seed S4: ResNet18 clean / adversarially trained / circle loss (clean and adversarial test accuracy)",
+)
 def s4_robustness() -> pd.DataFrame:
     """Seed S4's robustness figures."""
-    return _frame(["seed_clean_acc", "seed_adv_acc"], {"clean": (0.8931, 0.1189), "adversarial": (0.8733, 0.7965),
-                                                      "circle": (0.8952, 0.0728)})
+    return _frame(
+        ["seed_clean_acc", "seed_adv_acc"],
+        {"clean": (0.8931, 0.1189), "adversarial": (0.8733, 0.7965), "circle": (0.8952, 0.0728)},
+    )
 
 
 def load_reference(name_or_path: str | Path) -> pd.DataFrame:
@@ -83,8 +89,9 @@ def load_reference(name_or_path: str | Path) -> pd.DataFrame:
         return REFERENCES.get(text)()
     path = Path(text)
     if path.suffix not in (".parquet", ".csv"):
-        raise NnlabError(f"unknown seed reference {text!r}; give one of {', '.join(REFERENCES.names())} "
-                         f"or a .parquet/.csv table")
+        raise NnlabError(
+            f"unknown seed reference {text!r}; give one of {', '.join(REFERENCES.names())} or a .parquet/.csv table"
+        )
     if not path.is_file():
         raise NnlabError(f"reference table {path}: no such file")
     try:

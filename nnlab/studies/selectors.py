@@ -154,5 +154,7 @@ def read_figure(path: str | Path, selector: str | None = None) -> Any:
         return _profile(path, df, selector)
     if kind in ("comparison", "detection_metrics", "robustness_summary") and len(df.columns):
         return _row_column(path, df, selector, str(df.columns[0]))
-    raise NnlabError(f"{path} is a {kind} artifact; summarize reads metrics, history, si_profile, comparison and "
-                     f"detection_metrics tables and model artifacts")
+    raise NnlabError(
+        f"{path} is a {kind} artifact; summarize reads metrics, history, si_profile, comparison and "
+        f"detection_metrics tables and model artifacts"
+    )

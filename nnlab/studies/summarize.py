@@ -60,8 +60,9 @@ class StudySummary:
     plot: Path | None = None
 
 
-def build_table(cells: Sequence[Cell], key: str = "model", reference: str | Path | None = None
-                ) -> tuple[pd.DataFrame, list[str], list[str]]:
+def build_table(
+    cells: Sequence[Cell], key: str = "model", reference: str | Path | None = None
+) -> tuple[pd.DataFrame, list[str], list[str]]:
     """The joined table (one row per ROW, key column first), its study columns and its reference columns."""
     if not cells:
         raise NnlabError("name at least one cell ROW.COLUMN=FILE[#SELECTOR]")
@@ -99,10 +100,20 @@ def cells_of(cells: Sequence[Cell], row: str, kind: str) -> list[Path]:
     return out
 
 
-def summarize(cells: Sequence[Cell | str], *, key: str = "model", reference: str | Path | None = None,
-              output: str | Path | None = None, plot: str | Path | None = None, plot_kind: str = "bars",
-              plot_columns: Sequence[str] | None = None, plot_split: str = "test", plot_measure: str = "si",
-              title: str | None = None, provenance: dict[str, Any] | None = None) -> StudySummary:
+def summarize(
+    cells: Sequence[Cell | str],
+    *,
+    key: str = "model",
+    reference: str | Path | None = None,
+    output: str | Path | None = None,
+    plot: str | Path | None = None,
+    plot_kind: str = "bars",
+    plot_columns: Sequence[str] | None = None,
+    plot_split: str = "test",
+    plot_measure: str = "si",
+    title: str | None = None,
+    provenance: dict[str, Any] | None = None,
+) -> StudySummary:
     """Build the study table from ``cells``, write it (parquet) and its figure, and return a StudySummary.
 
     ``plot_kind``: ``bars`` (``plot_columns``, default every numeric study column, with the matching seed
@@ -136,10 +147,15 @@ def summarize(cells: Sequence[Cell | str], *, key: str = "model", reference: str
             plots.plot_confusions(metrics, plot, title=title)
         result.plot = Path(plot)
     if output is not None:
-        meta = {"table": "summary", "key": key, "columns": columns, "reference": str(reference) if reference else None,
-                "reference_columns": ref_columns,
-                "cells": [f"{c.row}.{c.column}={c.path}" + (f"#{c.selector}" if c.selector else "") for c in parsed],
-                "provenance": artifacts.provenance(base=provenance)}
+        meta = {
+            "table": "summary",
+            "key": key,
+            "columns": columns,
+            "reference": str(reference) if reference else None,
+            "reference_columns": ref_columns,
+            "cells": [f"{c.row}.{c.column}={c.path}" + (f"#{c.selector}" if c.selector else "") for c in parsed],
+            "provenance": artifacts.provenance(base=provenance),
+        }
         artifacts.save_table(output, df, meta)
         result.output = Path(output)
     return result

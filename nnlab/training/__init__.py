@@ -13,6 +13,14 @@ from nnlab.training.engine import (
 from nnlab.training.metrics import classification_table, confusion_from_table
 
 __all__ = [
-    "TrainConfig", "EvalResult", "FitResult", "evaluate", "evaluate_tensors", "fit", "predict",
-    "seed_everything", "classification_table", "confusion_from_table",
+    "TrainConfig",
+    "EvalResult",
+    "FitResult",
+    "evaluate",
+    "evaluate_tensors",
+    "fit",
+    "predict",
+    "seed_everything",
+    "classification_table",
+    "confusion_from_table",
 ]

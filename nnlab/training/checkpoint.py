@@ -71,14 +71,17 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     with contextlib.suppress(OSError), open(path, "rb") as f:
         head = f.read(9)  # safetensors: 8 bytes of header length, then the JSON header's "{"
         if head[8:9] != b"{" and (head[:1] == b"\x80" or head[:2] == b"PK"):  # a pickle, or torch.save's zip
-            raise ArtifactError(f"{path} is a pickled checkpoint (an older nnlab's, or not nnlab's at all); "
-                                "nnlab does not unpickle files, so it cannot resume from it: start afresh")
+            raise ArtifactError(
+                f"{path} is a pickled checkpoint (an older nnlab's, or not nnlab's at all); "
+                "nnlab does not unpickle files, so it cannot resume from it: start afresh"
+            )
     tensors, metadata = open_tensors(path, KIND)
     try:
         state = _decode(json.loads(metadata[STATE_KEY]), tensors)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ArtifactError(f"{path} is not a readable nnlab checkpoint (its {STATE_KEY} metadata is broken: "
-                            f"{type(exc).__name__})") from None
+        raise ArtifactError(
+            f"{path} is not a readable nnlab checkpoint (its {STATE_KEY} metadata is broken: {type(exc).__name__})"
+        ) from None
     if not isinstance(state, dict):
         raise ArtifactError(f"{path} is not a readable nnlab checkpoint ({STATE_KEY} is not a mapping)")
     return state

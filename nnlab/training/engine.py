@@ -113,8 +113,9 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
     if s == "onecycle":
         max_lr = [g["lr"] for g in optimizer.param_groups]
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, epochs=config.epochs,
-                                                   steps_per_epoch=max(1, steps_per_epoch))
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=max_lr, epochs=config.epochs, steps_per_epoch=max(1, steps_per_epoch)
+        )
     return None
 
 
@@ -152,15 +153,18 @@ def cross_entropy_loss(config: TrainConfig, device: torch.device) -> LossFn:
     def loss_fn(model: nn.Module, images: torch.Tensor, labels: torch.Tensor):
         output = model(images)
         heads = list(output) if isinstance(output, (tuple, list)) else [output]
-        loss = sum(F.cross_entropy(h.float(), labels, weight=weight, label_smoothing=config.label_smoothing)
-                   for h in heads)
+        loss = sum(
+            F.cross_entropy(h.float(), labels, weight=weight, label_smoothing=config.label_smoothing) for h in heads
+        )
         return loss, head_logits(output)
 
     return loss_fn
 
 
 @torch.no_grad()
-def predict(model: nn.Module, batches: Iterable, device: torch.device, amp: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def predict(
+    model: nn.Module, batches: Iterable, device: torch.device, amp: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits and targets of ``model`` over an iterable of (images, labels) batches, in eval mode."""
     was_training = model.training
     model.eval()
@@ -176,18 +180,25 @@ def predict(model: nn.Module, batches: Iterable, device: torch.device, amp: bool
     return torch.cat(logits), torch.cat(targets).long()
 
 
-def evaluate(model: nn.Module, ds: Dataset, device: torch.device, batch_size: int = 256, num_workers: int = 0,
-             keep_logits: bool = False) -> EvalResult:
+def evaluate(
+    model: nn.Module,
+    ds: Dataset,
+    device: torch.device,
+    batch_size: int = 256,
+    num_workers: int = 0,
+    keep_logits: bool = False,
+) -> EvalResult:
     """Cross-entropy loss and accuracy of ``model`` on ``ds`` (eval mode, no gradients)."""
     loader = make_loader(ds, batch_size, shuffle=False, num_workers=num_workers)
     logits, targets = predict(model, loader, device)
     return _eval_result(logits, targets, keep_logits)
 
 
-def evaluate_tensors(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, device: torch.device,
-                     batch_size: int = 256) -> EvalResult:
+def evaluate_tensors(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, device: torch.device, batch_size: int = 256
+) -> EvalResult:
     """Like `evaluate`, on in-memory images (e.g. a stored adversarial set)."""
-    batches = ((images[i:i + batch_size], labels[i:i + batch_size]) for i in range(0, len(images), batch_size))
+    batches = ((images[i : i + batch_size], labels[i : i + batch_size]) for i in range(0, len(images), batch_size))
     logits, targets = predict(model, batches, device)
     return _eval_result(logits, targets, False)
 
@@ -197,8 +208,13 @@ def _eval_result(logits: torch.Tensor, targets: torch.Tensor, keep_logits: bool)
     loss = F.cross_entropy(logits[finite], targets[finite]).item() if finite.any() else float("nan")
     preds = logits.argmax(dim=1)
     acc = (preds == targets).float().mean().item()
-    return EvalResult(loss=loss, accuracy=acc, targets=targets.numpy(), predictions=preds.numpy(),
-                      logits=logits if keep_logits else None)
+    return EvalResult(
+        loss=loss,
+        accuracy=acc,
+        targets=targets.numpy(),
+        predictions=preds.numpy(),
+        logits=logits if keep_logits else None,
+    )
 
 
 def fit(
@@ -265,8 +281,7 @@ def fit(
         t0 = time.perf_counter()
         epoch_seed = config.seed * 1_000_003 + epoch
         seed_everything(epoch_seed)
-        loader = make_loader(train_ds, config.batch_size, shuffle=True, seed=epoch_seed,
-                             num_workers=config.num_workers)
+        loader = make_loader(train_ds, config.batch_size, shuffle=True, seed=epoch_seed, num_workers=config.num_workers)
         model.train()
         total_loss, correct, seen = 0.0, 0, 0
         lr = optimizer.param_groups[-1]["lr"]
@@ -295,20 +310,29 @@ def fit(
         if scheduler is not None and config.schedule != "onecycle":
             scheduler.step()
 
-        row: dict[str, Any] = {"epoch": epoch, "train_loss": total_loss / seen,
-                               "train_accuracy": correct / seen if correct or seen else float("nan"), "lr": lr}
+        row: dict[str, Any] = {
+            "epoch": epoch,
+            "train_loss": total_loss / seen,
+            "train_accuracy": correct / seen if correct or seen else float("nan"),
+            "lr": lr,
+        }
         t_val = time.perf_counter()
         if val_ds is not None or validate_fn is not None:
             if validate_fn is not None:
                 val_loss, val_acc = validate_fn(model)
             else:
-                res = evaluate(model, val_ds, device, batch_size=max(config.batch_size, 256),
-                               num_workers=config.num_workers)
+                res = evaluate(
+                    model, val_ds, device, batch_size=max(config.batch_size, 256), num_workers=config.num_workers
+                )
                 val_loss, val_acc = res.loss, res.accuracy
             val_seconds = time.perf_counter() - t_val
             val_count = len(val_ds) if val_ds is not None else float("nan")
-            row.update(val_loss=val_loss, val_accuracy=val_acc, val_seconds=val_seconds,
-                       val_images_per_second=val_count / val_seconds if val_seconds > 0 else float("nan"))
+            row.update(
+                val_loss=val_loss,
+                val_accuracy=val_acc,
+                val_seconds=val_seconds,
+                val_images_per_second=val_count / val_seconds if val_seconds > 0 else float("nan"),
+            )
             if best_acc is None or val_acc > best_acc:
                 best_acc, best_epoch, bad_epochs = val_acc, epoch, 0
                 best_state = _cpu_state(model)
@@ -316,13 +340,26 @@ def fit(
                 bad_epochs += 1
         else:
             best_epoch, best_state = epoch, None
-        row.update(train_seconds=train_seconds,
-                   train_images_per_second=seen / train_seconds if train_seconds > 0 else float("nan"))
+        row.update(
+            train_seconds=train_seconds,
+            train_images_per_second=seen / train_seconds if train_seconds > 0 else float("nan"),
+        )
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
         if ckpt_path is not None:
-            _save_checkpoint(ckpt_path, model, optimizer, scheduler, config, epoch, history, best_state, best_acc,
-                             best_epoch, bad_epochs)
+            _save_checkpoint(
+                ckpt_path,
+                model,
+                optimizer,
+                scheduler,
+                config,
+                epoch,
+                history,
+                best_state,
+                best_acc,
+                best_epoch,
+                bad_epochs,
+            )
         if on_epoch is not None:
             on_epoch(row)
 
@@ -330,32 +367,65 @@ def fit(
         model.load_state_dict(best_state)
     if device.type == "cuda":
         model.to(memory_format=torch.contiguous_format)
-    return FitResult(history=history, best_epoch=best_epoch, best_val_accuracy=best_acc,
-                     stopped_early=stopped_early, resumed_from=resumed_from)
+    return FitResult(
+        history=history,
+        best_epoch=best_epoch,
+        best_val_accuracy=best_acc,
+        stopped_early=stopped_early,
+        resumed_from=resumed_from,
+    )
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
 
 
-_RESUME_KEYS = ("batch_size", "optimizer", "lr", "lr_head", "momentum", "weight_decay", "schedule", "step_size",
-                "gamma", "label_smoothing", "seed", "class_weights")
+_RESUME_KEYS = (
+    "batch_size",
+    "optimizer",
+    "lr",
+    "lr_head",
+    "momentum",
+    "weight_decay",
+    "schedule",
+    "step_size",
+    "gamma",
+    "label_smoothing",
+    "seed",
+    "class_weights",
+)
 
 
-def _save_checkpoint(path: Path, model, optimizer, scheduler, config, epoch, history, best_state, best_acc,
-                     best_epoch, bad_epochs) -> None:
+def _save_checkpoint(
+    path: Path, model, optimizer, scheduler, config, epoch, history, best_state, best_acc, best_epoch, bad_epochs
+) -> None:
     state = {
-        "epoch": epoch, "model": _cpu_state(model), "optimizer": copy.deepcopy(optimizer.state_dict()),
+        "epoch": epoch,
+        "model": _cpu_state(model),
+        "optimizer": copy.deepcopy(optimizer.state_dict()),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "config": config.to_dict(), "history": history, "best_state": best_state, "best_acc": best_acc,
-        "best_epoch": best_epoch, "bad_epochs": bad_epochs,
+        "config": config.to_dict(),
+        "history": history,
+        "best_state": best_state,
+        "best_acc": best_acc,
+        "best_epoch": best_epoch,
+        "bad_epochs": bad_epochs,
     }
     save_checkpoint(path, state)
 
 
-_CHECKPOINT_TYPES = {"epoch": int, "model": dict, "optimizer": dict, "scheduler": (dict, type(None)), "config": dict,
-                     "history": list, "best_state": (dict, type(None)), "best_acc": (float, int, type(None)),
-                     "best_epoch": int, "bad_epochs": int}
+_CHECKPOINT_TYPES = {
+    "epoch": int,
+    "model": dict,
+    "optimizer": dict,
+    "scheduler": (dict, type(None)),
+    "config": dict,
+    "history": list,
+    "best_state": (dict, type(None)),
+    "best_acc": (float, int, type(None)),
+    "best_epoch": int,
+    "bad_epochs": int,
+}
 
 
 def _load_checkpoint(path: Path, config: TrainConfig) -> dict[str, Any]:
@@ -366,8 +436,12 @@ def _load_checkpoint(path: Path, config: TrainConfig) -> dict[str, Any]:
     saved = state["config"]
     changed = [k for k in _RESUME_KEYS if saved.get(k) != getattr(config, k)]
     if changed:
-        raise NnlabError(f"cannot resume: the checkpoint was made with different {', '.join(changed)}; "
-                         "use the same options or start afresh")
+        raise NnlabError(
+            f"cannot resume: the checkpoint was made with different {', '.join(changed)}; "
+            "use the same options or start afresh"
+        )
     if saved.get("epochs") != config.epochs and config.schedule in ("cosine", "onecycle"):
-        raise NnlabError("cannot resume: the checkpoint was made with a different number of epochs, which changes this schedule")
+        raise NnlabError(
+            "cannot resume: the checkpoint was made with a different number of epochs, which changes this schedule"
+        )
     return state

@@ -33,8 +33,9 @@ class Evaluation:
     source: str
 
 
-def evaluate_on_dataset(model: Any, data: Any, split: str, device: torch.device, batch_size: int = 256,
-                        num_workers: int = 0) -> Evaluation:
+def evaluate_on_dataset(
+    model: Any, data: Any, split: str, device: torch.device, batch_size: int = 256, num_workers: int = 0
+) -> Evaluation:
     """Accuracy, loss, per-class scores and confusion of ``model`` on one split of ``data`` (a DataOptions)."""
 
     ds = dataset_for_model(model, data, split)
@@ -115,8 +116,9 @@ def run_evaluate(request: EvaluateRequest, *, provenance: dict[str, Any] | None 
 
     ``provenance`` (e.g. the command line) is stored in the table's metadata.
     """
-    output = Path(request.output) if request.output is not None else artifacts.sibling(request.model,
-                                                                                       ".metrics.parquet")
+    output = (
+        Path(request.output) if request.output is not None else artifacts.sibling(request.model, ".metrics.parquet")
+    )
     if output.suffix != ".parquet":
         raise NnlabError(f"the metrics table must be a .parquet file, got {output}")
     device = resolve_device(request.device)
@@ -127,18 +129,38 @@ def run_evaluate(request: EvaluateRequest, *, provenance: dict[str, Any] | None 
         name = request.dataset or model.provenance.get("dataset")
         if not name:
             raise NnlabError(f"{request.model} records no training dataset; name the dataset to evaluate on")
-        data = DataOptions(dataset=name, root=request.data_root, download=request.download,
-                           val_fraction=request.val_fraction, fraction=request.fraction, limit=request.limit,
-                           seed=request.seed)
-        ev = evaluate_on_dataset(model, data, request.split, device, batch_size=request.batch_size,
-                                 num_workers=request.num_workers)
-    artifacts.save_table(output, ev.table, {"table": "metrics", "model": str(request.model), "source": ev.source,
-                                            "provenance": artifacts.provenance(base=provenance,
-                                                                               seed=request.seed)})
+        data = DataOptions(
+            dataset=name,
+            root=request.data_root,
+            download=request.download,
+            val_fraction=request.val_fraction,
+            fraction=request.fraction,
+            limit=request.limit,
+            seed=request.seed,
+        )
+        ev = evaluate_on_dataset(
+            model, data, request.split, device, batch_size=request.batch_size, num_workers=request.num_workers
+        )
+    artifacts.save_table(
+        output,
+        ev.table,
+        {
+            "table": "metrics",
+            "model": str(request.model),
+            "source": ev.source,
+            "provenance": artifacts.provenance(base=provenance, seed=request.seed),
+        },
+    )
     if request.plot is not None:
         plot_confusion(confusion(ev), ev.classes, request.plot, title=f"{Path(request.model).name} on {ev.source}")
-    summary = {"model": str(request.model), "data": ev.source, "samples": ev.samples, "accuracy": ev.accuracy,
-               "loss": ev.loss, "metrics table": str(output)}
+    summary = {
+        "model": str(request.model),
+        "data": ev.source,
+        "samples": ev.samples,
+        "accuracy": ev.accuracy,
+        "loss": ev.loss,
+        "metrics table": str(output),
+    }
     if request.plot is not None:
         summary["confusion plot"] = str(request.plot)
     return EvaluateOutcome(evaluation=ev, output=output, plot=request.plot, summary=summary)

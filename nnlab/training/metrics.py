@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 
 
-def classification_table(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], loss: float | None = None) -> pd.DataFrame:
+def classification_table(
+    y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], loss: float | None = None
+) -> pd.DataFrame:
     """Rows with ``scope`` 'overall' (accuracy, loss, macro scores), 'class' (precision, recall, f1,
     support per class) and 'confusion' (true_class, pred_class, count), so one parquet holds all three.
     """
@@ -15,18 +17,41 @@ def classification_table(y_true: np.ndarray, y_pred: np.ndarray, classes: list[s
     labels = np.arange(len(classes))
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     acc = float((np.asarray(y_true) == np.asarray(y_pred)).mean()) if len(y_true) else float("nan")
-    rows = [{
-        "scope": "overall", "class": "all", "precision": float(p.mean()), "recall": float(r.mean()),
-        "f1": float(f.mean()), "support": int(s.sum()), "accuracy": acc, "loss": loss,
-    }]
+    rows = [
+        {
+            "scope": "overall",
+            "class": "all",
+            "precision": float(p.mean()),
+            "recall": float(r.mean()),
+            "f1": float(f.mean()),
+            "support": int(s.sum()),
+            "accuracy": acc,
+            "loss": loss,
+        }
+    ]
     for i, name in enumerate(classes):
-        rows.append({"scope": "class", "class": str(name), "precision": float(p[i]), "recall": float(r[i]),
-                     "f1": float(f[i]), "support": int(s[i])})
+        rows.append(
+            {
+                "scope": "class",
+                "class": str(name),
+                "precision": float(p[i]),
+                "recall": float(r[i]),
+                "f1": float(f[i]),
+                "support": int(s[i]),
+            }
+        )
     cm = confusion_matrix(y_true, y_pred, labels=labels)
     for i, t in enumerate(classes):
         for j, q in enumerate(classes):
-            rows.append({"scope": "confusion", "class": str(t), "true_class": str(t), "pred_class": str(q),
-                         "count": int(cm[i, j])})
+            rows.append(
+                {
+                    "scope": "confusion",
+                    "class": str(t),
+                    "true_class": str(t),
+                    "pred_class": str(q),
+                    "count": int(cm[i, j]),
+                }
+            )
     df = pd.DataFrame(rows)
     for col in ("support", "count"):
         df[col] = df[col].astype("Int64")
@@ -38,6 +63,6 @@ def confusion_from_table(df: pd.DataFrame, classes: list[str]) -> np.ndarray:
     conf = df[df["scope"] == "confusion"]
     index = {c: i for i, c in enumerate(classes)}
     cm = np.zeros((len(classes), len(classes)), dtype=np.int64)
-    for t, q, n in zip(conf["true_class"], conf["pred_class"], conf["count"]):
+    for t, q, n in zip(conf["true_class"], conf["pred_class"], conf["count"], strict=False):
         cm[index[t], index[q]] = int(n)
     return cm

@@ -41,10 +41,18 @@ class DataOptions:
         """Load one split with these options (augmentation only where asked)."""
 
         return load_dataset(
-            self.dataset, split, root=self.root, download=self.download, image_size=self.image_size,
-            channels=self.channels, augment=augment if augment is not None else "none",
-            val_fraction=self.val_fraction, seed=self.seed,
-            fraction=self.fraction if subset else None, limit=self.limit if subset else None, **self.extra,
+            self.dataset,
+            split,
+            root=self.root,
+            download=self.download,
+            image_size=self.image_size,
+            channels=self.channels,
+            augment=augment if augment is not None else "none",
+            val_fraction=self.val_fraction,
+            seed=self.seed,
+            fraction=self.fraction if subset else None,
+            limit=self.limit if subset else None,
+            **self.extra,
         )
 
 
@@ -101,11 +109,24 @@ def build_new_model(
     kind = normalize or ("imagenet" if (pretrained or weights) else "dataset")
     mean, std = normalization_stats(kind, info, channels)
     kwargs = dict(model_args or {})
-    net = create_model(model_name, num_classes=len(classes), in_channels=channels, image_size=size, width=width,
-                       pretrained=pretrained, weights=str(weights) if weights else None, **kwargs)
+    net = create_model(
+        model_name,
+        num_classes=len(classes),
+        in_channels=channels,
+        image_size=size,
+        width=width,
+        pretrained=pretrained,
+        weights=str(weights) if weights else None,
+        **kwargs,
+    )
     arch_kwargs = {"width": width, **kwargs}
-    spec = ModelSpec(arch=model_name, arch_kwargs=arch_kwargs, classes=classes,
-                     input={"channels": channels, "size": size, "mean": mean, "std": std}, surgery=[])
+    spec = ModelSpec(
+        arch=model_name,
+        arch_kwargs=arch_kwargs,
+        classes=classes,
+        input={"channels": channels, "size": size, "mean": mean, "std": std},
+        surgery=[],
+    )
     return Classifier(net, spec)
 
 
@@ -122,8 +143,13 @@ def init_from_artifact(model, path: Path) -> tuple[int, int]:
     src = source.net.state_dict()
     dst = model.net.state_dict()
     matched = {k: v for k, v in src.items() if k in dst and dst[k].shape == v.shape}
-    matched.update({k: adapt_input_weight(v, dst[k].shape[1]) for k, v in src.items()
-                    if k in dst and k not in matched and _input_conv_pair(v, dst[k])})
+    matched.update(
+        {
+            k: adapt_input_weight(v, dst[k].shape[1])
+            for k, v in src.items()
+            if k in dst and k not in matched and _input_conv_pair(v, dst[k])
+        }
+    )
     if not matched:
         raise NnlabError(f"init model {path}: no weight matches this model's shapes (different width or input?)")
     dst.update(matched)
@@ -133,8 +159,13 @@ def init_from_artifact(model, path: Path) -> tuple[int, int]:
 
 def _input_conv_pair(src: torch.Tensor, dst: torch.Tensor) -> bool:
     """A conv weight that differs only in grey (1) versus colour (3) input channels."""
-    return (src.ndim == 4 and dst.ndim == 4 and src.shape[0] == dst.shape[0] and src.shape[2:] == dst.shape[2:]
-            and {src.shape[1], dst.shape[1]} == {1, 3})
+    return (
+        src.ndim == 4
+        and dst.ndim == 4
+        and src.shape[0] == dst.shape[0]
+        and src.shape[2:] == dst.shape[2:]
+        and {src.shape[1], dst.shape[1]} == {1, 3}
+    )
 
 
 def adapt_input_weight(weight: torch.Tensor, channels: int) -> torch.Tensor:

@@ -20,11 +20,30 @@ import pandas as pd
 from nnlab import artifacts
 from nnlab.errors import ArtifactError
 
-SHOWN = ("run", "block", "trainable_parameters", "train_accuracy", "val_accuracy", "train_seconds_per_epoch",
-         "val_seconds_per_epoch")  # what a terminal has room for
-COLUMNS = ("run", "model", "dataset", "block", "trainable_parameters", "parameters", "train_accuracy", "val_accuracy",
-           "epochs", "train_seconds_per_epoch", "val_seconds_per_epoch", "train_images_per_second",
-           "val_images_per_second")
+SHOWN = (
+    "run",
+    "block",
+    "trainable_parameters",
+    "train_accuracy",
+    "val_accuracy",
+    "train_seconds_per_epoch",
+    "val_seconds_per_epoch",
+)  # what a terminal has room for
+COLUMNS = (
+    "run",
+    "model",
+    "dataset",
+    "block",
+    "trainable_parameters",
+    "parameters",
+    "train_accuracy",
+    "val_accuracy",
+    "epochs",
+    "train_seconds_per_epoch",
+    "val_seconds_per_epoch",
+    "train_images_per_second",
+    "val_images_per_second",
+)
 
 
 @dataclass
@@ -47,10 +66,14 @@ def run_row(path: str | os.PathLike) -> dict[str, object]:
     except ValueError as err:
         raise ArtifactError(f"{path}: unreadable metrics or provenance metadata ({err})") from None
     return {
-        "run": Path(path).name.split(".")[0], "model": meta.get("nnlab.arch", "?"), "dataset": prov.get("dataset"),
+        "run": Path(path).name.split(".")[0],
+        "model": meta.get("nnlab.arch", "?"),
+        "dataset": prov.get("dataset"),
         "block": (metrics.get("block") or "head only") if "block_preset" in metrics else "",
-        "trainable_parameters": metrics.get("trainable_parameters"), "parameters": metrics.get("parameters"),
-        "train_accuracy": metrics.get("train_accuracy"), "val_accuracy": metrics.get("val_accuracy"),
+        "trainable_parameters": metrics.get("trainable_parameters"),
+        "parameters": metrics.get("parameters"),
+        "train_accuracy": metrics.get("train_accuracy"),
+        "val_accuracy": metrics.get("val_accuracy"),
         "epochs": metrics.get("epochs_run"),
         **{k: metrics.get(k) for k in COLUMNS[9:]},
     }
@@ -58,6 +81,7 @@ def run_row(path: str | os.PathLike) -> dict[str, object]:
 
 def markdown(frame: pd.DataFrame) -> str:
     """The table as GitHub markdown (accuracies in %, seconds to 2 decimals, counts with separators)."""
+
     def cell(col: str, value: object) -> str:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return ""
@@ -70,13 +94,19 @@ def markdown(frame: pd.DataFrame) -> str:
         return str(value)
 
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(c, v) for c, v in zip(frame.columns, row)) + " |"
-              for row in frame.itertuples(index=False)]
+    lines += [
+        "| " + " | ".join(cell(c, v) for c, v in zip(frame.columns, row, strict=False)) + " |"
+        for row in frame.itertuples(index=False)
+    ]
     return "\n".join(lines) + "\n"
 
 
-def run_table(runs: Iterable[str | os.PathLike], output: str | os.PathLike | None = None,
-              markdown_path: str | os.PathLike | None = None, provenance: dict[str, Any] | None = None) -> RunTable:
+def run_table(
+    runs: Iterable[str | os.PathLike],
+    output: str | os.PathLike | None = None,
+    markdown_path: str | os.PathLike | None = None,
+    provenance: dict[str, Any] | None = None,
+) -> RunTable:
     """Put the training runs ``runs`` side by side; write the table as parquet (and markdown) when asked.
 
     ``provenance`` (see :func:`nnlab.artifacts.provenance`, e.g. the CLI's command line) goes into the table."""
@@ -86,8 +116,11 @@ def run_table(runs: Iterable[str | os.PathLike], output: str | os.PathLike | Non
     frame = pd.DataFrame([run_row(p) for p in paths], columns=list(COLUMNS))
     out = md = None
     if output is not None:
-        out = artifacts.save_table(output, frame, {"table": "runs",
-                                                   "provenance": artifacts.provenance(base=provenance, runs=[str(p) for p in paths])})
+        out = artifacts.save_table(
+            output,
+            frame,
+            {"table": "runs", "provenance": artifacts.provenance(base=provenance, runs=[str(p) for p in paths])},
+        )
     if markdown_path is not None:
         md = artifacts.save_text(markdown(frame), markdown_path)
     return RunTable(frame=frame, output=out, markdown=md)

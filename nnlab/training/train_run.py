@@ -105,8 +105,12 @@ class TrainOutcome:
 def epoch_timing(history: pd.DataFrame) -> dict[str, float]:
     """Mean train and validation seconds per epoch and images per second over a history table
     (the seed S3 report's speed columns); columns the history lacks are left out."""
-    columns = {"train_seconds": "train_seconds_per_epoch", "val_seconds": "val_seconds_per_epoch",
-               "train_images_per_second": "train_images_per_second", "val_images_per_second": "val_images_per_second"}
+    columns = {
+        "train_seconds": "train_seconds_per_epoch",
+        "val_seconds": "val_seconds_per_epoch",
+        "train_images_per_second": "train_images_per_second",
+        "val_images_per_second": "val_images_per_second",
+    }
     return {name: float(history[col].mean()) for col, name in columns.items() if col in history and len(history)}
 
 
@@ -129,8 +133,10 @@ def run_train(
     :func:`nnlab.artifacts.provenance`, e.g. the CLI's command line) is recorded in what is written.
     """
     if req.roi_mode not in ROI_TRAINERS:
-        raise NnlabError(f"unknown roi mode {req.roi_mode!r}; registered: {', '.join(ROI_TRAINERS.names())} "
-                         "(align is registered by importing nnlab.detection.align)")
+        raise NnlabError(
+            f"unknown roi mode {req.roi_mode!r}; registered: {', '.join(ROI_TRAINERS.names())} "
+            "(align is registered by importing nnlab.detection.align)"
+        )
     return ROI_TRAINERS.get(req.roi_mode)(req, on_batch=on_batch, on_epoch=on_epoch, provenance=provenance)
 
 
@@ -164,19 +170,47 @@ def train_classifier(
 
         model_name = load_model(req.init).spec.arch
     config = TrainConfig(
-        epochs=req.epochs, batch_size=req.batch_size, optimizer=req.optimizer, lr=req.lr, lr_head=req.lr_head,
-        momentum=req.momentum, weight_decay=req.weight_decay, schedule=req.schedule, step_size=req.step_size,
-        gamma=req.gamma, label_smoothing=req.label_smoothing, patience=req.patience, seed=req.seed,
-        num_workers=req.num_workers, amp=req.amp, channels_last=req.amp,
+        epochs=req.epochs,
+        batch_size=req.batch_size,
+        optimizer=req.optimizer,
+        lr=req.lr,
+        lr_head=req.lr_head,
+        momentum=req.momentum,
+        weight_decay=req.weight_decay,
+        schedule=req.schedule,
+        step_size=req.step_size,
+        gamma=req.gamma,
+        label_smoothing=req.label_smoothing,
+        patience=req.patience,
+        seed=req.seed,
+        num_workers=req.num_workers,
+        amp=req.amp,
+        channels_last=req.amp,
     )
     device = resolve_device(req.device)
-    data = DataOptions(dataset=req.dataset, root=req.data_root, download=req.download, image_size=req.image_size,
-                       augment=req.augment, val_fraction=req.val_fraction, fraction=req.fraction, limit=req.limit,
-                       seed=req.seed, extra={"balance": req.balance} if req.balance != "none" else {})
+    data = DataOptions(
+        dataset=req.dataset,
+        root=req.data_root,
+        download=req.download,
+        image_size=req.image_size,
+        augment=req.augment,
+        val_fraction=req.val_fraction,
+        fraction=req.fraction,
+        limit=req.limit,
+        seed=req.seed,
+        extra={"balance": req.balance} if req.balance != "none" else {},
+    )
 
     seed_everything(req.seed)
-    model = build_new_model(model_name, data, width=req.width, pretrained=req.pretrained, weights=req.weights,
-                            normalize=req.normalize, model_args=req.model_args)
+    model = build_new_model(
+        model_name,
+        data,
+        width=req.width,
+        pretrained=req.pretrained,
+        weights=req.weights,
+        normalize=req.normalize,
+        model_args=req.model_args,
+    )
     init_info = None
     if req.init is not None:
         copied, total = init_from_artifact(model, Path(req.init))
@@ -202,8 +236,18 @@ def train_classifier(
     if req.hooks is not None:
         config.extra.update(req.hooks.settings())
         fit_kwargs = req.hooks.fit_hooks(model, train_ds, config, req)
-    result = fit(model, train_ds, val_ds, config, device, checkpoint=checkpoint_path(req.output), resume=req.resume,
-                 on_epoch=on_epoch, on_batch=on_batch, **fit_kwargs)
+    result = fit(
+        model,
+        train_ds,
+        val_ds,
+        config,
+        device,
+        checkpoint=checkpoint_path(req.output),
+        resume=req.resume,
+        on_epoch=on_epoch,
+        on_batch=on_batch,
+        **fit_kwargs,
+    )
     if callable(distilled):
         distilled(False)
     model.to("cpu").eval()
@@ -223,8 +267,14 @@ def train_classifier(
     }
     if preset is not None:
         metrics.update(block_preset=req.block_preset, block=preset.block, heads=list(preset.heads))
-    prov = artifacts.provenance(base=provenance, dataset=req.dataset, seed=req.seed, train_config=config.to_dict(),
-                                 augment=req.augment, init=str(req.init) if req.init else None)
+    prov = artifacts.provenance(
+        base=provenance,
+        dataset=req.dataset,
+        seed=req.seed,
+        train_config=config.to_dict(),
+        augment=req.augment,
+        init=str(req.init) if req.init else None,
+    )
     save_model(req.output, model, metrics=metrics, provenance=prov)
     history_path = req.history or artifacts.sibling(req.output, ".history.parquet")
     artifacts.save_table(history_path, history, {"table": "history", "provenance": prov})
@@ -233,10 +283,18 @@ def train_classifier(
     checkpoint_path(req.output).unlink(missing_ok=True)
 
     summary = {
-        "model": model_name, "dataset": req.dataset, "parameters": total, "trainable": trainable,
-        "train samples": len(train_ds), "val samples": len(val_ds), "best epoch": result.best_epoch,
-        "best val accuracy": result.best_val_accuracy, "stopped early": result.stopped_early,
-        "device": str(device), "artifact": str(req.output), "history": str(history_path),
+        "model": model_name,
+        "dataset": req.dataset,
+        "parameters": total,
+        "trainable": trainable,
+        "train samples": len(train_ds),
+        "val samples": len(val_ds),
+        "best epoch": result.best_epoch,
+        "best val accuracy": result.best_val_accuracy,
+        "stopped early": result.stopped_early,
+        "device": str(device),
+        "artifact": str(req.output),
+        "history": str(history_path),
     }
     if preset is not None:
         summary["block preset"] = f"{req.block_preset}: {preset.block or 'none'} + {', '.join(preset.heads)}"

@@ -74,7 +74,7 @@ def tie_heavy(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     X = np.maximum(rng.standard_normal((n, d)), 0.0)
     X[rng.random((n, d)) < 0.3] = 0.0
     q = n // 4
-    X[n - q:] = X[rng.integers(0, n - q, q)]
+    X[n - q :] = X[rng.integers(0, n - q, q)]
     X[1] = 0.0
     X[2] = 0.0
     return X

@@ -41,31 +41,36 @@ def test_show_completion_and_completion_of_choices(runner, app, monkeypatch):
     monkeypatch.setenv("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION", "1")
     shown = runner.invoke(app, ["--show-completion", "bash"], prog_name="nnlab")
     assert shown.exit_code == 0 and "_NNLAB_COMPLETE=complete_bash" in shown.output
-    for words, expected in [("nnlab train --optimizer ", ["sgd", "adam", "adamw"]),
-                            ("nnlab detect --roi-mode ", ["crop", "align"]),
-                            ("nnlab train --device c", ["cpu", "cuda"]),
-                            ("nnlab attack m.safetensors --attack pixels+f", ["pixels+fgsm"])]:
+    for words, expected in [
+        ("nnlab train --optimizer ", ["sgd", "adam", "adamw"]),
+        ("nnlab detect --roi-mode ", ["crop", "align"]),
+        ("nnlab train --device c", ["cpu", "cuda"]),
+        ("nnlab attack m.safetensors --attack pixels+f", ["pixels+fgsm"]),
+    ]:
         env = {"_NNLAB_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split(" ")) - 1)}
         result = runner.invoke(app, [], prog_name="nnlab", env=env)
         assert result.output.split() == expected, (words, result.output)
 
 
-@pytest.mark.parametrize("args, valid", [
-    (["train", "--optimizer", "sgdd"], ["'sgd'", "'adam'", "'adamw'"]),
-    (["train", "--schedule", "linear"], ["'cosine'", "'onecycle'"]),
-    (["train", "--augment", "flip"], ["'flip-crop'", "'svhn-aug'"]),
-    (["train", "--normalize", "z"], ["'imagenet'", "'half'"]),
-    (["train", "--balance", "over"], ["'undersample'", "'weights'"]),
-    (["train", "--roi-mode", "pool"], ["'crop'", "'align'"]),
-    (["train", "--loss", "hinge"], ["'ce'", "'circle'"]),
-    (["fit-head", "t.safetensors", "--optimizer", "lamb"], ["'adam'"]),
-    (["attack", "m.safetensors", "--split", "dev"], ["'train'", "'val'", "'test'"]),
-    (["embed", "m.safetensors", "--method", "tsne"], ["'umap'", "'pca'"]),
-    (["detect", "m.safetensors", "voc", "--mode", "slow"], ["'fast'", "'quality'", "'single'"]),
-    (["propose-regions", "voc", "--mode", "slow"], ["'fast'"]),
-    (["rank-features", "f.safetensors", "--method", "backward"], ["'forward'", "'univariate'"]),
-    (["evaluate", "m.safetensors", "--device", "gpu"], ["'auto'", "'cpu'", "'cuda'", "'mps'", "cuda:N"]),
-])
+@pytest.mark.parametrize(
+    "args, valid",
+    [
+        (["train", "--optimizer", "sgdd"], ["'sgd'", "'adam'", "'adamw'"]),
+        (["train", "--schedule", "linear"], ["'cosine'", "'onecycle'"]),
+        (["train", "--augment", "flip"], ["'flip-crop'", "'svhn-aug'"]),
+        (["train", "--normalize", "z"], ["'imagenet'", "'half'"]),
+        (["train", "--balance", "over"], ["'undersample'", "'weights'"]),
+        (["train", "--roi-mode", "pool"], ["'crop'", "'align'"]),
+        (["train", "--loss", "hinge"], ["'ce'", "'circle'"]),
+        (["fit-head", "t.safetensors", "--optimizer", "lamb"], ["'adam'"]),
+        (["attack", "m.safetensors", "--split", "dev"], ["'train'", "'val'", "'test'"]),
+        (["embed", "m.safetensors", "--method", "tsne"], ["'umap'", "'pca'"]),
+        (["detect", "m.safetensors", "voc", "--mode", "slow"], ["'fast'", "'quality'", "'single'"]),
+        (["propose-regions", "voc", "--mode", "slow"], ["'fast'"]),
+        (["rank-features", "f.safetensors", "--method", "backward"], ["'forward'", "'univariate'"]),
+        (["evaluate", "m.safetensors", "--device", "gpu"], ["'auto'", "'cpu'", "'cuda'", "'mps'", "cuda:N"]),
+    ],
+)
 def test_a_bad_choice_is_a_usage_error_listing_the_valid_ones(runner, app, tmp_path, args, valid):
     result = invoke(runner, app, *args, "-o", tmp_path / "out.safetensors")
     _usage_error(result, args[-2], *valid)
@@ -87,7 +92,13 @@ def test_environment_variables_set_the_machine_options(runner, app, tmp_path):
 
 def test_device_values():
     assert [check_device(v) for v in ("auto", "CPU", "cuda", "cuda:1", "mps", None)] == [
-        "auto", "cpu", "cuda", "cuda:1", "mps", None]
+        "auto",
+        "cpu",
+        "cuda",
+        "cuda:1",
+        "mps",
+        None,
+    ]
     for bad in ("gpu", "cuda:", "cuda:x", "tpu"):
         with pytest.raises(typer.BadParameter, match="cuda:N"):
             check_device(bad)
@@ -95,8 +106,20 @@ def test_device_values():
 
 def test_long_commands_group_their_options_in_panels(runner, app):
     for command, panels in [
-        ("train", ["Data", "Model", "Optimisation", "Schedule", "Regularisation", "Robustness", "Detection",
-                   "Output", "Runtime"]),
+        (
+            "train",
+            [
+                "Data",
+                "Model",
+                "Optimisation",
+                "Schedule",
+                "Regularisation",
+                "Robustness",
+                "Detection",
+                "Output",
+                "Runtime",
+            ],
+        ),
         ("fit-head", ["Data", "Model", "Optimisation", "Schedule", "Regularisation", "Output", "Runtime"]),
         ("attack", ["Data", "Attack", "Output", "Runtime"]),
         ("detect", ["Data", "Detection", "Selective search", "Output", "Runtime"]),
@@ -107,10 +130,13 @@ def test_long_commands_group_their_options_in_panels(runner, app):
 
 
 def test_renamed_and_removed_options(runner, app, tmp_path):
-    _usage_error(invoke(runner, app, "detect", "m.safetensors", "voc", "--workers", "2", "-o", tmp_path / "d.parquet"),
-                 "--workers")
-    _usage_error(invoke(runner, app, "propose-regions", "voc", "--workers", "2", "-o", tmp_path / "p.parquet"),
-                 "--workers")
+    _usage_error(
+        invoke(runner, app, "detect", "m.safetensors", "voc", "--workers", "2", "-o", tmp_path / "d.parquet"),
+        "--workers",
+    )
+    _usage_error(
+        invoke(runner, app, "propose-regions", "voc", "--workers", "2", "-o", tmp_path / "p.parquet"), "--workers"
+    )
     _usage_error(invoke(runner, app, "attack", "--summarize", "a=x,y", "-o", tmp_path / "s.parquet"), "--summarize")
     assert "--search-threads" in runner.invoke(app, ["detect", "--help"]).output
 
@@ -129,11 +155,18 @@ def test_choices_match_the_library_sets():
     from nnlab.training.config import OPTIMIZERS, SCHEDULES
     from nnlab.training.recipe import NORMALIZATIONS
 
-    for literal, library in [(choices.Optimizer, OPTIMIZERS), (choices.Schedule, SCHEDULES),
-                             (choices.Augment, AUGMENTS.names()), (choices.Normalize, NORMALIZATIONS),
-                             (choices.Balance, BALANCE_MODES), (choices.RoiMode, ROI_MODES), (choices.Loss, LOSSES),
-                             (choices.SearchMode, MODES), (choices.EmbedMethod, EMBED_METHODS),
-                             (choices.RankMethod, RANK_METHODS)]:
+    for literal, library in [
+        (choices.Optimizer, OPTIMIZERS),
+        (choices.Schedule, SCHEDULES),
+        (choices.Augment, AUGMENTS.names()),
+        (choices.Normalize, NORMALIZATIONS),
+        (choices.Balance, BALANCE_MODES),
+        (choices.RoiMode, ROI_MODES),
+        (choices.Loss, LOSSES),
+        (choices.SearchMode, MODES),
+        (choices.EmbedMethod, EMBED_METHODS),
+        (choices.RankMethod, RANK_METHODS),
+    ]:
         assert sorted(get_args(literal)) == sorted(library)
 
 

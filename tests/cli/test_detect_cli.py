@@ -30,17 +30,58 @@ def demo(tmp_path_factory):
     steps = [
         ["make-scenes", vocdir, "--count", "10", "--size", "96", "--seed", "2"],
         ["propose-regions", vocdir, "--split", "train", *SEARCH, "-o", props],
-        ["train", "--model", "mobilenet_v2", *TINY, "--dataset", "mnist5k", "--limit", "200", "--epochs", "1",
-         "-o", root / "backbone.safetensors", "--quiet"],
-        ["train", "--model", "mobilenet_v2", *TINY, "--init", root / "backbone.safetensors", "--freeze", "features",
-         "--dataset", f"proposals:{props}", "--balance", "undersample", "--val-fraction", "0.2", "--epochs", "1",
-         "--optimizer", "adam", "--lr", "0.01", "-o", root / "det.safetensors", "--quiet"],
+        [
+            "train",
+            "--model",
+            "mobilenet_v2",
+            *TINY,
+            "--dataset",
+            "mnist5k",
+            "--limit",
+            "200",
+            "--epochs",
+            "1",
+            "-o",
+            root / "backbone.safetensors",
+            "--quiet",
+        ],
+        [
+            "train",
+            "--model",
+            "mobilenet_v2",
+            *TINY,
+            "--init",
+            root / "backbone.safetensors",
+            "--freeze",
+            "features",
+            "--dataset",
+            f"proposals:{props}",
+            "--balance",
+            "undersample",
+            "--val-fraction",
+            "0.2",
+            "--epochs",
+            "1",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.01",
+            "-o",
+            root / "det.safetensors",
+            "--quiet",
+        ],
     ]
     outputs = [invoke(runner, app, *step) for step in steps]
-    for step, res in zip(steps, outputs):
+    for step, res in zip(steps, outputs, strict=False):
         assert res.exit_code == 0, (step[0], res.output)
-    return {"root": root, "voc": vocdir, "props": props, "det": root / "det.safetensors",
-            "backbone": root / "backbone.safetensors", "outputs": outputs}
+    return {
+        "root": root,
+        "voc": vocdir,
+        "props": props,
+        "det": root / "det.safetensors",
+        "backbone": root / "backbone.safetensors",
+        "outputs": outputs,
+    }
 
 
 def test_make_scenes_writes_a_voc_folder(demo):
@@ -53,8 +94,20 @@ def test_make_scenes_writes_a_voc_folder(demo):
 def test_proposals_table_records_every_option(demo):
     df, meta = artifacts.load_table(demo["props"], table="proposals")
     assert {"image", "x1", "y1", "x2", "y2", "iou", "gt_class", "label"} <= set(df.columns)
-    for key in ("split", "mode", "max_side", "min_size", "max_per_image", "pos_iou", "neg_iou", "classes", "add_gt",
-                "labelled", "skipped", "image_root"):
+    for key in (
+        "split",
+        "mode",
+        "max_side",
+        "min_size",
+        "max_per_image",
+        "pos_iou",
+        "neg_iou",
+        "classes",
+        "add_gt",
+        "labelled",
+        "skipped",
+        "image_root",
+    ):
         assert key in meta, key
     assert meta["max_side"] == 96 and meta["max_per_image"] == 40 and meta["split"] == "train"
     assert "labels" in demo["outputs"][1].output
@@ -72,8 +125,22 @@ def test_init_copies_the_backbone_across_class_counts(demo):
 
 def test_detect_writes_detections_metrics_plot_and_drawings(demo, runner, app, tmp_path):
     out = tmp_path / "dets.parquet"
-    res = invoke(runner, app, "detect", demo["det"], demo["voc"], *SEARCH, "--score", "0.0", "--nms-iou", "0.4",
-                 "-o", out, "--draw", tmp_path / "drawn")
+    res = invoke(
+        runner,
+        app,
+        "detect",
+        demo["det"],
+        demo["voc"],
+        *SEARCH,
+        "--score",
+        "0.0",
+        "--nms-iou",
+        "0.4",
+        "-o",
+        out,
+        "--draw",
+        tmp_path / "drawn",
+    )
     assert res.exit_code == 0, error_text(res)
     dets, meta = artifacts.load_table(out, table="detections")
     assert list(dets.columns) == ["image", "x1", "y1", "x2", "y2", "score", "class"] and len(dets) > 0
@@ -88,8 +155,28 @@ def test_detect_writes_detections_metrics_plot_and_drawings(demo, runner, app, t
 
 def test_align_head_trains_and_detects(demo, runner, app, tmp_path):
     align = tmp_path / "align.safetensors"
-    res = invoke(runner, app, "train", "--roi-mode", "align", "--init", demo["det"], "--dataset", f"proposals:{demo['props']}",
-                 "--val-fraction", "0.2", "--epochs", "2", "--optimizer", "adam", "--lr", "0.01", "-o", align, "--quiet")
+    res = invoke(
+        runner,
+        app,
+        "train",
+        "--roi-mode",
+        "align",
+        "--init",
+        demo["det"],
+        "--dataset",
+        f"proposals:{demo['props']}",
+        "--val-fraction",
+        "0.2",
+        "--epochs",
+        "2",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+        "-o",
+        align,
+        "--quiet",
+    )
     assert res.exit_code == 0, error_text(res)
     assert load_model(align).spec.arch == "roi:mobilenet_v2"
     out = tmp_path / "align.parquet"
@@ -103,13 +190,45 @@ def test_align_head_trains_and_detects(demo, runner, app, tmp_path):
 
 def test_balance_weights_and_its_misuse(demo, runner, app, tmp_path):
     out = tmp_path / "w.safetensors"
-    res = invoke(runner, app, "train", "--model", "mobilenet_v2", *TINY, "--init", demo["backbone"], "--freeze", "features",
-                 "--dataset", f"proposals:{demo['props']}", "--balance", "weights", "--limit", "300", "--epochs", "1",
-                 "-o", out, "--quiet")
+    res = invoke(
+        runner,
+        app,
+        "train",
+        "--model",
+        "mobilenet_v2",
+        *TINY,
+        "--init",
+        demo["backbone"],
+        "--freeze",
+        "features",
+        "--dataset",
+        f"proposals:{demo['props']}",
+        "--balance",
+        "weights",
+        "--limit",
+        "300",
+        "--epochs",
+        "1",
+        "-o",
+        out,
+        "--quiet",
+    )
     assert res.exit_code == 0, error_text(res)
     weights = load_model(out).provenance["train_config"]["class_weights"]
     assert weights is not None and weights[0] < max(weights)
-    res = invoke(runner, app, "train", "--model", "cnn", "--dataset", "digits", "--balance", "weights", "-o", tmp_path / "d.safetensors")
+    res = invoke(
+        runner,
+        app,
+        "train",
+        "--model",
+        "cnn",
+        "--dataset",
+        "digits",
+        "--balance",
+        "weights",
+        "-o",
+        tmp_path / "d.safetensors",
+    )
     assert_clear_error(res, "proposals")
     assert not (tmp_path / "d.safetensors").exists()
 
@@ -171,6 +290,8 @@ def test_bad_inputs_give_one_clear_line_and_no_file(case, demo, runner, app, tmp
         meta.update(classes=["cat"], add_gt=False)
         df = df.assign(label="background")
         props = artifacts.save_table(tmp_path / "cats.parquet", df, meta)
-        res = invoke(runner, app, "detect", demo["det"], demo["voc"], "--split", "train", "--proposals", props, "-o", out)
+        res = invoke(
+            runner, app, "detect", demo["det"], demo["voc"], "--split", "train", "--proposals", props, "-o", out
+        )
         assert_clear_error(res, "do not match the proposals' labels")
     assert not out.exists()

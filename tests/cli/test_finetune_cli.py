@@ -8,10 +8,34 @@ from nnlab import artifacts
 from nnlab.models import load_model
 from tests.cli.helpers import assert_clear_error, invoke
 
-DEIT = ["--model", "timm:deit_tiny_distilled_patch16_224", "--image-size", "16", "--model-arg", "patch_size=8",
-        "--model-arg", "depth=2", "--model-arg", "embed_dim=32", "--model-arg", "num_heads=2"]
-QUICK = ["--dataset", "digits", "--limit", "60", "--epochs", "1", "--optimizer", "adam", "--lr", "1e-3",
-         "--batch-size", "30"]
+DEIT = [
+    "--model",
+    "timm:deit_tiny_distilled_patch16_224",
+    "--image-size",
+    "16",
+    "--model-arg",
+    "patch_size=8",
+    "--model-arg",
+    "depth=2",
+    "--model-arg",
+    "embed_dim=32",
+    "--model-arg",
+    "num_heads=2",
+]
+QUICK = [
+    "--dataset",
+    "digits",
+    "--limit",
+    "60",
+    "--epochs",
+    "1",
+    "--optimizer",
+    "adam",
+    "--lr",
+    "1e-3",
+    "--batch-size",
+    "30",
+]
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +45,9 @@ def tuned(tmp_path_factory):
     from nnlab.cli.main import app
 
     out = tmp_path_factory.mktemp("finetune") / "deit.safetensors"
-    res = CliRunner().invoke(app, ["train", *DEIT, *QUICK, "--block-preset", "last", "-o", str(out)],
-                             catch_exceptions=False)
+    res = CliRunner().invoke(
+        app, ["train", *DEIT, *QUICK, "--block-preset", "last", "-o", str(out)], catch_exceptions=False
+    )
     assert res.exit_code == 0, res.output
     return out, res.output
 
@@ -31,7 +56,8 @@ def test_block_preset_records_the_trainable_count_and_the_timing_columns(tuned):
     out, printed = tuned
     model = load_model(out)
     block_and_heads = 2 * (32 * 10 + 10) + sum(
-        p.numel() for n, p in model.net.named_parameters() if n.startswith("blocks.1."))
+        p.numel() for n, p in model.net.named_parameters() if n.startswith("blocks.1.")
+    )
     assert model.metrics["trainable_parameters"] == block_and_heads
     assert model.metrics["block"] == "blocks.1" and model.metrics["heads"] == ["head", "head_dist"]
     assert model.metrics["train_seconds_per_epoch"] > 0 and model.metrics["val_images_per_second"] > 0
@@ -67,8 +93,20 @@ def test_models_presets_lists_blocks_and_counts(runner, app, monkeypatch):
 
 def test_bad_block_presets_are_one_clear_line(runner, app, tmp_path):
     out = tmp_path / "m.safetensors"
-    res = invoke(runner, app, "train", "--model", "timm:resnet10t", "--image-size", "16", *QUICK,
-                 "--block-preset", "last", "-o", out)
+    res = invoke(
+        runner,
+        app,
+        "train",
+        "--model",
+        "timm:resnet10t",
+        "--image-size",
+        "16",
+        *QUICK,
+        "--block-preset",
+        "last",
+        "-o",
+        out,
+    )
     assert_clear_error(res, "no fine-tuning preset for timm:resnet10t")
     res = invoke(runner, app, "train", *DEIT, *QUICK, "--block-preset", "blocks.7", "-o", out)
     assert_clear_error(res, "block 'blocks.7' matches no parameter")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pandas as pd
 import pytest
 
 from nnlab import artifacts
@@ -20,9 +19,32 @@ def trained(tmp_path_factory):
     from nnlab.cli.main import app
 
     out = tmp_path_factory.mktemp("train") / "cnn.safetensors"
-    res = CliRunner().invoke(app, ["train", "--model", "cnn", "--width", "0.25", "--image-size", "16", "--dataset", "digits", "--epochs", "2",
-                                   "--optimizer", "adam", "--lr", "0.003", "-o", str(out), "--plot",
-                                   str(out.with_suffix(".png")), "--quiet"], catch_exceptions=False)
+    res = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--model",
+            "cnn",
+            "--width",
+            "0.25",
+            "--image-size",
+            "16",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "2",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.003",
+            "-o",
+            str(out),
+            "--plot",
+            str(out.with_suffix(".png")),
+            "--quiet",
+        ],
+        catch_exceptions=False,
+    )
     assert res.exit_code == 0, res.output
     return out
 
@@ -56,8 +78,24 @@ def test_evaluate_writes_metrics_and_confusion(runner, app, trained, tmp_path):
 
 def test_evaluate_cross_domain_on_another_dataset_with_the_same_classes(runner, app, tmp_path):
     out = tmp_path / "m.safetensors"
-    res = invoke(runner, app, "train", "--model", "mlp", "--dataset", "mnist5k", "--image-size", "8", "--epochs", "1",
-                 "--limit", "500", "-o", out, "--quiet")
+    res = invoke(
+        runner,
+        app,
+        "train",
+        "--model",
+        "mlp",
+        "--dataset",
+        "mnist5k",
+        "--image-size",
+        "8",
+        "--epochs",
+        "1",
+        "--limit",
+        "500",
+        "-o",
+        out,
+        "--quiet",
+    )
     assert res.exit_code == 0, res.output
     res = invoke(runner, app, "evaluate", out, "--dataset", "digits", "-o", tmp_path / "x.parquet", "--quiet")
     assert res.exit_code == 0, res.output
@@ -85,20 +123,42 @@ def test_inspect_table(runner, app, trained):
     assert res.exit_code == 0 and "val_accuracy" in res.output and "history" in res.output
 
 
-@pytest.mark.parametrize("args, fragments", [
-    (["train", "--model", "nosuchnet", "-o", "{tmp}/m.safetensors"], ["unknown model", "vgg16"]),
-    (["train", "--model", "cnn", "--dataset", "nosuchdata", "-o", "{tmp}/m.safetensors"], ["unknown dataset", "digits"]),
-    (["train", "--model", "cnn", "--epochs", "-1", "-o", "{tmp}/m.safetensors"], ["--epochs"]),
-    (["train", "--model", "cnn", "--val-fraction", "1.5", "-o", "{tmp}/m.safetensors"], ["--val-fraction"]),
-    (["train", "--model", "cnn", "--freeze", "nothing.like.this*", "-o", "{tmp}/m.safetensors"], ["nothing.like.this"]),
-    (["train", "--model", "cnn", "--dataset", "cifar10", "--data-root", "{tmp}/nodata", "-o", "{tmp}/m.safetensors"], ["nodata"]),
-    (["evaluate", "{tmp}/missing.safetensors", "--dataset", "digits"], ["no such file"]),
-    (["evaluate", "{tmp}/foreign.safetensors", "--dataset", "digits"], ["not an nnlab artifact"]),
-    (["inspect", "{tmp}/garbage.bin"], ["not an nnlab artifact"]),
-])
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["train", "--model", "nosuchnet", "-o", "{tmp}/m.safetensors"], ["unknown model", "vgg16"]),
+        (
+            ["train", "--model", "cnn", "--dataset", "nosuchdata", "-o", "{tmp}/m.safetensors"],
+            ["unknown dataset", "digits"],
+        ),
+        (["train", "--model", "cnn", "--epochs", "-1", "-o", "{tmp}/m.safetensors"], ["--epochs"]),
+        (["train", "--model", "cnn", "--val-fraction", "1.5", "-o", "{tmp}/m.safetensors"], ["--val-fraction"]),
+        (
+            ["train", "--model", "cnn", "--freeze", "nothing.like.this*", "-o", "{tmp}/m.safetensors"],
+            ["nothing.like.this"],
+        ),
+        (
+            [
+                "train",
+                "--model",
+                "cnn",
+                "--dataset",
+                "cifar10",
+                "--data-root",
+                "{tmp}/nodata",
+                "-o",
+                "{tmp}/m.safetensors",
+            ],
+            ["nodata"],
+        ),
+        (["evaluate", "{tmp}/missing.safetensors", "--dataset", "digits"], ["no such file"]),
+        (["evaluate", "{tmp}/foreign.safetensors", "--dataset", "digits"], ["not an nnlab artifact"]),
+        (["inspect", "{tmp}/garbage.bin"], ["not an nnlab artifact"]),
+    ],
+)
 def test_user_errors_are_one_clear_line(runner, app, tmp_path, args, fragments):
-    from safetensors.torch import save_file
     import torch
+    from safetensors.torch import save_file
 
     save_file({"w": torch.zeros(1)}, str(tmp_path / "foreign.safetensors"))
     (tmp_path / "garbage.bin").write_bytes(b"garbage")
@@ -117,8 +177,26 @@ def test_interrupted_train_resumes_to_the_same_weights(runner, app, tmp_path, mo
 
     from nnlab.training import engine
 
-    args = ["train", "--model", "cnn-bn-dropout", "--width", "0.25", "--image-size", "16", "--dataset", "digits",
-            "--limit", "200", "--epochs", "3", "--schedule", "cosine", "--augment", "flip-crop", "--quiet"]
+    args = [
+        "train",
+        "--model",
+        "cnn-bn-dropout",
+        "--width",
+        "0.25",
+        "--image-size",
+        "16",
+        "--dataset",
+        "digits",
+        "--limit",
+        "200",
+        "--epochs",
+        "3",
+        "--schedule",
+        "cosine",
+        "--augment",
+        "flip-crop",
+        "--quiet",
+    ]
     full = tmp_path / "full.safetensors"
     assert invoke(runner, app, *args, "-o", full).exit_code == 0
 

@@ -40,8 +40,23 @@ def _one_line(result) -> None:
 def test_pickle_planted_as_training_checkpoint_never_runs(runner, app, tmp_path):
     out, marker = tmp_path / "m.safetensors", tmp_path / "PWNED"
     _plant(out.with_name(out.name + ".ckpt"), marker, lambda p: {"epoch": 1, "config": {}, "model": p})
-    res = invoke(runner, app, "train", "--model", "mlp", "--dataset", "digits", "--image-size", "8", "--epochs", "2",
-                 "--resume", "-o", out, "--quiet")
+    res = invoke(
+        runner,
+        app,
+        "train",
+        "--model",
+        "mlp",
+        "--dataset",
+        "digits",
+        "--image-size",
+        "8",
+        "--epochs",
+        "2",
+        "--resume",
+        "-o",
+        out,
+        "--quiet",
+    )
     assert_clear_error(res, "m.safetensors.ckpt", "checkpoint")
     _one_line(res)
     assert not marker.exists() and not out.exists()
@@ -50,8 +65,23 @@ def test_pickle_planted_as_training_checkpoint_never_runs(runner, app, tmp_path)
 def test_torch_saved_pickle_checkpoint_never_runs(runner, app, tmp_path):
     out, marker = tmp_path / "m.safetensors", tmp_path / "PWNED"
     torch.save({"epoch": 1, "config": {}, "model": _Payload(marker)}, out.with_name(out.name + ".ckpt"))
-    res = invoke(runner, app, "train", "--model", "mlp", "--dataset", "digits", "--image-size", "8", "--epochs", "2",
-                 "--resume", "-o", out, "--quiet")
+    res = invoke(
+        runner,
+        app,
+        "train",
+        "--model",
+        "mlp",
+        "--dataset",
+        "digits",
+        "--image-size",
+        "8",
+        "--epochs",
+        "2",
+        "--resume",
+        "-o",
+        out,
+        "--quiet",
+    )
     assert_clear_error(res, "checkpoint")
     _one_line(res)
     assert not marker.exists()
@@ -61,8 +91,11 @@ def _cifar_model(path):
     from nnlab.models import create_classifier
 
     torch.manual_seed(0)
-    save_model(path, create_classifier("mlp", list(CIFAR10_CLASSES), channels=3, size=32, width=0.125),
-                         provenance={"dataset": "cifar10"})
+    save_model(
+        path,
+        create_classifier("mlp", list(CIFAR10_CLASSES), channels=3, size=32, width=0.125),
+        provenance={"dataset": "cifar10"},
+    )
 
 
 def test_pickle_planted_in_cifar_folder_never_runs(runner, app, tmp_path):
@@ -71,8 +104,9 @@ def test_pickle_planted_in_cifar_folder_never_runs(runner, app, tmp_path):
     _cifar_model(model)
     _plant(tmp_path / "cifar-10-batches-py" / "test_batch", marker, lambda p: {"data": p, "labels": [0]})
     out = tmp_path / "metrics.parquet"
-    res = invoke(runner, app, "evaluate", model, "--dataset", "cifar10", "--data-root", tmp_path, "--split", "test",
-                 "-o", out)
+    res = invoke(
+        runner, app, "evaluate", model, "--dataset", "cifar10", "--data-root", tmp_path, "--split", "test", "-o", out
+    )
     assert_clear_error(res, "test_batch", "not a plain data pickle")
     _one_line(res)
     assert not marker.exists() and not out.exists()
@@ -82,8 +116,9 @@ def test_real_cifar_format_still_evaluates(runner, app, tmp_path):
     write_cifar10(tmp_path)
     model, out = tmp_path / "m.safetensors", tmp_path / "metrics.parquet"
     _cifar_model(model)
-    res = invoke(runner, app, "evaluate", model, "--dataset", "cifar10", "--data-root", tmp_path, "--split", "test",
-                 "-o", out)
+    res = invoke(
+        runner, app, "evaluate", model, "--dataset", "cifar10", "--data-root", tmp_path, "--split", "test", "-o", out
+    )
     assert res.exit_code == 0, error_text(res)
     assert out.exists()
 
@@ -106,8 +141,10 @@ def test_checkpoint_path_in_arch_kwargs_is_refused_before_any_file_is_opened(run
     torch.save({"w": _Payload(marker)}, planted)
     save_model(model, create_classifier("mlp", [str(i) for i in range(10)], channels=1, size=8, width=0.25))
     for arch in ("timm:resnet18", "mlp"):
-        _rewrite_metadata(model, **{"nnlab.arch": arch,
-                                    "nnlab.arch_kwargs": json.dumps({"width": 1.0, "checkpoint_path": str(planted)})})
+        _rewrite_metadata(
+            model,
+            **{"nnlab.arch": arch, "nnlab.arch_kwargs": json.dumps({"width": 1.0, "checkpoint_path": str(planted)})},
+        )
         out = tmp_path / "metrics.parquet"
         res = invoke(runner, app, "evaluate", model, "--dataset", "digits", "-o", out)
         assert_clear_error(res, "checkpoint_path", str(model))

@@ -10,8 +10,29 @@ from nnlab import artifacts
 from nnlab.models import load_model
 from tests.cli.helpers import assert_clear_error, invoke
 
-TINY = ["--model", "resnet18", "--width", "0.125", "--image-size", "16", "--dataset", "digits", "--limit", "240",
-        "--epochs", "1", "--optimizer", "adam", "--lr", "0.003", "--batch-size", "60", "--device", "cpu", "--quiet"]
+TINY = [
+    "--model",
+    "resnet18",
+    "--width",
+    "0.125",
+    "--image-size",
+    "16",
+    "--dataset",
+    "digits",
+    "--limit",
+    "240",
+    "--epochs",
+    "1",
+    "--optimizer",
+    "adam",
+    "--lr",
+    "0.003",
+    "--batch-size",
+    "60",
+    "--device",
+    "cpu",
+    "--quiet",
+]
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +48,54 @@ def study(tmp_path_factory):
     paths = {name: root / f"{name}.safetensors" for name in ("clean", "adv", "robust", "circle")}
     steps = [
         ["train", *TINY, "-o", paths["clean"]],
-        ["attack", paths["clean"], "--dataset", "digits", "--split", "test", "--attack", "pixels+fgsm", "--pixels", "4",
-         "--eps", "8/255", "--limit", "60", "--device", "cpu", "-o", paths["adv"]],
-        ["train", *TINY, "--adv", "pixels+fgsm", "--pixels", "4", "--eps", "8/255", "--adv-ratio", "0.5",
-         "-o", paths["robust"]],
-        ["train", *TINY, "--loss", "circle", "--circle-m", "0.4", "--circle-gamma", "80", "--knn", "3",
-         "-o", paths["circle"]],
+        [
+            "attack",
+            paths["clean"],
+            "--dataset",
+            "digits",
+            "--split",
+            "test",
+            "--attack",
+            "pixels+fgsm",
+            "--pixels",
+            "4",
+            "--eps",
+            "8/255",
+            "--limit",
+            "60",
+            "--device",
+            "cpu",
+            "-o",
+            paths["adv"],
+        ],
+        [
+            "train",
+            *TINY,
+            "--adv",
+            "pixels+fgsm",
+            "--pixels",
+            "4",
+            "--eps",
+            "8/255",
+            "--adv-ratio",
+            "0.5",
+            "-o",
+            paths["robust"],
+        ],
+        [
+            "train",
+            *TINY,
+            "--loss",
+            "circle",
+            "--circle-m",
+            "0.4",
+            "--circle-gamma",
+            "80",
+            "--knn",
+            "3",
+            "-o",
+            paths["circle"],
+        ],
     ]
     try:
         for args in steps:
@@ -70,14 +133,40 @@ def test_trained_models_record_their_recipe(study):
 
 
 def test_circle_model_with_evaluate_extract_features_and_embed(runner, app, study, tmp_path):
-    res = invoke(runner, app, "evaluate", study["circle"], "--adversarial", study["adv"], "--device", "cpu",
-                 "-o", tmp_path / "m.parquet", "--quiet")
+    res = invoke(
+        runner,
+        app,
+        "evaluate",
+        study["circle"],
+        "--adversarial",
+        study["adv"],
+        "--device",
+        "cpu",
+        "-o",
+        tmp_path / "m.parquet",
+        "--quiet",
+    )
     assert res.exit_code == 0, res.output
     df, _ = artifacts.load_table(tmp_path / "m.parquet", table="metrics")
     assert df[df.scope == "overall"].iloc[0].support == 60
     feats = tmp_path / "f.safetensors"
-    res = invoke(runner, app, "extract-features", study["circle"], "--dataset", "digits", "--split", "test",
-                 "--limit", "50", "--device", "cpu", "-o", feats, "--quiet")
+    res = invoke(
+        runner,
+        app,
+        "extract-features",
+        study["circle"],
+        "--dataset",
+        "digits",
+        "--split",
+        "test",
+        "--limit",
+        "50",
+        "--device",
+        "cpu",
+        "-o",
+        feats,
+        "--quiet",
+    )
     assert res.exit_code == 0, res.output
     assert list(artifacts.load_features(feats).layers) == ["flatten"]
     out = tmp_path / "e.parquet"
@@ -86,8 +175,18 @@ def test_circle_model_with_evaluate_extract_features_and_embed(runner, app, stud
     frame, meta = artifacts.load_table(out, table="embedding")
     assert len(frame) == 50 and set(frame.source) == {"clean"} and (frame.pred == -1).all()
     assert meta["method"] == "umap" and meta["params"] == {"n_neighbors": 10, "min_dist": 0.3}
-    res = invoke(runner, app, "attack", study["circle"], "--attack", "pixels+fgsm", "--device", "cpu",
-                 "-o", tmp_path / "x.safetensors")
+    res = invoke(
+        runner,
+        app,
+        "attack",
+        study["circle"],
+        "--attack",
+        "pixels+fgsm",
+        "--device",
+        "cpu",
+        "-o",
+        tmp_path / "x.safetensors",
+    )
     assert_clear_error(res, "k-NN", "evaluating it on that adversarial set")
     assert not (tmp_path / "x.safetensors").exists()
 
@@ -96,8 +195,22 @@ def test_embed_pairs_clean_and_adversarial_and_is_seeded(runner, app, study, tmp
     runs = []
     for name in ("a", "b"):
         out = tmp_path / f"{name}.parquet"
-        res = invoke(runner, app, "embed", study["robust"], "--adversarial", study["adv"], "--method", "pca",
-                     "--device", "cpu", "-o", out, "--plot", tmp_path / f"{name}.png")
+        res = invoke(
+            runner,
+            app,
+            "embed",
+            study["robust"],
+            "--adversarial",
+            study["adv"],
+            "--method",
+            "pca",
+            "--device",
+            "cpu",
+            "-o",
+            out,
+            "--plot",
+            tmp_path / f"{name}.png",
+        )
         assert res.exit_code == 0, res.output
         runs.append(artifacts.load_table(out, table="embedding")[0])
     assert runs[0].equals(runs[1])
@@ -110,12 +223,15 @@ def test_embed_pairs_clean_and_adversarial_and_is_seeded(runner, app, study, tmp
     assert (tmp_path / "a.png").stat().st_size > 10_000
 
 
-@pytest.mark.parametrize("args, fragments", [
-    (["--eps", "-0.1"], ["eps", "between 0 and 1"]),
-    (["--eps", "1.5"], ["eps", "between 0 and 1"]),
-    (["--attack", "pgd", "--steps", "0"], ["steps", "at least 1"]),
-    (["--attack", "fgsm+warp"], ["unknown attack", "fgsm"]),
-])
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--eps", "-0.1"], ["eps", "between 0 and 1"]),
+        (["--eps", "1.5"], ["eps", "between 0 and 1"]),
+        (["--attack", "pgd", "--steps", "0"], ["steps", "at least 1"]),
+        (["--attack", "fgsm+warp"], ["unknown attack", "fgsm"]),
+    ],
+)
 def test_attack_bad_inputs(runner, app, study, tmp_path, args, fragments):
     out = tmp_path / "bad.safetensors"
     res = invoke(runner, app, "attack", study["clean"], "--limit", "20", "--device", "cpu", *args, "-o", out)
@@ -134,11 +250,19 @@ def test_train_bad_adversarial_options(runner, app, tmp_path):
 
 def test_adversarial_set_of_another_shape_is_refused(runner, app, study, tmp_path):
     other = tmp_path / "other.safetensors"
-    artifacts.save_adversarial(other, torch.rand(4, 1, 8, 8), torch.zeros(4, dtype=torch.long),
-                               torch.zeros(4, dtype=torch.long), torch.zeros(4, dtype=torch.long), torch.arange(4),
-                               {"classes": [str(i) for i in range(10)]})
-    for command in (["embed", study["clean"], "-o", tmp_path / "e.parquet"],
-                    ["evaluate", study["clean"], "-o", tmp_path / "m.parquet"]):
+    artifacts.save_adversarial(
+        other,
+        torch.rand(4, 1, 8, 8),
+        torch.zeros(4, dtype=torch.long),
+        torch.zeros(4, dtype=torch.long),
+        torch.zeros(4, dtype=torch.long),
+        torch.arange(4),
+        {"classes": [str(i) for i in range(10)]},
+    )
+    for command in (
+        ["embed", study["clean"], "-o", tmp_path / "e.parquet"],
+        ["evaluate", study["clean"], "-o", tmp_path / "m.parquet"],
+    ):
         res = invoke(runner, app, *command, "--adversarial", other, "--device", "cpu")
         assert_clear_error(res, "shape", "(1, 8, 8)", "(3, 16, 16)")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.safetensors"]

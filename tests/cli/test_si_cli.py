@@ -10,6 +10,7 @@ import torch
 from nnlab import artifacts
 from tests.cli.helpers import assert_clear_error, invoke
 
+
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     """A tiny VGG16 trained for one epoch on digits, as a newcomer would, and two of its layers' features."""
@@ -19,10 +20,39 @@ def work(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("si")
     path = folder / "vgg.safetensors"
-    for args in (["train", "--model", "vgg16", "--width", "0.0625", "--dataset", "digits", "--epochs", "1", "--limit",
-                  "100", "-o", str(path), "--quiet"],
-                 ["extract-features", str(path), "--dataset", "digits", "--split", "train", "--layers",
-                  "23,features.30", "--limit", "80", "-o", str(folder / "feats.safetensors"), "--quiet"]):
+    for args in (
+        [
+            "train",
+            "--model",
+            "vgg16",
+            "--width",
+            "0.0625",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "1",
+            "--limit",
+            "100",
+            "-o",
+            str(path),
+            "--quiet",
+        ],
+        [
+            "extract-features",
+            str(path),
+            "--dataset",
+            "digits",
+            "--split",
+            "train",
+            "--layers",
+            "23,features.30",
+            "--limit",
+            "80",
+            "-o",
+            str(folder / "feats.safetensors"),
+            "--quiet",
+        ],
+    ):
         res = CliRunner().invoke(app, args, catch_exceptions=False)
         assert res.exit_code == 0, res.output
     return folder, path, folder / "feats.safetensors"
@@ -53,7 +83,9 @@ def test_si_profile_model_table_and_plot(runner, app, work):
     res = invoke(runner, app, "si-profile", model, "--splits", "train,test", "--limit", "40", "-o", out, "--plot", png)
     assert res.exit_code == 0, res.output
     df, meta = artifacts.load_table(out, table="si_profile")
-    assert len(df) == 62 and set(df["samples"]) == {40} and list(df[df.split == "train"]["layer_index"]) == list(range(31))
+    assert (
+        len(df) == 62 and set(df["samples"]) == {40} and list(df[df.split == "train"]["layer_index"]) == list(range(31))
+    )
     assert list(df["layer_name"][:3]) == ["features.0", "features.1", "features.2"]
     assert {"layer_type", "dim", "si", "csi", "samples"} <= set(df.columns)
     assert df["si"].between(0, 1).all() and df["csi"].between(0, 1).all()
@@ -86,16 +118,27 @@ def test_rank_features_table_metadata_and_plot(runner, app, work):
     assert sorted(df["feature"]) == list(range(32))
     assert meta["best_step"] == int(df["si"].idxmax()) + 1 and meta["best_si"] == pytest.approx(df["si"].max())
     assert meta["si_all"] == pytest.approx(df["si"].iloc[-1])
-    assert meta["layer"] == "features.30" and meta["feature_dim"] == 32 and meta["source_model"].endswith("vgg.safetensors")
+    assert (
+        meta["layer"] == "features.30"
+        and meta["feature_dim"] == 32
+        and meta["source_model"].endswith("vgg.safetensors")
+    )
     assert png.stat().st_size > 5000
 
 
 def _write_raw_features(path, layer, labels, layers=None):
     from safetensors.torch import save_file
 
-    save_file({"labels": labels, layer: torch.rand(len(labels) + 1, 4)}, str(path),
-              metadata={"nnlab.kind": "features", "nnlab.format": "1", "nnlab.layers": json.dumps([layer]),
-                        "nnlab.meta": "{}"})
+    save_file(
+        {"labels": labels, layer: torch.rand(len(labels) + 1, 4)},
+        str(path),
+        metadata={
+            "nnlab.kind": "features",
+            "nnlab.format": "1",
+            "nnlab.layers": json.dumps([layer]),
+            "nnlab.meta": "{}",
+        },
+    )
 
 
 def test_bad_feature_files_give_one_clear_error(runner, app, tmp_path):
@@ -106,33 +149,70 @@ def test_bad_feature_files_give_one_clear_error(runner, app, tmp_path):
     inf = torch.rand(20, 5)
     inf[0, 0] = float("inf")
     artifacts.save_features(tmp_path / "inf.safetensors", {"a": inf}, y, {})
-    artifacts.save_features(tmp_path / "one.safetensors", {"a": torch.rand(20, 5)}, torch.zeros(20, dtype=torch.long), {})
-    artifacts.save_features(tmp_path / "tiny.safetensors", {"a": torch.rand(1, 5)}, torch.zeros(1, dtype=torch.long), {})
+    artifacts.save_features(
+        tmp_path / "one.safetensors", {"a": torch.rand(20, 5)}, torch.zeros(20, dtype=torch.long), {}
+    )
+    artifacts.save_features(
+        tmp_path / "tiny.safetensors", {"a": torch.rand(1, 5)}, torch.zeros(1, dtype=torch.long), {}
+    )
     _write_raw_features(tmp_path / "ragged.safetensors", "a", y)
-    cases = [("nan", "NaN or Inf"), ("inf", "NaN or Inf"), ("one", "at least 2 classes"), ("tiny", "at least 2 samples"),
-             ("ragged", "rows but there are 20 labels")]
+    cases = [
+        ("nan", "NaN or Inf"),
+        ("inf", "NaN or Inf"),
+        ("one", "at least 2 classes"),
+        ("tiny", "at least 2 samples"),
+        ("ragged", "rows but there are 20 labels"),
+    ]
     for name, fragment in cases:
         for cmd in ("rank-features", "si-profile"):
             res = invoke(runner, app, cmd, tmp_path / f"{name}.safetensors", "-o", tmp_path / f"{name}-{cmd}.parquet")
             assert_clear_error(res, fragment)
-    assert_clear_error(invoke(runner, app, "rank-features", tmp_path / "nan.safetensors", "--layer", "b", "-o",
-                              tmp_path / "x.parquet"), "layer 'b' is not in")
+    assert_clear_error(
+        invoke(
+            runner, app, "rank-features", tmp_path / "nan.safetensors", "--layer", "b", "-o", tmp_path / "x.parquet"
+        ),
+        "layer 'b' is not in",
+    )
 
 
 def test_bad_options_give_one_clear_error(runner, app, work, tmp_path):
     folder, model, feats = work
-    assert_clear_error(invoke(runner, app, "extract-features", model, "--layers", "features.99", "-o",
-                              tmp_path / "f.safetensors"), "unknown layer")
-    assert_clear_error(invoke(runner, app, "extract-features", model, "--layers", "40", "-o",
-                              tmp_path / "f.safetensors"), "out of range")
-    assert_clear_error(invoke(runner, app, "extract-features", model, "--fraction", "0.1", "--limit", "5", "-o",
-                              tmp_path / "f.safetensors"), "either --fraction or --limit")
-    assert_clear_error(invoke(runner, app, "si-profile", model, "--layers", "nope", "-o", tmp_path / "p.parquet"),
-                       "unknown layer")
-    assert_clear_error(invoke(runner, app, "si-profile", model, "--orders", "x", "-o", tmp_path / "p.parquet"),
-                       "--orders")
-    assert_clear_error(invoke(runner, app, "rank-features", feats, "-o", tmp_path / "r.parquet"), "choose one with --layer")
-    assert_clear_error(invoke(runner, app, "rank-features", model, "-o", tmp_path / "r.parquet"),
-                       "a features artifact is needed")
-    assert_clear_error(invoke(runner, app, "si-profile", tmp_path / "missing.safetensors", "-o", tmp_path / "p.parquet"),
-                       "no such file")
+    assert_clear_error(
+        invoke(runner, app, "extract-features", model, "--layers", "features.99", "-o", tmp_path / "f.safetensors"),
+        "unknown layer",
+    )
+    assert_clear_error(
+        invoke(runner, app, "extract-features", model, "--layers", "40", "-o", tmp_path / "f.safetensors"),
+        "out of range",
+    )
+    assert_clear_error(
+        invoke(
+            runner,
+            app,
+            "extract-features",
+            model,
+            "--fraction",
+            "0.1",
+            "--limit",
+            "5",
+            "-o",
+            tmp_path / "f.safetensors",
+        ),
+        "either --fraction or --limit",
+    )
+    assert_clear_error(
+        invoke(runner, app, "si-profile", model, "--layers", "nope", "-o", tmp_path / "p.parquet"), "unknown layer"
+    )
+    assert_clear_error(
+        invoke(runner, app, "si-profile", model, "--orders", "x", "-o", tmp_path / "p.parquet"), "--orders"
+    )
+    assert_clear_error(
+        invoke(runner, app, "rank-features", feats, "-o", tmp_path / "r.parquet"), "choose one with --layer"
+    )
+    assert_clear_error(
+        invoke(runner, app, "rank-features", model, "-o", tmp_path / "r.parquet"), "a features artifact is needed"
+    )
+    assert_clear_error(
+        invoke(runner, app, "si-profile", tmp_path / "missing.safetensors", "-o", tmp_path / "p.parquet"),
+        "no such file",
+    )

@@ -13,14 +13,50 @@ from nnlab.models import attach_head, count_parameters, create_classifier, creat
 
 CLASSES = [str(i) for i in range(10)]
 # seed S0's train SI of VGG16 `features` 0..30 on CIFAR-10 (SEEDS.md)
-SEED_SI = [0.1704, 0.1704, 0.1512, 0.1512, 0.1804, 0.2024, 0.2024, 0.2232, 0.2232, 0.2952, 0.3756, 0.3756, 0.4456,
-           0.4456, 0.4472, 0.4472, 0.5932, 0.8032, 0.8032, 0.924, 0.924, 0.964, 0.964, 0.9732, 0.9836, 0.9836, 0.988,
-           0.988, 0.9832, 0.9832, 0.9884]
+SEED_SI = [
+    0.1704,
+    0.1704,
+    0.1512,
+    0.1512,
+    0.1804,
+    0.2024,
+    0.2024,
+    0.2232,
+    0.2232,
+    0.2952,
+    0.3756,
+    0.3756,
+    0.4456,
+    0.4456,
+    0.4472,
+    0.4472,
+    0.5932,
+    0.8032,
+    0.8032,
+    0.924,
+    0.924,
+    0.964,
+    0.964,
+    0.9732,
+    0.9836,
+    0.9836,
+    0.988,
+    0.988,
+    0.9832,
+    0.9832,
+    0.9884,
+]
 
 
 def _profile(values, split="train"):
-    return pd.DataFrame({"layer_index": range(len(values)), "layer_name": [f"features.{i}" for i in range(len(values))],
-                         "split": split, "si": values})
+    return pd.DataFrame(
+        {
+            "layer_index": range(len(values)),
+            "layer_name": [f"features.{i}" for i in range(len(values))],
+            "split": split,
+            "si": values,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +111,10 @@ def test_truncate_every_vgg16_index_gives_that_layers_flattened_activation():
     model = create_classifier("vgg16", CLASSES, width=0.0625)
     x = torch.rand(2, 3, 32, 32)
     seen = {}
-    hooks = [m.register_forward_hook(lambda _m, _i, out, k=k: seen.__setitem__(k, out.flatten(1)))
-             for k, m in enumerate(model.net.features)]
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, out, k=k: seen.__setitem__(k, out.flatten(1)))
+        for k, m in enumerate(model.net.features)
+    ]
     with torch.no_grad():
         model(x)
     for h in hooks:

@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 import torch
 
-from nnlab.compression import HeadTrainer, build_headed, parse_hidden, require_truncated, select_from_ranking, train_head
+from nnlab.compression import (
+    HeadTrainer,
+    build_headed,
+    parse_hidden,
+    require_truncated,
+    select_from_ranking,
+    train_head,
+)
 from nnlab.errors import NnlabError
 from nnlab.models import create_classifier, load_model, save_model, truncate
 from nnlab.training import TrainConfig
@@ -48,7 +55,10 @@ def test_cached_and_uncached_give_the_same_head(trunc, data):
     # the backbone never changed
     for key, value in trunc.net.state_dict().items():
         assert torch.equal(cached.net.state_dict()[key], value)
-    assert not torch.equal(head1["0.weight"], build_headed(trunc, [3, 1, 4, 15, 9, 26, 5, 35], [16], 0.2, 7).net.head.state_dict()["0.weight"])
+    assert not torch.equal(
+        head1["0.weight"],
+        build_headed(trunc, [3, 1, 4, 15, 9, 26, 5, 35], [16], 0.2, 7).net.head.state_dict()["0.weight"],
+    )
 
 
 def test_backbone_is_frozen_and_stays_in_eval_mode(trunc):

@@ -19,8 +19,11 @@ from nnlab.errors import NnlabError
 
 
 def _frame(n_images=10, per_image=7):
-    rows = [(f"img{i}", f"img{i}.png", 0, 0, 8, 8, "background" if j else "a") for i in range(n_images)
-            for j in range(per_image)]
+    rows = [
+        (f"img{i}", f"img{i}.png", 0, 0, 8, 8, "background" if j else "a")
+        for i in range(n_images)
+        for j in range(per_image)
+    ]
     return pd.DataFrame(rows, columns=["image", "file", "x1", "y1", "x2", "y2", "label"])
 
 
@@ -55,9 +58,14 @@ def image_folder(tmp_path):
 
 def test_dataset_yields_the_crop_of_the_box_it_names(image_folder):
     root, images = image_folder
-    df = pd.DataFrame([("img1", "img1.png", 5, 7, 21, 23, "b"), ("img2", "img2.png", 30, 2, 46, 18, "background"),
-                       ("img0", "img0.png", 0, 0, 50, 40, "a")],
-                      columns=["image", "file", "x1", "y1", "x2", "y2", "label"])
+    df = pd.DataFrame(
+        [
+            ("img1", "img1.png", 5, 7, 21, 23, "b"),
+            ("img2", "img2.png", 30, 2, 46, 18, "background"),
+            ("img0", "img0.png", 0, 0, 50, 40, "a"),
+        ],
+        columns=["image", "file", "x1", "y1", "x2", "y2", "label"],
+    )
     ds = ProposalsDataset(df, root, classes=["a", "b"], image_size=16)
     assert ds.classes == ["background", "a", "b"]
     x, y = ds[0]
@@ -65,8 +73,9 @@ def test_dataset_yields_the_crop_of_the_box_it_names(image_folder):
     expected = torch.from_numpy(images["img1"][7:23, 5:21]).permute(2, 0, 1).float() / 255
     assert torch.allclose(x, expected, atol=1e-6)  # a 16-pixel box at size 16 is the pixels themselves
     x, y = ds[1]
-    assert y == 0 and torch.allclose(x, torch.from_numpy(images["img2"][2:18, 30:46]).permute(2, 0, 1).float() / 255,
-                                     atol=1e-6)
+    assert y == 0 and torch.allclose(
+        x, torch.from_numpy(images["img2"][2:18, 30:46]).permute(2, 0, 1).float() / 255, atol=1e-6
+    )
     # a resized crop equals crop_regions on the whole image (the detection-time crop)
     whole = torch.from_numpy(images["img0"]).permute(2, 0, 1).float() / 255
     assert torch.allclose(ds[2][0], crop_regions(whole, torch.tensor([[0.0, 0, 50, 40]]), 16)[0], atol=1e-5)
@@ -83,7 +92,9 @@ def test_load_proposals_dataset_contract(image_folder, tmp_path):
         rows += [(f"img{i}", f"img{i}.png", 0, 0, 10, 10, "a")]
         rows += [(f"img{i}", f"img{i}.png", j, j, j + 12, j + 9, "background") for j in range(8)]
     df = pd.DataFrame(rows, columns=["image", "file", "x1", "y1", "x2", "y2", "label"])
-    path = save_table(tmp_path / "p.parquet", df, {"table": "proposals", "image_root": str(root), "classes": ["a", "z"]})
+    path = save_table(
+        tmp_path / "p.parquet", df, {"table": "proposals", "image_root": str(root), "classes": ["a", "z"]}
+    )
     train = load_proposals_dataset(path, "train", image_size=12, val_fraction=0.34, seed=0, balance="undersample")
     val = load_proposals_dataset(path, "val", image_size=12, val_fraction=0.34, seed=0, balance="undersample")
     test = load_proposals_dataset(path, "test", image_size=12, balance="weights")

@@ -35,8 +35,12 @@ def test_detector_finding_half_the_objects_has_ap_about_half():
     m = detection_metrics(half, gts, CLASSES, images=sorted(gts["image"].unique()))
     assert m.map50 == pytest.approx(0.5, abs=0.02)
     # a false positive on an image with no objects lowers precision, hence AP
-    fp = pd.concat([gts.assign(score=0.5), pd.DataFrame([("empty", 0.0, 0.0, 9.0, 9.0, "a", 0.99)],
-                                                        columns=[*gts.columns, "score"])])
+    fp = pd.concat(
+        [
+            gts.assign(score=0.5),
+            pd.DataFrame([("empty", 0.0, 0.0, 9.0, 9.0, "a", 0.99)], columns=[*gts.columns, "score"]),
+        ]
+    )
     worse = detection_metrics(fp, gts, CLASSES, images=[*gts["image"].unique(), "empty"])
     assert worse.per_class["ap50"].iloc[0] < 1.0 and worse.per_class["ap50"].iloc[1] == pytest.approx(1.0)
 

@@ -14,9 +14,9 @@ GT = [(0, 0, 10, 10), (20, 20, 40, 40)]
 
 def test_iou_labels_match_hand_computed_boxes():
     boxes = [
-        (0, 0, 10, 5),     # inside gt0, half its area: IoU 50/100 = 0.5 -> positive
-        (5, 0, 15, 10),    # overlaps gt0 by 5x10: IoU 50/150 = 1/3 -> background
-        (0, 0, 10, 8),     # IoU 80/100 = 0.8 -> positive
+        (0, 0, 10, 5),  # inside gt0, half its area: IoU 50/100 = 0.5 -> positive
+        (5, 0, 15, 10),  # overlaps gt0 by 5x10: IoU 50/150 = 1/3 -> background
+        (0, 0, 10, 8),  # IoU 80/100 = 0.8 -> positive
         (20, 20, 40, 30),  # half of gt1: IoU 200/400 = 0.5 -> positive "b"
         (50, 50, 60, 60),  # no overlap: IoU 0 -> background
     ]
@@ -75,8 +75,14 @@ def test_propose_regions_skips_and_names_corrupt_images(scenes_dir, tmp_path, th
     train = voc.list_images(folder, "train")
     voc.image_path(folder, train[1]).write_bytes(b"\xff\xd8 truncated jpeg")
     progress = []
-    df, meta = propose_regions(folder, "train", max_side=64, search_threads=threads, max_per_image=50,
-                               progress=lambda done, total: progress.append((done, total)))
+    df, meta = propose_regions(
+        folder,
+        "train",
+        max_side=64,
+        search_threads=threads,
+        max_per_image=50,
+        progress=lambda done, total: progress.append((done, total)),
+    )
     assert list(meta["skipped"]) == [train[1]]
     assert train[1] in meta["skipped"][train[1]]
     assert set(df["image"]) == set(train) - {train[1]}

@@ -11,8 +11,8 @@ from nnlab.detection import (
     crop_regions,
     detections_frame,
     extract_roi_features,
-    pyramid_levels,
     postprocess,
+    pyramid_levels,
 )
 
 
@@ -31,8 +31,9 @@ class Counting(nn.Module):
 
 def test_classify_crops_is_batched_and_matches_single_crops():
     image = torch.rand(3, 40, 60)
-    boxes = torch.tensor([[0, 0, 10, 10], [5, 5, 40, 30], [20, 0, 60, 40], [1, 2, 3, 4], [10, 10, 50, 39]],
-                         dtype=torch.float32)
+    boxes = torch.tensor(
+        [[0, 0, 10, 10], [5, 5, 40, 30], [20, 0, 60, 40], [1, 2, 3, 4], [10, 10, 50, 39]], dtype=torch.float32
+    )
     model = Counting().eval()
     probs = classify_crops(model, image, boxes, size=8, batch=2)
     assert model.calls == [2, 2, 1]  # never one forward pass per region
@@ -58,8 +59,9 @@ def test_extract_roi_features_uses_one_backbone_pass_and_feature_stride():
     boxes = torch.tensor([[0, 0, 16, 16], [8, 8, 40, 32], [0, 0, 48, 32]], dtype=torch.float32)
     feats = extract_roi_features(Backbone(), image, boxes, output_size=2, pool="avg")
     assert calls == [(1, 3, 32, 48)] and feats.shape == (3, 4)
-    flat = extract_roi_features(Backbone(), image, boxes, output_size=2, pool="flatten", image_scale=0.5,
-                                mean=[0.5] * 3, std=[0.25] * 3)
+    flat = extract_roi_features(
+        Backbone(), image, boxes, output_size=2, pool="flatten", image_scale=0.5, mean=[0.5] * 3, std=[0.25] * 3
+    )
     assert calls[-1] == (1, 3, 16, 24) and flat.shape == (3, 16)
     # a box on exactly one feature cell (stride 4) pools that cell's value
     fmap = conv(image[None])
@@ -84,8 +86,9 @@ def test_extract_roi_features_runs_each_needed_pyramid_level_once_then_the_tail(
     tail = nn.Conv2d(3, 5, kernel_size=2)
     image = torch.rand(3, 64, 64)
     boxes = torch.tensor([[0.0, 0, 8, 8], [8, 8, 24, 24], [0, 0, 16, 16]])
-    feats = extract_roi_features(Backbone(), image, boxes, tail=tail, output_size=2, scales=[2.0, 1.0, 0.5],
-                                 roi_size=16)
+    feats = extract_roi_features(
+        Backbone(), image, boxes, tail=tail, output_size=2, scales=[2.0, 1.0, 0.5], roi_size=16
+    )
     assert sorted(calls) == [(1, 3, 64, 64), (1, 3, 128, 128)] and feats.shape == (3, 5)
     # the 16-pixel boxes are pooled at scale 1 and go through the tail
     at_one = extract_roi_features(Backbone(), image, boxes[1:], tail=tail, output_size=2)
@@ -121,8 +124,12 @@ def test_postprocess_nms_leaves_no_same_class_overlap_above_threshold():
         iou = box_iou(same, same).fill_diagonal_(0)
         assert iou.max() <= 0.3 + 1e-6
     # classes never suppress each other, and top keeps the best
-    two = postprocess(torch.tensor([[0.0, 0, 10, 10]] * 2), torch.tensor([[0.1, 0.9, 0.0], [0.1, 0.0, 0.9]]),
-                      score_thr=0.5, nms_iou=0.3)
+    two = postprocess(
+        torch.tensor([[0.0, 0, 10, 10]] * 2),
+        torch.tensor([[0.1, 0.9, 0.0], [0.1, 0.0, 0.9]]),
+        score_thr=0.5,
+        nms_iou=0.3,
+    )
     assert sorted(two[2].tolist()) == [1, 2]
     assert len(postprocess(boxes, scores, score_thr=0.2, nms_iou=0.3, top=5)[0]) == 5
     frame = detections_frame("im", *two, classes=["background", "cat", "dog"])

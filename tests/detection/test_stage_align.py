@@ -94,9 +94,15 @@ def test_align_options_none_restore_single_scale_last_map_pooling(source):
     assert head.tail is None and head.options["scales"] is None and len(head.backbone) == len(source.net.features)
 
 
-@pytest.mark.parametrize(("options", "message"), [({"split": 99}, "split must be"), ({"split": "x"}, "split must be"),
-                                                   ({"roi_size": "none"}, "roi_size must be"),
-                                                   ({"roi_size": 0}, "roi_size must be")])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"split": 99}, "split must be"),
+        ({"split": "x"}, "split must be"),
+        ({"roi_size": "none"}, "roi_size must be"),
+        ({"roi_size": 0}, "roi_size must be"),
+    ],
+)
 def test_bad_align_options_are_clear_errors(source, options, message):
     with pytest.raises(NnlabError, match=message):
         build_align_model(source, ["background", "a"], options)
@@ -114,7 +120,7 @@ def test_region_features_follow_the_dataset_rows(source, proposals_path):
     assert feats.shape[0] == len(ds) and torch.equal(targets, torch.as_tensor(ds.targets))
     row = 5
     file = ds.df["file"].iloc[row]
-    box = ds.df[["x1", "y1", "x2", "y2"]].to_numpy()[row:row + 1]
+    box = ds.df[["x1", "y1", "x2", "y2"]].to_numpy()[row : row + 1]
     image = voc.read_image(voc.image_dir(ds.meta["voc_dir"]) / file)
     single = roi_head(model).features(image, box)
     assert torch.allclose(feats[row], single[0], atol=1e-5)
@@ -125,9 +131,19 @@ def test_run_train_in_align_mode_writes_a_self_contained_detector(source, propos
 
     init = save_model(tmp_path / "backbone.safetensors", source)
     out = tmp_path / "align.safetensors"
-    req = TrainRequest(output=out, dataset=f"proposals:{proposals_path}", init=init, epochs=2, optimizer="adam",
-                       lr=0.01, val_fraction=0.25, balance="undersample", model_args={"output_size": 1}, device="cpu",
-                       roi_mode="align")
+    req = TrainRequest(
+        output=out,
+        dataset=f"proposals:{proposals_path}",
+        init=init,
+        epochs=2,
+        optimizer="adam",
+        lr=0.01,
+        val_fraction=0.25,
+        balance="undersample",
+        model_args={"output_size": 1},
+        device="cpu",
+        roi_mode="align",
+    )
     outcome = run_train(req)  # the training library dispatches roi_mode "align" to train_align_head
     model = load_model(out)
     assert model.spec.arch == "roi:mobilenet_v2" and model.spec.classes[0] == "background"
@@ -161,6 +177,7 @@ def test_run_train_dispatch_refuses_unknown_modes_and_robustness_hooks(tmp_path)
     with pytest.raises(NnlabError, match="unknown roi mode 'pool'.*align, crop"):
         run_train(TrainRequest(output=tmp_path / "a.safetensors", roi_mode="pool"))
     with pytest.raises(NnlabError, match="cannot be combined"):
-        run_train(TrainRequest(output=tmp_path / "a.safetensors", roi_mode="align",
-                               hooks=RobustnessSettings(loss="circle")))
+        run_train(
+            TrainRequest(output=tmp_path / "a.safetensors", roi_mode="align", hooks=RobustnessSettings(loss="circle"))
+        )
     assert list(tmp_path.iterdir()) == []

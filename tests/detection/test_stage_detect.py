@@ -1,4 +1,5 @@
-"""`nnlab detect`'s library side: inputs, class checks, per-class NMS, stored proposals, drawings; the two stage calls."""
+"""`nnlab detect`'s library side: inputs, class checks, per-class NMS, stored proposals, drawings; the two stage
+calls."""
 
 from __future__ import annotations
 
@@ -12,8 +13,16 @@ from nnlab import artifacts
 from nnlab.detection import propose_regions, voc
 from nnlab.detection.align import build_align_model
 from nnlab.detection.stage import (
-    DetectOptions, DetectRequest, ProposeRequest, check_classes, collect_inputs, detect_images, draw_all,
-    max_same_class_overlap, run_detect, run_propose_regions,
+    DetectOptions,
+    DetectRequest,
+    ProposeRequest,
+    check_classes,
+    collect_inputs,
+    detect_images,
+    draw_all,
+    max_same_class_overlap,
+    run_detect,
+    run_propose_regions,
 )
 from nnlab.errors import NnlabError
 from nnlab.models import create_classifier, save_model
@@ -121,9 +130,18 @@ def test_run_detect_writes_detections_metrics_curves_and_drawings(scenes_dir, de
     model_path = tmp_path / "det.safetensors"
     save_model(model_path, detector)
     out = tmp_path / "dets.parquet"
-    outcome = run_detect(DetectRequest(model=model_path, inputs=[scenes_dir], output=out, split="test",
-                                       options=DetectOptions(score=0.0, **FAST), draw=tmp_path / "drawn",
-                                       device="cpu"), provenance={"command": "pytest"})
+    outcome = run_detect(
+        DetectRequest(
+            model=model_path,
+            inputs=[scenes_dir],
+            output=out,
+            split="test",
+            options=DetectOptions(score=0.0, **FAST),
+            draw=tmp_path / "drawn",
+            device="cpu",
+        ),
+        provenance={"command": "pytest"},
+    )
     images = voc.list_images(scenes_dir, "test")
     assert outcome.metrics_path == tmp_path / "dets.metrics.parquet" and outcome.plot == tmp_path / "dets.pr.png"
     assert outcome.plot.stat().st_size > 1000 and outcome.drawn == len(images)
@@ -139,20 +157,38 @@ def test_run_detect_without_annotations_writes_only_detections(scenes_dir, detec
     model_path = tmp_path / "det.safetensors"
     save_model(model_path, detector)
     image = voc.image_path(scenes_dir, voc.list_images(scenes_dir, "test")[0])
-    outcome = run_detect(DetectRequest(model=model_path, inputs=[image], output=tmp_path / "d.parquet",
-                                       options=DetectOptions(score=0.0, **FAST), device="cpu"))
+    outcome = run_detect(
+        DetectRequest(
+            model=model_path,
+            inputs=[image],
+            output=tmp_path / "d.parquet",
+            options=DetectOptions(score=0.0, **FAST),
+            device="cpu",
+        )
+    )
     assert outcome.metrics_path is None and outcome.plot is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.parquet", "det.safetensors"]
 
 
 def test_run_propose_regions_writes_the_labelled_table(scenes_dir, tmp_path):
     out = tmp_path / "props.parquet"
-    outcome = run_propose_regions(ProposeRequest(voc_dir=scenes_dir, output=out, split="val", max_side=96,
-                                                 max_per_image=40, search_threads=1), provenance={"command": "pytest"})
+    outcome = run_propose_regions(
+        ProposeRequest(voc_dir=scenes_dir, output=out, split="val", max_side=96, max_per_image=40, search_threads=1),
+        provenance={"command": "pytest"},
+    )
     df, meta = artifacts.load_table(out, table="proposals")
     assert df.equals(outcome.frame) and meta["labelled"] and meta["provenance"]["command"] == "pytest"
     assert set(df["image"]) == set(voc.list_images(scenes_dir, "val")) and outcome.summary["proposals"] == len(df)
     with pytest.raises(NnlabError, match="no such object"):
-        run_propose_regions(ProposeRequest(voc_dir=scenes_dir, output=tmp_path / "x.parquet", split="val",
-                                           max_side=96, max_per_image=40, search_threads=1, classes=["zebra"]))
+        run_propose_regions(
+            ProposeRequest(
+                voc_dir=scenes_dir,
+                output=tmp_path / "x.parquet",
+                split="val",
+                max_side=96,
+                max_per_image=40,
+                search_threads=1,
+                classes=["zebra"],
+            )
+        )
     assert not (tmp_path / "x.parquet").exists()

@@ -9,7 +9,10 @@ from nnlab.errors import NnlabError
 XML = """<annotation><filename>a.jpg</filename>
 <size><width>40</width><height>30</height><depth>3</depth></size>
 {objects}</annotation>"""
-OBJ = "<object><name>{name}</name><difficult>0</difficult><bndbox><xmin>{0}</xmin><ymin>{1}</ymin><xmax>{2}</xmax><ymax>{3}</ymax></bndbox></object>"
+OBJ = (
+    "<object><name>{name}</name><difficult>0</difficult>"
+    "<bndbox><xmin>{0}</xmin><ymin>{1}</ymin><xmax>{2}</xmax><ymax>{3}</ymax></bndbox></object>"
+)
 
 
 def _write(tmp_path, objects, name="a.xml"):
@@ -27,8 +30,10 @@ def test_read_converts_one_based_inclusive_to_zero_based_continuous(tmp_path):
 
 
 def test_writer_and_reader_round_trip(tmp_path):
-    objects = [{"name": "3", "box": (0.0, 0.0, 12.0, 7.0), "difficult": False},
-               {"name": "x", "box": (5.0, 9.0, 40.0, 30.0), "difficult": True}]
+    objects = [
+        {"name": "3", "box": (0.0, 0.0, 12.0, 7.0), "difficult": False},
+        {"name": "x", "box": (5.0, 9.0, 40.0, 30.0), "difficult": True},
+    ]
     path = voc.write_annotation(tmp_path / "Annotations" / "b.xml", "b.jpg", (40, 30, 3), objects)
     size, back = voc.read_annotation(path)
     assert size == (40, 30, 3)
@@ -42,12 +47,15 @@ def test_boxes_outside_the_image_are_clipped_and_empty_ones_dropped(tmp_path):
     assert objects[0]["box"] == (0.0, 2.0, 40.0, 30.0)
 
 
-@pytest.mark.parametrize("text", [
-    "<annotation><size><width>4",  # truncated XML
-    "<annotation><object><name>a</name></object></annotation>",  # no size
-    XML.format(objects="<object><name>a</name></object>"),  # no bndbox
-    XML.format(objects=OBJ.format("one", 1, 2, 3, name="a")),  # not a number
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<annotation><size><width>4",  # truncated XML
+        "<annotation><object><name>a</name></object></annotation>",  # no size
+        XML.format(objects="<object><name>a</name></object>"),  # no bndbox
+        XML.format(objects=OBJ.format("one", 1, 2, 3, name="a")),  # not a number
+    ],
+)
 def test_malformed_annotation_error_names_the_file(tmp_path, text):
     path = tmp_path / "broken_17.xml"
     path.write_text(text)

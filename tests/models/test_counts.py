@@ -45,8 +45,12 @@ def test_resnet18_and_mobilenet_v2_keys_match_torchvision():
     features = {k: v for k, v in _shapes(tv_mobile).items() if k.startswith("features.")}
     assert {k: v for k, v in _shapes(mobile).items() if k.startswith("features.")} == features
     head = {k: v for k, v in _shapes(mobile).items() if k.startswith("classifier.")}
-    assert head == {"classifier.1.weight": (256, 1280), "classifier.1.bias": (256,),
-                    "classifier.4.weight": (2, 256), "classifier.4.bias": (2,)}
+    assert head == {
+        "classifier.1.weight": (256, 1280),
+        "classifier.1.bias": (256,),
+        "classifier.4.weight": (2, 256),
+        "classifier.4.bias": (2,),
+    }
 
 
 def test_width_scales_every_width():

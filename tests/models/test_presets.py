@@ -45,8 +45,9 @@ def test_every_preset_names_timms_classifier_and_a_block_that_exists():
 
 
 def test_last_follows_a_reduced_depth_and_head_trains_the_heads_alone():
-    model = create_classifier("timm:deit_tiny_distilled_patch16_224", CLASSES, size=32, patch_size=8, depth=3,
-                              embed_dim=32, num_heads=2)
+    model = create_classifier(
+        "timm:deit_tiny_distilled_patch16_224", CLASSES, size=32, patch_size=8, depth=3, embed_dim=32, num_heads=2
+    )
     result = apply_block_preset(model, "last")
     trainable = {n for n, p in model.net.named_parameters() if p.requires_grad}
     assert result.block == "blocks.2" and result.heads == ("head", "head_dist")
@@ -94,8 +95,9 @@ def test_a_local_timm_checkpoint_loads_under_a_preset_with_new_heads(tmp_path):
     from safetensors.torch import save_file
 
     kwargs = {"size": 32, "patch_size": 8, "depth": 2, "embed_dim": 32, "num_heads": 2}
-    source = timm.create_model("deit_tiny_distilled_patch16_224", img_size=32, patch_size=8, depth=2, embed_dim=32,
-                               num_heads=2)  # 1000 classes, like a hub checkpoint
+    source = timm.create_model(
+        "deit_tiny_distilled_patch16_224", img_size=32, patch_size=8, depth=2, embed_dim=32, num_heads=2
+    )  # 1000 classes, like a hub checkpoint
     path = tmp_path / "deit.safetensors"
     save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(path))
     model = create_classifier("timm:deit_tiny_distilled_patch16_224", CLASSES, weights=str(path), **kwargs)

@@ -14,8 +14,16 @@ PLAIN = [n for n in MODELS.names() if not n.endswith("NAME")]
 
 
 def test_registry_lists_the_seed_models():
-    assert set(PLAIN) == {"vgg16", "custom-resnet", "custom-resnet-improved", "mlp", "cnn", "cnn-bn-dropout",
-                          "resnet18", "mobilenet_v2"}
+    assert set(PLAIN) == {
+        "vgg16",
+        "custom-resnet",
+        "custom-resnet-improved",
+        "mlp",
+        "cnn",
+        "cnn-bn-dropout",
+        "resnet18",
+        "mobilenet_v2",
+    }
     assert "tv:NAME" in MODELS.names() and "timm:NAME" in MODELS.names()
 
 
@@ -78,7 +86,9 @@ def test_skip_false_removes_the_identity():
     assert torch.allclose(block(x), torch.zeros_like(x))  # ELU(0): no identity added
 
 
-@pytest.mark.parametrize("name,size", [("mlp", 28), ("cnn", 28), ("custom-resnet", 28), ("resnet18", 28), ("vgg16", 32)])
+@pytest.mark.parametrize(
+    "name,size", [("mlp", 28), ("cnn", 28), ("custom-resnet", 28), ("resnet18", 28), ("vgg16", 32)]
+)
 def test_grayscale_and_other_sizes(name, size):
     net = create_model(name, num_classes=10, in_channels=1, image_size=size, width=0.125)
     assert net(torch.rand(2, 1, size, size)).shape == (2, 10)
@@ -94,8 +104,9 @@ def test_tiny_images_use_a_global_pool():
     assert net(torch.rand(2, 3, 8, 8)).shape == (2, 10)
 
 
-@pytest.mark.parametrize("name,channels", [("tv:resnet18", 3), ("tv:mobilenet_v3_small", 1), ("timm:test_resnet", 1),
-                                           ("timm:test_vit", 3)])
+@pytest.mark.parametrize(
+    "name,channels", [("tv:resnet18", 3), ("tv:mobilenet_v3_small", 1), ("timm:test_resnet", 1), ("timm:test_vit", 3)]
+)
 def test_hub_models_by_prefix(name, channels):
     net = create_model(name, num_classes=5, in_channels=channels, image_size=32).eval()
     assert net(torch.rand(2, channels, 32, 32)).shape == (2, 5)

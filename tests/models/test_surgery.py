@@ -60,9 +60,19 @@ def test_truncate_after_features_inserts_the_forward_flatten(vgg):
         assert torch.equal(truncate(vgg, "classifier.6")(x), vgg(x))
 
 
-@pytest.mark.parametrize("arch,at", [("resnet18", "layer2"), ("resnet18", "avgpool"), ("custom-resnet", "resblock2"),
-                                     ("mobilenet_v2", "features.5"), ("mobilenet_v2", "pool"), ("cnn", "pool2"),
-                                     ("mlp", "relu1"), ("custom-resnet-improved", "block2")])
+@pytest.mark.parametrize(
+    "arch,at",
+    [
+        ("resnet18", "layer2"),
+        ("resnet18", "avgpool"),
+        ("custom-resnet", "resblock2"),
+        ("mobilenet_v2", "features.5"),
+        ("mobilenet_v2", "pool"),
+        ("cnn", "pool2"),
+        ("mlp", "relu1"),
+        ("custom-resnet-improved", "block2"),
+    ],
+)
 def test_truncate_other_architectures_matches_a_hook(arch, at):
     torch.manual_seed(0)
     model = create_classifier(arch, CLASSES, width=0.125).eval()
@@ -113,7 +123,12 @@ def test_attach_head_validates(vgg):
         features = cut(x)[:, [3, 2]]
         assert torch.equal(headed.eval()(x), headed.net.head(features))
     assert feature_layer(headed.net) == "select" and feature_layer(cut.net) == "flatten"
-    assert set_trainable(headed, ["head"]) == ["net.head.0.weight", "net.head.0.bias", "net.head.3.weight", "net.head.3.bias"]
+    assert set_trainable(headed, ["head"]) == [
+        "net.head.0.weight",
+        "net.head.0.bias",
+        "net.head.3.weight",
+        "net.head.3.bias",
+    ]
     assert count_parameters(headed)[1] == 2 * 5 + 5 + 5 * 4 + 4
 
 
@@ -130,10 +145,20 @@ def test_surgery_registry_and_bad_ops():
         apply_surgery(net, [{"op": "prune"}])
 
 
-@pytest.mark.parametrize("arch,expected", [("vgg16", "features"), ("resnet18", "avgpool"), ("custom-resnet", "avgpool"),
-                                           ("custom-resnet-improved", "avgpool"), ("mobilenet_v2", "pool"),
-                                           ("mlp", "relu2"), ("cnn", "flatten"), ("tv:resnet18", "avgpool"),
-                                           ("timm:resnet18", "global_pool")])
+@pytest.mark.parametrize(
+    "arch,expected",
+    [
+        ("vgg16", "features"),
+        ("resnet18", "avgpool"),
+        ("custom-resnet", "avgpool"),
+        ("custom-resnet-improved", "avgpool"),
+        ("mobilenet_v2", "pool"),
+        ("mlp", "relu2"),
+        ("cnn", "flatten"),
+        ("tv:resnet18", "avgpool"),
+        ("timm:resnet18", "global_pool"),
+    ],
+)
 def test_feature_layer_names(arch, expected):
     with torch.device("meta"):
         assert feature_layer(create_model(arch, num_classes=3, width=1.0 if ":" in arch else 0.125)) == expected
@@ -158,11 +183,31 @@ def test_feature_layer_output_feeds_the_classifier():
 def test_profile_layers_follow_forward_order():
     net = create_model("custom-resnet", num_classes=3, width=0.125)
     names = [n for n, _ in profile_layers(net)]
-    assert names == ["conv1", "elu1", "conv2", "elu2", "maxpool1", "resblock1", "conv3", "elu3", "maxpool2", "conv4",
-                     "elu4", "maxpool3", "resblock2", "avgpool", "flatten", "fc1", "fc2"]
+    assert names == [
+        "conv1",
+        "elu1",
+        "conv2",
+        "elu2",
+        "maxpool1",
+        "resblock1",
+        "conv3",
+        "elu3",
+        "maxpool2",
+        "conv4",
+        "elu4",
+        "maxpool3",
+        "resblock2",
+        "avgpool",
+        "flatten",
+        "fc1",
+        "fc2",
+    ]
     rows = [r.name for r in list_layers(net, (3, 32, 32), depth=1)]
     assert rows == names
-    assert [n for n, _ in profile_layers(create_model("resnet18", num_classes=3, width=0.125))][-2:] == ["avgpool", "fc"]
+    assert [n for n, _ in profile_layers(create_model("resnet18", num_classes=3, width=0.125))][-2:] == [
+        "avgpool",
+        "fc",
+    ]
 
 
 def test_list_layers_shapes_and_params(vgg):

@@ -15,8 +15,12 @@ class TinyCNN(nn.Module):
         self.register_buffer("mean", torch.tensor([0.4, 0.5, 0.6]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.2, 0.25, 0.3]).view(1, 3, 1, 1), persistent=False)
         self.features = nn.Sequential(
-            nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(6, 8, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(3, 6, 3, padding=1),
+            nn.BatchNorm2d(6),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(6, 8, 3, padding=1),
+            nn.ReLU(),
         )
         self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(8 * 4 * 4, 5))
 

@@ -34,7 +34,9 @@ def test_channels_last_option_changes_only_the_layout(model, batch, name):
     """Channels-last batches: same budget, same model afterwards, images equal but for rounding-level sign flips."""
     images, labels = batch
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    params = {"eps": 8 / 255} if name == "fgsm" else {"eps": 8 / 255, "alpha": 2 / 255, "steps": 5, "random_start": False}
+    params = (
+        {"eps": 8 / 255} if name == "fgsm" else {"eps": 8 / 255, "alpha": 2 / 255, "steps": 5, "random_start": False}
+    )
     fast = create_attack(name, model, channels_last=True, **params)
     assert fast.params()["channels_last"] is True
     ours = fast(images, labels)
@@ -55,12 +57,15 @@ def test_gradient_attacks_raise_the_loss(model, batch):
     assert fgsm > clean and pgd > clean
 
 
-@pytest.mark.parametrize("name, params", [
-    ("fgsm", {"eps": 8 / 255}),
-    ("fgsm", {"eps": 0.25}),
-    ("pgd", {"eps": 8 / 255, "alpha": 2 / 255, "steps": 5}),
-    ("pgd", {"eps": 0.1, "alpha": 0.05, "steps": 3, "random_start": True, "seed": 3}),
-])
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("fgsm", {"eps": 8 / 255}),
+        ("fgsm", {"eps": 0.25}),
+        ("pgd", {"eps": 8 / 255, "alpha": 2 / 255, "steps": 5}),
+        ("pgd", {"eps": 0.1, "alpha": 0.05, "steps": 3, "random_start": True, "seed": 3}),
+    ],
+)
 def test_linf_bound_and_range(model, batch, name, params):
     images, labels = batch
     adv = create_attack(name, model, **params)(images, labels)
@@ -178,8 +183,10 @@ def test_chain_of_noise_then_pgd_stays_in_range(model, batch):
     assert adv.min().item() >= 0 and adv.max().item() <= 1
 
 
-@pytest.mark.parametrize("text, value", [("8/255", 8 / 255), (" 4 / 255 ", 4 / 255), ("0.03", 0.03),
-                                         ("1", 1.0), ("0", 0.0), (0.5, 0.5), (1, 1.0)])
+@pytest.mark.parametrize(
+    "text, value",
+    [("8/255", 8 / 255), (" 4 / 255 ", 4 / 255), ("0.03", 0.03), ("1", 1.0), ("0", 0.0), (0.5, 0.5), (1, 1.0)],
+)
 def test_parse_eps(text, value):
     assert parse_eps(text) == pytest.approx(value, abs=0, rel=1e-15)
 

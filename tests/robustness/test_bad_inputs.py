@@ -9,21 +9,24 @@ from nnlab.errors import NnlabError, UnknownNameError
 from nnlab.robustness import KNNClassifier, adversarial_batch, create_attack, parse_eps
 
 
-@pytest.mark.parametrize("name, params, message", [
-    ("fgsm", {"eps": -0.01}, "eps must be between 0 and 1"),
-    ("fgsm", {"eps": 1.5}, "eps must be between 0 and 1"),
-    ("pgd", {"eps": 2.0}, "eps must be between 0 and 1"),
-    ("pgd", {"steps": 0}, "steps must be an integer of at least 1"),
-    ("pgd", {"steps": 2.5}, "steps must be an integer of at least 1"),
-    ("pgd", {"alpha": -1.0}, "alpha must be between 0 and 1"),
-    ("pixels", {"n": -1}, "n must be an integer of at least 0"),
-    ("gaussian", {"sigma": -0.1}, "sigma must be between 0 and 1"),
-    ("pixels+fgsm", {"eps": 3.0}, "eps must be between 0 and 1"),
-    ("fgsm", {"steps": 3}, "does not take a parameter 'steps'; it takes: channels_last, eps"),
-    ("pixels+", {}, "empty part"),
-    ("", {}, "an attack name is required"),
-    ("fgsm", {"eps": float("nan")}, "eps must be a number"),
-])
+@pytest.mark.parametrize(
+    "name, params, message",
+    [
+        ("fgsm", {"eps": -0.01}, "eps must be between 0 and 1"),
+        ("fgsm", {"eps": 1.5}, "eps must be between 0 and 1"),
+        ("pgd", {"eps": 2.0}, "eps must be between 0 and 1"),
+        ("pgd", {"steps": 0}, "steps must be an integer of at least 1"),
+        ("pgd", {"steps": 2.5}, "steps must be an integer of at least 1"),
+        ("pgd", {"alpha": -1.0}, "alpha must be between 0 and 1"),
+        ("pixels", {"n": -1}, "n must be an integer of at least 0"),
+        ("gaussian", {"sigma": -0.1}, "sigma must be between 0 and 1"),
+        ("pixels+fgsm", {"eps": 3.0}, "eps must be between 0 and 1"),
+        ("fgsm", {"steps": 3}, "does not take a parameter 'steps'; it takes: channels_last, eps"),
+        ("pixels+", {}, "empty part"),
+        ("", {}, "an attack name is required"),
+        ("fgsm", {"eps": float("nan")}, "eps must be a number"),
+    ],
+)
 def test_bad_parameters(model, name, params, message):
     with pytest.raises(NnlabError, match=message):
         create_attack(name, model, **params)

@@ -10,12 +10,15 @@ from nnlab.errors import NnlabError
 from nnlab.robustness import CircleLoss, circle_loss
 
 
-@pytest.mark.parametrize("seed, n, dim, classes, m, gamma", [
-    (0, 32, 16, 4, 0.4, 80.0),
-    (1, 64, 8, 10, 0.4, 80.0),  # some classes have a single member (anchors without positives)
-    (2, 20, 32, 3, 0.25, 256.0),
-    (3, 50, 4, 5, 0.1, 10.0),
-])
+@pytest.mark.parametrize(
+    "seed, n, dim, classes, m, gamma",
+    [
+        (0, 32, 16, 4, 0.4, 80.0),
+        (1, 64, 8, 10, 0.4, 80.0),  # some classes have a single member (anchors without positives)
+        (2, 20, 32, 3, 0.25, 256.0),
+        (3, 50, 4, 5, 0.1, 10.0),
+    ],
+)
 def test_circle_loss_equals_reference(seed, n, dim, classes, m, gamma):
     generator = torch.Generator().manual_seed(seed)
     embeddings = torch.randn(n, dim, generator=generator, dtype=torch.float64)
@@ -35,8 +38,9 @@ def test_circle_loss_float32_close_to_reference():
     generator = torch.Generator().manual_seed(4)
     embeddings = torch.randn(128, 64, generator=generator)
     labels = torch.randint(0, 10, (128,), generator=generator)
-    torch.testing.assert_close(CircleLoss()(embeddings, labels), ReferenceCircleLoss()(embeddings, labels),
-                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        CircleLoss()(embeddings, labels), ReferenceCircleLoss()(embeddings, labels), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_circle_loss_without_pairs_is_zero_and_differentiable():

@@ -26,9 +26,18 @@ def digits_model(tmp_path_factory):
 
 def test_run_attack_writes_artifact_metrics_and_figure(digits_model, tmp_path):
     out = tmp_path / "adv.safetensors"
-    outcome = run_attack(AttackRequest(model=digits_model, output=out, attack="fgsm", params={"eps": "8/255"},
-                                       limit=30, batch_size=16, device="cpu"),
-                         provenance={"command": "pytest"})
+    outcome = run_attack(
+        AttackRequest(
+            model=digits_model,
+            output=out,
+            attack="fgsm",
+            params={"eps": "8/255"},
+            limit=30,
+            batch_size=16,
+            device="cpu",
+        ),
+        provenance={"command": "pytest"},
+    )
     assert outcome.dataset == "digits" and outcome.split == "test"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adv.grid.png", "adv.metrics.parquet", "adv.safetensors"]
     adv = artifacts.load_adversarial(out)
@@ -45,18 +54,24 @@ def test_run_attack_checks_paths_before_any_work(digits_model, tmp_path):
     with pytest.raises(NnlabError, match=r"\.safetensors"):
         run_attack(AttackRequest(model=digits_model, output=tmp_path / "adv.pt", device="cpu"))
     with pytest.raises(NnlabError, match=r"\.png"):
-        run_attack(AttackRequest(model=digits_model, output=tmp_path / "adv.safetensors", plot=tmp_path / "x.jpg",
-                                 device="cpu"))
+        run_attack(
+            AttackRequest(
+                model=digits_model, output=tmp_path / "adv.safetensors", plot=tmp_path / "x.jpg", device="cpu"
+            )
+        )
     assert list(tmp_path.iterdir()) == []
 
 
 def test_run_embed_writes_table_and_plot_for_clean_and_adversarial(digits_model, tmp_path):
     adv_path = tmp_path / "adv.safetensors"
-    run_attack(AttackRequest(model=digits_model, output=adv_path, attack="pixels", params={"n": 3}, limit=24,
-                             device="cpu"))
+    run_attack(
+        AttackRequest(model=digits_model, output=adv_path, attack="pixels", params={"n": 3}, limit=24, device="cpu")
+    )
     out = tmp_path / "emb.parquet"
-    outcome = run_embed(EmbedRequest(input=digits_model, output=out, adversarial=adv_path, method="pca",
-                                     device="cpu"), provenance={"command": "pytest"})
+    outcome = run_embed(
+        EmbedRequest(input=digits_model, output=out, adversarial=adv_path, method="pca", device="cpu"),
+        provenance={"command": "pytest"},
+    )
     assert outcome.plot == tmp_path / "emb.png" and outcome.plot.stat().st_size > 1000
     frame, meta = artifacts.load_table(out, table="embedding")
     assert list(frame.columns) == ["x", "y", "label", "pred", "source"]

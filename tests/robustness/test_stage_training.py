@@ -10,7 +10,12 @@ from nnlab.models import create_classifier, feature_layer, load_model, save_mode
 from nnlab.robustness import create_attack
 from nnlab.robustness.stage import AttackRun, attack_dataset, check_attackable
 from nnlab.robustness.training import (
-    RobustnessSettings, adversarial_hook, batch_votes, circle_hooks, knn_head, to_knn_model,
+    RobustnessSettings,
+    adversarial_hook,
+    batch_votes,
+    circle_hooks,
+    knn_head,
+    to_knn_model,
 )
 
 
@@ -57,8 +62,11 @@ def test_settings_are_the_training_hooks_of_run_train(tmp_path):
 
     out = tmp_path / "circle.safetensors"
     hooks = RobustnessSettings(loss="circle", knn=2)
-    run_train(TrainRequest(output=out, model="cnn", dataset="digits", width=0.25, epochs=1, limit=80, device="cpu",
-                           hooks=hooks))
+    run_train(
+        TrainRequest(
+            output=out, model="cnn", dataset="digits", width=0.25, epochs=1, limit=80, device="cpu", hooks=hooks
+        )
+    )
     model = load_model(out)
     assert knn_head(model) is not None and knn_head(model).k == 2
     assert model.provenance["train_config"]["extra"] == hooks.settings()
@@ -115,9 +123,16 @@ def test_run_attack_metrics():
     run = attack_dataset(model, ds, create_attack("fgsm", model, eps=0.05), device=torch.device("cpu"), batch_size=4)
     assert run.images.shape == (10, 1, 8, 8) and run.indices.tolist() == list(range(10))
     assert (run.linf <= 0.05 + 1e-6).all() and (run.l2 > 0).any()
-    metrics = AttackRun(images=run.images, labels=torch.tensor([0, 1, 2, 3]), clean_pred=torch.tensor([0, 1, 2, 0]),
-                        adv_pred=torch.tensor([0, 2, 2, 3]), indices=torch.arange(4), linf=torch.ones(4),
-                        l2=torch.full((4,), 2.0), attack="x").metrics()
+    metrics = AttackRun(
+        images=run.images,
+        labels=torch.tensor([0, 1, 2, 3]),
+        clean_pred=torch.tensor([0, 1, 2, 0]),
+        adv_pred=torch.tensor([0, 2, 2, 3]),
+        indices=torch.arange(4),
+        linf=torch.ones(4),
+        l2=torch.full((4,), 2.0),
+        attack="x",
+    ).metrics()
     assert metrics["clean_accuracy"] == 0.75 and metrics["adversarial_accuracy"] == 0.75
     assert metrics["success_rate"] == pytest.approx(1 / 3)
     assert metrics["mean_linf"] == 1.0 and metrics["mean_l2"] == 2.0

@@ -57,25 +57,71 @@ def data_root(tmp_path_factory):
 
 def test_norm_study_summary_and_si_recomputed(tmp_path, data_root):
     out = tmp_path / "norm"
-    commands = make_commands(f"{out}/summary.parquet", NS_OUT=str(out), NS_WIDTH="0.125", NS_EPOCHS="1",
-                             NS_BATCH="30", NS_TRAIN_ARGS="--limit 60", NS_SI_ARGS="--limit 40", DEVICE="cpu",
-                             DATA_ARGS=f"--data-root {data_root}")
+    commands = make_commands(
+        f"{out}/summary.parquet",
+        NS_OUT=str(out),
+        NS_WIDTH="0.125",
+        NS_EPOCHS="1",
+        NS_BATCH="30",
+        NS_TRAIN_ARGS="--limit 60",
+        NS_SI_ARGS="--limit 40",
+        DEVICE="cpu",
+        DATA_ARGS=f"--data-root {data_root}",
+    )
     assert [c[0] for c in commands].count("train") == 9 and commands[-1][0] == "summarize"
     run_pipeline(commands)
     df, _ = artifacts.load_table(out / "summary.parquet", table="summary")
-    assert list(df["variant"]) == ["plain", "batchnorm", "groupnorm", "layernorm", "no-skip", "conv4-1x1", "two-path",
-                                   "four-path", "improved"]
-    for column in ("params", "val_acc", "test_acc", "si_val", "csi_val", "si_test", "csi_test", "seed_test_acc",
-                   "seed_si_val"):
+    assert list(df["variant"]) == [
+        "plain",
+        "batchnorm",
+        "groupnorm",
+        "layernorm",
+        "no-skip",
+        "conv4-1x1",
+        "two-path",
+        "four-path",
+        "improved",
+    ]
+    for column in (
+        "params",
+        "val_acc",
+        "test_acc",
+        "si_val",
+        "csi_val",
+        "si_test",
+        "csi_test",
+        "seed_test_acc",
+        "seed_si_val",
+    ):
         assert column in df.columns
     assert df.loc[df["variant"] == "four-path", "params"].item() > df.loc[df["variant"] == "two-path", "params"].item()
     assert (out / "si-curves.png").stat().st_size > 0
     # the summary's avgpool SI/CSI are separation_indices of avgpool features extracted independently
     for variant in ("plain", "four-path"):
         features = tmp_path / f"{variant}.features.safetensors"
-        run_pipeline([["extract-features", str(out / f"{variant}.safetensors"), "--layers", "avgpool", "--dataset",
-                       "colordigits", "--data-root", str(data_root), "--split", "test", "--limit", "40",
-                       "--device", "cpu", "-o", str(features), "--quiet"]])
+        run_pipeline(
+            [
+                [
+                    "extract-features",
+                    str(out / f"{variant}.safetensors"),
+                    "--layers",
+                    "avgpool",
+                    "--dataset",
+                    "colordigits",
+                    "--data-root",
+                    str(data_root),
+                    "--split",
+                    "test",
+                    "--limit",
+                    "40",
+                    "--device",
+                    "cpu",
+                    "-o",
+                    str(features),
+                    "--quiet",
+                ]
+            ]
+        )
         fs = artifacts.load_features(features)
         expected = separation_indices(fs.layers["avgpool"], fs.labels)
         row = df[df["variant"] == variant].iloc[0]
@@ -85,10 +131,20 @@ def test_norm_study_summary_and_si_recomputed(tmp_path, data_root):
 
 def test_transfer_study(tmp_path, data_root):
     out = tmp_path / "transfer"
-    commands = make_commands(f"{out}/summary.parquet", TS_OUT=str(out), TS_MLP_EPOCHS="1", TS_EPOCHS="1",
-                             TS_BACKBONE_EPOCHS="1", TS_CNN_WIDTH="0.125", TS_VGG_WIDTH="0.125", TS_BATCH="30",
-                             TS_TRAIN_ARGS="--limit 60", TS_BACKBONE_ARGS="--optimizer adam --limit 60",
-                             DEVICE="cpu", DATA_ARGS=f"--data-root {data_root}")
+    commands = make_commands(
+        f"{out}/summary.parquet",
+        TS_OUT=str(out),
+        TS_MLP_EPOCHS="1",
+        TS_EPOCHS="1",
+        TS_BACKBONE_EPOCHS="1",
+        TS_CNN_WIDTH="0.125",
+        TS_VGG_WIDTH="0.125",
+        TS_BATCH="30",
+        TS_TRAIN_ARGS="--limit 60",
+        TS_BACKBONE_ARGS="--optimizer adam --limit 60",
+        DEVICE="cpu",
+        DATA_ARGS=f"--data-root {data_root}",
+    )
     run_pipeline(commands)
     df, _ = artifacts.load_table(out / "summary.parquet", table="summary")
     assert list(df["model"]) == ["mlp", "cnn", "cnn-bn-dropout", "transfer"]
@@ -104,13 +160,31 @@ def test_transfer_study(tmp_path, data_root):
 
 def test_generalization(tmp_path, data_root):
     out = tmp_path / "gen"
-    commands = make_commands(f"{out}/summary.parquet", GS_OUT=str(out), GS_WIDTH="0.125", GS_IMAGE_SIZE="16",
-                             GS_EPOCHS="1", GS_PRETRAIN_EPOCHS="1", GS_FINETUNE="40", GS_FINETUNE_EPOCHS="1",
-                             GS_TRAIN_ARGS="--limit 60", DEVICE="cpu", DATA_ARGS=f"--data-root {data_root}")
+    commands = make_commands(
+        f"{out}/summary.parquet",
+        GS_OUT=str(out),
+        GS_WIDTH="0.125",
+        GS_IMAGE_SIZE="16",
+        GS_EPOCHS="1",
+        GS_PRETRAIN_EPOCHS="1",
+        GS_FINETUNE="40",
+        GS_FINETUNE_EPOCHS="1",
+        GS_TRAIN_ARGS="--limit 60",
+        DEVICE="cpu",
+        DATA_ARGS=f"--data-root {data_root}",
+    )
     run_pipeline(commands)
     df, _ = artifacts.load_table(out / "summary.parquet", table="summary")
-    assert list(df["setting"]) == ["baseline", "no-batchnorm", "label-smoothing", "augmentation", "pretrained", "adam",
-                                   "reverse", "reverse-fc-finetune"]
+    assert list(df["setting"]) == [
+        "baseline",
+        "no-batchnorm",
+        "label-smoothing",
+        "augmentation",
+        "pretrained",
+        "adam",
+        "reverse",
+        "reverse-fc-finetune",
+    ]
     assert {"colordigits_acc", "mnist5k_acc", "seed_svhn_acc", "seed_mnist_acc"} <= set(df.columns)
     assert (out / "accuracy.png").stat().st_size > 0
     reverse = load_model(out / "reverse.safetensors")

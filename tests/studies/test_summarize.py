@@ -14,19 +14,22 @@ from tests.cli.helpers import assert_clear_error, invoke
 
 
 def _metrics(path, accuracy):
-    rows = [{"scope": "overall", "class": "all", "accuracy": accuracy, "f1": accuracy - 0.01},
-            {"scope": "class", "class": "0", "f1": 0.5, "precision": 0.4},
-            {"scope": "class", "class": "1", "f1": 0.7, "precision": 0.6},
-            {"scope": "confusion", "class": "0", "true_class": "0", "pred_class": "0", "count": 3},
-            {"scope": "confusion", "class": "0", "true_class": "0", "pred_class": "1", "count": 1},
-            {"scope": "confusion", "class": "1", "true_class": "1", "pred_class": "1", "count": 4}]
+    rows = [
+        {"scope": "overall", "class": "all", "accuracy": accuracy, "f1": accuracy - 0.01},
+        {"scope": "class", "class": "0", "f1": 0.5, "precision": 0.4},
+        {"scope": "class", "class": "1", "f1": 0.7, "precision": 0.6},
+        {"scope": "confusion", "class": "0", "true_class": "0", "pred_class": "0", "count": 3},
+        {"scope": "confusion", "class": "0", "true_class": "0", "pred_class": "1", "count": 1},
+        {"scope": "confusion", "class": "1", "true_class": "1", "pred_class": "1", "count": 4},
+    ]
     artifacts.save_table(path, pd.DataFrame(rows), {"table": "metrics"})
     return path
 
 
 def _history(path):
-    df = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [2.0, 1.0, 0.5], "val_accuracy": [0.5, 0.8, 0.7],
-                       "seconds": [1.0, 2.0, 3.0]})
+    df = pd.DataFrame(
+        {"epoch": [1, 2, 3], "train_loss": [2.0, 1.0, 0.5], "val_accuracy": [0.5, 0.8, 0.7], "seconds": [1.0, 2.0, 3.0]}
+    )
     artifacts.save_table(path, df, {"table": "history"})
     return path
 
@@ -35,19 +38,31 @@ def _profile(path, si):
     rows = []
     for split in ("val", "test"):
         for i, name in enumerate(("conv1", "avgpool", "fc2")):
-            rows.append({"layer_index": i, "layer_name": name, "layer_type": "X", "split": split, "samples": 10,
-                         "dim": 4, "si": si + 0.1 * i + (split == "test") * 0.01, "csi": si / 2 + 0.1 * i})
+            rows.append(
+                {
+                    "layer_index": i,
+                    "layer_name": name,
+                    "layer_type": "X",
+                    "split": split,
+                    "samples": 10,
+                    "dim": 4,
+                    "si": si + 0.1 * i + (split == "test") * 0.01,
+                    "csi": si / 2 + 0.1 * i,
+                }
+            )
     artifacts.save_table(path, pd.DataFrame(rows), {"table": "si_profile"})
     return path
 
 
 @pytest.fixture
 def tables(tmp_path):
-    return {"a_metrics": _metrics(tmp_path / "a.metrics.parquet", 0.9),
-            "b_metrics": _metrics(tmp_path / "b.metrics.parquet", 0.6),
-            "history": _history(tmp_path / "a.history.parquet"),
-            "a_profile": _profile(tmp_path / "a.profile.parquet", 0.3),
-            "b_profile": _profile(tmp_path / "b.profile.parquet", 0.2)}
+    return {
+        "a_metrics": _metrics(tmp_path / "a.metrics.parquet", 0.9),
+        "b_metrics": _metrics(tmp_path / "b.metrics.parquet", 0.6),
+        "history": _history(tmp_path / "a.history.parquet"),
+        "a_profile": _profile(tmp_path / "a.profile.parquet", 0.3),
+        "b_profile": _profile(tmp_path / "b.profile.parquet", 0.2),
+    }
 
 
 def test_parse_cell():
@@ -74,23 +89,30 @@ def test_read_figures(tables):
     assert read_figure(tables["a_profile"], "last:val:si") == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("key, selector, message", [
-    ("a_metrics", "class:7:f1", "does not fit"),
-    ("a_metrics", "nope", "does not fit"),
-    ("history", "median:seconds", "does not fit"),
-    ("a_profile", "avgpool:val", "does not fit"),
-    ("a_profile", "avgpool:train:si", "no 'train' split"),
-    ("a_profile", "fc9:val:si", "no layer 'fc9'"),
-    ("a_profile", None, "say which figure"),
-])
+@pytest.mark.parametrize(
+    "key, selector, message",
+    [
+        ("a_metrics", "class:7:f1", "does not fit"),
+        ("a_metrics", "nope", "does not fit"),
+        ("history", "median:seconds", "does not fit"),
+        ("a_profile", "avgpool:val", "does not fit"),
+        ("a_profile", "avgpool:train:si", "no 'train' split"),
+        ("a_profile", "fc9:val:si", "no layer 'fc9'"),
+        ("a_profile", None, "say which figure"),
+    ],
+)
 def test_bad_selectors(tables, key, selector, message):
     with pytest.raises(NnlabError, match=message):
         read_figure(tables[key], selector)
 
 
 def test_summarize_joins_rows_columns_and_reference(tables, tmp_path):
-    cells = [f"clean.clean_acc={tables['a_metrics']}", f"clean.adv_acc={tables['b_metrics']}",
-             f"circle.clean_acc={tables['b_metrics']}", f"extra.clean_acc={tables['a_metrics']}"]
+    cells = [
+        f"clean.clean_acc={tables['a_metrics']}",
+        f"clean.adv_acc={tables['b_metrics']}",
+        f"circle.clean_acc={tables['b_metrics']}",
+        f"extra.clean_acc={tables['a_metrics']}",
+    ]
     out = summarize(cells, reference="s4-robustness", output=tmp_path / "summary.parquet", plot=tmp_path / "s.png")
     df = out.table
     assert list(df.columns) == ["model", "clean_acc", "adv_acc", "seed_clean_acc", "seed_adv_acc"]
@@ -103,8 +125,12 @@ def test_summarize_joins_rows_columns_and_reference(tables, tmp_path):
 
 
 def test_summarize_figures(tables, tmp_path):
-    cells = [f"a.si={tables['a_profile']}#avgpool:test:si", f"a.acc={tables['a_metrics']}",
-             f"b.si={tables['b_profile']}#avgpool:test:si", f"b.acc={tables['b_metrics']}"]
+    cells = [
+        f"a.si={tables['a_profile']}#avgpool:test:si",
+        f"a.acc={tables['a_metrics']}",
+        f"b.si={tables['b_profile']}#avgpool:test:si",
+        f"b.acc={tables['b_metrics']}",
+    ]
     summarize(cells, plot=tmp_path / "curves.png", plot_kind="si-curves", plot_split="val")
     summarize(cells, plot=tmp_path / "cm.png", plot_kind="confusion")
     assert (tmp_path / "curves.png").stat().st_size > 0 and (tmp_path / "cm.png").stat().st_size > 0
@@ -135,21 +161,32 @@ def test_cli_prints_table_and_errors_are_one_line(tables, tmp_path):
 
     runner = CliRunner()
     out = tmp_path / "summary.parquet"
-    res = invoke(runner, app, "summarize", f"clean.clean_acc={tables['a_metrics']}",
-                 f"clean.adv_acc={tables['b_metrics']}", "--reference", "s4-robustness", "-o", out)
+    res = invoke(
+        runner,
+        app,
+        "summarize",
+        f"clean.clean_acc={tables['a_metrics']}",
+        f"clean.adv_acc={tables['b_metrics']}",
+        "--reference",
+        "s4-robustness",
+        "-o",
+        out,
+    )
     assert res.exit_code == 0, res.output
     assert "clean_acc" in res.output and "0.9000" in res.output and "0.8931" in res.output and out.is_file()
     assert_clear_error(invoke(runner, app, "summarize", f"a.acc={tables['a_metrics']}#bogus"), "bogus", "valid")
     assert_clear_error(invoke(runner, app, "summarize", f"a.acc={tmp_path / 'none.parquet'}"), "no such file")
     assert_clear_error(invoke(runner, app, "summarize", "a-acc"), "ROW.COLUMN=FILE")
-    assert_clear_error(invoke(runner, app, "summarize", f"a.acc={tables['a_metrics']}", "--plot-kind", "pie"),
-                       "pie", code=2)
+    assert_clear_error(
+        invoke(runner, app, "summarize", f"a.acc={tables['a_metrics']}", "--plot-kind", "pie"), "pie", code=2
+    )
     assert not (tmp_path / "none.parquet").exists()
 
 
 def test_merged_layer_order_keeps_each_sequence():
     from nnlab.studies.plots import _merged_order
 
-    order = _merged_order([["conv1", "elu1", "pool", "fc"], ["conv1", "norm1", "elu1", "pool", "fc"],
-                           ["conv1", "block1", "fc"]])
+    order = _merged_order(
+        [["conv1", "elu1", "pool", "fc"], ["conv1", "norm1", "elu1", "pool", "fc"], ["conv1", "block1", "fc"]]
+    )
     assert order == ["conv1", "block1", "norm1", "elu1", "pool", "fc"]

@@ -54,7 +54,7 @@ def test_failed_save_leaves_no_partial_file(tmp_path, monkeypatch):
 def test_failed_table_write_keeps_the_previous_file(tmp_path):
     path = tmp_path / "t.parquet"
     artifacts.save_table(path, pd.DataFrame({"a": [1, 2]}), {"table": "demo"})
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):  # pyarrow.ArrowInvalid: an object column has no parquet type
         artifacts.save_table(path, pd.DataFrame({"a": [object()]}), {"table": "demo"})
     df, meta = artifacts.load_table(path)
     assert df["a"].tolist() == [1, 2] and meta["table"] == "demo"
@@ -113,8 +113,15 @@ def test_features_round_trip_keeps_layer_order(tmp_path):
 def test_adversarial_round_trip(tmp_path):
     images = torch.rand(3, 1, 8, 8)
     path = tmp_path / "adv.safetensors"
-    artifacts.save_adversarial(path, images, torch.tensor([1, 2, 3]), torch.tensor([1, 2, 0]),
-                               torch.tensor([0, 0, 0]), torch.tensor([7, 8, 9]), {"attack": "fgsm", "eps": 0.1})
+    artifacts.save_adversarial(
+        path,
+        images,
+        torch.tensor([1, 2, 3]),
+        torch.tensor([1, 2, 0]),
+        torch.tensor([0, 0, 0]),
+        torch.tensor([7, 8, 9]),
+        {"attack": "fgsm", "eps": 0.1},
+    )
     adv = artifacts.load_adversarial(path)
     assert torch.equal(adv.images, images) and adv.indices.tolist() == [7, 8, 9]
     assert adv.meta == {"attack": "fgsm", "eps": 0.1}

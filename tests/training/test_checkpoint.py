@@ -18,9 +18,16 @@ def test_round_trip_keeps_key_types_tuples_non_finite_floats_and_tensors(tmp_pat
     net(torch.randn(4, 3)).sum().backward()
     opt.step()
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[0.1], total_steps=10)
-    state = {"epoch": 3, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "none": None,
-             "history": [{"epoch": 1, "train_accuracy": float("nan"), "lr": 0.1}], "inf": -math.inf,
-             "model": net.state_dict(), "tuple": (1, "a", (2.5,))}
+    state = {
+        "epoch": 3,
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "none": None,
+        "history": [{"epoch": 1, "train_accuracy": float("nan"), "lr": 0.1}],
+        "inf": -math.inf,
+        "model": net.state_dict(),
+        "tuple": (1, "a", (2.5,)),
+    }
     save_checkpoint(tmp_path / "c.ckpt", state)
     back = load_checkpoint(tmp_path / "c.ckpt")
     assert back["epoch"] == 3 and back["none"] is None and back["tuple"] == (1, "a", (2.5,))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 from nnlab.errors import NnlabError
 from nnlab.training import TrainConfig, fit
@@ -83,8 +82,14 @@ def test_head_learning_rate_gets_its_own_group():
 
 
 def test_bad_config_values():
-    for kwargs in ({"epochs": -1}, {"optimizer": "rmsprop"}, {"schedule": "cyclic"}, {"lr": 0}, {"patience": 0},
-                   {"label_smoothing": 1.5}):
+    for kwargs in (
+        {"epochs": -1},
+        {"optimizer": "rmsprop"},
+        {"schedule": "cyclic"},
+        {"lr": 0},
+        {"patience": 0},
+        {"label_smoothing": 1.5},
+    ):
         with pytest.raises(NnlabError):
             TrainConfig(**kwargs)
 

@@ -17,8 +17,9 @@ def test_run_evaluate_writes_table_and_plot(tmp_path):
     model = create_classifier("cnn", list(load_dataset("digits", "test").classes), channels=1, size=8, width=0.25)
     path = tmp_path / "cnn.safetensors"
     save_model(path, model, provenance={"dataset": "digits"})
-    outcome = run_evaluate(EvaluateRequest(model=path, limit=50, plot=tmp_path / "cm.png", device="cpu"),
-                           provenance={"command": "pytest"})
+    outcome = run_evaluate(
+        EvaluateRequest(model=path, limit=50, plot=tmp_path / "cm.png", device="cpu"), provenance={"command": "pytest"}
+    )
     assert outcome.output == tmp_path / "cnn.metrics.parquet" and (tmp_path / "cm.png").stat().st_size > 1000
     table, meta = artifacts.load_table(outcome.output, table="metrics")
     overall = table[table["scope"] == "overall"]

@@ -16,15 +16,18 @@ CLASSES = [str(i) for i in range(10)]
 
 def _tiny_deit():
     torch.manual_seed(0)
-    return create_classifier("timm:deit_tiny_distilled_patch16_224", CLASSES, size=32, patch_size=8, depth=2,
-                             embed_dim=32, num_heads=2)
+    return create_classifier(
+        "timm:deit_tiny_distilled_patch16_224", CLASSES, size=32, patch_size=8, depth=2, embed_dim=32, num_heads=2
+    )
 
 
 def _two_head_loss(model, images, labels) -> float:
     net = model.net
     with torch.no_grad():
         tokens = net.forward_features(model.normalize(images))
-        return (F.cross_entropy(net.head(tokens[:, 0]), labels) + F.cross_entropy(net.head_dist(tokens[:, 1]), labels)).item()
+        return (
+            F.cross_entropy(net.head(tokens[:, 0]), labels) + F.cross_entropy(net.head_dist(tokens[:, 1]), labels)
+        ).item()
 
 
 def test_one_step_lowers_the_two_head_loss_keeps_frozen_weights_and_predicts_the_mean(tmp_path):
