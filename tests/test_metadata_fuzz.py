@@ -276,7 +276,7 @@ def table_commands(good, which, t, out):
             out,
         ]
     if which == "metrics":
-        cmds["attack --summarize"] = ["attack", "--summarize", f"m={t},{t}", "-o", out.with_suffix(".parquet")]
+        cmds["summarize"] = ["summarize", f"m.acc={t}", "-o", out.with_suffix(".parquet")]
     return cmds
 
 
@@ -387,7 +387,7 @@ def test_the_good_artifacts_pass_every_command_that_reads_them(good, tmp_path):
             runs[f"{which} table: {name}"] = args
     for i, (name, args) in enumerate(runs.items()):
         out = tmp_path / f"out{i}"
-        suffix = ".safetensors" if args[0] in SAFETENSORS_OUT and "--summarize" not in args else ".parquet"
+        suffix = ".safetensors" if args[0] in SAFETENSORS_OUT else ".parquet"
         res = _run(*[out.with_suffix(suffix) if a == tmp_path / "out" else a for a in args])
         if name == "model: detect":
             assert res.exit_code == 1 and "Traceback" not in res.output, res.output

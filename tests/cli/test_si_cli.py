@@ -161,7 +161,7 @@ def test_bad_feature_files_give_one_clear_error(runner, app, tmp_path):
         ("inf", "NaN or Inf"),
         ("one", "at least 2 classes"),
         ("tiny", "at least 2 samples"),
-        ("ragged", "rows but there are 20 labels"),
+        ("ragged", "is not a 20-row matrix like the labels"),
     ]
     for name, fragment in cases:
         for cmd in ("rank-features", "si-profile"):
