@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 NNLAB := $(VENV)/bin/nnlab
 STAMP := $(VENV)/.nnlab-installed
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2
 
 .PHONY: setup test lint clean-artifacts help
 .DELETE_ON_ERROR:
@@ -284,6 +284,16 @@ $(FB_OUT)/summary.parquet: $(FB_RUNS)
 .PRECIOUS: $(FB_OUT)/%-pretrained.safetensors
 finetune-block: | $(STAMP)
 	+@$(SUBMAKE) $(FB_OUT)/summary.parquet
+
+# ================================================================ seed studies S1, S2, S4 as file pipelines
+# Per-study variables (NS_*, TS_*, GS_*) scale each study; the README gives the seed's full setting on a GPU.
+# Each process runs with THREADS OpenMP threads. Default data: the offline built-in `colordigits` / `mnist5k`.
+THREADS ?= 1
+DEVICE ?= auto
+DATA_ARGS ?=
+STUDY_ENV = OMP_NUM_THREADS=$(THREADS)
+SUMMARIZE = $(STUDY_ENV) $(NNLAB) summarize
+H := \#
 
 # ---------------------------------------------------------------- norm-study: seed S1 part 1, normalization and SI
 # nine custom-ResNet variants, one recipe → evaluate (test) and si-profile (val, test) of every named child each
