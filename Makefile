@@ -50,6 +50,8 @@ clean-artifacts:
 # reach every step. Changing a setting does not invalidate finished artifacts: remove the folder to redo a study.
 JOBS ?= 2
 SUBMAKE = $(MAKE) --no-print-directory -j$(JOBS) --output-sync=target
+# the selector mark of `nnlab summarize` cells (FILE#SELECTOR)
+H := \#
 
 # ---------------------------------------------------------------- compress-vgg: seed S0, VGG16 compression by SI
 # train → si-profile → truncate (auto) → extract-features → rank-features → fit-head (linear, two hidden layers)
@@ -278,8 +280,11 @@ $(FB_OUT)/%-head.safetensors: $(FB_OUT)/%-pretrained.safetensors
 	OMP_NUM_THREADS=$(FB_THREADS) $(NNLAB) train --model $(FB_MODEL_$*) --init $< --block-preset head \
 	  --dataset $(FB_TARGET) --epochs $(FB_EPOCHS) --lr $(FB_LR) $(FB_COMMON) -o $@
 
+FB_CELLS = $(foreach r,$(foreach m,deit densenet,$(m)-block $(m)-head),$(foreach c,trainable_parameters train_accuracy \
+  val_accuracy train_seconds_per_epoch val_seconds_per_epoch,$(r).$(c)=$(FB_OUT)/$(r).safetensors$(H)$(c)))
+
 $(FB_OUT)/summary.parquet: $(FB_RUNS)
-	$(NNLAB) run-table $^ -o $@ --markdown $(FB_OUT)/summary.md
+	$(NNLAB) summarize $(FB_CELLS) --key run --title "single-block fine-tuning (seed S3)" -o $@
 
 .PRECIOUS: $(FB_OUT)/%-pretrained.safetensors
 finetune-block: | $(STAMP)
@@ -293,7 +298,6 @@ DEVICE ?= auto
 DATA_ARGS ?=
 STUDY_ENV = OMP_NUM_THREADS=$(THREADS)
 SUMMARIZE = $(STUDY_ENV) $(NNLAB) summarize
-H := \#
 
 # ---------------------------------------------------------------- norm-study: seed S1 part 1, normalization and SI
 # nine custom-ResNet variants, one recipe → evaluate (test) and si-profile (val, test) of every named child each

@@ -35,7 +35,6 @@ COMMANDS = [
     ("embed", "embed", "embed"),
     ("summarize", "summarize", "summarize"),
     ("inspect", "inspect_cmd", "inspect"),
-    ("run-table", "run_table", "run_table"),
     ("models", "catalog", "models"),
     ("datasets", "catalog", "datasets"),
 ]

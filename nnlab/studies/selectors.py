@@ -11,7 +11,8 @@ Selectors, by what the file is (the default when none is given in brackets):
   layer name, an index, or ``last``;
 - comparison table (`nnlab compare`): ``ROW:COLUMN`` (ROW the table's first column);
 - detection-metrics table (`nnlab detect --metrics`): ``CLASS:COLUMN`` (``all:ap``);
-- model artifact: ``params`` (its number of parameters).
+- model artifact: ``params`` (its number of parameters) or a figure `nnlab train` recorded in it
+  (``trainable_parameters``, ``train_accuracy``, ``val_accuracy``, ``train_seconds_per_epoch``, ``block``, …).
 """
 
 from __future__ import annotations
@@ -123,11 +124,16 @@ def _row_column(path: Path, df: pd.DataFrame, selector: str, key: str) -> Any:
     return _number(rows[column].iloc[0])
 
 
-def _model(path: Path, selector: str) -> int:
-    if selector != "params":
-        raise NnlabError(f"selector {selector!r} does not fit the model artifact {path}; valid: params")
+def _model(path: Path, selector: str) -> Any:
     model = load_model(path)
-    return int(sum(p.numel() for p in model.net.parameters()))
+    if selector == "params":
+        return int(sum(p.numel() for p in model.net.parameters()))
+    recorded = {k: v for k, v in model.metrics.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+    if selector not in recorded:
+        valid = ", ".join(["params", *recorded])
+        raise NnlabError(f"selector {selector!r} does not fit the model artifact {path}; valid: {valid}")
+    value = recorded[selector]
+    return value if isinstance(value, str) else _number(value)
 
 
 DEFAULTS = {"metrics": "accuracy", "attack": "accuracy", "history": "best_val_accuracy", "model": "params"}

@@ -1,4 +1,4 @@
-"""`train --block-preset`, `models --presets` and `run-table` end to end, and their user errors."""
+"""`train --block-preset`, `models --presets` and the study table (`summarize`) end to end, and their user errors."""
 
 from __future__ import annotations
 
@@ -66,18 +66,20 @@ def test_block_preset_records_the_trainable_count_and_the_timing_columns(tuned):
     assert {"train_seconds", "val_seconds", "train_images_per_second", "val_images_per_second"} <= set(hist.columns)
 
 
-def test_the_fine_tuned_artifact_evaluates_and_sits_in_a_run_table(runner, app, tuned, tmp_path):
+def test_the_fine_tuned_artifact_evaluates_and_sits_in_a_study_table(runner, app, tuned, tmp_path):
     out, _ = tuned
     res = invoke(runner, app, "evaluate", out, "--dataset", "digits", "--limit", "50", "-o", tmp_path / "m.parquet")
     assert res.exit_code == 0, res.output
-    table, md = tmp_path / "runs.parquet", tmp_path / "runs.md"
-    res = invoke(runner, app, "run-table", out, "-o", table, "--markdown", md)
+    table = tmp_path / "runs.parquet"
+    cells = [f"deit.{c}={out}#{c}" for c in ("trainable_parameters", "val_accuracy", "train_seconds_per_epoch")]
+    res = invoke(runner, app, "summarize", *cells, "--key", "run", "-o", table)
     assert res.exit_code == 0, res.output
-    frame, _ = artifacts.load_table(table, table="runs")
+    frame, _ = artifacts.load_table(table)
     row = frame.iloc[0]
-    assert row["run"] == "deit" and row["block"] == "blocks.1" and row["dataset"] == "digits"
-    assert row["trainable_parameters"] == load_model(out).metrics["trainable_parameters"]
-    assert md.read_text().startswith("| run | model |")
+    metrics = load_model(out).metrics
+    assert row["run"] == "deit" and row["trainable_parameters"] == metrics["trainable_parameters"]
+    assert row["val_accuracy"] == pytest.approx(metrics["val_accuracy"])
+    assert row["train_seconds_per_epoch"] > 0
 
 
 def test_models_presets_lists_blocks_and_counts(runner, app, monkeypatch):
