@@ -137,7 +137,7 @@ def profile_child(model_path: str | None) -> None:
 
     ds, data = mnist5k_all(32)
     if model_path:
-        from nnlab.artifacts import load_model
+        from nnlab.models import load_model
 
         model = load_model(model_path)
     else:
@@ -266,7 +266,7 @@ def main() -> None:
         if not a.model:
             raise SystemExit("the real section needs --model (a trained full-width VGG16 artifact)")
         from nnlab.analysis import extract_activations
-        from nnlab.artifacts import load_model
+        from nnlab.models import load_model
 
         model = load_model(a.model)
         ds, data = mnist5k_all(32)
