@@ -16,11 +16,11 @@ help:
 	@echo "make detect-demo    R-CNN-style detection demo on synthetic VOC scenes (seed S1)"
 	@echo "make robustness     attack / adversarial training / circle loss study (seed S4)"
 	@echo "make lint           ruff (lint and import order) over nnlab, tests and benchmarks"
-	@echo "Pipelines are file targets: a rerun resumes after the last finished artifact; JOBS=2 steps run at a time."
 	@echo "make finetune-block single-block fine-tuning of DeiT (distilled) and DenseNet stand-ins (seed S3)"
 	@echo "make norm-study     custom-ResNet normalization variants and layer-wise SI (seed S1)"
 	@echo "make transfer-study MLP vs CNN vs transfer learning (seed S2)"
 	@echo "make generalization domain shift colour digits → mnist5k, ResNet18 settings (seed S4)"
+	@echo "Pipelines are file targets: a rerun resumes after the last finished artifact; JOBS=2 steps run at a time."
 
 # .venv is created when missing and re-installed when pyproject.toml changes.
 $(STAMP): pyproject.toml
