@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.make_plan import make_commands
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
 
@@ -24,11 +23,8 @@ def stamp(tmp_path: Path) -> Path:
 
 
 def plan(target: str, stamp: Path, **variables: str) -> list[str]:
-    """The nnlab commands `make -n TARGET` would run, one per step (the sub-make included)."""
-    args = ["make", "-n", "--no-print-directory", target, f"STAMP={stamp}", "NNLAB=nnlab"]
-    args += [f"{k}={v}" for k, v in variables.items()]
-    out = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    return [line.strip() for line in out.splitlines() if line.strip().startswith("nnlab ")]
+    """The nnlab commands `make -n TARGET` would run, each as one line without the `nnlab` word."""
+    return [" ".join(words) for words in make_commands(target, STAMP=str(stamp), **variables)]
 
 
 def make_files(folder: Path, *names: str) -> None:
@@ -42,7 +38,7 @@ def make_files(folder: Path, *names: str) -> None:
 
 
 def steps(commands: list[str]) -> list[str]:
-    return [c.split()[1] for c in commands]
+    return [c.split()[0] for c in commands]
 
 
 def test_compress_vgg_plans_every_step_from_scratch(tmp_path: Path, stamp: Path) -> None:
@@ -51,7 +47,7 @@ def test_compress_vgg_plans_every_step_from_scratch(tmp_path: Path, stamp: Path)
     assert sorted(steps(commands)) == sorted(
         ["train", "si-profile", "truncate", "extract-features", "rank-features", "fit-head", "fit-head", "compare"]
     )
-    assert any(c.startswith("nnlab train --model vgg16 --width 0.125 --dataset digits") for c in commands)
+    assert any(c.startswith("train --model vgg16 --width 0.125 --dataset digits") for c in commands)
 
 
 def test_compress_vgg_rerun_after_second_step_resumes(tmp_path: Path, stamp: Path) -> None:
@@ -83,14 +79,14 @@ def test_overrides_reach_every_step(tmp_path: Path, stamp: Path) -> None:
     commands = plan("compress-vgg", stamp, CV_OUT=str(tmp_path / "cv"), DATASET="mnist5k", DEVICE="cpu")
     with_data = [c for c in commands if "--dataset" in c]
     assert with_data and all("--dataset mnist5k" in c for c in with_data)
-    assert all("--device cpu" in c for c in commands if c.split()[1] != "truncate" and "--device" in c)
+    assert all("--device cpu" in c for c in commands if c.split()[0] != "truncate" and "--device" in c)
 
 
 def test_robustness_rerun_keeps_trained_models(tmp_path: Path, stamp: Path) -> None:
     out = tmp_path / "rb"
     make_files(out, "clean.safetensors", "adversarial.safetensors")
     commands = plan("robustness", stamp, RB_OUT=str(out))
-    trained = [c.split(" -o ")[-1].split()[0] for c in commands if c.startswith("nnlab train")]
+    trained = [c.split(" -o ")[-1].split()[0] for c in commands if c.startswith("train ")]
     assert trained == [str(out / "circle.safetensors")]
     assert "attack" in steps(commands) and steps(commands).count("evaluate") == 6
 

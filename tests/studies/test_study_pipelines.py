@@ -4,10 +4,7 @@ checked; the norm study's SI/CSI are recomputed from avgpool features."""
 
 from __future__ import annotations
 
-import shlex
 import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,23 +12,9 @@ import torch
 from nnlab import artifacts
 from nnlab.analysis.separation import separation_indices
 from nnlab.models import load_model
+from tests.make_plan import make_commands
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
-
-
-def make_commands(target: str, **variables: str) -> list[list[str]]:
-    """The `nnlab` argument lists `make -n TARGET` would run, in order (environment prefixes dropped)."""
-    args = ["make", "-n", "--no-print-directory", target, "NNLAB=nnlab", *(f"{k}={v}" for k, v in variables.items())]
-    text = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    commands = []
-    for line in text.replace("\\\n", " ").splitlines():
-        words = shlex.split(line)
-        while words and "=" in words[0] and not words[0].startswith("-"):
-            words.pop(0)
-        if words[:1] == ["nnlab"]:
-            commands.append(words[1:])
-    return commands
 
 
 def run_pipeline(commands: list[list[str]]) -> None:
