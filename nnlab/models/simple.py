@@ -7,7 +7,7 @@ from collections import OrderedDict
 from torch import nn
 
 from nnlab.errors import NnlabError
-from nnlab.models.layers import reject_pretrained, reject_unknown, scaled
+from nnlab.models.layers import kaiming_init, reject_pretrained, reject_unknown, scaled
 from nnlab.models.registry import register_model
 
 
@@ -58,6 +58,7 @@ class SimpleCNN(nn.Sequential):
         layers["flatten"] = nn.Flatten()
         layers["fc"] = nn.Linear(channels * side * side, num_classes)
         super().__init__(layers)
+        kaiming_init(self)
 
 
 @register_model("mlp", image_size=32)
