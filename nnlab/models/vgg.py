@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from nnlab.errors import NnlabError
-from nnlab.models.layers import reject_unknown, scaled
+from nnlab.models.layers import kaiming_init, reject_unknown, scaled
 from nnlab.models.registry import register_model
 from nnlab.models.weights import load_torchvision_weights
 
@@ -82,13 +82,13 @@ class VGG16(nn.Module):
                 layers += [nn.Linear(channels, size), nn.ReLU(), nn.Dropout(dropout)]
                 channels = size
             self.classifier = nn.Sequential(*layers, nn.Linear(channels, num_classes))
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, 0, 0.01)
-                nn.init.zeros_(module.bias)
+        kaiming_init(self)
+        if head is not None:
+            # N(0, 0.01) suits torchvision's 25,088-wide classifier; through a narrow 256-128 head it shrinks the
+            # signal ~10× per layer and SGD never leaves chance. Keras' Dense default, as in the seed: Glorot.
+            for module in self.classifier.modules():
+                if isinstance(module, nn.Linear):
+                    nn.init.xavier_uniform_(module.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
