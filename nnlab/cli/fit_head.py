@@ -170,6 +170,14 @@ def fit_head(
             rich_help_panel=OUTPUT_PANEL,
         ),
     ] = None,
+    sync_bn: Annotated[
+        bool,
+        typer.Option(
+            "--sync-bn",
+            help="Under torchrun on CUDA: synchronise BatchNorm statistics across processes (SyncBatchNorm).",
+            rich_help_panel=RUNTIME_PANEL,
+        ),
+    ] = False,
     batch_size: BatchSizeOpt = 128,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
@@ -213,6 +221,7 @@ def fit_head(
             num_workers=num_workers,
             amp=amp,
             channels_last=amp,
+            sync_bn=sync_bn,
         ),
         history=history_path,
         plot=plot,

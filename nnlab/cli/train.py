@@ -298,6 +298,14 @@ def train(
             "--amp/--no-amp", help="Mixed precision and channels-last on CUDA.", rich_help_panel=RUNTIME_PANEL
         ),
     ] = True,
+    sync_bn: Annotated[
+        bool,
+        typer.Option(
+            "--sync-bn",
+            help="Under torchrun on CUDA: synchronise BatchNorm statistics across processes (SyncBatchNorm).",
+            rich_help_panel=RUNTIME_PANEL,
+        ),
+    ] = False,
     batch_size: BatchSizeOpt = 128,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
@@ -354,6 +362,7 @@ def train(
         trainable=trainable or [],
         block_preset=block_preset,
         amp=amp,
+        sync_bn=sync_bn,
         resume=resume,
         plot=plot,
         history=history_path,

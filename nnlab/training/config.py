@@ -31,6 +31,7 @@ class TrainConfig:
     num_workers: int = 0
     amp: bool = True
     channels_last: bool = True
+    sync_bn: bool = False
     class_weights: list[float] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 

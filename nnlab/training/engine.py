@@ -5,6 +5,13 @@ epoch, keeps the best-validation weights, stops early on a patience, writes a ch
 every epoch and resumes from one exactly: every epoch reseeds all random streams from
 ``(seed, epoch)``, so an interrupted run continued from its checkpoint draws the same batches,
 augmentations and dropout masks as an uninterrupted one.
+
+Under ``torchrun`` (see :mod:`nnlab.distributed`) `fit` trains with DistributedDataParallel: each
+rank draws its share of every epoch from a ``DistributedSampler`` (``set_epoch`` per epoch; ``batch_size``
+is per process, so the global batch is ``batch_size × world size``), gradients are averaged across
+ranks, the epoch's figures are summed over ranks and validation is sharded and gathered, so every
+rank takes the same early-stopping decision; rank 0 alone writes the checkpoint. `evaluate` shards
+the dataset into whole batches per rank and gathers the logits in order.
 """
 
 from __future__ import annotations
@@ -23,8 +30,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import Dataset
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import Dataset, DistributedSampler, Subset, TensorDataset
 
+from nnlab import distributed
 from nnlab.data.loader import make_loader
 from nnlab.errors import ArtifactError, NnlabError
 from nnlab.training.checkpoint import load_checkpoint, save_checkpoint
@@ -188,18 +197,42 @@ def evaluate(
     num_workers: int = 0,
     keep_logits: bool = False,
 ) -> EvalResult:
-    """Cross-entropy loss and accuracy of ``model`` on ``ds`` (eval mode, no gradients)."""
-    loader = make_loader(ds, batch_size, shuffle=False, num_workers=num_workers)
-    logits, targets = predict(model, loader, device)
+    """Cross-entropy loss and accuracy of ``model`` on ``ds`` (eval mode, no gradients).
+
+    Under torchrun every rank predicts its share of the batches and every rank gets the whole result.
+    """
+    logits, targets = predict_dataset(model, ds, device, batch_size=batch_size, num_workers=num_workers)
     return _eval_result(logits, targets, keep_logits)
+
+
+def predict_dataset(
+    model: nn.Module, ds: Dataset, device: torch.device, batch_size: int = 256, num_workers: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and targets of ``model`` over ``ds`` in order (see `predict`).
+
+    Under torchrun each rank predicts a contiguous run of whole batches (:func:`nnlab.distributed.shard_range`)
+    and the results are gathered on every rank in order: the same tensors as one process computes.
+    """
+    if not distributed.is_distributed():
+        return predict(model, make_loader(ds, batch_size, shuffle=False, num_workers=num_workers), device)
+    part = distributed.shard_range(len(ds), batch_size)
+    if len(part):
+        local = make_loader(Subset(ds, part), batch_size, shuffle=False, num_workers=num_workers)
+        logits, targets = predict(model, local, device)
+    else:
+        logits, targets = torch.empty(0, 0), torch.empty(0, dtype=torch.long)
+    logits = distributed.gather_rows(logits, everywhere=True)
+    targets = distributed.gather_rows(targets, everywhere=True)
+    if not len(targets):
+        raise NnlabError("the dataset is empty")
+    return logits, targets
 
 
 def evaluate_tensors(
     model: nn.Module, images: torch.Tensor, labels: torch.Tensor, device: torch.device, batch_size: int = 256
 ) -> EvalResult:
     """Like `evaluate`, on in-memory images (e.g. a stored adversarial set)."""
-    batches = ((images[i : i + batch_size], labels[i : i + batch_size]) for i in range(0, len(images), batch_size))
-    logits, targets = predict(model, batches, device)
+    logits, targets = predict_dataset(model, TensorDataset(images, labels), device, batch_size=batch_size)
     return _eval_result(logits, targets, False)
 
 
@@ -231,20 +264,31 @@ def fit(
     validate_fn: Callable[[nn.Module], tuple[float, float]] | None = None,
     on_epoch: EpochCallback | None = None,
     on_batch: Callable[[int, int], None] | None = None,
+    train_module: nn.Module | None = None,
 ) -> FitResult:
     """Train ``model`` in place and leave it holding its best-validation weights.
 
     ``validate_fn(model) -> (loss, accuracy)`` replaces the default validation (e.g. k-NN
     classification for an embedding model); ``on_epoch`` receives each history row as it is made
     (it may raise KeyboardInterrupt: the checkpoint of the finished epoch is already on disk).
+    ``loss_fn`` is called with ``train_module`` (default: ``model``), wrapped in
+    DistributedDataParallel under torchrun, so its forward pass is the one whose gradients are
+    averaged across ranks; ``batch_hook`` and ``validate_fn`` get ``model`` itself.
     """
     model.to(device)
     if config.channels_last and device.type == "cuda":
         model.to(memory_format=torch.channels_last)
     loss_fn = loss_fn or cross_entropy_loss(config, device)
-    steps_per_epoch = math.ceil(len(train_ds) / config.batch_size)
+    world, rank = distributed.world_size(), distributed.rank()
+    sampler = None
+    if world > 1:
+        sampler = DistributedSampler(
+            train_ds, num_replicas=world, rank=rank, shuffle=True, seed=config.seed * 1_000_003, drop_last=False
+        )
+    steps_per_epoch = math.ceil((len(sampler) if sampler is not None else len(train_ds)) / config.batch_size)
     if steps_per_epoch == 0:
         raise NnlabError("the training set is empty")
+    trained = _distributed_module(train_module or model, config, device) if world > 1 else (train_module or model)
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config, steps_per_epoch)
     amp = config.amp and device.type == "cuda"
@@ -260,7 +304,7 @@ def fit(
     if resume:
         if ckpt_path is None or not ckpt_path.exists():
             raise NnlabError(f"cannot resume: no checkpoint at {ckpt_path}; start afresh instead")
-        state = _load_checkpoint(ckpt_path, config)
+        state = _load_checkpoint(ckpt_path, config, world)
         try:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
@@ -280,9 +324,18 @@ def fit(
             break
         t0 = time.perf_counter()
         epoch_seed = config.seed * 1_000_003 + epoch
-        seed_everything(epoch_seed)
-        loader = make_loader(train_ds, config.batch_size, shuffle=True, seed=epoch_seed, num_workers=config.num_workers)
+        seed_everything(epoch_seed * world + rank)  # the one-process seeds when world == 1
+        if sampler is not None:
+            sampler.set_epoch(epoch)  # the permutation of epoch_seed, dealt out to the ranks
+            loader = make_loader(
+                train_ds, config.batch_size, shuffle=False, sampler=sampler, num_workers=config.num_workers
+            )
+        else:
+            loader = make_loader(
+                train_ds, config.batch_size, shuffle=True, seed=epoch_seed, num_workers=config.num_workers
+            )
         model.train()
+        trained.train()
         total_loss, correct, seen = 0.0, 0, 0
         lr = optimizer.param_groups[-1]["lr"]
         for step, (images, labels) in enumerate(loader):
@@ -291,7 +344,7 @@ def fit(
             if batch_hook is not None:
                 images, labels = batch_hook(model, images, labels, step)
             with _autocast(device, amp):
-                loss, logits = loss_fn(model, images, labels)
+                loss, logits = loss_fn(trained, images, labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -305,6 +358,11 @@ def fit(
             if on_batch is not None:
                 on_batch(step + 1, steps_per_epoch)
         train_seconds = time.perf_counter() - t0
+        rank_seen = seen
+        if world > 1:
+            total_loss, correct, seen = distributed.all_reduce_sum([total_loss, correct, seen])
+            seen = int(seen)
+            distributed.broadcast_buffers(model)  # validate and keep rank 0's BatchNorm statistics everywhere
         if not math.isfinite(total_loss):
             raise NnlabError(f"training diverged at epoch {epoch} (loss is not finite); lower the learning rate")
         if scheduler is not None and config.schedule != "onecycle":
@@ -344,9 +402,11 @@ def fit(
             train_seconds=train_seconds,
             train_images_per_second=seen / train_seconds if train_seconds > 0 else float("nan"),
         )
+        if world > 1:
+            row.update(_shares(sampler, rank_seen, world))
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
-        if ckpt_path is not None:
+        if ckpt_path is not None and rank == 0:
             _save_checkpoint(
                 ckpt_path,
                 model,
@@ -359,6 +419,7 @@ def fit(
                 best_acc,
                 best_epoch,
                 bad_epochs,
+                world,
             )
         if on_epoch is not None:
             on_epoch(row)
@@ -374,6 +435,28 @@ def fit(
         stopped_early=stopped_early,
         resumed_from=resumed_from,
     )
+
+
+def _distributed_module(module: nn.Module, config: TrainConfig, device: torch.device) -> nn.Module:
+    """``module`` wrapped in DistributedDataParallel (its BatchNorms made SyncBatchNorm with ``sync_bn``)."""
+    if getattr(config, "sync_bn", False):
+        if device.type != "cuda":
+            raise NnlabError("synchronised BatchNorm needs CUDA devices (PyTorch has no CPU kernel for it)")
+        module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    if not any(p.requires_grad for p in module.parameters()):
+        raise NnlabError("nothing to train: every parameter is frozen")
+    return DistributedDataParallel(module, device_ids=[device] if device.type == "cuda" else None)
+
+
+def _shares(sampler: DistributedSampler, rank_seen: int, world: int) -> dict[str, Any]:
+    """History columns of a distributed epoch: samples each rank trained on, and how many distinct samples
+    the ranks' shares of the epoch covered together."""
+    drawn = distributed.gather_rows(torch.tensor(list(iter(sampler)), dtype=torch.long), everywhere=True)
+    return {
+        "world_size": world,
+        "rank_train_samples": distributed.all_gather_ints(rank_seen),
+        "distinct_train_samples": int(drawn.unique().numel()),
+    }
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -397,9 +480,10 @@ _RESUME_KEYS = (
 
 
 def _save_checkpoint(
-    path: Path, model, optimizer, scheduler, config, epoch, history, best_state, best_acc, best_epoch, bad_epochs
+    path: Path, model, optimizer, scheduler, config, epoch, history, best_state, best_acc, best_epoch, bad_epochs, world
 ) -> None:
     state = {
+        "world_size": world,
         "epoch": epoch,
         "model": _cpu_state(model),
         "optimizer": copy.deepcopy(optimizer.state_dict()),
@@ -428,11 +512,17 @@ _CHECKPOINT_TYPES = {
 }
 
 
-def _load_checkpoint(path: Path, config: TrainConfig) -> dict[str, Any]:
+def _load_checkpoint(path: Path, config: TrainConfig, world: int = 1) -> dict[str, Any]:
     state = load_checkpoint(path)
     wrong = [k for k, t in _CHECKPOINT_TYPES.items() if k not in state or not isinstance(state[k], t)]
     if wrong:
         raise ArtifactError(f"{path} is not a usable nnlab checkpoint (missing or malformed {', '.join(wrong)})")
+    saved_world = state.get("world_size", 1)
+    if saved_world != world:
+        raise NnlabError(
+            f"cannot resume: the checkpoint was made by {saved_world} process(es) and this run has {world}; "
+            "the batches depend on it, so resume with the same number of processes or start afresh"
+        )
     saved = state["config"]
     changed = [k for k in _RESUME_KEYS if saved.get(k) != getattr(config, k)]
     if changed:
