@@ -4,7 +4,14 @@
 epoch, keeps the best-validation weights, stops early on a patience, writes a checkpoint after
 every epoch and resumes from one exactly: every epoch reseeds all random streams from
 ``(seed, epoch)``, so an interrupted run continued from its checkpoint draws the same batches,
-augmentations and dropout masks as an uninterrupted one.
+augmentations and dropout masks as an uninterrupted one. The training and validation loaders are built
+once per run (their worker processes persist across epochs).
+
+Mixed precision follows ``config.precision`` (:mod:`nnlab.training.precision`: fp16 with a gradient scaler,
+bf16 without). ``config.grad_accum`` = N sums the gradients of N micro-batches (each mean loss divided by the
+number of micro-batches in its group) before one optimizer step, so N micro-batches of b samples step like one
+batch of N·b; a last, shorter group at the end of an epoch steps on its own. ``config.grad_clip`` bounds the
+global gradient norm before each step (after unscaling).
 """
 
 from __future__ import annotations
@@ -25,10 +32,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from nnlab.data.loader import make_loader
+from nnlab.data.loader import EpochLoader, make_loader
 from nnlab.errors import ArtifactError, NnlabError
 from nnlab.training.checkpoint import load_checkpoint, save_checkpoint
 from nnlab.training.config import TrainConfig
+from nnlab.training.precision import autocast, grad_scaler, resolve_precision
 
 # A loss hook returns (loss, logits or None) for one batch; the default is cross-entropy on logits.
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
@@ -119,13 +127,6 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_
     return None
 
 
-def _autocast(device: torch.device, enabled: bool):
-    if enabled and device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
-    return nullcontext()
-
-
 def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
     x = x.to(device, non_blocking=True)
     if channels_last and device.type == "cuda" and x.dim() == 4:
@@ -163,14 +164,15 @@ def cross_entropy_loss(config: TrainConfig, device: torch.device) -> LossFn:
 
 @torch.no_grad()
 def predict(
-    model: nn.Module, batches: Iterable, device: torch.device, amp: bool = False
+    model: nn.Module, batches: Iterable, device: torch.device, precision: str = "32"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits and targets of ``model`` over an iterable of (images, labels) batches, in eval mode."""
+    """Logits and targets of ``model`` over an iterable of (images, labels) batches, in eval mode
+    (``precision``: a resolved precision, see :mod:`nnlab.training.precision`)."""
     was_training = model.training
     model.eval()
     logits, targets = [], []
     for images, labels in batches:
-        with _autocast(device, amp):
+        with autocast(device, precision):
             out = head_logits(model(images.to(device)))
         logits.append(out.float().cpu())
         targets.append(torch.as_tensor(labels))
@@ -185,11 +187,11 @@ def evaluate(
     ds: Dataset,
     device: torch.device,
     batch_size: int = 256,
-    num_workers: int = 0,
+    num_workers: int | None = None,
     keep_logits: bool = False,
 ) -> EvalResult:
     """Cross-entropy loss and accuracy of ``model`` on ``ds`` (eval mode, no gradients)."""
-    loader = make_loader(ds, batch_size, shuffle=False, num_workers=num_workers)
+    loader = make_loader(ds, batch_size, shuffle=False, num_workers=num_workers, pin_memory=device.type == "cuda")
     logits, targets = predict(model, loader, device)
     return _eval_result(logits, targets, keep_logits)
 
@@ -242,12 +244,21 @@ def fit(
     if config.channels_last and device.type == "cuda":
         model.to(memory_format=torch.channels_last)
     loss_fn = loss_fn or cross_entropy_loss(config, device)
-    steps_per_epoch = math.ceil(len(train_ds) / config.batch_size)
+    precision = resolve_precision(config.precision, device)
+    pin = device.type == "cuda"
+    loader = EpochLoader(train_ds, config.batch_size, num_workers=config.num_workers, pin_memory=pin)
+    steps_per_epoch = len(loader)
     if steps_per_epoch == 0:
         raise NnlabError("the training set is empty")
+    accum = int(config.grad_accum)
     optimizer = make_optimizer(model, config)
-    scheduler = make_scheduler(optimizer, config, steps_per_epoch)
-    amp = config.amp and device.type == "cuda"
+    scheduler = make_scheduler(optimizer, config, math.ceil(steps_per_epoch / accum))
+    scaler = grad_scaler(device, precision)
+    val_loader = None
+    if val_ds is not None and validate_fn is None:
+        val_loader = make_loader(
+            val_ds, max(config.batch_size, 256), shuffle=False, num_workers=config.num_workers, pin_memory=pin
+        )
 
     history: list[dict[str, Any]] = []
     best_state: dict[str, torch.Tensor] | None = None
@@ -266,6 +277,8 @@ def fit(
             optimizer.load_state_dict(state["optimizer"])
             if scheduler is not None and state["scheduler"] is not None:
                 scheduler.load_state_dict(state["scheduler"])
+            if state.get("scaler"):
+                scaler.load_state_dict(state["scaler"])
         except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ArtifactError(f"{ckpt_path} does not fit this model and optimizer ({first})") from None
@@ -273,6 +286,7 @@ def fit(
         best_epoch, bad_epochs = state["best_epoch"], state["bad_epochs"]
         start_epoch = resumed_from = state["epoch"] + 1
 
+    params = [p for p in model.parameters() if p.requires_grad]
     stopped_early = False
     for epoch in range(start_epoch, config.epochs + 1):
         if config.patience is not None and bad_epochs >= config.patience:
@@ -281,22 +295,32 @@ def fit(
         t0 = time.perf_counter()
         epoch_seed = config.seed * 1_000_003 + epoch
         seed_everything(epoch_seed)
-        loader = make_loader(train_ds, config.batch_size, shuffle=True, seed=epoch_seed, num_workers=config.num_workers)
         model.train()
         total_loss, correct, seen = 0.0, 0, 0
         lr = optimizer.param_groups[-1]["lr"]
-        for step, (images, labels) in enumerate(loader):
+        optimizer.zero_grad(set_to_none=True)
+        for step, (images, labels) in enumerate(loader.epoch(epoch_seed)):
             images = _to_device(images, device, config.channels_last)
-            labels = labels.to(device)
+            labels = labels.to(device, non_blocking=True)
             if batch_hook is not None:
                 images, labels = batch_hook(model, images, labels, step)
-            with _autocast(device, amp):
-                loss, logits = loss_fn(model, images, labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if scheduler is not None and config.schedule == "onecycle":
-                scheduler.step()
+            group_start = step - step % accum
+            group_size = min(accum, steps_per_epoch - group_start)
+            last_of_group = step - group_start == group_size - 1
+            no_sync = getattr(model, "no_sync", None)  # DDP: all-reduce only on the group's last backward
+            with no_sync() if no_sync is not None and not last_of_group else nullcontext():
+                with autocast(device, precision):
+                    loss, logits = loss_fn(model, images, labels)
+                scaler.scale(loss / group_size).backward()
+            if last_of_group:
+                if config.grad_clip is not None:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                if scheduler is not None and config.schedule == "onecycle":
+                    scheduler.step()
             n = labels.shape[0]
             total_loss += loss.item() * n
             seen += n
@@ -321,9 +345,7 @@ def fit(
             if validate_fn is not None:
                 val_loss, val_acc = validate_fn(model)
             else:
-                res = evaluate(
-                    model, val_ds, device, batch_size=max(config.batch_size, 256), num_workers=config.num_workers
-                )
+                res = _eval_result(*predict(model, val_loader, device), False)
                 val_loss, val_acc = res.loss, res.accuracy
             val_seconds = time.perf_counter() - t_val
             val_count = len(val_ds) if val_ds is not None else float("nan")
@@ -352,6 +374,7 @@ def fit(
                 model,
                 optimizer,
                 scheduler,
+                scaler,
                 config,
                 epoch,
                 history,
@@ -393,17 +416,31 @@ _RESUME_KEYS = (
     "label_smoothing",
     "seed",
     "class_weights",
+    "grad_accum",
 )
+_RESUME_DEFAULTS = {"grad_accum": 1}  # checkpoints made before the option existed
 
 
 def _save_checkpoint(
-    path: Path, model, optimizer, scheduler, config, epoch, history, best_state, best_acc, best_epoch, bad_epochs
+    path: Path,
+    model,
+    optimizer,
+    scheduler,
+    scaler,
+    config,
+    epoch,
+    history,
+    best_state,
+    best_acc,
+    best_epoch,
+    bad_epochs,
 ) -> None:
     state = {
         "epoch": epoch,
         "model": _cpu_state(model),
         "optimizer": copy.deepcopy(optimizer.state_dict()),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": scaler.state_dict() if scaler.is_enabled() else None,
         "config": config.to_dict(),
         "history": history,
         "best_state": best_state,
@@ -434,7 +471,7 @@ def _load_checkpoint(path: Path, config: TrainConfig) -> dict[str, Any]:
     if wrong:
         raise ArtifactError(f"{path} is not a usable nnlab checkpoint (missing or malformed {', '.join(wrong)})")
     saved = state["config"]
-    changed = [k for k in _RESUME_KEYS if saved.get(k) != getattr(config, k)]
+    changed = [k for k in _RESUME_KEYS if saved.get(k, _RESUME_DEFAULTS.get(k)) != getattr(config, k)]
     if changed:
         raise NnlabError(
             f"cannot resume: the checkpoint was made with different {', '.join(changed)}; "
