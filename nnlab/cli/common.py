@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from nnlab.cli.choices import DEVICES
+from nnlab.cli.choices import DEVICES, Precision
 from nnlab.errors import NnlabError, ParameterError
 
 console = Console(highlight=False)
@@ -85,14 +85,41 @@ BatchSizeOpt = Annotated[
     ),
 ]
 NumWorkersOpt = Annotated[
-    int,
+    Optional[int],
     typer.Option(
         "--num-workers",
         min=0,
-        help="DataLoader worker processes.",
+        help="DataLoader worker processes (default: one per available CPU core less one, at most 8; 0 loads in "
+        "the main process).",
         envvar="NNLAB_NUM_WORKERS",
         show_envvar=True,
         rich_help_panel=RUNTIME_PANEL,
+    ),
+]
+PrecisionOpt = Annotated[
+    Precision,
+    typer.Option(
+        "--precision",
+        help="32 (float32), bf16 (bfloat16 autocast; CUDA GPUs with native bf16, or the CPU), 16 (float16 autocast "
+        "with a gradient scaler; CUDA) or auto (bf16 where native, else 16 on CUDA, 32 elsewhere).",
+        rich_help_panel=RUNTIME_PANEL,
+    ),
+]
+GradClipOpt = Annotated[
+    Optional[float],
+    typer.Option(
+        "--grad-clip",
+        help="Clip the global gradient norm to this value before each step.",
+        rich_help_panel=OPTIM_PANEL,
+    ),
+]
+GradAccumOpt = Annotated[
+    int,
+    typer.Option(
+        "--grad-accum",
+        min=1,
+        help="Accumulate the gradients of N batches per optimizer step (effective batch = batch size × N).",
+        rich_help_panel=OPTIM_PANEL,
     ),
 ]
 DataRootOpt = Annotated[

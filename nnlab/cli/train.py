@@ -22,8 +22,11 @@ from nnlab.cli.common import (
     DataRootOpt,
     DeviceOpt,
     DownloadOpt,
+    GradAccumOpt,
+    GradClipOpt,
     NumWorkersOpt,
     OutputOpt,
+    PrecisionOpt,
     QuietOpt,
     SeedOpt,
     cli_provenance,
@@ -292,12 +295,9 @@ def train(
         bool,
         typer.Option("--resume", help="Continue from the checkpoint beside the output.", rich_help_panel=OUTPUT_PANEL),
     ] = False,
-    amp: Annotated[
-        bool,
-        typer.Option(
-            "--amp/--no-amp", help="Mixed precision and channels-last on CUDA.", rich_help_panel=RUNTIME_PANEL
-        ),
-    ] = True,
+    precision: PrecisionOpt = "auto",
+    grad_clip: GradClipOpt = None,
+    grad_accum: GradAccumOpt = 1,
     sync_bn: Annotated[
         bool,
         typer.Option(
@@ -309,7 +309,7 @@ def train(
     batch_size: BatchSizeOpt = 128,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
-    num_workers: NumWorkersOpt = 0,
+    num_workers: NumWorkersOpt = None,
     data_root: DataRootOpt = None,
     download: DownloadOpt = False,
     quiet: QuietOpt = False,
@@ -361,7 +361,9 @@ def train(
         freeze=freeze or [],
         trainable=trainable or [],
         block_preset=block_preset,
-        amp=amp,
+        precision=precision,
+        grad_clip=grad_clip,
+        grad_accum=grad_accum,
         sync_bn=sync_bn,
         resume=resume,
         plot=plot,

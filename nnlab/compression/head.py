@@ -25,6 +25,7 @@ from nnlab.models import attach_head, count_parameters, feature_dim, load_model,
 from nnlab.report import plot_history
 from nnlab.training.config import TrainConfig
 from nnlab.training.engine import fit, seed_everything
+from nnlab.training.precision import resolve_precision
 from nnlab.training.recipe import DataOptions, RemappedDataset, class_remap, dataset_for_model
 
 HEAD = "head"
@@ -105,7 +106,7 @@ class _HeadOnly(nn.Module):
 
 @torch.no_grad()
 def backbone_features(
-    model: Any, ds: Any, device: torch.device, batch_size: int = 256, num_workers: int = 0
+    model: Any, ds: Any, device: torch.device, batch_size: int = 256, num_workers: int | None = None
 ) -> TensorDataset:
     """The frozen backbone's output (after feature selection) for every item of ``ds``, with labels.
 
@@ -115,7 +116,9 @@ def backbone_features(
     backbone = FrozenBackbone(model).to(device).eval()
     part = distributed.shard_range(len(ds), batch_size)
     feats, labels = [torch.empty(0, 0)], [torch.empty(0, dtype=torch.long)]
-    for images, targets in make_loader(Subset(ds, part), batch_size, shuffle=False, num_workers=num_workers):
+    for images, targets in make_loader(
+        Subset(ds, part), batch_size, shuffle=False, num_workers=num_workers, pin_memory=device.type == "cuda"
+    ):
         feats.append(backbone(images.to(device)).float().cpu())
         labels.append(torch.as_tensor(targets).long())
     features = distributed.gather_rows(torch.cat(feats[1:]) if len(feats) > 1 else feats[0], everywhere=True)
@@ -246,6 +249,7 @@ def run_fit_head(
         raise NnlabError("say which dataset to train the head on (the model does not record one)")
     config = TrainConfig(seed=req.seed, **req.train_options)
     device = distributed.setup_device(req.device)
+    config.precision = resolve_precision(config.precision, device)  # the artifact records what ran
     data = DataOptions(
         dataset=dataset,
         root=req.data_root,
@@ -312,6 +316,7 @@ def run_fit_head(
         "best epoch": result.best_epoch,
         "best val accuracy": result.best_val_accuracy,
         "device": str(device),
+        "precision": config.precision,
         "artifact": str(req.output),
         "history": str(history_path),
         "_history": history,

@@ -4,7 +4,14 @@
 epoch, keeps the best-validation weights, stops early on a patience, writes a checkpoint after
 every epoch and resumes from one exactly: every epoch reseeds all random streams from
 ``(seed, epoch)``, so an interrupted run continued from its checkpoint draws the same batches,
-augmentations and dropout masks as an uninterrupted one.
+augmentations and dropout masks as an uninterrupted one. The training and validation loaders are built
+once per run (their worker processes persist across epochs).
+
+Mixed precision follows ``config.precision`` (:mod:`nnlab.training.precision`: fp16 with a gradient scaler,
+bf16 without). ``config.grad_accum`` = N sums the gradients of N micro-batches (each mean loss divided by the
+number of micro-batches in its group) before one optimizer step, so N micro-batches of b samples step like one
+batch of N·b; a last, shorter group at the end of an epoch steps on its own. ``config.grad_clip`` bounds the
+global gradient norm before each step (after unscaling).
 
 Under ``torchrun`` (see :mod:`nnlab.distributed`) `fit` trains with DistributedDataParallel: each
 rank draws its share of every epoch from a ``DistributedSampler`` (``set_epoch`` per epoch; ``batch_size``
@@ -34,10 +41,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset, DistributedSampler, Subset, TensorDataset
 
 from nnlab import distributed
-from nnlab.data.loader import make_loader
+from nnlab.data.loader import EpochLoader, make_loader
 from nnlab.errors import ArtifactError, NnlabError
 from nnlab.training.checkpoint import load_checkpoint, save_checkpoint
 from nnlab.training.config import TrainConfig
+from nnlab.training.precision import autocast, grad_scaler, resolve_precision
 
 # A loss hook returns (loss, logits or None) for one batch; the default is cross-entropy on logits.
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
@@ -128,13 +136,6 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_
     return None
 
 
-def _autocast(device: torch.device, enabled: bool):
-    if enabled and device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
-    return nullcontext()
-
-
 def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
     x = x.to(device, non_blocking=True)
     if channels_last and device.type == "cuda" and x.dim() == 4:
@@ -172,14 +173,15 @@ def cross_entropy_loss(config: TrainConfig, device: torch.device) -> LossFn:
 
 @torch.no_grad()
 def predict(
-    model: nn.Module, batches: Iterable, device: torch.device, amp: bool = False
+    model: nn.Module, batches: Iterable, device: torch.device, precision: str = "32"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits and targets of ``model`` over an iterable of (images, labels) batches, in eval mode."""
+    """Logits and targets of ``model`` over an iterable of (images, labels) batches, in eval mode
+    (``precision``: a resolved precision, see :mod:`nnlab.training.precision`)."""
     was_training = model.training
     model.eval()
     logits, targets = [], []
     for images, labels in batches:
-        with _autocast(device, amp):
+        with autocast(device, precision):
             out = head_logits(model(images.to(device)))
         logits.append(out.float().cpu())
         targets.append(torch.as_tensor(labels))
@@ -194,7 +196,7 @@ def evaluate(
     ds: Dataset,
     device: torch.device,
     batch_size: int = 256,
-    num_workers: int = 0,
+    num_workers: int | None = None,
     keep_logits: bool = False,
 ) -> EvalResult:
     """Cross-entropy loss and accuracy of ``model`` on ``ds`` (eval mode, no gradients).
@@ -206,19 +208,29 @@ def evaluate(
 
 
 def predict_dataset(
-    model: nn.Module, ds: Dataset, device: torch.device, batch_size: int = 256, num_workers: int = 0
+    model: nn.Module, ds: Dataset, device: torch.device, batch_size: int = 256, num_workers: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits and targets of ``model`` over ``ds`` in order (see `predict`).
 
     Under torchrun each rank predicts a contiguous run of whole batches (:func:`nnlab.distributed.shard_range`)
     and the results are gathered on every rank in order: the same tensors as one process computes.
     """
-    if not distributed.is_distributed():
-        return predict(model, make_loader(ds, batch_size, shuffle=False, num_workers=num_workers), device)
+    return predict_shard(model, shard_loader(ds, batch_size, num_workers, device), device)
+
+
+def shard_loader(ds: Dataset, batch_size: int, num_workers: int | None, device: torch.device):
+    """A loader over this rank's share of ``ds`` (all of it in one process), in order, for :func:`predict_shard`."""
     part = distributed.shard_range(len(ds), batch_size)
-    if len(part):
-        local = make_loader(Subset(ds, part), batch_size, shuffle=False, num_workers=num_workers)
-        logits, targets = predict(model, local, device)
+    local = ds if len(part) == len(ds) else Subset(ds, part)
+    return make_loader(local, batch_size, shuffle=False, num_workers=num_workers, pin_memory=device.type == "cuda")
+
+
+def predict_shard(model: nn.Module, loader: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """`predict` over a :func:`shard_loader`, the ranks' results gathered on every rank in order."""
+    if not distributed.is_distributed():
+        return predict(model, loader, device)
+    if len(loader.dataset):
+        logits, targets = predict(model, loader, device)
     else:
         logits, targets = torch.empty(0, 0), torch.empty(0, dtype=torch.long)
     logits = distributed.gather_rows(logits, everywhere=True)
@@ -280,18 +292,23 @@ def fit(
         model.to(memory_format=torch.channels_last)
     loss_fn = loss_fn or cross_entropy_loss(config, device)
     world, rank = distributed.world_size(), distributed.rank()
+    precision = resolve_precision(config.precision, device)
+    pin = device.type == "cuda"
     sampler = None
-    if world > 1:
-        sampler = DistributedSampler(
-            train_ds, num_replicas=world, rank=rank, shuffle=True, seed=config.seed * 1_000_003, drop_last=False
-        )
-    steps_per_epoch = math.ceil((len(sampler) if sampler is not None else len(train_ds)) / config.batch_size)
+    if world > 1:  # set_epoch(epoch seed) draws the one-process permutation of the epoch and deals it out
+        sampler = DistributedSampler(train_ds, num_replicas=world, rank=rank, shuffle=True, seed=0, drop_last=False)
+    loader = EpochLoader(train_ds, config.batch_size, num_workers=config.num_workers, pin_memory=pin, sampler=sampler)
+    steps_per_epoch = len(loader)
     if steps_per_epoch == 0:
         raise NnlabError("the training set is empty")
+    accum = int(config.grad_accum)
     trained = _distributed_module(train_module or model, config, device) if world > 1 else (train_module or model)
     optimizer = make_optimizer(model, config)
-    scheduler = make_scheduler(optimizer, config, steps_per_epoch)
-    amp = config.amp and device.type == "cuda"
+    scheduler = make_scheduler(optimizer, config, math.ceil(steps_per_epoch / accum))
+    scaler = grad_scaler(device, precision)
+    val_loader = None
+    if val_ds is not None and validate_fn is None:
+        val_loader = shard_loader(val_ds, max(config.batch_size, 256), config.num_workers, device)
 
     history: list[dict[str, Any]] = []
     best_state: dict[str, torch.Tensor] | None = None
@@ -310,6 +327,8 @@ def fit(
             optimizer.load_state_dict(state["optimizer"])
             if scheduler is not None and state["scheduler"] is not None:
                 scheduler.load_state_dict(state["scheduler"])
+            if state.get("scaler"):
+                scaler.load_state_dict(state["scaler"])
         except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ArtifactError(f"{ckpt_path} does not fit this model and optimizer ({first})") from None
@@ -317,6 +336,7 @@ def fit(
         best_epoch, bad_epochs = state["best_epoch"], state["bad_epochs"]
         start_epoch = resumed_from = state["epoch"] + 1
 
+    params = [p for p in model.parameters() if p.requires_grad]
     stopped_early = False
     for epoch in range(start_epoch, config.epochs + 1):
         if config.patience is not None and bad_epochs >= config.patience:
@@ -325,31 +345,33 @@ def fit(
         t0 = time.perf_counter()
         epoch_seed = config.seed * 1_000_003 + epoch
         seed_everything(epoch_seed * world + rank)  # the one-process seeds when world == 1
-        if sampler is not None:
-            sampler.set_epoch(epoch)  # the permutation of epoch_seed, dealt out to the ranks
-            loader = make_loader(
-                train_ds, config.batch_size, shuffle=False, sampler=sampler, num_workers=config.num_workers
-            )
-        else:
-            loader = make_loader(
-                train_ds, config.batch_size, shuffle=True, seed=epoch_seed, num_workers=config.num_workers
-            )
         model.train()
         trained.train()
         total_loss, correct, seen = 0.0, 0, 0
         lr = optimizer.param_groups[-1]["lr"]
-        for step, (images, labels) in enumerate(loader):
+        optimizer.zero_grad(set_to_none=True)
+        for step, (images, labels) in enumerate(loader.epoch(epoch_seed)):
             images = _to_device(images, device, config.channels_last)
-            labels = labels.to(device)
+            labels = labels.to(device, non_blocking=True)
             if batch_hook is not None:
                 images, labels = batch_hook(model, images, labels, step)
-            with _autocast(device, amp):
-                loss, logits = loss_fn(trained, images, labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if scheduler is not None and config.schedule == "onecycle":
-                scheduler.step()
+            group_start = step - step % accum
+            group_size = min(accum, steps_per_epoch - group_start)
+            last_of_group = step - group_start == group_size - 1
+            no_sync = getattr(trained, "no_sync", None)  # DDP: all-reduce only on the group's last backward
+            with no_sync() if no_sync is not None and not last_of_group else nullcontext():
+                with autocast(device, precision):
+                    loss, logits = loss_fn(trained, images, labels)
+                scaler.scale(loss / group_size).backward()
+            if last_of_group:
+                if config.grad_clip is not None:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                if scheduler is not None and config.schedule == "onecycle":
+                    scheduler.step()
             n = labels.shape[0]
             total_loss += loss.item() * n
             seen += n
@@ -379,9 +401,7 @@ def fit(
             if validate_fn is not None:
                 val_loss, val_acc = validate_fn(model)
             else:
-                res = evaluate(
-                    model, val_ds, device, batch_size=max(config.batch_size, 256), num_workers=config.num_workers
-                )
+                res = _eval_result(*predict_shard(model, val_loader, device), False)
                 val_loss, val_acc = res.loss, res.accuracy
             val_seconds = time.perf_counter() - t_val
             val_count = len(val_ds) if val_ds is not None else float("nan")
@@ -412,6 +432,7 @@ def fit(
                 model,
                 optimizer,
                 scheduler,
+                scaler,
                 config,
                 epoch,
                 history,
@@ -476,11 +497,25 @@ _RESUME_KEYS = (
     "label_smoothing",
     "seed",
     "class_weights",
+    "grad_accum",
 )
+_RESUME_DEFAULTS = {"grad_accum": 1}  # checkpoints made before the option existed
 
 
 def _save_checkpoint(
-    path: Path, model, optimizer, scheduler, config, epoch, history, best_state, best_acc, best_epoch, bad_epochs, world
+    path: Path,
+    model,
+    optimizer,
+    scheduler,
+    scaler,
+    config,
+    epoch,
+    history,
+    best_state,
+    best_acc,
+    best_epoch,
+    bad_epochs,
+    world,
 ) -> None:
     state = {
         "world_size": world,
@@ -488,6 +523,7 @@ def _save_checkpoint(
         "model": _cpu_state(model),
         "optimizer": copy.deepcopy(optimizer.state_dict()),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": scaler.state_dict() if scaler.is_enabled() else None,
         "config": config.to_dict(),
         "history": history,
         "best_state": best_state,
@@ -524,7 +560,7 @@ def _load_checkpoint(path: Path, config: TrainConfig, world: int = 1) -> dict[st
             "the batches depend on it, so resume with the same number of processes or start afresh"
         )
     saved = state["config"]
-    changed = [k for k in _RESUME_KEYS if saved.get(k) != getattr(config, k)]
+    changed = [k for k in _RESUME_KEYS if saved.get(k, _RESUME_DEFAULTS.get(k)) != getattr(config, k)]
     if changed:
         raise NnlabError(
             f"cannot resume: the checkpoint was made with different {', '.join(changed)}; "

@@ -26,6 +26,7 @@ from nnlab.registry import Registry
 from nnlab.report import plot_history
 from nnlab.training.config import TrainConfig
 from nnlab.training.engine import fit, seed_everything
+from nnlab.training.precision import resolve_precision
 from nnlab.training.recipe import DataOptions, build_new_model, init_from_artifact
 
 ROI_TRAINERS = Registry("roi mode")
@@ -77,7 +78,9 @@ class TrainRequest:
     freeze: list[str] = field(default_factory=list)
     trainable: list[str] = field(default_factory=list)
     block_preset: str | None = None
-    amp: bool = True
+    precision: str = "auto"
+    grad_clip: float | None = None
+    grad_accum: int = 1
     sync_bn: bool = False
     resume: bool = False
     plot: Path | None = None
@@ -85,7 +88,7 @@ class TrainRequest:
     batch_size: int = 128
     seed: int = 0
     device: str = "auto"
-    num_workers: int = 0
+    num_workers: int | None = None
     data_root: Path | None = None
     download: bool = False
     balance: str = "none"
@@ -184,11 +187,13 @@ def train_classifier(
         patience=req.patience,
         seed=req.seed,
         num_workers=req.num_workers,
-        amp=req.amp,
-        channels_last=req.amp,
+        precision=req.precision,
+        grad_clip=req.grad_clip,
+        grad_accum=req.grad_accum,
         sync_bn=req.sync_bn,
     )
     device = distributed.setup_device(req.device)
+    config.precision = resolve_precision(config.precision, device)  # the artifact records what ran
     data = DataOptions(
         dataset=req.dataset,
         root=req.data_root,
@@ -297,6 +302,8 @@ def train_classifier(
         "best val accuracy": result.best_val_accuracy,
         "stopped early": result.stopped_early,
         "device": str(device),
+        "precision": config.precision,
+        "effective batch": config.batch_size * config.grad_accum,
         "artifact": str(req.output),
         "history": str(history_path),
     }
