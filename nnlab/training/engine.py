@@ -129,6 +129,8 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_
 
 def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
     x = x.to(device, non_blocking=True)
+    if x.dtype == torch.uint8:  # pixels from a uint8 cache: to [0, 1] floats on the device
+        x = x.float().div_(255.0)
     if channels_last and device.type == "cuda" and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
     return x
@@ -246,7 +248,7 @@ def fit(
     loss_fn = loss_fn or cross_entropy_loss(config, device)
     precision = resolve_precision(config.precision, device)
     pin = device.type == "cuda"
-    loader = EpochLoader(train_ds, config.batch_size, num_workers=config.num_workers, pin_memory=pin)
+    loader = EpochLoader(train_ds, config.batch_size, num_workers=config.num_workers, pin_memory=pin, uint8=True)
     steps_per_epoch = len(loader)
     if steps_per_epoch == 0:
         raise NnlabError("the training set is empty")
