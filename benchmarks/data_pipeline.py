@@ -110,7 +110,8 @@ def main() -> None:
 
     median = {way: statistics.median(rates[way]) for way in ways}
     print(f"old way (per-item resize, loader per epoch, 0 workers): {median['old']:.0f} images/s")
-    print(f"new way (resize cache, one loader, {loader.num_workers} persistent workers): {median['new']:.0f} images/s")
+    workers = f"{loader.num_workers} persistent workers" if loader.num_workers else "0 workers"
+    print(f"new way (resize cache, one loader, {workers}): {median['new']:.0f} images/s")
     print(
         f"ratio new/old: {median['new'] / median['old']:.2f}x (median of per-repeat ratios "
         f"{statistics.median(ratios):.2f}x)"

@@ -18,7 +18,7 @@ from nnlab.data.transforms import prepare, to_float
 # per-item preparation gives). Larger data (e.g. CIFAR-10 upscaled to 224) is prepared a batch at a time in
 # ``__getitems__``, i.e. in the DataLoader workers.
 CACHE_BYTES = 1 << 30
-_CHUNK = 2048
+_CHUNK_BYTES = 16 << 20  # float32 images prepared per step: small enough for the allocator to reuse
 
 
 class ImageDataset(Dataset):
@@ -70,9 +70,10 @@ class ImageDataset(Dataset):
     def _prepare_all(self, images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         s, c = self.info.image_size, self.info.channels
         out = torch.empty((len(images), c, s, s), dtype=dtype)
-        for start in range(0, len(images), _CHUNK):
-            x = prepare(to_float(images[start:start + _CHUNK]), c, s, self.resize)
-            out[start:start + _CHUNK] = x if dtype == torch.float32 else x.mul_(255.0).round_()
+        chunk = max(1, _CHUNK_BYTES // (c * s * s * 4))
+        for start in range(0, len(images), chunk):
+            x = prepare(to_float(images[start:start + chunk]), c, s, self.resize)
+            out[start:start + chunk] = x if dtype == torch.float32 else x.mul_(255.0).round_()
         return out
 
     def _batch(self, rows: Sequence[int]) -> torch.Tensor:
