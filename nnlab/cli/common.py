@@ -75,7 +75,15 @@ SeedOpt = Annotated[
         "--seed", help="Random seed: same inputs and seed give the same artifacts.", rich_help_panel=RUNTIME_PANEL
     ),
 ]
-BatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Batch size.", rich_help_panel=RUNTIME_PANEL)]
+BatchSizeOpt = Annotated[
+    int,
+    typer.Option(
+        "--batch-size",
+        min=1,
+        help="Batch size (under torchrun: per process, so the global batch is this × the number of processes).",
+        rich_help_panel=RUNTIME_PANEL,
+    ),
+]
 NumWorkersOpt = Annotated[
     Optional[int],
     typer.Option(
@@ -169,10 +177,15 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, nnlab_context: typer.Context, **kwargs: Any) -> Any:
         token = _RUNNING.set((nnlab_context, kwargs))
+        from nnlab.distributed import env_rank  # lazy: it imports torch, which start-up should not
+
+        quiet_rank = env_rank() > 0  # under torchrun only rank 0 shows progress, tables and summaries
+        console.quiet = err_console.quiet = quiet_rank
         try:
             register_plugins()
             return fn(*args, **kwargs)
         except NnlabError as exc:
+            err_console.quiet = False
             err_console.print(f"[bold red]error:[/] {in_flags(exc)}", soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:

@@ -40,6 +40,7 @@ class TrainConfig:
     grad_clip: float | None = None
     grad_accum: int = 1
     channels_last: bool = True
+    sync_bn: bool = False
     class_weights: list[float] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -12,6 +12,13 @@ bf16 without). ``config.grad_accum`` = N sums the gradients of N micro-batches (
 number of micro-batches in its group) before one optimizer step, so N micro-batches of b samples step like one
 batch of N·b; a last, shorter group at the end of an epoch steps on its own. ``config.grad_clip`` bounds the
 global gradient norm before each step (after unscaling).
+
+Under ``torchrun`` (see :mod:`nnlab.distributed`) `fit` trains with DistributedDataParallel: each
+rank draws its share of every epoch from a ``DistributedSampler`` (``set_epoch`` per epoch; ``batch_size``
+is per process, so the global batch is ``batch_size × world size``), gradients are averaged across
+ranks, the epoch's figures are summed over ranks and validation is sharded and gathered, so every
+rank takes the same early-stopping decision; rank 0 alone writes the checkpoint. `evaluate` shards
+the dataset into whole batches per rank and gathers the logits in order.
 """
 
 from __future__ import annotations
@@ -30,8 +37,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import Dataset
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import Dataset, DistributedSampler, Subset, TensorDataset
 
+from nnlab import distributed
 from nnlab.data.loader import EpochLoader, make_loader
 from nnlab.errors import ArtifactError, NnlabError
 from nnlab.training.checkpoint import load_checkpoint, save_checkpoint
@@ -192,18 +201,52 @@ def evaluate(
     num_workers: int | None = None,
     keep_logits: bool = False,
 ) -> EvalResult:
-    """Cross-entropy loss and accuracy of ``model`` on ``ds`` (eval mode, no gradients)."""
-    loader = make_loader(ds, batch_size, shuffle=False, num_workers=num_workers, pin_memory=device.type == "cuda")
-    logits, targets = predict(model, loader, device)
+    """Cross-entropy loss and accuracy of ``model`` on ``ds`` (eval mode, no gradients).
+
+    Under torchrun every rank predicts its share of the batches and every rank gets the whole result.
+    """
+    logits, targets = predict_dataset(model, ds, device, batch_size=batch_size, num_workers=num_workers)
     return _eval_result(logits, targets, keep_logits)
+
+
+def predict_dataset(
+    model: nn.Module, ds: Dataset, device: torch.device, batch_size: int = 256, num_workers: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and targets of ``model`` over ``ds`` in order (see `predict`).
+
+    Under torchrun each rank predicts a contiguous run of whole batches (:func:`nnlab.distributed.shard_range`)
+    and the results are gathered on every rank in order: the same tensors as one process computes.
+    """
+    return predict_shard(model, shard_loader(ds, batch_size, num_workers, device), device)
+
+
+def shard_loader(ds: Dataset, batch_size: int, num_workers: int | None, device: torch.device):
+    """A loader over this rank's share of ``ds`` (all of it in one process), in order, for :func:`predict_shard`."""
+    part = distributed.shard_range(len(ds), batch_size)
+    local = ds if len(part) == len(ds) else Subset(ds, part)
+    return make_loader(local, batch_size, shuffle=False, num_workers=num_workers, pin_memory=device.type == "cuda")
+
+
+def predict_shard(model: nn.Module, loader: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """`predict` over a :func:`shard_loader`, the ranks' results gathered on every rank in order."""
+    if not distributed.is_distributed():
+        return predict(model, loader, device)
+    if len(loader.dataset):
+        logits, targets = predict(model, loader, device)
+    else:
+        logits, targets = torch.empty(0, 0), torch.empty(0, dtype=torch.long)
+    logits = distributed.gather_rows(logits, everywhere=True)
+    targets = distributed.gather_rows(targets, everywhere=True)
+    if not len(targets):
+        raise NnlabError("the dataset is empty")
+    return logits, targets
 
 
 def evaluate_tensors(
     model: nn.Module, images: torch.Tensor, labels: torch.Tensor, device: torch.device, batch_size: int = 256
 ) -> EvalResult:
     """Like `evaluate`, on in-memory images (e.g. a stored adversarial set)."""
-    batches = ((images[i : i + batch_size], labels[i : i + batch_size]) for i in range(0, len(images), batch_size))
-    logits, targets = predict(model, batches, device)
+    logits, targets = predict_dataset(model, TensorDataset(images, labels), device, batch_size=batch_size)
     return _eval_result(logits, targets, False)
 
 
@@ -235,32 +278,41 @@ def fit(
     validate_fn: Callable[[nn.Module], tuple[float, float]] | None = None,
     on_epoch: EpochCallback | None = None,
     on_batch: Callable[[int, int], None] | None = None,
+    train_module: nn.Module | None = None,
 ) -> FitResult:
     """Train ``model`` in place and leave it holding its best-validation weights.
 
     ``validate_fn(model) -> (loss, accuracy)`` replaces the default validation (e.g. k-NN
     classification for an embedding model); ``on_epoch`` receives each history row as it is made
     (it may raise KeyboardInterrupt: the checkpoint of the finished epoch is already on disk).
+    ``loss_fn`` is called with ``train_module`` (default: ``model``), wrapped in
+    DistributedDataParallel under torchrun, so its forward pass is the one whose gradients are
+    averaged across ranks; ``batch_hook`` and ``validate_fn`` get ``model`` itself.
     """
     model.to(device)
     if config.channels_last and device.type == "cuda":
         model.to(memory_format=torch.channels_last)
     loss_fn = loss_fn or cross_entropy_loss(config, device)
+    world, rank = distributed.world_size(), distributed.rank()
     precision = resolve_precision(config.precision, device)
     pin = device.type == "cuda"
-    loader = EpochLoader(train_ds, config.batch_size, num_workers=config.num_workers, pin_memory=pin, uint8=True)
+    sampler = None
+    if world > 1:  # set_epoch(epoch seed) draws the one-process permutation of the epoch and deals it out
+        sampler = DistributedSampler(train_ds, num_replicas=world, rank=rank, shuffle=True, seed=0, drop_last=False)
+    loader = EpochLoader(
+        train_ds, config.batch_size, num_workers=config.num_workers, pin_memory=pin, sampler=sampler, uint8=True
+    )
     steps_per_epoch = len(loader)
     if steps_per_epoch == 0:
         raise NnlabError("the training set is empty")
     accum = int(config.grad_accum)
+    trained = _distributed_module(train_module or model, config, device) if world > 1 else (train_module or model)
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config, math.ceil(steps_per_epoch / accum))
     scaler = grad_scaler(device, precision)
     val_loader = None
     if val_ds is not None and validate_fn is None:
-        val_loader = make_loader(
-            val_ds, max(config.batch_size, 256), shuffle=False, num_workers=config.num_workers, pin_memory=pin
-        )
+        val_loader = shard_loader(val_ds, max(config.batch_size, 256), config.num_workers, device)
 
     history: list[dict[str, Any]] = []
     best_state: dict[str, torch.Tensor] | None = None
@@ -273,7 +325,7 @@ def fit(
     if resume:
         if ckpt_path is None or not ckpt_path.exists():
             raise NnlabError(f"cannot resume: no checkpoint at {ckpt_path}; start afresh instead")
-        state = _load_checkpoint(ckpt_path, config)
+        state = _load_checkpoint(ckpt_path, config, world)
         try:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
@@ -296,8 +348,9 @@ def fit(
             break
         t0 = time.perf_counter()
         epoch_seed = config.seed * 1_000_003 + epoch
-        seed_everything(epoch_seed)
+        seed_everything(epoch_seed * world + rank)  # the one-process seeds when world == 1
         model.train()
+        trained.train()
         total_loss, correct, seen = 0.0, 0, 0
         lr = optimizer.param_groups[-1]["lr"]
         optimizer.zero_grad(set_to_none=True)
@@ -309,10 +362,10 @@ def fit(
             group_start = step - step % accum
             group_size = min(accum, steps_per_epoch - group_start)
             last_of_group = step - group_start == group_size - 1
-            no_sync = getattr(model, "no_sync", None)  # DDP: all-reduce only on the group's last backward
+            no_sync = getattr(trained, "no_sync", None)  # DDP: all-reduce only on the group's last backward
             with no_sync() if no_sync is not None and not last_of_group else nullcontext():
                 with autocast(device, precision):
-                    loss, logits = loss_fn(model, images, labels)
+                    loss, logits = loss_fn(trained, images, labels)
                 scaler.scale(loss / group_size).backward()
             if last_of_group:
                 if config.grad_clip is not None:
@@ -331,6 +384,11 @@ def fit(
             if on_batch is not None:
                 on_batch(step + 1, steps_per_epoch)
         train_seconds = time.perf_counter() - t0
+        rank_seen = seen
+        if world > 1:
+            total_loss, correct, seen = distributed.all_reduce_sum([total_loss, correct, seen])
+            seen = int(seen)
+            distributed.broadcast_buffers(model)  # validate and keep rank 0's BatchNorm statistics everywhere
         if not math.isfinite(total_loss):
             raise NnlabError(f"training diverged at epoch {epoch} (loss is not finite); lower the learning rate")
         if scheduler is not None and config.schedule != "onecycle":
@@ -347,7 +405,7 @@ def fit(
             if validate_fn is not None:
                 val_loss, val_acc = validate_fn(model)
             else:
-                res = _eval_result(*predict(model, val_loader, device), False)
+                res = _eval_result(*predict_shard(model, val_loader, device), False)
                 val_loss, val_acc = res.loss, res.accuracy
             val_seconds = time.perf_counter() - t_val
             val_count = len(val_ds) if val_ds is not None else float("nan")
@@ -368,9 +426,11 @@ def fit(
             train_seconds=train_seconds,
             train_images_per_second=seen / train_seconds if train_seconds > 0 else float("nan"),
         )
+        if world > 1:
+            row.update(_shares(sampler, rank_seen, world))
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
-        if ckpt_path is not None:
+        if ckpt_path is not None and rank == 0:
             _save_checkpoint(
                 ckpt_path,
                 model,
@@ -384,6 +444,7 @@ def fit(
                 best_acc,
                 best_epoch,
                 bad_epochs,
+                world,
             )
         if on_epoch is not None:
             on_epoch(row)
@@ -399,6 +460,28 @@ def fit(
         stopped_early=stopped_early,
         resumed_from=resumed_from,
     )
+
+
+def _distributed_module(module: nn.Module, config: TrainConfig, device: torch.device) -> nn.Module:
+    """``module`` wrapped in DistributedDataParallel (its BatchNorms made SyncBatchNorm with ``sync_bn``)."""
+    if getattr(config, "sync_bn", False):
+        if device.type != "cuda":
+            raise NnlabError("synchronised BatchNorm needs CUDA devices (PyTorch has no CPU kernel for it)")
+        module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    if not any(p.requires_grad for p in module.parameters()):
+        raise NnlabError("nothing to train: every parameter is frozen")
+    return DistributedDataParallel(module, device_ids=[device] if device.type == "cuda" else None)
+
+
+def _shares(sampler: DistributedSampler, rank_seen: int, world: int) -> dict[str, Any]:
+    """History columns of a distributed epoch: samples each rank trained on, and how many distinct samples
+    the ranks' shares of the epoch covered together."""
+    drawn = distributed.gather_rows(torch.tensor(list(iter(sampler)), dtype=torch.long), everywhere=True)
+    return {
+        "world_size": world,
+        "rank_train_samples": distributed.all_gather_ints(rank_seen),
+        "distinct_train_samples": int(drawn.unique().numel()),
+    }
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -436,8 +519,10 @@ def _save_checkpoint(
     best_acc,
     best_epoch,
     bad_epochs,
+    world,
 ) -> None:
     state = {
+        "world_size": world,
         "epoch": epoch,
         "model": _cpu_state(model),
         "optimizer": copy.deepcopy(optimizer.state_dict()),
@@ -467,11 +552,17 @@ _CHECKPOINT_TYPES = {
 }
 
 
-def _load_checkpoint(path: Path, config: TrainConfig) -> dict[str, Any]:
+def _load_checkpoint(path: Path, config: TrainConfig, world: int = 1) -> dict[str, Any]:
     state = load_checkpoint(path)
     wrong = [k for k, t in _CHECKPOINT_TYPES.items() if k not in state or not isinstance(state[k], t)]
     if wrong:
         raise ArtifactError(f"{path} is not a usable nnlab checkpoint (missing or malformed {', '.join(wrong)})")
+    saved_world = state.get("world_size", 1)
+    if saved_world != world:
+        raise NnlabError(
+            f"cannot resume: the checkpoint was made by {saved_world} process(es) and this run has {world}; "
+            "the batches depend on it, so resume with the same number of processes or start afresh"
+        )
     saved = state["config"]
     changed = [k for k in _RESUME_KEYS if saved.get(k, _RESUME_DEFAULTS.get(k)) != getattr(config, k)]
     if changed:

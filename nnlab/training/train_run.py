@@ -17,8 +17,7 @@ from typing import Any, Callable, Protocol
 
 import pandas as pd
 
-from nnlab import artifacts
-from nnlab.device import resolve_device
+from nnlab import artifacts, distributed
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import count_parameters, load_model, save_model, set_trainable
 from nnlab.models import freeze as freeze_params
@@ -82,6 +81,7 @@ class TrainRequest:
     precision: str = "auto"
     grad_clip: float | None = None
     grad_accum: int = 1
+    sync_bn: bool = False
     resume: bool = False
     plot: Path | None = None
     history: Path | None = None
@@ -190,8 +190,9 @@ def train_classifier(
         precision=req.precision,
         grad_clip=req.grad_clip,
         grad_accum=req.grad_accum,
+        sync_bn=req.sync_bn,
     )
-    device = resolve_device(req.device)
+    device = distributed.setup_device(req.device)
     config.precision = resolve_precision(config.precision, device)  # the artifact records what ran
     data = DataOptions(
         dataset=req.dataset,
@@ -233,7 +234,8 @@ def train_classifier(
     if callable(distilled):  # DeiT distilled: train both heads, CE(class head) + CE(distillation head)
         distilled(True)
 
-    train_ds = data.load("train", augment=req.augment)
+    with distributed.main_first():  # a download happens once
+        train_ds = data.load("train", augment=req.augment)
     val_ds = data.load("val", subset=False)
     if getattr(train_ds, "class_weights", None) is not None:
         config.class_weights = [float(w) for w in train_ds.class_weights]
@@ -280,12 +282,14 @@ def train_classifier(
         augment=req.augment,
         init=str(req.init) if req.init else None,
     )
-    save_model(req.output, model, metrics=metrics, provenance=prov)
     history_path = req.history or artifacts.sibling(req.output, ".history.parquet")
-    artifacts.save_table(history_path, history, {"table": "history", "provenance": prov})
-    if req.plot is not None:
-        plot_history(history, req.plot)
-    checkpoint_path(req.output).unlink(missing_ok=True)
+    if distributed.is_main():  # under torchrun rank 0 alone writes; every rank holds the same model
+        save_model(req.output, model, metrics=metrics, provenance=prov)
+        artifacts.save_table(history_path, history, {"table": "history", "provenance": prov})
+        if req.plot is not None:
+            plot_history(history, req.plot)
+        checkpoint_path(req.output).unlink(missing_ok=True)
+    distributed.barrier()
 
     summary = {
         "model": model_name,
@@ -303,6 +307,9 @@ def train_classifier(
         "artifact": str(req.output),
         "history": str(history_path),
     }
+    world = distributed.world_size()
+    if world > 1:
+        summary.update({"processes": world, "global batch": req.batch_size * world})
     if preset is not None:
         summary["block preset"] = f"{req.block_preset}: {preset.block or 'none'} + {', '.join(preset.heads)}"
     summary.update({k.replace("_", " "): v for k, v in timing.items()})
