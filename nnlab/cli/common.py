@@ -89,8 +89,8 @@ NumWorkersOpt = Annotated[
     typer.Option(
         "--num-workers",
         min=0,
-        help="DataLoader worker processes (default: one per available CPU core less one, at most 8; 0 loads in "
-        "the main process).",
+        help="DataLoader worker processes (default: one per available CPU core less one, at most 8, and 0 below "
+        "4 cores; 0 loads in the main process).",
         envvar="NNLAB_NUM_WORKERS",
         show_envvar=True,
         rich_help_panel=RUNTIME_PANEL,

@@ -12,12 +12,13 @@ from nnlab.data.augment import build_augment
 from nnlab.data.info import DatasetInfo
 from nnlab.data.transforms import prepare, to_float
 
-# In-memory images are resized/converted once, at construction, into a cache of the wanted size: float32 when
-# that fits this budget (items are then exactly what per-item preparation gives), else uint8 when the source is
-# uint8 and that fits (items within half a grey level, 0.5/255, of per-item preparation). Larger data (e.g.
-# CIFAR-10 upscaled to 224) is prepared a batch at a time in ``__getitems__``, i.e. in the DataLoader workers.
+# In-memory images are resized/converted once, at construction, into a cache of the wanted size when it fits this
+# budget: uint8 for uint8 sources (a quarter of the memory; items are within half a grey level, 0.5/255, of
+# per-item float preparation, exact when no resize is needed), float32 for float sources (items exactly what
+# per-item preparation gives). Larger data (e.g. CIFAR-10 upscaled to 224) is prepared a batch at a time in
+# ``__getitems__``, i.e. in the DataLoader workers.
 CACHE_BYTES = 1 << 30
-_CHUNK = 2048
+_CHUNK_BYTES = 16 << 20  # float32 images prepared per step: small enough for the allocator to reuse
 
 
 class ImageDataset(Dataset):
@@ -53,16 +54,15 @@ class ImageDataset(Dataset):
         self._images = images
         self.cache = "none"  # "float32": _images is the prepared float tensor; "uint8": prepared and quantized
         if images is not None:
-            if not self._needs_prepare(images) and images.dtype == torch.float32:
-                self.cache = "float32"
-            elif not self._needs_prepare(images) and images.dtype == torch.uint8:
+            pixels = len(images) * info.channels * info.image_size ** 2
+            if images.dtype == torch.uint8 and pixels <= CACHE_BYTES:
                 self.cache = "uint8"
-            else:
-                pixels = len(images) * info.channels * info.image_size ** 2
-                if pixels * 4 <= CACHE_BYTES:
-                    self._images, self.cache = self._prepare_all(images), "float32"
-                elif images.dtype == torch.uint8 and pixels <= CACHE_BYTES:
-                    self._images, self.cache = self._prepare_all(images, torch.uint8), "uint8"
+                if self._needs_prepare(images):
+                    self._images = self._prepare_all(images, torch.uint8)
+            elif images.dtype == torch.float32 and not self._needs_prepare(images):
+                self.cache = "float32"
+            elif pixels * 4 <= CACHE_BYTES:
+                self._images, self.cache = self._prepare_all(images), "float32"
 
     def _needs_prepare(self, images: torch.Tensor) -> bool:
         return tuple(images.shape[1:]) != (self.info.channels, self.info.image_size, self.info.image_size)
@@ -70,9 +70,10 @@ class ImageDataset(Dataset):
     def _prepare_all(self, images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         s, c = self.info.image_size, self.info.channels
         out = torch.empty((len(images), c, s, s), dtype=dtype)
-        for start in range(0, len(images), _CHUNK):
-            x = prepare(to_float(images[start:start + _CHUNK]), c, s, self.resize)
-            out[start:start + _CHUNK] = x if dtype == torch.float32 else x.mul_(255.0).round_()
+        chunk = max(1, _CHUNK_BYTES // (c * s * s * 4))
+        for start in range(0, len(images), chunk):
+            x = prepare(to_float(images[start:start + chunk]), c, s, self.resize)
+            out[start:start + chunk] = x if dtype == torch.float32 else x.mul_(255.0).round_()
         return out
 
     def _batch(self, rows: Sequence[int]) -> torch.Tensor:
@@ -106,6 +107,14 @@ class ImageDataset(Dataset):
             items.append((x, int(self.targets[i])))
         return items
 
+    def uint8_view(self) -> Dataset | None:
+        """This split's cached pixels as uint8 items (augmented as uint8), or None unless the cache is uint8.
+
+        For a loader that feeds a device: a uint8 batch is a quarter of the float32 one to collate, pin and
+        copy, and the consumer converts it to float (``/ 255``) on the device, as timm's prefetcher does.
+        """
+        return _Uint8Items(self) if self.cache == "uint8" else None
+
     def as_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """All images (float32 N×C×H×W in [0, 1], prepared, NOT augmented) and labels (int64), at once.
 
@@ -132,3 +141,23 @@ class ImageDataset(Dataset):
         return (f"ImageDataset({self.name!r}, split={self.split!r}, n={len(self)}, classes={len(self.classes)}, "
                 f"shape={i.channels}x{i.image_size}x{i.image_size}, augment={self.augment!r}, "
                 f"cache={self.cache!r})")
+
+
+class _Uint8Items(Dataset):
+    """An :class:`ImageDataset` with a uint8 cache, yielding its prepared pixels as uint8 C×H×W."""
+
+    def __init__(self, ds: ImageDataset):
+        self.ds = ds
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.__getitems__([int(i)])[0]
+
+    def __getitems__(self, rows: Sequence[int]) -> list[tuple[torch.Tensor, int]]:
+        rows = [int(i) for i in rows]
+        batch = self.ds._images[torch.as_tensor(rows, dtype=torch.long)]
+        augment = self.ds._augment
+        return [(augment(x) if augment is not None else x, int(self.ds.targets[i]))
+                for x, i in zip(batch.unbind(0), rows)]

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, Sequen
 from nnlab.errors import NnlabError
 
 MAX_DEFAULT_WORKERS = 8
+MIN_CPUS_FOR_WORKERS = 4
 
 
 def available_cpus() -> int:
@@ -30,14 +31,19 @@ def available_cpus() -> int:
 
 
 def default_num_workers() -> int:
-    """DataLoader workers when none are asked for: ``$NNLAB_NUM_WORKERS`` if set, else one per available core
-    less one (the main process trains), at most 8; 0 (load in the main process) on a single core."""
+    """DataLoader workers when none are asked for: ``$NNLAB_NUM_WORKERS`` if set, else one per available core less
+    one (the main process trains), at most 8, and 0 (load in the main process) below 4 cores.
+
+    Below 4 cores a worker takes a core the training step needs, and passing batches between processes costs
+    more than indexing a resize cache (measured with benchmarks/data_pipeline.py, see the README).
+    """
     env = os.environ.get("NNLAB_NUM_WORKERS", "").strip()
     if env:
         if not env.isdigit():
             raise NnlabError(f"NNLAB_NUM_WORKERS must be a whole number of at least 0, got {env!r}")
         return int(env)
-    return min(MAX_DEFAULT_WORKERS, max(0, available_cpus() - 1))
+    cpus = available_cpus()
+    return 0 if cpus < MIN_CPUS_FOR_WORKERS else min(MAX_DEFAULT_WORKERS, cpus - 1)
 
 
 def resolve_num_workers(num_workers: int | None) -> int:
@@ -115,7 +121,9 @@ class EpochLoader:
     """A training DataLoader built once per run; ``epoch(seed)`` iterates one epoch drawn from ``seed``.
 
     ``sampler`` replaces the default (a seeded random shuffle, or the dataset order with ``shuffle=False``); one
-    with ``set_epoch`` (e.g. ``DistributedSampler``) is told each epoch's seed.
+    with ``set_epoch`` (e.g. ``DistributedSampler``) is told each epoch's seed. With ``uint8`` and a dataset that
+    offers ``uint8_view()`` (an :class:`~nnlab.data.dataset.ImageDataset` holding a uint8 cache), batches are
+    uint8 pixels for the consumer to divide by 255 on its device (``self.uint8`` says whether they are).
     """
 
     def __init__(
@@ -128,8 +136,13 @@ class EpochLoader:
         pin_memory: bool = False,
         drop_last: bool = False,
         sampler: Sampler | None = None,
+        uint8: bool = False,
     ):
         self.num_workers = resolve_num_workers(num_workers)
+        view = getattr(ds, "uint8_view", None) if uint8 else None
+        view = view() if callable(view) else None
+        self.uint8 = view is not None
+        ds = view if view is not None else ds
         self._generator = torch.Generator()
         if sampler is None:
             sampler = RandomSampler(ds, generator=self._generator) if shuffle else SequentialSampler(ds)

@@ -138,6 +138,8 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_
 
 def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
     x = x.to(device, non_blocking=True)
+    if x.dtype == torch.uint8:  # pixels from a uint8 cache: to [0, 1] floats on the device
+        x = x.float().div_(255.0)
     if channels_last and device.type == "cuda" and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
     return x
@@ -297,7 +299,9 @@ def fit(
     sampler = None
     if world > 1:  # set_epoch(epoch seed) draws the one-process permutation of the epoch and deals it out
         sampler = DistributedSampler(train_ds, num_replicas=world, rank=rank, shuffle=True, seed=0, drop_last=False)
-    loader = EpochLoader(train_ds, config.batch_size, num_workers=config.num_workers, pin_memory=pin, sampler=sampler)
+    loader = EpochLoader(
+        train_ds, config.batch_size, num_workers=config.num_workers, pin_memory=pin, sampler=sampler, uint8=True
+    )
     steps_per_epoch = len(loader)
     if steps_per_epoch == 0:
         raise NnlabError("the training set is empty")
