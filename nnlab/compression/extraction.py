@@ -62,7 +62,8 @@ def extract_features(
     data = DataOptions(
         dataset=name, root=root, download=download, val_fraction=val_fraction, fraction=fraction, limit=limit, seed=seed
     )
-    ds = dataset_for_model(model, data, split)
+    with distributed.main_first():  # under torchrun a download happens once
+        ds = dataset_for_model(model, data, split)
     acts, labels = extract_activations(
         model,
         ds,

@@ -260,7 +260,8 @@ def run_fit_head(
         seed=req.seed,
     )
     model = build_headed(trunc, indices, req.hidden, req.dropout, req.seed)
-    train_ds = _train_split(model, data, req.augment)
+    with distributed.main_first():  # under torchrun a download happens once
+        train_ds = _train_split(model, data, req.augment)
     val_ds = dataset_for_model(
         model,
         DataOptions(

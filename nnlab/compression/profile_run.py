@@ -98,7 +98,8 @@ def run_si_profile(
                 limit=limit,
                 seed=seed,
             )
-            datasets[split] = dataset_for_model(model, data, split)
+            with distributed.main_first():  # under torchrun a download happens once
+                datasets[split] = dataset_for_model(model, data, split)
         df = si_profile(
             model,
             datasets,

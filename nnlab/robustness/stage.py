@@ -338,7 +338,8 @@ def run_attack(
         limit=request.limit,
         seed=request.seed,
     )
-    ds = dataset_for_model(model, data, request.split)
+    with distributed.main_first():  # under torchrun a download happens once
+        ds = dataset_for_model(model, data, request.split)
     run = attack_dataset(
         model,
         ds,

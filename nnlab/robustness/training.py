@@ -189,7 +189,7 @@ class Encoder(nn.Module):
     def __init__(self, model: Any):
         super().__init__()
         self.body = model.net[:-1]
-        object.__setattr__(self, "_normalize", model.normalize)  # the model's fixed mean/std, not a submodule
+        self._normalize = model.normalize  # a bound method: the model's fixed mean/std, not a submodule
 
     def forward(self, images: Tensor) -> Tensor:
         return self.body(self._normalize(images))

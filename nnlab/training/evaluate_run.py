@@ -37,7 +37,8 @@ def evaluate_on_dataset(
 ) -> Evaluation:
     """Accuracy, loss, per-class scores and confusion of ``model`` on one split of ``data`` (a DataOptions)."""
 
-    ds = dataset_for_model(model, data, split)
+    with distributed.main_first():  # under torchrun a download happens once
+        ds = dataset_for_model(model, data, split)
     res = evaluate(model, ds, device, batch_size=batch_size, num_workers=num_workers)
     classes = list(model.spec.classes)
     table = classification_table(res.targets, res.predictions, classes, loss=res.loss)

@@ -303,13 +303,12 @@ def train_classifier(
         "stopped early": result.stopped_early,
         "device": str(device),
         "precision": config.precision,
-        "effective batch": config.batch_size * config.grad_accum,
+        "effective batch": config.batch_size * config.grad_accum * distributed.world_size(),
         "artifact": str(req.output),
         "history": str(history_path),
     }
-    world = distributed.world_size()
-    if world > 1:
-        summary.update({"processes": world, "global batch": req.batch_size * world})
+    if distributed.world_size() > 1:  # under torchrun; the effective batch counts every process's
+        summary["processes"] = distributed.world_size()
     if preset is not None:
         summary["block preset"] = f"{req.block_preset}: {preset.block or 'none'} + {', '.join(preset.heads)}"
     summary.update({k.replace("_", " "): v for k, v in timing.items()})
