@@ -74,7 +74,7 @@ def setup_device(name: str = "auto") -> torch.device:
     if not launched():
         return device
     if device.type == "mps":
-        raise NnlabError("a torchrun run needs CPU or CUDA devices; use --device cpu or cuda")
+        raise NnlabError("a torchrun run needs CPU or CUDA devices: an MPS device cannot join a process group")
     if device.type == "cuda":
         if device.index is None:
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
