@@ -10,6 +10,7 @@ process.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -92,15 +93,30 @@ def _inference(model: Path, folder: Path) -> list[list[str]]:
     ]
 
 
+ROBUST_SAMPLES = 200
+
+
+def _robust(folder: Path) -> list[list[str]]:
+    """One tiny epoch of adversarial training and one of circle loss."""
+    base = [*RECIPE[:5], "--limit", str(ROBUST_SAMPLES), "--width", "0.25", "--image-size", "28", "--epochs", "1"]
+    base += ["--batch-size", "16", "--device", "cpu", "--num-workers", "0", "-q"]
+    return [
+        [*base, "--adv", "pixels+fgsm", "--eps", "8/255", "-o", f"{folder}/adv.safetensors"],
+        [*base, "--loss", "circle", "-o", f"{folder}/circle.safetensors"],
+    ]
+
+
 @pytest.fixture(scope="module")
 def ddp_model(work) -> Path:
-    """The reference DDP run (2 processes, 32 samples each per step), then the inference stages on it under the
-    same torchrun launch, writing into ``work/two``."""
+    """The reference DDP run (2 processes, 32 samples each per step), then, under the same torchrun launch, the
+    inference stages on it (writing into ``work/two``) and adversarial and circle-loss training (``work/robust``)."""
     out = work / "ddp" / "model.safetensors"
     out.parent.mkdir()
     (work / "two").mkdir()
+    (work / "robust").mkdir()
     train = [*RECIPE, "--batch-size", "32", "-o", str(out)]
-    _torchrun(str(REPO / "tests" / "cli_sequence.py"), json.dumps([train, *_inference(out, work / "two")]))
+    commands = [train, *_inference(out, work / "two"), *_robust(work / "robust")]
+    _torchrun(str(REPO / "tests" / "cli_sequence.py"), json.dumps(commands))
     return out
 
 
@@ -173,3 +189,17 @@ def test_inference_stages_under_torchrun_write_what_one_process_writes(ddp_model
         got, want = load_file(two / name), load_file(one / name)
         assert got.keys() == want.keys()
         assert all(torch.equal(got[k], want[k]) for k in want), name
+
+
+def test_adversarial_and_circle_training_work_under_ddp(ddp_model, work):
+    from nnlab.models import load_model
+
+    robust = work / "robust"
+    for name in ("adv", "circle"):
+        history = pd.read_parquet(robust / f"{name}.history.parquet")
+        assert history["rank_train_samples"].map(list).tolist() == [[ROBUST_SAMPLES // 2] * 2]
+        assert history["train_loss"].map(math.isfinite).all()
+    assert load_model(robust / "adv.safetensors").provenance["train_config"]["extra"]["adv"] == "pixels+fgsm"
+    circle = load_file(robust / "circle.safetensors")
+    bank = next(v for k, v in circle.items() if k.endswith("head.bank"))
+    assert bank.shape[0] == ROBUST_SAMPLES  # the k-NN bank holds both ranks' shares of the training split
