@@ -3,14 +3,16 @@
 Old way (nnlab before issue 14, reproduced here): the images stay at their native size and each one is
 converted and resized on its own in ``__getitem__``, the DataLoader is rebuilt every epoch, 0 workers.
 New way (``nnlab.data`` now): ``load_dataset(..., image_size=224)`` resizes every image once into a cache of the
-wanted size (uint8 here: float32 would exceed the 1 GiB budget), and one :class:`nnlab.data.loader.EpochLoader`
-per run, with the default number of persistent workers, delivers every epoch.
+wanted size (uint8, as for every uint8 source), and one :class:`nnlab.data.loader.EpochLoader` per run, with the
+default number of workers (persistent when there are any), delivers every epoch as uint8 batches (the training
+engine makes them float on its device). ``--augment PRESET`` applies a preset in both ways (per item, after the
+resize).
 
 Both run in one process on the same images and the same batch size; each repeat times one epoch of each, back to
 back, alternating which goes first. The report gives the median images/s of each, their ratio new/old, the
 median of the per-repeat ratios, and the one-time cost of the new way (building the resize cache). Before timing,
 the new way's first batch is checked against the old way's images for the same rows (a uint8 cache is within
-0.5/255 of them).
+0.5/255 of them). The ``new+float`` column also converts each batch to float32 here, as a CPU training run does.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/data_pipeline.py --dataset colordigits --size 224 --limit 2000
 """
@@ -25,7 +27,7 @@ import time
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from nnlab.data import load_dataset
+from nnlab.data import build_augment, load_dataset
 from nnlab.data.loader import EpochLoader, default_num_workers
 from nnlab.data.transforms import prepare, to_float
 
@@ -33,14 +35,17 @@ from nnlab.data.transforms import prepare, to_float
 class PerItemResize(Dataset):
     """The old ImageDataset path for data too large to precompute: native images, one resize per item."""
 
-    def __init__(self, images: torch.Tensor, targets, channels: int, size: int):
+    def __init__(self, images: torch.Tensor, targets, channels: int, size: int, augment: str = "none"):
         self.images, self.targets, self.channels, self.size = images, targets, channels, size
+        self.augment = build_augment(augment, size, channels)
 
     def __len__(self) -> int:
         return len(self.targets)
 
     def __getitem__(self, i: int):
         x = prepare(to_float(self.images[i]), self.channels, self.size, "bilinear")
+        if self.augment is not None:
+            x = self.augment(x).clamp(0.0, 1.0)
         return x, int(self.targets[i])
 
 
@@ -75,21 +80,26 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=None, help="new way's workers (default: the machine's)")
+    parser.add_argument("--augment", default="none", help="an augmentation preset applied by both ways")
     args = parser.parse_args()
 
     native = load_dataset(args.dataset, "train", limit=args.limit)  # first: colordigits is generated on first use
     t0 = time.perf_counter()
-    new_ds = load_dataset(args.dataset, "train", image_size=args.size, channels=args.channels, limit=args.limit)
+    new_ds = load_dataset(
+        args.dataset, "train", image_size=args.size, channels=args.channels, limit=args.limit, augment=args.augment
+    )
     cache_seconds = time.perf_counter() - t0
-    old_ds = PerItemResize(native.as_tensors()[0], native.targets, args.channels, args.size)
+    reference = PerItemResize(native.as_tensors()[0], native.targets, args.channels, args.size)
+    old_ds = PerItemResize(native.as_tensors()[0], native.targets, args.channels, args.size, args.augment)
     loader = EpochLoader(new_ds, args.batch, num_workers=args.workers, uint8=True)
     print(
         f"{args.dataset} train, {len(new_ds)} images {native.info.image_size} px -> {args.size} px, "
-        f"{args.channels} channels, batch {args.batch}; new: {new_ds.cache} cache, "
+        f"{args.channels} channels, batch {args.batch}, augment {args.augment}; new: {new_ds.cache} cache, "
         f"{'uint8' if loader.uint8 else 'float32'} batches, {loader.num_workers} workers "
         f"(default here {default_num_workers()}, {os.cpu_count()} CPUs); load {os.getloadavg()[0]:.2f}"
     )
-    new_epoch(loader, 0, old_ds, check=True, to_float=False)  # warm-up: starts the workers, checks the images
+    # warm-up: starts the workers; checks the images against the old way (without augmentation, whose draws differ)
+    new_epoch(loader, 0, reference, check=args.augment == "none", to_float=False)
 
     ways = ("old", "new", "new+float")
     rates: dict[str, list[float]] = {way: [] for way in ways}
