@@ -270,7 +270,7 @@ def model_inputs(
     seed: int = 0,
     device: Any = "cpu",
     batch_size: int = 256,
-    num_workers: int = 0,
+    num_workers: int | None = None,
     data_root: Path | None = None,
     download: bool = False,
 ) -> tuple[EmbedInput, EmbedInput | None, str, list[str], str]:
@@ -360,7 +360,7 @@ class EmbedRequest:
     batch_size: int = 256
     seed: int = 0
     device: str = "auto"
-    num_workers: int = 0
+    num_workers: int | None = None
     data_root: Path | None = None
     download: bool = False
 

@@ -6,6 +6,7 @@ import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("NNLAB_DATA", "/nonexistent-nnlab-data")  # no test may depend on a real dataset folder
+os.environ.setdefault("NNLAB_NUM_WORKERS", "0")  # load in the test process: fast and deterministic
 
 import pytest
 import torch

@@ -13,7 +13,9 @@ from typing import Any
 import pandas as pd
 import torch
 from torch import nn
+from torch.utils.data import Subset
 
+from nnlab import distributed
 from nnlab.analysis.separation import separation_indices
 from nnlab.data.loader import make_loader
 from nnlab.device import module_device
@@ -74,7 +76,35 @@ def extract_activations(
     progress: ProgressFn | None = None,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Flattened activations (N × D each, on the CPU, ``dtype``) of ``layers`` for every item of ``ds``, and the
-    labels; the model runs in eval mode."""
+    labels; the model runs in eval mode.
+
+    Under torchrun each rank runs a contiguous share of whole batches and rank 0 gets every row, in the
+    one-process order; the other ranks get back their own share only.
+    """
+    if not distributed.is_distributed():
+        return _activations(model, ds, layers, device, batch_size, num_workers, dtype, progress)
+    part = distributed.shard_range(len(ds), batch_size)
+    if len(part):
+        acts, labels = _activations(model, Subset(ds, part), layers, device, batch_size, num_workers, dtype, progress)
+    else:
+        acts, labels = {name: torch.empty(0, 0, dtype=dtype) for name in layers}, torch.empty(0, dtype=torch.int64)
+    gathered = {name: distributed.gather_rows(acts.pop(name)) for name in layers}
+    labels = distributed.gather_rows(labels)
+    if distributed.is_main() and not len(labels):
+        raise NnlabError("the dataset is empty")
+    return gathered, labels
+
+
+def _activations(
+    model: nn.Module,
+    ds: Any,
+    layers: Sequence[str],
+    device: Any,
+    batch_size: int,
+    num_workers: int,
+    dtype: torch.dtype,
+    progress: ProgressFn | None,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     if not layers:
         raise NnlabError("name at least one layer")
     modules = {name: module_for(model, name) for name in layers}
@@ -134,7 +164,7 @@ def layer_dims(model: nn.Module, layers: Sequence[str]) -> dict[str, int]:
     spec = model.spec
     device = module_device(model)
     one = torch.zeros(1, spec.channels, spec.size, spec.size, device=device)
-    acts, _ = extract_activations(model, [(one[0].cpu(), 0)], layers, device=device, batch_size=1)
+    acts, _ = _activations(model, [(one[0].cpu(), 0)], layers, device, 1, 0, torch.float32, None)
     return {name: int(t.shape[1]) for name, t in acts.items()}
 
 
@@ -218,6 +248,9 @@ def si_profile(
             acts, labels = extract_activations(
                 model, ds, group, device=device, batch_size=batch_size, num_workers=num_workers, dtype=dtype
             )
+            if not distributed.is_main():  # under torchrun rank 0 computes the indices on the gathered rows
+                done += len(group)
+                continue
             for name in group:
                 done += 1
                 if progress is not None:

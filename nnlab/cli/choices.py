@@ -5,7 +5,7 @@ valid values, ``--help`` shows them, and shell completion offers them, while the
 receives (and hands the library) plain strings. The sets are written out here rather than imported
 from the library so that ``nnlab --help`` and shell completion do not import torch;
 tests/cli/test_conventions.py checks each against the library constant that validates it
-(``OPTIMIZERS``, ``SCHEDULES``, ``AUGMENTS``, ``NORMALIZATIONS``, ``BALANCE_MODES``, ``ROI_MODES``,
+(``OPTIMIZERS``, ``SCHEDULES``, ``PRECISIONS``, ``AUGMENTS``, ``NORMALIZATIONS``, ``BALANCE_MODES``, ``ROI_MODES``,
 ``LOSSES``, the selective-search ``MODES``, the embedding and ranking ``METHODS``).
 """
 
@@ -18,7 +18,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 Split = Literal["train", "val", "test"]
 Optimizer = Literal["sgd", "adam", "adamw"]
 Schedule = Literal["none", "step", "exponential", "cosine", "onecycle"]
-Augment = Literal["none", "flip-crop", "flip-rotate", "svhn-aug"]
+Augment = Literal["none", "flip-crop", "flip-rotate", "svhn-aug", "random-resized-crop", "resize-center-crop"]
 Normalize = Literal["dataset", "imagenet", "half", "none"]
 Balance = Literal["none", "undersample", "weights"]
 RoiMode = Literal["crop", "align"]
@@ -26,3 +26,4 @@ Loss = Literal["ce", "circle"]
 SearchMode = Literal["fast", "quality", "single"]
 EmbedMethod = Literal["umap", "pca"]
 RankMethod = Literal["forward", "univariate"]
+Precision = Literal["32", "bf16", "16", "auto"]

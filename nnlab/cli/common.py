@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from nnlab.cli.choices import DEVICES
+from nnlab.cli.choices import DEVICES, Precision
 from nnlab.errors import NnlabError, ParameterError
 
 console = Console(highlight=False)
@@ -75,16 +75,51 @@ SeedOpt = Annotated[
         "--seed", help="Random seed: same inputs and seed give the same artifacts.", rich_help_panel=RUNTIME_PANEL
     ),
 ]
-BatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Batch size.", rich_help_panel=RUNTIME_PANEL)]
-NumWorkersOpt = Annotated[
+BatchSizeOpt = Annotated[
     int,
+    typer.Option(
+        "--batch-size",
+        min=1,
+        help="Batch size (under torchrun: per process, so the global batch is this × the number of processes).",
+        rich_help_panel=RUNTIME_PANEL,
+    ),
+]
+NumWorkersOpt = Annotated[
+    Optional[int],
     typer.Option(
         "--num-workers",
         min=0,
-        help="DataLoader worker processes.",
+        help="DataLoader worker processes (default: one per available CPU core less one, at most 8, and 0 below "
+        "4 cores; 0 loads in the main process).",
         envvar="NNLAB_NUM_WORKERS",
         show_envvar=True,
         rich_help_panel=RUNTIME_PANEL,
+    ),
+]
+PrecisionOpt = Annotated[
+    Precision,
+    typer.Option(
+        "--precision",
+        help="32 (float32), bf16 (bfloat16 autocast; CUDA GPUs with native bf16, or the CPU), 16 (float16 autocast "
+        "with a gradient scaler; CUDA) or auto (bf16 where native, else 16 on CUDA, 32 elsewhere).",
+        rich_help_panel=RUNTIME_PANEL,
+    ),
+]
+GradClipOpt = Annotated[
+    Optional[float],
+    typer.Option(
+        "--grad-clip",
+        help="Clip the global gradient norm to this value before each step.",
+        rich_help_panel=OPTIM_PANEL,
+    ),
+]
+GradAccumOpt = Annotated[
+    int,
+    typer.Option(
+        "--grad-accum",
+        min=1,
+        help="Accumulate the gradients of N batches per optimizer step (effective batch = batch size × N).",
+        rich_help_panel=OPTIM_PANEL,
     ),
 ]
 DataRootOpt = Annotated[
@@ -142,10 +177,15 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, nnlab_context: typer.Context, **kwargs: Any) -> Any:
         token = _RUNNING.set((nnlab_context, kwargs))
+        from nnlab.distributed import env_rank  # lazy: it imports torch, which start-up should not
+
+        quiet_rank = env_rank() > 0  # under torchrun only rank 0 shows progress, tables and summaries
+        console.quiet = err_console.quiet = quiet_rank
         try:
             register_plugins()
             return fn(*args, **kwargs)
         except NnlabError as exc:
+            err_console.quiet = False
             err_console.print(f"[bold red]error:[/] {in_flags(exc)}", soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:

@@ -57,7 +57,7 @@ def evaluate(
     batch_size: BatchSizeOpt = 256,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
-    num_workers: NumWorkersOpt = 0,
+    num_workers: NumWorkersOpt = None,
     data_root: DataRootOpt = None,
     download: DownloadOpt = False,
     quiet: QuietOpt = False,

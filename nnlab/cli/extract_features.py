@@ -62,14 +62,14 @@ def extract_features(
     batch_size: BatchSizeOpt = 256,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
-    num_workers: NumWorkersOpt = 0,
+    num_workers: NumWorkersOpt = None,
     data_root: DataRootOpt = None,
     download: DownloadOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Write the flattened activations of a model's layers and the labels as a features artifact."""
     from nnlab.compression.extraction import extract_features as run
-    from nnlab.device import resolve_device
+    from nnlab.distributed import setup_device
     from nnlab.report import key_values
 
     with progress(quiet) as bar:
@@ -85,7 +85,7 @@ def extract_features(
             float16=float16,
             val_fraction=val_fraction,
             seed=seed,
-            device=resolve_device(device),
+            device=setup_device(device),
             batch_size=batch_size,
             num_workers=num_workers,
             root=data_root,

@@ -20,8 +20,11 @@ from nnlab.cli.common import (
     DataRootOpt,
     DeviceOpt,
     DownloadOpt,
+    GradAccumOpt,
+    GradClipOpt,
     NumWorkersOpt,
     OutputOpt,
+    PrecisionOpt,
     QuietOpt,
     SeedOpt,
     cli_provenance,
@@ -156,9 +159,9 @@ def fit_head(
             "--patience", help="Stop after N epochs without a better val accuracy.", rich_help_panel=OPTIM_PANEL
         ),
     ] = None,
-    amp: Annotated[
-        bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA.", rich_help_panel=RUNTIME_PANEL)
-    ] = True,
+    precision: PrecisionOpt = "auto",
+    grad_clip: GradClipOpt = None,
+    grad_accum: GradAccumOpt = 1,
     plot: Annotated[
         Optional[Path], typer.Option("--plot", help="Write loss/accuracy curves as PNG.", rich_help_panel=OUTPUT_PANEL)
     ] = None,
@@ -170,10 +173,18 @@ def fit_head(
             rich_help_panel=OUTPUT_PANEL,
         ),
     ] = None,
+    sync_bn: Annotated[
+        bool,
+        typer.Option(
+            "--sync-bn",
+            help="Under torchrun on CUDA: synchronise BatchNorm statistics across processes (SyncBatchNorm).",
+            rich_help_panel=RUNTIME_PANEL,
+        ),
+    ] = False,
     batch_size: BatchSizeOpt = 128,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
-    num_workers: NumWorkersOpt = 0,
+    num_workers: NumWorkersOpt = None,
     data_root: DataRootOpt = None,
     download: DownloadOpt = False,
     quiet: QuietOpt = False,
@@ -211,8 +222,10 @@ def fit_head(
             label_smoothing=label_smoothing,
             patience=patience,
             num_workers=num_workers,
-            amp=amp,
-            channels_last=amp,
+            precision=precision,
+            grad_clip=grad_clip,
+            grad_accum=grad_accum,
+            sync_bn=sync_bn,
         ),
         history=history_path,
         plot=plot,

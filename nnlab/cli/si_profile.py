@@ -86,14 +86,14 @@ def si_profile(
     batch_size: BatchSizeOpt = 256,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
-    num_workers: NumWorkersOpt = 0,
+    num_workers: NumWorkersOpt = None,
     data_root: DataRootOpt = None,
     download: DownloadOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Separation index and center SI of every layer, in order, on each split; a table and an optional plot."""
     from nnlab.compression.profile_run import run_si_profile
-    from nnlab.device import resolve_device
+    from nnlab.distributed import is_main, setup_device
     from nnlab.report import frame_table, key_values
 
     with progress(quiet) as bar:
@@ -112,7 +112,7 @@ def si_profile(
             plot=plot,
             val_fraction=val_fraction,
             seed=seed,
-            device=resolve_device(device),
+            device=setup_device(device),
             batch_size=batch_size,
             num_workers=num_workers,
             root=data_root,
@@ -120,7 +120,7 @@ def si_profile(
             provenance=cli_provenance(),
             progress=lambda message: bar.update(task, description=message),
         )
-    if quiet:
+    if quiet or not is_main():  # under torchrun rank 0 reports
         return
     df = result.pop("_table")
     wide = df.pivot_table(index=["layer_index", "layer_name"], columns="split", values=["si", "csi"], sort=False)

@@ -55,7 +55,7 @@ def compare_models(
     seed: int = 0,
     device: Any = "cpu",
     batch_size: int = 256,
-    num_workers: int = 0,
+    num_workers: int | None = None,
     root: Path | None = None,
     download: bool = False,
     normalize: bool = True,

@@ -8,7 +8,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from nnlab import artifacts
+from nnlab import artifacts, distributed
 from nnlab.analysis.hooks import canonical_layer, extract_activations
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import feature_layer, load_model, profile_layers, resolve_layer
@@ -62,7 +62,8 @@ def extract_features(
     data = DataOptions(
         dataset=name, root=root, download=download, val_fraction=val_fraction, fraction=fraction, limit=limit, seed=seed
     )
-    ds = dataset_for_model(model, data, split)
+    with distributed.main_first():  # under torchrun a download happens once
+        ds = dataset_for_model(model, data, split)
     acts, labels = extract_activations(
         model,
         ds,
@@ -88,7 +89,9 @@ def extract_features(
         "canonical": {n: canonical_layer(model, n) for n in names},
         "provenance": artifacts.provenance(base=provenance, dataset=name, seed=seed),
     }
-    artifacts.save_features(output, acts, labels, meta)
+    if distributed.is_main():  # under torchrun rank 0 holds every row and alone writes
+        artifacts.save_features(output, acts, labels, meta)
+    distributed.barrier()
     return {
         "model": str(model_path),
         "data": f"{name}:{split}",

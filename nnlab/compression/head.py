@@ -15,17 +15,17 @@ from typing import Any, Callable
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import TensorDataset
+from torch.utils.data import Subset, TensorDataset
 
-from nnlab import artifacts
+from nnlab import artifacts, distributed
 from nnlab.compression.ranking_table import load_ranking, select_from_ranking
 from nnlab.data.loader import make_loader
-from nnlab.device import resolve_device
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import attach_head, count_parameters, feature_dim, load_model, save_model
 from nnlab.report import plot_history
 from nnlab.training.config import TrainConfig
 from nnlab.training.engine import fit, seed_everything
+from nnlab.training.precision import resolve_precision
 from nnlab.training.recipe import DataOptions, RemappedDataset, class_remap, dataset_for_model
 
 HEAD = "head"
@@ -106,18 +106,26 @@ class _HeadOnly(nn.Module):
 
 @torch.no_grad()
 def backbone_features(
-    model: Any, ds: Any, device: torch.device, batch_size: int = 256, num_workers: int = 0
+    model: Any, ds: Any, device: torch.device, batch_size: int = 256, num_workers: int | None = None
 ) -> TensorDataset:
-    """The frozen backbone's output (after feature selection) for every item of ``ds``, with labels."""
+    """The frozen backbone's output (after feature selection) for every item of ``ds``, with labels.
+
+    Under torchrun each rank computes a share of the batches and every rank gets all of them, in order.
+    """
 
     backbone = FrozenBackbone(model).to(device).eval()
-    feats, labels = [], []
-    for images, targets in make_loader(ds, batch_size, shuffle=False, num_workers=num_workers):
+    part = distributed.shard_range(len(ds), batch_size)
+    feats, labels = [torch.empty(0, 0)], [torch.empty(0, dtype=torch.long)]
+    for images, targets in make_loader(
+        Subset(ds, part), batch_size, shuffle=False, num_workers=num_workers, pin_memory=device.type == "cuda"
+    ):
         feats.append(backbone(images.to(device)).float().cpu())
         labels.append(torch.as_tensor(targets).long())
-    if not feats:
+    features = distributed.gather_rows(torch.cat(feats[1:]) if len(feats) > 1 else feats[0], everywhere=True)
+    targets = distributed.gather_rows(torch.cat(labels), everywhere=True)
+    if not len(targets):
         raise NnlabError("the dataset is empty")
-    return TensorDataset(torch.cat(feats), torch.cat(labels))
+    return TensorDataset(features, targets)
 
 
 def build_headed(trunc: Any, indices: list[int] | None, hidden: list[int], dropout: float, seed: int) -> Any:
@@ -240,7 +248,8 @@ def run_fit_head(
     if not dataset:
         raise NnlabError("say which dataset to train the head on (the model does not record one)")
     config = TrainConfig(seed=req.seed, **req.train_options)
-    device = resolve_device(req.device)
+    device = distributed.setup_device(req.device)
+    config.precision = resolve_precision(config.precision, device)  # the artifact records what ran
     data = DataOptions(
         dataset=dataset,
         root=req.data_root,
@@ -251,7 +260,8 @@ def run_fit_head(
         seed=req.seed,
     )
     model = build_headed(trunc, indices, req.hidden, req.dropout, req.seed)
-    train_ds = _train_split(model, data, req.augment)
+    with distributed.main_first():  # under torchrun a download happens once
+        train_ds = _train_split(model, data, req.augment)
     val_ds = dataset_for_model(
         model,
         DataOptions(
@@ -285,11 +295,13 @@ def run_fit_head(
         dropout=req.dropout,
         cached_features=cache,
     )
-    save_model(req.output, model, metrics=metrics, provenance=prov)
     history_path = req.history or artifacts.sibling(req.output, ".history.parquet")
-    artifacts.save_table(history_path, history, {"table": "history", "provenance": prov})
-    if req.plot is not None:
-        plot_history(history, req.plot)
+    if distributed.is_main():  # under torchrun rank 0 alone writes
+        save_model(req.output, model, metrics=metrics, provenance=prov)
+        artifacts.save_table(history_path, history, {"table": "history", "provenance": prov})
+        if req.plot is not None:
+            plot_history(history, req.plot)
+    distributed.barrier()
     return {
         "backbone": str(req.model),
         "cut": cut,
@@ -305,6 +317,7 @@ def run_fit_head(
         "best epoch": result.best_epoch,
         "best val accuracy": result.best_val_accuracy,
         "device": str(device),
+        "precision": config.precision,
         "artifact": str(req.output),
         "history": str(history_path),
         "_history": history,

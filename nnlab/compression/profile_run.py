@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from nnlab import artifacts
+from nnlab import artifacts, distributed
 from nnlab.analysis.hooks import si_profile, si_profile_features
 from nnlab.compression.plots import plot_si_profile
 from nnlab.errors import NnlabError, ParameterError
@@ -98,7 +98,8 @@ def run_si_profile(
                 limit=limit,
                 seed=seed,
             )
-            datasets[split] = dataset_for_model(model, data, split)
+            with distributed.main_first():  # under torchrun a download happens once
+                datasets[split] = dataset_for_model(model, data, split)
         df = si_profile(
             model,
             datasets,
@@ -123,9 +124,13 @@ def run_si_profile(
     else:
         raise NnlabError(f"{source} is an nnlab {kind} artifact; si-profile needs a model or a features artifact")
     meta["provenance"] = artifacts.provenance(base=provenance, dataset=meta.get("dataset"), seed=seed)
+    if not distributed.is_main():  # under torchrun rank 0 computed the table and alone writes it
+        distributed.barrier()
+        return {"source": str(source), "table": str(output), "_table": df}
     artifacts.save_table(output, df, meta)
     if plot is not None:
         plot_si_profile(df, plot, title=f"SI / CSI per layer — {Path(source).name}")
+    distributed.barrier()
     summary = {
         "source": str(source),
         "layers": int(df["layer_index"].nunique()),

@@ -38,9 +38,12 @@ units). torchvision datasets use the published train-set statistics, digits/mnis
 non-test 80 %, folders on up to 256 pool images. ``image_size`` resizes to a square (bilinear, antialias),
 or with ``resize="pad"`` centres the image on a black square (centre crop if larger);
 ``channels`` converts grey→RGB (repeat) or RGB→grey (luma), and ``info`` is adapted to match.
-In-memory data is prepared once (float32) when it fits 1 GiB, else per item; ``as_tensors()`` gives it all.
+In-memory data is prepared once, at the wanted size: float32 when that fits 1 GiB (``CACHE_BYTES``), else uint8
+(within 0.5/255) when the source is uint8 and that fits, else a batch at a time in the DataLoader workers;
+``as_tensors()`` gives it all.
 
-Augmentation presets (``AUGMENTS``, train split only): none, flip-crop, flip-rotate, svhn-aug.
+Augmentation presets (``AUGMENTS``, train split only): none, flip-crop, flip-rotate, svhn-aug,
+random-resized-crop, resize-center-crop (the 224-px recipes).
 """
 
 from __future__ import annotations

@@ -54,6 +54,27 @@ def _svhn_aug(image_size: int, channels: int) -> Augment:
     ])
 
 
+@AUGMENTS.register("random-resized-crop", help="RandomResizedCrop (scale 0.08-1, ratio 3/4-4/3, antialiased) + random "
+                                               "horizontal flip: the ImageNet/timm training view, for 224-px "
+                                               "fine-tuning (seeds S3, S4)")
+def _random_resized_crop(image_size: int, channels: int) -> Augment:
+    from torchvision.transforms import v2
+
+    return v2.Compose([v2.RandomResizedCrop(image_size, antialias=True), v2.RandomHorizontalFlip()])
+
+
+CENTER_CROP_FRACTION = 0.875  # timm's default crop_pct: resize to 256, crop 224
+
+
+@AUGMENTS.register("resize-center-crop", help="Resize to size/0.875 + CenterCrop(size): the ImageNet/timm "
+                                              "evaluation view (256 -> 224), deterministic (seeds S3, S4)")
+def _resize_center_crop(image_size: int, channels: int) -> Augment:
+    from torchvision.transforms import v2
+
+    resized = int(round(image_size / CENTER_CROP_FRACTION))
+    return v2.Compose([v2.Resize(resized, antialias=True), v2.CenterCrop(image_size)])
+
+
 def build_augment(name: str, image_size: int, channels: int) -> Augment | None:
     """The augmentation callable for preset ``name`` (None for ``none``); unknown → UnknownNameError."""
     builder, _ = AUGMENTS.resolve(name)

@@ -12,10 +12,13 @@ from nnlab.data.augment import build_augment
 from nnlab.data.info import DatasetInfo
 from nnlab.data.transforms import prepare, to_float
 
-# Resized/converted in-memory images are precomputed once when the float32 result fits this budget;
-# larger ones (e.g. CIFAR upscaled to 224) are prepared per item instead.
-PRECOMPUTE_BYTES = 1 << 30
-_CHUNK = 2048
+# In-memory images are resized/converted once, at construction, into a cache of the wanted size when it fits this
+# budget: uint8 for uint8 sources (a quarter of the memory; items are within half a grey level, 0.5/255, of
+# per-item float preparation, exact when no resize is needed), float32 for float sources (items exactly what
+# per-item preparation gives). Larger data (e.g. CIFAR-10 upscaled to 224) is prepared a batch at a time in
+# ``__getitems__``, i.e. in the DataLoader workers.
+CACHE_BYTES = 1 << 30
+_CHUNK_BYTES = 16 << 20  # float32 images prepared per step: small enough for the allocator to reuse
 
 
 class ImageDataset(Dataset):
@@ -23,10 +26,12 @@ class ImageDataset(Dataset):
 
     Attributes: ``name``, ``split``, ``classes``, ``targets`` (np.int64), ``indices`` (np.int64 row
     positions in the source array the split was drawn from, see nnlab.data), ``info`` (DatasetInfo of
-    the yielded images), ``augment`` (preset name; only ever active on the train split).
+    the yielded images), ``augment`` (preset name; only ever active on the train split), ``cache``
+    (``float32``, ``uint8`` or ``none``: how the prepared images are held, see ``CACHE_BYTES``).
 
     Backed either by an in-memory tensor N×C×H×W (uint8 or float in [0, 1]) or by image files read
-    with ``loader(path) -> uint8 C×H×W``.
+    with ``loader(path) -> uint8 C×H×W``. A DataLoader fetches whole batches through ``__getitems__``, so
+    images that are not cached are resized one batch per call rather than one image per call.
     """
 
     def __init__(self, *, name: str, split: str, info: DatasetInfo, targets: np.ndarray, indices: np.ndarray,
@@ -47,59 +52,85 @@ class ImageDataset(Dataset):
         self._paths = list(paths) if paths is not None else None
         self._loader = loader
         self._images = images
-        self._ready = False  # True when _images already holds the prepared float32 tensor
+        self.cache = "none"  # "float32": _images is the prepared float tensor; "uint8": prepared and quantized
         if images is not None:
-            if self._needs_prepare(images):
-                nbytes = len(images) * info.channels * info.image_size ** 2 * 4
-                if nbytes <= PRECOMPUTE_BYTES:
-                    self._images = self._prepare_all(images)
-                    self._ready = True
-            elif images.dtype == torch.float32:
-                self._ready = True
+            pixels = len(images) * info.channels * info.image_size ** 2
+            if images.dtype == torch.uint8 and pixels <= CACHE_BYTES:
+                self.cache = "uint8"
+                if self._needs_prepare(images):
+                    self._images = self._prepare_all(images, torch.uint8)
+            elif images.dtype == torch.float32 and not self._needs_prepare(images):
+                self.cache = "float32"
+            elif pixels * 4 <= CACHE_BYTES:
+                self._images, self.cache = self._prepare_all(images), "float32"
 
     def _needs_prepare(self, images: torch.Tensor) -> bool:
         return tuple(images.shape[1:]) != (self.info.channels, self.info.image_size, self.info.image_size)
 
-    def _prepare_all(self, images: torch.Tensor) -> torch.Tensor:
+    def _prepare_all(self, images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         s, c = self.info.image_size, self.info.channels
-        out = torch.empty((len(images), c, s, s), dtype=torch.float32)
-        for start in range(0, len(images), _CHUNK):
-            out[start:start + _CHUNK] = prepare(to_float(images[start:start + _CHUNK]), c, s, self.resize)
+        out = torch.empty((len(images), c, s, s), dtype=dtype)
+        chunk = max(1, _CHUNK_BYTES // (c * s * s * 4))
+        for start in range(0, len(images), chunk):
+            x = prepare(to_float(images[start:start + chunk]), c, s, self.resize)
+            out[start:start + chunk] = x if dtype == torch.float32 else x.mul_(255.0).round_()
         return out
+
+    def _batch(self, rows: Sequence[int]) -> torch.Tensor:
+        """The prepared (not augmented) images of ``rows`` as one float32 N×C×H×W tensor."""
+        if self.cache != "none":
+            return to_float(self._images[torch.as_tensor(rows, dtype=torch.long)])
+        s, c = self.info.image_size, self.info.channels
+        if self._images is not None:
+            return prepare(to_float(self._images[torch.as_tensor(rows, dtype=torch.long)]), c, s, self.resize)
+        images = [to_float(self._loader(self._paths[i])) for i in rows]
+        if all(x.shape == images[0].shape for x in images):  # same-size files: one batched resize
+            return prepare(torch.stack(images), c, s, self.resize)
+        return torch.stack([prepare(x, c, s, self.resize) for x in images])
 
     def __len__(self) -> int:
         return len(self.targets)
 
-    def _image(self, i: int) -> torch.Tensor:
-        if self._images is None:
-            x = to_float(self._loader(self._paths[i]))
-        elif self._ready:
-            return self._images[i]
-        else:
-            x = to_float(self._images[i])
-        return prepare(x, self.info.channels, self.info.image_size, self.resize)
-
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        x = self._image(int(i))
-        if self._augment is not None:
-            x = self._augment(x).clamp(0.0, 1.0)
-        return x, int(self.targets[i])
+        return self.__getitems__([int(i)])[0]
+
+    def __getitems__(self, rows: Sequence[int]) -> list[tuple[torch.Tensor, int]]:
+        """The items of ``rows`` (what a DataLoader asks for a batch at a time), each augmented on its own."""
+        rows = [int(i) for i in rows]
+        if not rows:
+            return []
+        batch = self._batch(rows)
+        items = []
+        for x, i in zip(batch.unbind(0), rows):
+            if self._augment is not None:
+                x = self._augment(x).clamp(0.0, 1.0)
+            items.append((x, int(self.targets[i])))
+        return items
+
+    def uint8_view(self) -> Dataset | None:
+        """This split's cached pixels as uint8 items (augmented as uint8), or None unless the cache is uint8.
+
+        For a loader that feeds a device: a uint8 batch is a quarter of the float32 one to collate, pin and
+        copy, and the consumer converts it to float (``/ 255``) on the device, as timm's prefetcher does.
+        """
+        return _Uint8Items(self) if self.cache == "uint8" else None
 
     def as_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """All images (float32 N×C×H×W in [0, 1], prepared, NOT augmented) and labels (int64), at once.
 
         Meant for fast whole-dataset passes (feature extraction, SI, full-batch training) on data
-        that fits in memory; the result is cached, and folder datasets read every file once.
+        that fits in memory; a float32 result is kept (folder datasets read every file once), a uint8
+        cache is converted on each call.
         """
-        if not self._ready:
+        if self.cache == "none":
             if self._images is not None:
                 self._images = self._prepare_all(self._images)
             else:
                 s, c = self.info.image_size, self.info.channels
                 images = [prepare(to_float(self._loader(p)), c, s, self.resize) for p in self._paths]
                 self._images = torch.stack(images) if images else torch.empty((0, c, s, s))
-            self._ready = True
-        return self._images, torch.from_numpy(self.targets)
+            self.cache = "float32"
+        return to_float(self._images), torch.from_numpy(self.targets)
 
     def class_counts(self) -> np.ndarray:
         """Images per class (length = number of classes)."""
@@ -108,4 +139,25 @@ class ImageDataset(Dataset):
     def __repr__(self) -> str:
         i = self.info
         return (f"ImageDataset({self.name!r}, split={self.split!r}, n={len(self)}, classes={len(self.classes)}, "
-                f"shape={i.channels}x{i.image_size}x{i.image_size}, augment={self.augment!r})")
+                f"shape={i.channels}x{i.image_size}x{i.image_size}, augment={self.augment!r}, "
+                f"cache={self.cache!r})")
+
+
+class _Uint8Items(Dataset):
+    """An :class:`ImageDataset` with a uint8 cache, yielding its prepared pixels as uint8 C×H×W."""
+
+    def __init__(self, ds: ImageDataset):
+        self.ds = ds
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.__getitems__([int(i)])[0]
+
+    def __getitems__(self, rows: Sequence[int]) -> list[tuple[torch.Tensor, int]]:
+        rows = [int(i) for i in rows]
+        batch = self.ds._images[torch.as_tensor(rows, dtype=torch.long)]
+        augment = self.ds._augment
+        return [(augment(x) if augment is not None else x, int(self.ds.targets[i]))
+                for x, i in zip(batch.unbind(0), rows)]

@@ -242,7 +242,9 @@ def train_align_head(
         patience=req.patience,
         seed=req.seed,
         num_workers=0,
-        amp=req.amp,
+        precision=req.precision,
+        grad_clip=req.grad_clip,
+        grad_accum=req.grad_accum,
         channels_last=False,
     )
     device = resolve_device(req.device)

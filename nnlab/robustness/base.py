@@ -138,6 +138,14 @@ class Attack:
         """Compute the adversarial batch; implemented by each attack."""
         raise NotImplementedError
 
+    def advance(self, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> None:
+        """Move this attack's random stream past one batch of ``shape`` without attacking it.
+
+        A seeded attack continues its stream from batch to batch; a rank that attacks only a later share of
+        a split (under torchrun) first skips the earlier batches, so it draws exactly what a one-process run
+        draws for its batches. Attacks without randomness have nothing to skip.
+        """
+
     def _check(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         if not isinstance(images, Tensor) or images.dim() != 4 or not images.is_floating_point():
             shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__

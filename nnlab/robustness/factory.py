@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
+import torch
 from torch import Tensor, nn
 
 from nnlab.errors import NnlabError
@@ -32,6 +33,10 @@ class Chain(Attack):
         for part in self.parts:
             images = part(images, labels)
         return images
+
+    def advance(self, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> None:
+        for part in self.parts:
+            part.advance(shape, dtype)
 
 
 def attack_names() -> list[str]:

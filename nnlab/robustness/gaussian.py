@@ -29,6 +29,9 @@ class Gaussian(Attack):
     def params(self) -> dict[str, object]:
         return {"sigma": self.sigma, "seed": self.seed}
 
+    def advance(self, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> None:
+        torch.randn(shape, dtype=dtype, generator=self.generator)
+
     def perturb(self, images: Tensor, labels: Tensor) -> Tensor:
         noise = torch.randn(images.shape, dtype=images.dtype, generator=self.generator)
         return noise.to(images.device).mul_(self.sigma).add_(images.detach()).clamp_(0, 1)

@@ -52,6 +52,10 @@ class PGD(GradientAttack):
             **({"channels_last": True} if self.channels_last else {}),
         }
 
+    def advance(self, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> None:
+        if self.random_start:
+            torch.empty(shape, dtype=dtype).uniform_(-self.eps, self.eps, generator=self.generator)
+
     def perturb(self, images: Tensor, labels: Tensor) -> Tensor:
         images = images.detach()
         if self.random_start:

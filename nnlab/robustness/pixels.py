@@ -32,6 +32,10 @@ class Pixels(Attack):
     def params(self) -> dict[str, object]:
         return {"n": self.n, "seed": self.seed}
 
+    def advance(self, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> None:
+        if self.n and shape[0] and self.n <= shape[2] * shape[3]:
+            torch.rand(shape[0], shape[2] * shape[3], generator=self.generator)
+
     def perturb(self, images: Tensor, labels: Tensor) -> Tensor:
         batch, channels, height, width = images.shape
         if self.n > height * width:

@@ -22,11 +22,11 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 from torch import Tensor
+from torch.utils.data import Subset
 
-from nnlab import artifacts
+from nnlab import artifacts, distributed
 from nnlab.artifacts import save_figure, sibling
 from nnlab.data.loader import make_loader
-from nnlab.device import resolve_device
 from nnlab.errors import NnlabError
 from nnlab.models import load_model
 from nnlab.report import subplots
@@ -101,15 +101,24 @@ def attack_dataset(
 ) -> AttackRun:
     """Attack every sample of ``ds`` (in order) and record predictions before and after, and the perturbation sizes.
 
-    ``model`` must already be on ``device`` and in eval mode; ``attack`` must be built on it.
+    ``model`` must already be on ``device`` and in eval mode; ``attack`` must be built on it. Under
+    torchrun each rank attacks a contiguous share of whole batches (its seeded attack first skips the
+    earlier ranks' batches) and rank 0 gets the whole run, identical to a one-process run; the other
+    ranks get their own share.
     """
 
     if len(ds) == 0:
         raise NnlabError("the dataset split to attack is empty")
     check_attackable(model, attack)
+    part = distributed.shard_range(len(ds), batch_size)
+    if part.start:
+        image = torch.as_tensor(ds[0][0])
+        for _ in range(part.start // batch_size):
+            attack.advance((batch_size, *image.shape), image.dtype)
     chunks: dict[str, list[Tensor]] = {k: [] for k in ("images", "labels", "clean", "adv", "linf", "l2")}
     done = 0
-    for images, labels in make_loader(ds, batch_size, shuffle=False, num_workers=num_workers):
+    local = ds if len(part) == len(ds) else Subset(ds, part)
+    for images, labels in make_loader(local, batch_size, shuffle=False, num_workers=num_workers):
         images, labels = images.to(device), torch.as_tensor(labels).long().to(device)
         with torch.no_grad():
             clean_pred = model(images).argmax(1)
@@ -125,20 +134,27 @@ def attack_dataset(
         chunks["l2"].append(delta.norm(dim=1).cpu())
         done += len(labels)
         if progress is not None:
-            progress(done, len(ds))
+            progress(done, len(local))
+    gathered = {key: distributed.gather_rows(_joined(parts)) for key, parts in chunks.items()}
+    count = len(gathered["labels"])
     indices = getattr(ds, "indices", None)
-    indices = torch.as_tensor(np.asarray(indices), dtype=torch.long) if indices is not None else torch.arange(done)
+    indices = torch.as_tensor(np.asarray(indices), dtype=torch.long) if indices is not None else torch.arange(len(ds))
     return AttackRun(
-        images=torch.cat(chunks["images"]),
-        labels=torch.cat(chunks["labels"]),
-        clean_pred=torch.cat(chunks["clean"]),
-        adv_pred=torch.cat(chunks["adv"]),
-        indices=indices,
-        linf=torch.cat(chunks["linf"]),
-        l2=torch.cat(chunks["l2"]),
+        images=gathered["images"],
+        labels=gathered["labels"],
+        clean_pred=gathered["clean"],
+        adv_pred=gathered["adv"],
+        indices=indices[part] if count < len(ds) else indices,
+        linf=gathered["linf"],
+        l2=gathered["l2"],
         attack=attack.name,
         params=attack.params(),
     )
+
+
+def _joined(parts: list[Tensor]) -> Tensor:
+    """The batches of one field concatenated; an empty share (more ranks than batches) is an empty tensor."""
+    return torch.cat(parts) if parts else torch.empty(0)
 
 
 def metrics_frame(run: AttackRun) -> Any:
@@ -305,7 +321,7 @@ def run_attack(
     ``progress(done, total)`` reports samples attacked.
     """
     output, metrics_path, plot_path = request.paths()
-    device = resolve_device(request.device)
+    device = distributed.setup_device(request.device)
     model = load_model(request.model, device=device)
     params = {k: v for k, v in request.params.items() if v is not None}
     adversary = create_attack(request.attack, model, seed=request.seed, **params)
@@ -322,7 +338,8 @@ def run_attack(
         limit=request.limit,
         seed=request.seed,
     )
-    ds = dataset_for_model(model, data, request.split)
+    with distributed.main_first():  # under torchrun a download happens once
+        ds = dataset_for_model(model, data, request.split)
     run = attack_dataset(
         model,
         ds,
@@ -334,27 +351,29 @@ def run_attack(
     )
     classes = list(model.spec.classes)
     prov = artifacts.provenance(base=provenance, dataset=name, seed=request.seed)
-    meta = adversarial_meta(
-        run,
-        classes=classes,
-        model=str(request.model),
-        dataset=name,
-        split=request.split,
-        extra={"fraction": request.fraction, "limit": request.limit, "seed": request.seed, "provenance": prov},
-    )
-    plot_attack_grid(
-        run,
-        ds,
-        classes,
-        plot_path,
-        title=f"{Path(request.model).name} on {name}:{request.split}: {run.attack} {_short(run.params)}",
-    )
-    artifacts.save_table(
-        metrics_path,
-        metrics_frame(run),
-        {"table": "attack", "adversarial": str(output), "model": str(request.model), "provenance": prov},
-    )
-    artifacts.save_adversarial(output, run.images, run.labels, run.clean_pred, run.adv_pred, run.indices, meta)
+    if distributed.is_main():  # under torchrun rank 0 holds the whole run and alone writes
+        meta = adversarial_meta(
+            run,
+            classes=classes,
+            model=str(request.model),
+            dataset=name,
+            split=request.split,
+            extra={"fraction": request.fraction, "limit": request.limit, "seed": request.seed, "provenance": prov},
+        )
+        plot_attack_grid(
+            run,
+            ds,
+            classes,
+            plot_path,
+            title=f"{Path(request.model).name} on {name}:{request.split}: {run.attack} {_short(run.params)}",
+        )
+        artifacts.save_table(
+            metrics_path,
+            metrics_frame(run),
+            {"table": "attack", "adversarial": str(output), "model": str(request.model), "provenance": prov},
+        )
+        artifacts.save_adversarial(output, run.images, run.labels, run.clean_pred, run.adv_pred, run.indices, meta)
+    distributed.barrier()
     measured = run.metrics()
     summary = {
         "model": str(request.model),

@@ -23,7 +23,9 @@ from typing import Any, Callable, Mapping
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.data import Subset
 
+from nnlab import distributed
 from nnlab.data.loader import make_loader
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.robustness.adversarial import adversarial_batch
@@ -177,14 +179,25 @@ def knn_head(model: Any) -> Any:
     return head if isinstance(head, KNNClassifier) else None
 
 
+class Encoder(nn.Module):
+    """Pixels → the flattened embedding that a k-NN model's head classifies (everything but the head).
+
+    A module of its own (sharing the model's layers, not its k-NN bank), so that circle-loss training
+    under torchrun wraps exactly this forward pass in DistributedDataParallel.
+    """
+
+    def __init__(self, model: Any):
+        super().__init__()
+        self.body = model.net[:-1]
+        self._normalize = model.normalize  # a bound method: the model's fixed mean/std, not a submodule
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.body(self._normalize(images))
+
+
 def encoder(model: Any) -> Callable[[Tensor], Tensor]:
-    """Pixels → the flattened embedding that a k-NN model's head classifies (everything but the head)."""
-    body = model.net[:-1]
-
-    def encode(images: Tensor) -> Tensor:
-        return body(model.normalize(images))
-
-    return encode
+    """Pixels → the flattened embedding that a k-NN model's head classifies (an :class:`Encoder`)."""
+    return Encoder(model)
 
 
 def circle_hooks(
@@ -195,15 +208,17 @@ def circle_hooks(
     The loss is :class:`CircleLoss` (m, gamma) on the batch's embeddings; the "logits" it reports are
     the leave-one-out k-NN votes inside the batch, so the training accuracy in the history means
     something. Validation embeds ``bank_ds`` (the training split without augmentation) into the
-    head's bank, then reports the circle loss and k-NN accuracy on ``val_ds``.
+    head's bank, then reports the circle loss and k-NN accuracy on ``val_ds``. The returned
+    ``train_module`` is the encoder the loss runs (under torchrun: each rank's batch, the bank gathered
+    from all ranks' shares of ``bank_ds``).
     """
     to_knn_model(model, k)
     head = knn_head(model)
-    encode = encoder(model)
+    encode = Encoder(model)
     criterion = CircleLoss(m, gamma)
     num_classes = head.num_classes
 
-    def loss_fn(model: nn.Module, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+    def loss_fn(encode: nn.Module, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         embeddings = encode(images)
         return criterion(embeddings.float(), labels), batch_votes(embeddings.detach().float(), labels, k, num_classes)
 
@@ -220,7 +235,7 @@ def circle_hooks(
             ]
         return sum(losses) / max(1, len(val)), accuracy
 
-    return {"loss_fn": loss_fn, "validate_fn": validate_fn}
+    return {"loss_fn": loss_fn, "validate_fn": validate_fn, "train_module": encode}
 
 
 def batch_votes(embeddings: Tensor, labels: Tensor, k: int, num_classes: int) -> Tensor:
@@ -240,21 +255,27 @@ def batch_votes(embeddings: Tensor, labels: Tensor, k: int, num_classes: int) ->
 
 @torch.no_grad()
 def embed_dataset(model: Any, ds: Any, device: torch.device, batch_size: int = 256) -> tuple[Tensor, Tensor]:
-    """Embeddings (CPU, float32) and labels of a dataset under a k-NN model's encoder, in eval mode."""
+    """Embeddings (CPU, float32) and labels of a dataset under a k-NN model's encoder, in eval mode.
+
+    Under torchrun each rank embeds a share of the batches and every rank gets all of them, in order.
+    """
 
     encode = encoder(model)
     was_training = model.training
     model.eval()
-    chunks, targets = [], []
+    chunks, targets = [torch.empty(0, 0)], [torch.empty(0, dtype=torch.long)]
+    part = distributed.shard_range(len(ds), batch_size)
     try:
-        for images, labels in make_loader(ds, batch_size, shuffle=False):
+        for images, labels in make_loader(Subset(ds, part), batch_size, shuffle=False):
             chunks.append(encode(images.to(device)).float().cpu())
             targets.append(torch.as_tensor(labels).long())
     finally:
         model.train(was_training)
-    if not chunks:
+    embeddings = distributed.gather_rows(torch.cat(chunks[1:]) if len(chunks) > 1 else chunks[0], everywhere=True)
+    labels = distributed.gather_rows(torch.cat(targets), everywhere=True)
+    if not len(labels):
         raise NnlabError("cannot build a k-NN bank from an empty dataset")
-    return torch.cat(chunks), torch.cat(targets)
+    return embeddings, labels
 
 
 def _unaugmented_splits(model: Any, request: Any) -> tuple[Any, Any]:

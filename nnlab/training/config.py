@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from nnlab.errors import NnlabError, ParameterError
+from nnlab.training.precision import PRECISIONS
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "step", "exponential", "cosine", "onecycle")
@@ -13,7 +14,13 @@ SCHEDULES = ("none", "step", "exponential", "cosine", "onecycle")
 
 @dataclass
 class TrainConfig:
-    """Everything `fit` needs to know besides the model and the data."""
+    """Everything `fit` needs to know besides the model and the data.
+
+    ``num_workers`` None: :func:`nnlab.data.loader.default_num_workers`. ``precision``: see
+    :mod:`nnlab.training.precision`. ``grad_clip``: the largest global L2 norm of the gradients (clipped before
+    each optimizer step). ``grad_accum``: micro-batches of ``batch_size`` per optimizer step, so the effective
+    batch is ``batch_size × grad_accum``.
+    """
 
     epochs: int = 10
     batch_size: int = 128
@@ -28,9 +35,12 @@ class TrainConfig:
     label_smoothing: float = 0.0
     patience: int | None = None
     seed: int = 0
-    num_workers: int = 0
-    amp: bool = True
+    num_workers: int | None = None
+    precision: str = "auto"
+    grad_clip: float | None = None
+    grad_accum: int = 1
     channels_last: bool = True
+    sync_bn: bool = False
     class_weights: list[float] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -53,8 +63,17 @@ class TrainConfig:
             raise ParameterError("patience", f"patience must be at least 1, got {self.patience}")
         if self.step_size < 1 or not self.gamma > 0:
             raise ParameterError(("step_size", "gamma"), "step_size must be at least 1 and gamma positive")
-        if self.num_workers < 0:
+        if self.num_workers is not None and self.num_workers < 0:
             raise ParameterError("num_workers", "num_workers must not be negative")
+        if str(self.precision) not in PRECISIONS:
+            raise ParameterError("precision", f"unknown precision {self.precision!r}; valid: {', '.join(PRECISIONS)}")
+        self.precision = str(self.precision)
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ParameterError("grad_clip", f"grad_clip must be positive, got {self.grad_clip}")
+        if int(self.grad_accum) != self.grad_accum or self.grad_accum < 1:
+            raise ParameterError(
+                "grad_accum", f"grad_accum must be a whole number of at least 1, got {self.grad_accum}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able copy, for provenance and checkpoints."""

@@ -4,7 +4,21 @@
 epoch, keeps the best-validation weights, stops early on a patience, writes a checkpoint after
 every epoch and resumes from one exactly: every epoch reseeds all random streams from
 ``(seed, epoch)``, so an interrupted run continued from its checkpoint draws the same batches,
-augmentations and dropout masks as an uninterrupted one.
+augmentations and dropout masks as an uninterrupted one. The training and validation loaders are built
+once per run (their worker processes persist across epochs).
+
+Mixed precision follows ``config.precision`` (:mod:`nnlab.training.precision`: fp16 with a gradient scaler,
+bf16 without). ``config.grad_accum`` = N sums the gradients of N micro-batches (each mean loss divided by the
+number of micro-batches in its group) before one optimizer step, so N micro-batches of b samples step like one
+batch of N·b; a last, shorter group at the end of an epoch steps on its own. ``config.grad_clip`` bounds the
+global gradient norm before each step (after unscaling).
+
+Under ``torchrun`` (see :mod:`nnlab.distributed`) `fit` trains with DistributedDataParallel: each
+rank draws its share of every epoch from a ``DistributedSampler`` (``set_epoch`` per epoch; ``batch_size``
+is per process, so the global batch is ``batch_size × world size``), gradients are averaged across
+ranks, the epoch's figures are summed over ranks and validation is sharded and gathered, so every
+rank takes the same early-stopping decision; rank 0 alone writes the checkpoint. `evaluate` shards
+the dataset into whole batches per rank and gathers the logits in order.
 """
 
 from __future__ import annotations
@@ -23,12 +37,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import Dataset
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import Dataset, DistributedSampler, Subset, TensorDataset
 
-from nnlab.data.loader import make_loader
+from nnlab import distributed
+from nnlab.data.loader import EpochLoader, make_loader
 from nnlab.errors import ArtifactError, NnlabError
 from nnlab.training.checkpoint import load_checkpoint, save_checkpoint
 from nnlab.training.config import TrainConfig
+from nnlab.training.precision import autocast, grad_scaler, resolve_precision
 
 # A loss hook returns (loss, logits or None) for one batch; the default is cross-entropy on logits.
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
@@ -119,15 +136,10 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_
     return None
 
 
-def _autocast(device: torch.device, enabled: bool):
-    if enabled and device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
-    return nullcontext()
-
-
 def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
     x = x.to(device, non_blocking=True)
+    if x.dtype == torch.uint8:  # pixels from a uint8 cache: to [0, 1] floats on the device
+        x = x.float().div_(255.0)
     if channels_last and device.type == "cuda" and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
     return x
@@ -163,14 +175,15 @@ def cross_entropy_loss(config: TrainConfig, device: torch.device) -> LossFn:
 
 @torch.no_grad()
 def predict(
-    model: nn.Module, batches: Iterable, device: torch.device, amp: bool = False
+    model: nn.Module, batches: Iterable, device: torch.device, precision: str = "32"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits and targets of ``model`` over an iterable of (images, labels) batches, in eval mode."""
+    """Logits and targets of ``model`` over an iterable of (images, labels) batches, in eval mode
+    (``precision``: a resolved precision, see :mod:`nnlab.training.precision`)."""
     was_training = model.training
     model.eval()
     logits, targets = [], []
     for images, labels in batches:
-        with _autocast(device, amp):
+        with autocast(device, precision):
             out = head_logits(model(images.to(device)))
         logits.append(out.float().cpu())
         targets.append(torch.as_tensor(labels))
@@ -185,21 +198,55 @@ def evaluate(
     ds: Dataset,
     device: torch.device,
     batch_size: int = 256,
-    num_workers: int = 0,
+    num_workers: int | None = None,
     keep_logits: bool = False,
 ) -> EvalResult:
-    """Cross-entropy loss and accuracy of ``model`` on ``ds`` (eval mode, no gradients)."""
-    loader = make_loader(ds, batch_size, shuffle=False, num_workers=num_workers)
-    logits, targets = predict(model, loader, device)
+    """Cross-entropy loss and accuracy of ``model`` on ``ds`` (eval mode, no gradients).
+
+    Under torchrun every rank predicts its share of the batches and every rank gets the whole result.
+    """
+    logits, targets = predict_dataset(model, ds, device, batch_size=batch_size, num_workers=num_workers)
     return _eval_result(logits, targets, keep_logits)
+
+
+def predict_dataset(
+    model: nn.Module, ds: Dataset, device: torch.device, batch_size: int = 256, num_workers: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and targets of ``model`` over ``ds`` in order (see `predict`).
+
+    Under torchrun each rank predicts a contiguous run of whole batches (:func:`nnlab.distributed.shard_range`)
+    and the results are gathered on every rank in order: the same tensors as one process computes.
+    """
+    return predict_shard(model, shard_loader(ds, batch_size, num_workers, device), device)
+
+
+def shard_loader(ds: Dataset, batch_size: int, num_workers: int | None, device: torch.device):
+    """A loader over this rank's share of ``ds`` (all of it in one process), in order, for :func:`predict_shard`."""
+    part = distributed.shard_range(len(ds), batch_size)
+    local = ds if len(part) == len(ds) else Subset(ds, part)
+    return make_loader(local, batch_size, shuffle=False, num_workers=num_workers, pin_memory=device.type == "cuda")
+
+
+def predict_shard(model: nn.Module, loader: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """`predict` over a :func:`shard_loader`, the ranks' results gathered on every rank in order."""
+    if not distributed.is_distributed():
+        return predict(model, loader, device)
+    if len(loader.dataset):
+        logits, targets = predict(model, loader, device)
+    else:
+        logits, targets = torch.empty(0, 0), torch.empty(0, dtype=torch.long)
+    logits = distributed.gather_rows(logits, everywhere=True)
+    targets = distributed.gather_rows(targets, everywhere=True)
+    if not len(targets):
+        raise NnlabError("the dataset is empty")
+    return logits, targets
 
 
 def evaluate_tensors(
     model: nn.Module, images: torch.Tensor, labels: torch.Tensor, device: torch.device, batch_size: int = 256
 ) -> EvalResult:
     """Like `evaluate`, on in-memory images (e.g. a stored adversarial set)."""
-    batches = ((images[i : i + batch_size], labels[i : i + batch_size]) for i in range(0, len(images), batch_size))
-    logits, targets = predict(model, batches, device)
+    logits, targets = predict_dataset(model, TensorDataset(images, labels), device, batch_size=batch_size)
     return _eval_result(logits, targets, False)
 
 
@@ -231,23 +278,41 @@ def fit(
     validate_fn: Callable[[nn.Module], tuple[float, float]] | None = None,
     on_epoch: EpochCallback | None = None,
     on_batch: Callable[[int, int], None] | None = None,
+    train_module: nn.Module | None = None,
 ) -> FitResult:
     """Train ``model`` in place and leave it holding its best-validation weights.
 
     ``validate_fn(model) -> (loss, accuracy)`` replaces the default validation (e.g. k-NN
     classification for an embedding model); ``on_epoch`` receives each history row as it is made
     (it may raise KeyboardInterrupt: the checkpoint of the finished epoch is already on disk).
+    ``loss_fn`` is called with ``train_module`` (default: ``model``), wrapped in
+    DistributedDataParallel under torchrun, so its forward pass is the one whose gradients are
+    averaged across ranks; ``batch_hook`` and ``validate_fn`` get ``model`` itself.
     """
     model.to(device)
     if config.channels_last and device.type == "cuda":
         model.to(memory_format=torch.channels_last)
     loss_fn = loss_fn or cross_entropy_loss(config, device)
-    steps_per_epoch = math.ceil(len(train_ds) / config.batch_size)
+    world, rank = distributed.world_size(), distributed.rank()
+    precision = resolve_precision(config.precision, device)
+    pin = device.type == "cuda"
+    sampler = None
+    if world > 1:  # set_epoch(epoch seed) draws the one-process permutation of the epoch and deals it out
+        sampler = DistributedSampler(train_ds, num_replicas=world, rank=rank, shuffle=True, seed=0, drop_last=False)
+    loader = EpochLoader(
+        train_ds, config.batch_size, num_workers=config.num_workers, pin_memory=pin, sampler=sampler, uint8=True
+    )
+    steps_per_epoch = len(loader)
     if steps_per_epoch == 0:
         raise NnlabError("the training set is empty")
+    accum = int(config.grad_accum)
+    trained = _distributed_module(train_module or model, config, device) if world > 1 else (train_module or model)
     optimizer = make_optimizer(model, config)
-    scheduler = make_scheduler(optimizer, config, steps_per_epoch)
-    amp = config.amp and device.type == "cuda"
+    scheduler = make_scheduler(optimizer, config, math.ceil(steps_per_epoch / accum))
+    scaler = grad_scaler(device, precision)
+    val_loader = None
+    if val_ds is not None and validate_fn is None:
+        val_loader = shard_loader(val_ds, max(config.batch_size, 256), config.num_workers, device)
 
     history: list[dict[str, Any]] = []
     best_state: dict[str, torch.Tensor] | None = None
@@ -260,12 +325,14 @@ def fit(
     if resume:
         if ckpt_path is None or not ckpt_path.exists():
             raise NnlabError(f"cannot resume: no checkpoint at {ckpt_path}; start afresh instead")
-        state = _load_checkpoint(ckpt_path, config)
+        state = _load_checkpoint(ckpt_path, config, world)
         try:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             if scheduler is not None and state["scheduler"] is not None:
                 scheduler.load_state_dict(state["scheduler"])
+            if state.get("scaler"):
+                scaler.load_state_dict(state["scaler"])
         except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ArtifactError(f"{ckpt_path} does not fit this model and optimizer ({first})") from None
@@ -273,6 +340,7 @@ def fit(
         best_epoch, bad_epochs = state["best_epoch"], state["bad_epochs"]
         start_epoch = resumed_from = state["epoch"] + 1
 
+    params = [p for p in model.parameters() if p.requires_grad]
     stopped_early = False
     for epoch in range(start_epoch, config.epochs + 1):
         if config.patience is not None and bad_epochs >= config.patience:
@@ -280,23 +348,34 @@ def fit(
             break
         t0 = time.perf_counter()
         epoch_seed = config.seed * 1_000_003 + epoch
-        seed_everything(epoch_seed)
-        loader = make_loader(train_ds, config.batch_size, shuffle=True, seed=epoch_seed, num_workers=config.num_workers)
+        seed_everything(epoch_seed * world + rank)  # the one-process seeds when world == 1
         model.train()
+        trained.train()
         total_loss, correct, seen = 0.0, 0, 0
         lr = optimizer.param_groups[-1]["lr"]
-        for step, (images, labels) in enumerate(loader):
+        optimizer.zero_grad(set_to_none=True)
+        for step, (images, labels) in enumerate(loader.epoch(epoch_seed)):
             images = _to_device(images, device, config.channels_last)
-            labels = labels.to(device)
+            labels = labels.to(device, non_blocking=True)
             if batch_hook is not None:
                 images, labels = batch_hook(model, images, labels, step)
-            with _autocast(device, amp):
-                loss, logits = loss_fn(model, images, labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if scheduler is not None and config.schedule == "onecycle":
-                scheduler.step()
+            group_start = step - step % accum
+            group_size = min(accum, steps_per_epoch - group_start)
+            last_of_group = step - group_start == group_size - 1
+            no_sync = getattr(trained, "no_sync", None)  # DDP: all-reduce only on the group's last backward
+            with no_sync() if no_sync is not None and not last_of_group else nullcontext():
+                with autocast(device, precision):
+                    loss, logits = loss_fn(trained, images, labels)
+                scaler.scale(loss / group_size).backward()
+            if last_of_group:
+                if config.grad_clip is not None:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                if scheduler is not None and config.schedule == "onecycle":
+                    scheduler.step()
             n = labels.shape[0]
             total_loss += loss.item() * n
             seen += n
@@ -305,6 +384,11 @@ def fit(
             if on_batch is not None:
                 on_batch(step + 1, steps_per_epoch)
         train_seconds = time.perf_counter() - t0
+        rank_seen = seen
+        if world > 1:
+            total_loss, correct, seen = distributed.all_reduce_sum([total_loss, correct, seen])
+            seen = int(seen)
+            distributed.broadcast_buffers(model)  # validate and keep rank 0's BatchNorm statistics everywhere
         if not math.isfinite(total_loss):
             raise NnlabError(f"training diverged at epoch {epoch} (loss is not finite); lower the learning rate")
         if scheduler is not None and config.schedule != "onecycle":
@@ -321,9 +405,7 @@ def fit(
             if validate_fn is not None:
                 val_loss, val_acc = validate_fn(model)
             else:
-                res = evaluate(
-                    model, val_ds, device, batch_size=max(config.batch_size, 256), num_workers=config.num_workers
-                )
+                res = _eval_result(*predict_shard(model, val_loader, device), False)
                 val_loss, val_acc = res.loss, res.accuracy
             val_seconds = time.perf_counter() - t_val
             val_count = len(val_ds) if val_ds is not None else float("nan")
@@ -344,14 +426,17 @@ def fit(
             train_seconds=train_seconds,
             train_images_per_second=seen / train_seconds if train_seconds > 0 else float("nan"),
         )
+        if world > 1:
+            row.update(_shares(sampler, rank_seen, world))
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
-        if ckpt_path is not None:
+        if ckpt_path is not None and rank == 0:
             _save_checkpoint(
                 ckpt_path,
                 model,
                 optimizer,
                 scheduler,
+                scaler,
                 config,
                 epoch,
                 history,
@@ -359,6 +444,7 @@ def fit(
                 best_acc,
                 best_epoch,
                 bad_epochs,
+                world,
             )
         if on_epoch is not None:
             on_epoch(row)
@@ -374,6 +460,28 @@ def fit(
         stopped_early=stopped_early,
         resumed_from=resumed_from,
     )
+
+
+def _distributed_module(module: nn.Module, config: TrainConfig, device: torch.device) -> nn.Module:
+    """``module`` wrapped in DistributedDataParallel (its BatchNorms made SyncBatchNorm with ``sync_bn``)."""
+    if getattr(config, "sync_bn", False):
+        if device.type != "cuda":
+            raise NnlabError("synchronised BatchNorm needs CUDA devices (PyTorch has no CPU kernel for it)")
+        module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    if not any(p.requires_grad for p in module.parameters()):
+        raise NnlabError("nothing to train: every parameter is frozen")
+    return DistributedDataParallel(module, device_ids=[device] if device.type == "cuda" else None)
+
+
+def _shares(sampler: DistributedSampler, rank_seen: int, world: int) -> dict[str, Any]:
+    """History columns of a distributed epoch: samples each rank trained on, and how many distinct samples
+    the ranks' shares of the epoch covered together."""
+    drawn = distributed.gather_rows(torch.tensor(list(iter(sampler)), dtype=torch.long), everywhere=True)
+    return {
+        "world_size": world,
+        "rank_train_samples": distributed.all_gather_ints(rank_seen),
+        "distinct_train_samples": int(drawn.unique().numel()),
+    }
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -393,17 +501,33 @@ _RESUME_KEYS = (
     "label_smoothing",
     "seed",
     "class_weights",
+    "grad_accum",
 )
+_RESUME_DEFAULTS = {"grad_accum": 1}  # checkpoints made before the option existed
 
 
 def _save_checkpoint(
-    path: Path, model, optimizer, scheduler, config, epoch, history, best_state, best_acc, best_epoch, bad_epochs
+    path: Path,
+    model,
+    optimizer,
+    scheduler,
+    scaler,
+    config,
+    epoch,
+    history,
+    best_state,
+    best_acc,
+    best_epoch,
+    bad_epochs,
+    world,
 ) -> None:
     state = {
+        "world_size": world,
         "epoch": epoch,
         "model": _cpu_state(model),
         "optimizer": copy.deepcopy(optimizer.state_dict()),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": scaler.state_dict() if scaler.is_enabled() else None,
         "config": config.to_dict(),
         "history": history,
         "best_state": best_state,
@@ -428,13 +552,19 @@ _CHECKPOINT_TYPES = {
 }
 
 
-def _load_checkpoint(path: Path, config: TrainConfig) -> dict[str, Any]:
+def _load_checkpoint(path: Path, config: TrainConfig, world: int = 1) -> dict[str, Any]:
     state = load_checkpoint(path)
     wrong = [k for k, t in _CHECKPOINT_TYPES.items() if k not in state or not isinstance(state[k], t)]
     if wrong:
         raise ArtifactError(f"{path} is not a usable nnlab checkpoint (missing or malformed {', '.join(wrong)})")
+    saved_world = state.get("world_size", 1)
+    if saved_world != world:
+        raise NnlabError(
+            f"cannot resume: the checkpoint was made by {saved_world} process(es) and this run has {world}; "
+            "the batches depend on it, so resume with the same number of processes or start afresh"
+        )
     saved = state["config"]
-    changed = [k for k in _RESUME_KEYS if saved.get(k) != getattr(config, k)]
+    changed = [k for k in _RESUME_KEYS if saved.get(k, _RESUME_DEFAULTS.get(k)) != getattr(config, k)]
     if changed:
         raise NnlabError(
             f"cannot resume: the checkpoint was made with different {', '.join(changed)}; "

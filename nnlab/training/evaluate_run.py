@@ -10,9 +10,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nnlab import artifacts
+from nnlab import artifacts, distributed
 from nnlab.artifacts import load_adversarial
-from nnlab.device import resolve_device
 from nnlab.errors import NnlabError
 from nnlab.models import load_model
 from nnlab.report import plot_confusion
@@ -38,7 +37,8 @@ def evaluate_on_dataset(
 ) -> Evaluation:
     """Accuracy, loss, per-class scores and confusion of ``model`` on one split of ``data`` (a DataOptions)."""
 
-    ds = dataset_for_model(model, data, split)
+    with distributed.main_first():  # under torchrun a download happens once
+        ds = dataset_for_model(model, data, split)
     res = evaluate(model, ds, device, batch_size=batch_size, num_workers=num_workers)
     classes = list(model.spec.classes)
     table = classification_table(res.targets, res.predictions, classes, loss=res.loss)
@@ -121,7 +121,7 @@ def run_evaluate(request: EvaluateRequest, *, provenance: dict[str, Any] | None 
     )
     if output.suffix != ".parquet":
         raise NnlabError(f"the metrics table must be a .parquet file, got {output}")
-    device = resolve_device(request.device)
+    device = distributed.setup_device(request.device)
     model = load_model(request.model, device=device)
     if request.adversarial is not None:
         ev = evaluate_on_adversarial(model, request.adversarial, device, batch_size=request.batch_size)
@@ -141,18 +141,21 @@ def run_evaluate(request: EvaluateRequest, *, provenance: dict[str, Any] | None 
         ev = evaluate_on_dataset(
             model, data, request.split, device, batch_size=request.batch_size, num_workers=request.num_workers
         )
-    artifacts.save_table(
-        output,
-        ev.table,
-        {
-            "table": "metrics",
-            "model": str(request.model),
-            "source": ev.source,
-            "provenance": artifacts.provenance(base=provenance, seed=request.seed),
-        },
-    )
-    if request.plot is not None:
-        plot_confusion(confusion(ev), ev.classes, request.plot, title=f"{Path(request.model).name} on {ev.source}")
+    if distributed.is_main():  # under torchrun every rank evaluated a share; rank 0 alone writes
+        artifacts.save_table(
+            output,
+            ev.table,
+            {
+                "table": "metrics",
+                "model": str(request.model),
+                "source": ev.source,
+                "provenance": artifacts.provenance(base=provenance, seed=request.seed),
+            },
+        )
+        if request.plot is not None:
+            title = f"{Path(request.model).name} on {ev.source}"
+            plot_confusion(confusion(ev), ev.classes, request.plot, title=title)
+    distributed.barrier()
     summary = {
         "model": str(request.model),
         "data": ev.source,

@@ -17,8 +17,7 @@ from typing import Any, Callable, Protocol
 
 import pandas as pd
 
-from nnlab import artifacts
-from nnlab.device import resolve_device
+from nnlab import artifacts, distributed
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import count_parameters, load_model, save_model, set_trainable
 from nnlab.models import freeze as freeze_params
@@ -27,6 +26,7 @@ from nnlab.registry import Registry
 from nnlab.report import plot_history
 from nnlab.training.config import TrainConfig
 from nnlab.training.engine import fit, seed_everything
+from nnlab.training.precision import resolve_precision
 from nnlab.training.recipe import DataOptions, build_new_model, init_from_artifact
 
 ROI_TRAINERS = Registry("roi mode")
@@ -78,14 +78,17 @@ class TrainRequest:
     freeze: list[str] = field(default_factory=list)
     trainable: list[str] = field(default_factory=list)
     block_preset: str | None = None
-    amp: bool = True
+    precision: str = "auto"
+    grad_clip: float | None = None
+    grad_accum: int = 1
+    sync_bn: bool = False
     resume: bool = False
     plot: Path | None = None
     history: Path | None = None
     batch_size: int = 128
     seed: int = 0
     device: str = "auto"
-    num_workers: int = 0
+    num_workers: int | None = None
     data_root: Path | None = None
     download: bool = False
     balance: str = "none"
@@ -184,10 +187,13 @@ def train_classifier(
         patience=req.patience,
         seed=req.seed,
         num_workers=req.num_workers,
-        amp=req.amp,
-        channels_last=req.amp,
+        precision=req.precision,
+        grad_clip=req.grad_clip,
+        grad_accum=req.grad_accum,
+        sync_bn=req.sync_bn,
     )
-    device = resolve_device(req.device)
+    device = distributed.setup_device(req.device)
+    config.precision = resolve_precision(config.precision, device)  # the artifact records what ran
     data = DataOptions(
         dataset=req.dataset,
         root=req.data_root,
@@ -228,7 +234,8 @@ def train_classifier(
     if callable(distilled):  # DeiT distilled: train both heads, CE(class head) + CE(distillation head)
         distilled(True)
 
-    train_ds = data.load("train", augment=req.augment)
+    with distributed.main_first():  # a download happens once
+        train_ds = data.load("train", augment=req.augment)
     val_ds = data.load("val", subset=False)
     if getattr(train_ds, "class_weights", None) is not None:
         config.class_weights = [float(w) for w in train_ds.class_weights]
@@ -275,12 +282,14 @@ def train_classifier(
         augment=req.augment,
         init=str(req.init) if req.init else None,
     )
-    save_model(req.output, model, metrics=metrics, provenance=prov)
     history_path = req.history or artifacts.sibling(req.output, ".history.parquet")
-    artifacts.save_table(history_path, history, {"table": "history", "provenance": prov})
-    if req.plot is not None:
-        plot_history(history, req.plot)
-    checkpoint_path(req.output).unlink(missing_ok=True)
+    if distributed.is_main():  # under torchrun rank 0 alone writes; every rank holds the same model
+        save_model(req.output, model, metrics=metrics, provenance=prov)
+        artifacts.save_table(history_path, history, {"table": "history", "provenance": prov})
+        if req.plot is not None:
+            plot_history(history, req.plot)
+        checkpoint_path(req.output).unlink(missing_ok=True)
+    distributed.barrier()
 
     summary = {
         "model": model_name,
@@ -293,9 +302,13 @@ def train_classifier(
         "best val accuracy": result.best_val_accuracy,
         "stopped early": result.stopped_early,
         "device": str(device),
+        "precision": config.precision,
+        "effective batch": config.batch_size * config.grad_accum * distributed.world_size(),
         "artifact": str(req.output),
         "history": str(history_path),
     }
+    if distributed.world_size() > 1:  # under torchrun; the effective batch counts every process's
+        summary["processes"] = distributed.world_size()
     if preset is not None:
         summary["block preset"] = f"{req.block_preset}: {preset.block or 'none'} + {', '.join(preset.heads)}"
     summary.update({k.replace("_", " "): v for k, v in timing.items()})

@@ -63,6 +63,7 @@ def test_show_completion_and_completion_of_choices(runner, app, monkeypatch):
         (["train", "--roi-mode", "pool"], ["'crop'", "'align'"]),
         (["train", "--loss", "hinge"], ["'ce'", "'circle'"]),
         (["fit-head", "t.safetensors", "--optimizer", "lamb"], ["'adam'"]),
+        (["train", "--precision", "fp8"], ["'32'", "'bf16'", "'16'", "'auto'"]),
         (["attack", "m.safetensors", "--split", "dev"], ["'train'", "'val'", "'test'"]),
         (["embed", "m.safetensors", "--method", "tsne"], ["'umap'", "'pca'"]),
         (["detect", "m.safetensors", "voc", "--mode", "slow"], ["'fast'", "'quality'", "'single'"]),
@@ -153,6 +154,7 @@ def test_choices_match_the_library_sets():
     from nnlab.embedding import METHODS as EMBED_METHODS
     from nnlab.robustness.training import LOSSES
     from nnlab.training.config import OPTIMIZERS, SCHEDULES
+    from nnlab.training.precision import PRECISIONS
     from nnlab.training.recipe import NORMALIZATIONS
 
     for literal, library in [
@@ -166,6 +168,7 @@ def test_choices_match_the_library_sets():
         (choices.SearchMode, MODES),
         (choices.EmbedMethod, EMBED_METHODS),
         (choices.RankMethod, RANK_METHODS),
+        (choices.Precision, PRECISIONS),
     ]:
         assert sorted(get_args(literal)) == sorted(library)
 

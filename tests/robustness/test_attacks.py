@@ -197,3 +197,15 @@ def test_fraction_strings_accepted_as_parameters(model, batch):
     from_float = create_attack("pgd", model, eps=8 / 255, alpha=2 / 255, steps=2, random_start=False)
     assert from_text.eps == from_float.eps and from_text.alpha == from_float.alpha
     assert torch.equal(from_text(images, labels), from_float(images, labels))
+
+
+@pytest.mark.parametrize("name", ["pixels", "gaussian", "pgd", "pixels+fgsm", "fgsm"])
+def test_advance_skips_exactly_one_batch_of_random_draws(model, batch, name):
+    images, labels = batch
+    first, second = images[:3], images[3:]
+    params = {"eps": 0.03} if "fgsm" in name or name == "pgd" else {}
+    ran = create_attack(name, model, seed=5, **params)
+    ran(first, labels[:3])
+    skipped = create_attack(name, model, seed=5, **params)
+    skipped.advance(tuple(first.shape), first.dtype)  # what a later rank does for an earlier rank's batch
+    assert torch.equal(ran(second, labels[3:]), skipped(second, labels[3:]))

@@ -102,7 +102,7 @@ def test_circle_hooks_make_a_self_contained_knn_model(tmp_path):
     hooks = circle_hooks(model, train, val, m=0.4, gamma=80.0, k=3)
     assert model.spec.surgery[-1] == {"op": "knn", "k": 3, "num_classes": 4}
     assert knn_head(model) is not None and feature_layer(model.net) == "flatten"
-    loss, votes = hooks["loss_fn"](model, train.x[:8], train.y[:8])
+    loss, votes = hooks["loss_fn"](hooks["train_module"], train.x[:8], train.y[:8])
     loss.backward()
     assert loss.item() > 0 and votes.shape == (8, 4)
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())

@@ -53,6 +53,25 @@ def test_resume_gives_the_same_final_weights(tmp_path):
     assert states_equal(full.state_dict(), resumed.state_dict())
 
 
+def test_resume_needs_the_same_number_of_processes(tmp_path):
+    from nnlab.training.checkpoint import load_checkpoint, save_checkpoint
+
+    cfg = TrainConfig(epochs=2, batch_size=64, lr=0.05)
+    model, tr, va = setup("cnn", "none")
+    ckpt = tmp_path / "run.ckpt"
+
+    def stop(row):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, tr, va, cfg, CPU, checkpoint=ckpt, on_epoch=stop)
+    state = load_checkpoint(ckpt)
+    assert state["world_size"] == 1
+    save_checkpoint(ckpt, {**state, "world_size": 2})  # as a 2-process torchrun run writes it
+    with pytest.raises(NnlabError, match="made by 2 process"):
+        fit(model, tr, va, cfg, CPU, checkpoint=ckpt, resume=True)
+
+
 def test_keeps_best_validation_weights_not_the_last():
     cfg = TrainConfig(epochs=4, batch_size=32, lr=0.5, optimizer="sgd")  # a high lr makes val accuracy jump around
     model, tr, va = setup(augment="none")

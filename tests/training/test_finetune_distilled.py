@@ -41,7 +41,7 @@ def test_one_step_lowers_the_two_head_loss_keeps_frozen_weights_and_predicts_the
     assert isinstance(model(images), tuple)  # timm returns both heads in distilled training
     before = _two_head_loss(model, images, labels)
 
-    config = TrainConfig(epochs=1, batch_size=16, optimizer="adam", lr=1e-3, weight_decay=0.0, amp=False)
+    config = TrainConfig(epochs=1, batch_size=16, optimizer="adam", lr=1e-3, weight_decay=0.0, precision="32")
     fit(model, TensorDataset(images, labels), None, config, torch.device("cpu"))
     model.net.set_distilled_training(False)
 
@@ -68,7 +68,7 @@ def test_the_engine_loss_sums_the_heads_and_reports_their_mean():
     model.net.set_distilled_training(True)
     model.train()
     images, labels = torch.rand(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
-    loss, logits = cross_entropy_loss(TrainConfig(amp=False), torch.device("cpu"))(model, images, labels)
+    loss, logits = cross_entropy_loss(TrainConfig(precision="32"), torch.device("cpu"))(model, images, labels)
     cls, dist = model(images)
     assert torch.allclose(loss, F.cross_entropy(cls, labels) + F.cross_entropy(dist, labels), atol=1e-5)
     assert torch.allclose(logits, (cls + dist) / 2, atol=1e-5)
