@@ -23,6 +23,16 @@ from nnlab.errors import NnlabError, ParameterError
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
+
+def print_whole(renderable) -> None:
+    """Print on a terminal at its width; into a log or pipe (where rich assumes 80 columns) at up to 1,000, so a
+    wide study table reaches the log whole instead of with every column cut to an ellipsis."""
+    if console.is_terminal:
+        console.print(renderable)
+    else:
+        Console(highlight=False, width=1000, file=console.file).print(renderable)
+
+
 # Panels that group the options of the long commands in --help, in this order.
 DATA_PANEL = "Data"
 MODEL_PANEL = "Model"

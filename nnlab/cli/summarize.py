@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from nnlab.cli.common import QuietOpt, cli_provenance, command, console
+from nnlab.cli.common import QuietOpt, cli_provenance, command, print_whole
 
 EXAMPLES = """
 Examples:
@@ -92,4 +92,4 @@ def summarize(
     if not quiet:
         shown = frame_table(title or "study summary", result.table)
         shown.caption = " · ".join(str(p) for p in (result.output, result.plot) if p is not None) or None
-        console.print(shown, width=None if console.is_terminal else 250)  # logs get the whole table
+        print_whole(shown)

@@ -183,6 +183,19 @@ def test_cli_prints_table_and_errors_are_one_line(tables, tmp_path):
     assert not (tmp_path / "none.parquet").exists()
 
 
+def test_cli_prints_a_wide_table_whole_into_a_log(tables, tmp_path):
+    """Under make the output is a log, not a terminal: every column must arrive unabridged, not cut to 80."""
+    from typer.testing import CliRunner
+
+    from nnlab.cli.main import app
+
+    cells = [f"clean.a_rather_long_column_name_{i}={tables['a_metrics']}" for i in range(8)]
+    res = invoke(CliRunner(), app, "summarize", *cells, "--reference", "s4-robustness")
+    assert res.exit_code == 0, res.output
+    assert all(f"a_rather_long_column_name_{i}" in res.output for i in range(8)), res.output
+    assert "…" not in res.output
+
+
 def test_merged_layer_order_keeps_each_sequence():
     from nnlab.studies.plots import _merged_order
 
