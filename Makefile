@@ -328,7 +328,7 @@ NS_CELLS = $(foreach v,$(NS_VARIANTS),$(v).params=$(NS_OUT)/$(v).safetensors \
   $(v).s_per_epoch=$(NS_OUT)/$(v).history.parquet$(H)seconds_per_epoch)
 
 norm-study: | $(STAMP)
-	@$(MAKE) --no-print-directory -j$(JOBS) $(NS_OUT)/summary.parquet
+	+@$(SUBMAKE) $(NS_OUT)/summary.parquet
 
 $(NS_OUT)/%.safetensors: | $(STAMP)
 	$(STUDY_ENV) $(NNLAB) train $(NS_MODEL_$*) --width $(NS_WIDTH) --dataset $(NS_DATASET) $(DATA_ARGS) \
@@ -377,7 +377,7 @@ TS_CELLS = $(foreach m,$(TS_MODELS),$(m).params=$(TS_OUT)/$(m).safetensors \
   $(m).macro_f1=$(TS_OUT)/$(m).test-metrics.parquet$(H)f1 $(m).s_per_epoch=$(TS_OUT)/$(m).history.parquet$(H)seconds_per_epoch)
 
 transfer-study: | $(STAMP)
-	@$(MAKE) --no-print-directory -j$(JOBS) $(TS_OUT)/summary.parquet
+	+@$(SUBMAKE) $(TS_OUT)/summary.parquet
 
 $(TS_OUT)/backbone.safetensors: | $(STAMP)
 	$(STUDY_ENV) $(NNLAB) train --model vgg16 --width $(TS_VGG_WIDTH) --dataset $(TS_BACKBONE_DATASET) $(DATA_ARGS) \
@@ -432,7 +432,7 @@ GS_CELLS = $(foreach s,$(GS_SETTINGS),$(s).$(GS_COL_A)=$(GS_OUT)/$(s).a-metrics.
   $(s).$(GS_COL_B)=$(GS_OUT)/$(s).b-metrics.parquet)
 
 generalization: | $(STAMP)
-	@$(MAKE) --no-print-directory -j$(JOBS) $(GS_OUT)/summary.parquet
+	+@$(SUBMAKE) $(GS_OUT)/summary.parquet
 
 $(GS_OUT)/pretrain.safetensors: | $(STAMP)
 	$(STUDY_ENV) $(NNLAB) train --model resnet18 --width $(GS_WIDTH) --dataset $(GS_PRETRAIN_DATASET) $(DATA_ARGS) \
