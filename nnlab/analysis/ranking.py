@@ -93,13 +93,19 @@ def forward_ranking(
     neighbors: int = 16,
     walk_budget: int = 256,
     threads: int | None = None,
+    list_size: int = 32,
+    max_pending: int = 16,
+    lazy_after: int = 32,
 ) -> RankingResult:
     """Exact greedy forward selection by SI (see the module docstring for the definition and the method).
 
     ``max_steps`` stops after that many features (default: all). ``progress(step, total, si)`` is called after
     every step, e.g. to advance a progress bar. Memory: one N × N float64 matrix plus a candidates × N byte mask.
     ``threads``: numba threads (default: all for N ≥ 2,000, one below, where thread start-up costs more than it
-    saves). The other keyword arguments tune speed only, never the result.
+    saves). The other keyword arguments tune speed only, never the result: ``list_size`` nearest same-label and
+    as many other-label samples are kept per row with exact distances, and a row of the N × N matrix is brought up
+    to date only when its statistics leave those lists' certified radii or more than ``max_pending`` selected
+    features are pending; before step ``lazy_after`` the whole matrix is updated every step.
     """
     ZT, yi = _prepare(X, y, normalize)
     n = ZT.shape[1]
@@ -108,7 +114,8 @@ def forward_ranking(
         max(1, min(numba.config.NUMBA_NUM_THREADS, threads if threads is not None else (before if n >= 2000 else 1)))
     )
     try:
-        return _forward_ranking(X, y, ZT, yi, normalize, max_steps, progress, batch, neighbors, walk_budget)
+        lazy = (int(list_size), int(max_pending), int(lazy_after))
+        return _forward_ranking(X, y, ZT, yi, normalize, max_steps, progress, batch, neighbors, walk_budget, lazy)
     finally:
         numba.set_num_threads(before)
 
@@ -124,6 +131,7 @@ def _forward_ranking(
     batch: int,
     neighbors: int,
     walk_budget: int,
+    lazy: tuple[int, int, int],
 ) -> RankingResult:
     d, n = ZT.shape
     total = d if max_steps is None else int(max_steps)
@@ -151,6 +159,16 @@ def _forward_ranking(
     js[:] = np.arange(n)
     jd[:] = np.arange(n)
     K.add_feature(D2, ZT[first], yi, ms, js, md, jd, topv, topj)
+    list_size, max_pending, lazy_after = lazy
+    kk = max(1, list_size)
+    ver = np.ones(n, dtype=np.int64)  # selected features summed into each row of D2
+    SV, DV = np.empty((n, kk)), np.empty((n, kk))
+    SJ, DJ = np.empty((n, kk), dtype=np.int64), np.empty((n, kk), dtype=np.int64)
+    SN, DN = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    RS, RD = np.full(n, -1.0), np.full(n, -1.0)  # negative: lists not built yet
+    sel = np.empty(d, dtype=np.int64)
+    sel[0] = first
+    rebuilt = [n]
     Zrow = np.ascontiguousarray(ZT.T)
     cols = np.flatnonzero(remaining).astype(np.int64)  # candidates held in the compacted copy Zr
     Zr = np.ascontiguousarray(Zrow[:, cols])
@@ -178,7 +196,24 @@ def _forward_ranking(
         order = np.lexsort((cand, -ub))[: int(alive.sum())].astype(np.int64)
         seed = int(np.argmax(guess))
         f, cnt, s = K.choose_feature(
-            D2, ZT, yi, cand, order, seed, correct, nunres, unresolved, batch, ORD, POS, topv, topj, walk_budget
+            D2,
+            ZT,
+            yi,
+            cand,
+            order,
+            seed,
+            correct,
+            nunres,
+            unresolved,
+            batch,
+            ORD,
+            POS,
+            topv,
+            topj,
+            walk_budget,
+            sel,
+            ver,
+            step - 1,
         )
         t2 = time.perf_counter()
         scans += int(s)
@@ -186,7 +221,39 @@ def _forward_ranking(
         features.append(int(f))
         si.append(float(cnt) / n)
         remaining[f] = False
-        K.add_feature(D2, ZT[f], yi, ms, js, md, jd, topv, topj)
+        sel[step - 1] = f
+        if step < lazy_after:  # every row up to date, as the first step left them
+            K.add_feature(D2, ZT[f], yi, ms, js, md, jd, topv, topj)
+            ver[:] = step
+            rebuilt.append(n)
+        else:
+            rebuilt.append(
+                int(
+                    K.update_rows(
+                        D2,
+                        ZT,
+                        sel,
+                        step,
+                        yi,
+                        ver,
+                        SV,
+                        SJ,
+                        SN,
+                        RS,
+                        DV,
+                        DJ,
+                        DN,
+                        RD,
+                        ms,
+                        js,
+                        md,
+                        jd,
+                        topv,
+                        topj,
+                        max_pending,
+                    )
+                )
+            )
         t3 = time.perf_counter()
         timing += np.array([t1 - t0, t2 - t1, t3 - t2])
         step_times.append((round(t1 - t0, 3), round(t2 - t1, 3), round(t3 - t2, 3)))
@@ -208,6 +275,7 @@ def _forward_ranking(
             "step_resolved": step_scans,
             "seconds_tests_choose_update": timing.tolist(),
             "step_times": step_times,
+            "step_rows_updated": rebuilt,
             "samples": n,
             "dims": d,
         },
