@@ -144,16 +144,19 @@ def add_feature(D2, z, y, ms, js, md, jd, topv, topj):
 def _pair_row(zi, zs, zd, msi, mdi, yi, Zr, y, tv, tj, status, cc, gg, uu):
     """Settle (i, f) for every column f of ``Zr`` (row-major N × F candidates) for one sample i.
 
-    status[f]: 0 stays wrong, 1 stays correct (settled); 2/3 unresolved, guessed correct/wrong."""
+    status[f]: 0 stays wrong, 1 stays correct (settled); 2/3 unresolved, guessed correct/wrong. Returns the
+    largest squared difference to the nearest same-label sample over the columns (see :func:`pair_tests`)."""
     nf = zi.shape[0]
     m = tv.shape[0] - 1
     r = tv[m]
     rj = tj[m]
     # branch-free first pass (vectorizes): 1 = settled correct, 0 = settled wrong, 4 = needs the list test
     need = 0
+    smax = 0.0
     for f in range(nf):
         ds = zi[f] - zs[f]
         a = msi + ds * ds  # new distance to the current nearest same-label sample: an upper bound
+        smax = max(smax, ds * ds)
         dd = zi[f] - zd[f]
         b = mdi + dd * dd
         ok = a < mdi  # other-label distances can only grow: still correct
@@ -162,7 +165,7 @@ def _pair_row(zi, zs, zd, msi, mdi, yi, Zr, y, tv, tj, status, cc, gg, uu):
         cc[f] += 1 if ok else 0
         need += 1 if st == 4 else 0
     if need == 0:
-        return
+        return smax
     for f in range(nf):
         if status[f] != 4:
             continue
@@ -192,22 +195,35 @@ def _pair_row(zi, zs, zd, msi, mdi, yi, Zr, y, tv, tj, status, cc, gg, uu):
                 gg[f] += 1
             else:
                 status[f] = 3
+    return smax
 
 
 @njit(cache=True, parallel=True)
-def pair_tests(Zr, y, ms, js, md, jd, topv, topj, unresolved, nblocks):
+def pair_tests(Zr, y, ms, js, md, jd, topv, topj, unresolved, nblocks, smax, smax_j, rowok):
     """For each sample i and candidate column f of ``Zr`` decide cheaply whether adding f leaves i correct or
     wrong. Returns per candidate the settled-correct count, the unresolved count and a guessed count (settled +
     unresolved whose nearest listed neighbour shares the label); fills ``unresolved[i, f]`` (N × F, see
-    :func:`_pair_row`)."""
+    :func:`_pair_row`).
+
+    A row is settled as a whole (``rowok[i]`` = 1, its ``unresolved`` row left unwritten) when even the largest
+    squared difference to its nearest same-label sample over all columns, ``smax[i]`` (kept from the row's last
+    full pass while that sample ``smax_j[i]`` stays its nearest; set ``smax_j`` to -1 when the columns change),
+    keeps it correct: the test rounds exactly like the per-column one, so the result is the same."""
     n, nf = Zr.shape
+    allok = np.zeros(nblocks, dtype=np.int64)
     cc = np.zeros((nblocks, nf), dtype=np.int64)
     gg = np.zeros((nblocks, nf), dtype=np.int64)
     uu = np.zeros((nblocks, nf), dtype=np.int64)
     step = (n + nblocks - 1) // nblocks
     for blk in prange(nblocks):
         for i in range(blk * step, min(n, (blk + 1) * step)):
-            _pair_row(
+            if smax_j[i] == js[i] and ms[i] + smax[i] < md[i]:
+                rowok[i] = 1
+                allok[blk] += 1
+                continue
+            rowok[i] = 0
+            smax_j[i] = js[i]
+            smax[i] = _pair_row(
                 Zr[i],
                 Zr[js[i]],
                 Zr[jd[i]],
@@ -223,7 +239,7 @@ def pair_tests(Zr, y, ms, js, md, jd, topv, topj, unresolved, nblocks):
                 gg[blk],
                 uu[blk],
             )
-    correct = cc.sum(axis=0)
+    correct = cc.sum(axis=0) + allok.sum()
     return correct, uu.sum(axis=0), correct + gg.sum(axis=0)
 
 
@@ -519,28 +535,28 @@ def _lowest_tie(row, z, i, ordf, p, bj, ZT, sel, v0, s):
 
 
 @njit(cache=True, parallel=True)
-def _resolve_all(D2, z, y, urow, got, ordf, posf, topv, topj, budget, ZT, sel, ver, s):
+def _resolve_all(D2, z, y, urow, rowok, got, ordf, posf, topv, topj, budget, ZT, sel, ver, s):
     """Exact correct count of one candidate, all unresolved rows in parallel."""
     n = y.shape[0]
     tot = got
     for i in prange(n):
-        if urow[i] >= 2:
+        if rowok[i] == 0 and urow[i] >= 2:
             tot += _resolve_one(D2, z, y, i, ordf, posf, topv, topj, budget, ZT, sel, ver[i], s)
     return tot
 
 
 @njit(cache=True)
-def _resolve_candidate(D2, z, y, urow, got, floor, floor_wins, ordf, posf, topv, topj, budget, ZT, sel, ver, s):
+def _resolve_candidate(D2, z, y, urow, rowok, got, floor, floor_wins, ordf, posf, topv, topj, budget, ZT, sel, ver, s):
     """Exact correct count for one candidate (one thread), or -1 once it cannot beat ``floor`` (a tie loses when
     ``floor_wins``). Rows guessed wrong are resolved first so that losers are dropped early."""
     n = y.shape[0]
     left = 0
     for i in range(n):
-        if urow[i] >= 2:
+        if rowok[i] == 0 and urow[i] >= 2:
             left += 1
     for want in (3, 2):
         for i in range(n):
-            if urow[i] != want:
+            if rowok[i] != 0 or urow[i] != want:
                 continue
             got += _resolve_one(D2, z, y, i, ordf, posf, topv, topj, budget, ZT, sel, ver[i], s)
             left -= 1
@@ -550,7 +566,9 @@ def _resolve_candidate(D2, z, y, urow, got, floor, floor_wins, ordf, posf, topv,
 
 
 @njit(cache=True, parallel=True)
-def _resolve_batch(D2, ZT, y, cand, batch, correct, unresolved, best, bestf, ORD, POS, topv, topj, budget, sel, ver, s):
+def _resolve_batch(
+    D2, ZT, y, cand, batch, correct, unresolved, rowok, best, bestf, ORD, POS, topv, topj, budget, sel, ver, s
+):
     out = np.empty(batch.shape[0], dtype=np.int64)
     for t in prange(batch.shape[0]):
         c = batch[t]
@@ -560,6 +578,7 @@ def _resolve_batch(D2, ZT, y, cand, batch, correct, unresolved, best, bestf, ORD
             ZT[f],
             y,
             unresolved[:, c],
+            rowok,
             correct[c],
             best,
             f > bestf,
@@ -578,7 +597,25 @@ def _resolve_batch(D2, ZT, y, cand, batch, correct, unresolved, best, bestf, ORD
 
 @njit(cache=True)
 def choose_feature(
-    D2, ZT, y, cand, order, seed, correct, nunres, unresolved, batch_size, ORD, POS, topv, topj, budget, sel, ver, s
+    D2,
+    ZT,
+    y,
+    cand,
+    order,
+    seed,
+    correct,
+    nunres,
+    unresolved,
+    rowok,
+    batch_size,
+    ORD,
+    POS,
+    topv,
+    topj,
+    budget,
+    sel,
+    ver,
+    s,
 ):
     """Exact best candidate: resolve the most promising one (``seed``) fully, then the others in decreasing upper
     bound (settled correct + unresolved), a batch at a time in parallel, dropping one as soon as it can no longer
@@ -586,7 +623,7 @@ def choose_feature(
     resolved). ``sel[:s]`` are the selected features and ``ver`` the rows' versions (see :func:`update_rows`)."""
     f = cand[seed]
     best = _resolve_all(
-        D2, ZT[f], y, unresolved[:, seed], correct[seed], ORD[f], POS[f], topv, topj, budget, ZT, sel, ver, s
+        D2, ZT[f], y, unresolved[:, seed], rowok, correct[seed], ORD[f], POS[f], topv, topj, budget, ZT, sel, ver, s
     )
     bestf = f
     resolved = 1
@@ -609,7 +646,24 @@ def choose_feature(
         if m == 0:
             break
         got = _resolve_batch(
-            D2, ZT, y, cand, batch[:m], correct, unresolved, best, bestf, ORD, POS, topv, topj, budget, sel, ver, s
+            D2,
+            ZT,
+            y,
+            cand,
+            batch[:m],
+            correct,
+            unresolved,
+            rowok,
+            best,
+            bestf,
+            ORD,
+            POS,
+            topv,
+            topj,
+            budget,
+            sel,
+            ver,
+            s,
         )
         resolved += m
         for q in range(m):

@@ -169,11 +169,15 @@ def _forward_ranking(
     sel = np.empty(d, dtype=np.int64)
     sel[0] = first
     rebuilt = [n]
+    settled_rows: list[int] = []
     Zrow = np.ascontiguousarray(ZT.T)
     cols = np.flatnonzero(remaining).astype(np.int64)  # candidates held in the compacted copy Zr
     Zr = np.ascontiguousarray(Zrow[:, cols])
     unresolved = np.empty((n, cols.size), dtype=np.uint8)
     nblocks = max(1, min(n, 64))
+    smax = np.zeros(n)  # per row: largest squared difference to its nearest same-label sample over Zr's columns
+    smax_j = np.full(n, -1, dtype=np.int64)  # ... and that sample (-1: to be computed)
+    rowok = np.zeros(n, dtype=np.uint8)  # rows settled correct for every candidate in this step
     ORD = np.argsort(ZT, axis=1, kind="stable").astype(np.int32)
     POS = np.empty_like(ORD)
     np.put_along_axis(POS, ORD, np.arange(n, dtype=np.int32)[None, :].repeat(d, 0), axis=1)
@@ -186,9 +190,13 @@ def _forward_ranking(
             cols = np.flatnonzero(remaining).astype(np.int64)
             Zr = np.ascontiguousarray(Zrow[:, cols])
             unresolved = np.empty((n, cols.size), dtype=np.uint8)
+            smax_j[:] = -1
         t0 = time.perf_counter()
-        correct, nunres, guess = K.pair_tests(Zr, yi, ms, js, md, jd, topv, topj, unresolved, nblocks)
+        correct, nunres, guess = K.pair_tests(
+            Zr, yi, ms, js, md, jd, topv, topj, unresolved, nblocks, smax, smax_j, rowok
+        )
         t1 = time.perf_counter()
+        settled_rows.append(int(rowok.sum()))
         alive = remaining[cols]
         cand = cols
         ub = np.where(alive, correct + nunres, -1)
@@ -205,6 +213,7 @@ def _forward_ranking(
             correct,
             nunres,
             unresolved,
+            rowok,
             batch,
             ORD,
             POS,
@@ -276,6 +285,7 @@ def _forward_ranking(
             "seconds_tests_choose_update": timing.tolist(),
             "step_times": step_times,
             "step_rows_updated": rebuilt,
+            "step_rows_settled": settled_rows,
             "samples": n,
             "dims": d,
         },

@@ -80,3 +80,4 @@ def test_forward_ranking_lazy_rows_on_cnn_like_features():
         updated[name] = got.stats["step_rows_updated"]
     assert all(u == n for u in updated["eager"])
     assert min(updated["lazy"]) < n and min(updated["small"]) < n  # the lazy path was taken
+    assert max(got.stats["step_rows_settled"]) > 0  # whole rows were settled at once
