@@ -70,7 +70,7 @@ def test_forward_ranking_lazy_rows_on_cnn_like_features():
     updated = {}
     settings = {
         "lazy": {"lazy_after": 2},
-        "small": {"list_size": 4, "max_pending": 6, "lazy_after": 2},
+        "small": {"list_size": 4, "max_pending": 6, "lazy_after": 2, "walk_budget": 3},
         "eager": {"lazy_after": d},
     }
     for name, lazy in settings.items():
