@@ -308,17 +308,26 @@ def _list_row(i, z, y, sv, sj, sn, rs, dv, dj, dn, rd, tv, tj):
 
 
 @njit(cache=True)
+def _catch_up(row, ZT, sel, v0, s, i):
+    """Add the pending features ``sel[v0:s]`` to row i of D2, in selection order, a cache-sized chunk at a time."""
+    n = row.shape[0]
+    for c0 in range(0, n, 1024):
+        c1 = min(n, c0 + 1024)
+        for t in range(v0, s):
+            z = ZT[sel[t]]
+            zi = z[i]
+            for j in range(c0, c1):
+                dz = zi - z[j]
+                row[j] = row[j] + dz * dz
+
+
+@njit(cache=True)
 def _rebuild_row(row, ZT, sel, v0, s, y, i, sv, sj, dv, dj, tv, tj):
     """Bring the stale row i of D2 up to date (features ``sel[v0:s]`` added in selection order, so every sum rounds
     like the brute force), then refill its statistics and its two lists (nearest same-label and other-label samples
     in (distance, index) order). Returns (ms, js, md, jd, same list length, its radius, other length, radius)."""
     n = row.shape[0]
-    for t in range(v0, s):
-        z = ZT[sel[t]]
-        zi = z[i]
-        for j in range(n):
-            dz = zi - z[j]
-            row[j] = row[j] + dz * dz
+    _catch_up(row, ZT, sel, v0, s, i)
     ks = sv.shape[0]
     kd = dv.shape[0]
     for k in range(ks):
@@ -370,12 +379,16 @@ def _update_one(D2, ZT, sel, s, y, ver, SV, SJ, SN, RS, DV, DJ, DN, RD, ms, js, 
     bsj = i
     bd = _INF
     bdj = i
-    if s - ver[i] <= max_pending and RS[i] >= 0.0:
+    if RS[i] >= 0.0:
         ok, bs, bsj, bd, bdj = _list_row(
             i, z, y, SV[i], SJ[i], SN[i], RS[i], DV[i], DJ[i], DN[i], RD[i], topv[i], topj[i]
         )
     reb = 0
-    if not ok:
+    if ok and s - ver[i] > max_pending:  # the lists still hold: only bring the row's sums up to date
+        _catch_up(D2[i], ZT, sel, ver[i], s, i)
+        ver[i] = s
+        reb = 1
+    elif not ok:
         bs, bsj, bd, bdj, sn, rs, dn, rd = _rebuild_row(
             D2[i], ZT, sel, ver[i], s, y, i, SV[i], SJ[i], DV[i], DJ[i], topv[i], topj[i]
         )
@@ -400,8 +413,9 @@ def update_rows(D2, ZT, sel, s, y, ver, SV, SJ, SN, RS, DV, DJ, DN, RD, ms, js, 
     D2 row i holds the sums of the first ``ver[i]`` selected features only (its values are lower bounds); each row
     also keeps its nearest same-label and other-label samples with exact current distances and the radius below
     which each list is complete. A row is brought up to date (pending features added in order) and its lists
-    refilled only when a statistic leaves a certified radius or more than ``max_pending`` features are pending.
-    A negative radius forces that. Returns the number of rows brought up to date."""
+    refilled only when a statistic leaves a certified radius; with more than ``max_pending`` features pending (they
+    make exact look-ups dearer) only its sums are brought up to date. A negative radius forces a refill. Returns
+    the number of rows brought up to date."""
     n = D2.shape[0]
     z = ZT[sel[s - 1]]
     rebuilt = np.zeros(n, dtype=np.int64)
