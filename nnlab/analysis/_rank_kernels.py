@@ -214,9 +214,8 @@ def pair_tests(Zr, y, ms, js, md, jd, topv, topj, unresolved, nblocks, smax, sma
     cc = np.zeros((nblocks, nf), dtype=np.int64)
     gg = np.zeros((nblocks, nf), dtype=np.int64)
     uu = np.zeros((nblocks, nf), dtype=np.int64)
-    step = (n + nblocks - 1) // nblocks
     for blk in prange(nblocks):
-        for i in range(blk * step, min(n, (blk + 1) * step)):
+        for i in range(blk, n, nblocks):  # strided: rows of one class (often consecutive) spread over threads
             if smax_j[i] == js[i] and ms[i] + smax[i] < md[i]:
                 rowok[i] = 1
                 allok[blk] += 1
@@ -419,10 +418,12 @@ def update_rows(D2, ZT, sel, s, y, ver, SV, SJ, SN, RS, DV, DJ, DN, RD, ms, js, 
     n = D2.shape[0]
     z = ZT[sel[s - 1]]
     rebuilt = np.zeros(n, dtype=np.int64)
-    for i in prange(n):
-        rebuilt[i] = _update_one(
-            D2, ZT, sel, s, y, ver, SV, SJ, SN, RS, DV, DJ, DN, RD, ms, js, md, jd, topv, topj, max_pending, z, i
-        )
+    nb = min(n, 64)
+    for b in prange(nb):
+        for i in range(b, n, nb):  # strided: rows of one class (often consecutive) spread over threads
+            rebuilt[i] = _update_one(
+                D2, ZT, sel, s, y, ver, SV, SJ, SN, RS, DV, DJ, DN, RD, ms, js, md, jd, topv, topj, max_pending, z, i
+            )
     return rebuilt.sum()
 
 
@@ -552,11 +553,13 @@ def _lowest_tie(row, z, i, ordf, p, bj, ZT, sel, v0, s):
 def _resolve_all(D2, z, y, urow, rowok, got, ordf, posf, topv, topj, budget, ZT, sel, ver, s):
     """Exact correct count of one candidate, all unresolved rows in parallel."""
     n = y.shape[0]
-    tot = got
-    for i in prange(n):
-        if rowok[i] == 0 and urow[i] >= 2:
-            tot += _resolve_one(D2, z, y, i, ordf, posf, topv, topj, budget, ZT, sel, ver[i], s)
-    return tot
+    nb = min(n, 64)
+    part = np.zeros(nb, dtype=np.int64)
+    for b in prange(nb):
+        for i in range(b, n, nb):  # strided: rows of one class (often consecutive) spread over threads
+            if rowok[i] == 0 and urow[i] >= 2:
+                part[b] += _resolve_one(D2, z, y, i, ordf, posf, topv, topj, budget, ZT, sel, ver[i], s)
+    return got + part.sum()
 
 
 @njit(cache=True)
