@@ -9,12 +9,18 @@ order, which is what a brute force over the selected columns computes.
 How it stays exact and fast (N = 5,000 × D = 2,048 in minutes on two CPU cores):
 
 * Step 1 is one-dimensional: each feature's SI comes from a sort.
-* Afterwards an N × N float64 matrix of squared distances under the selected set is kept and updated once per step
-  (N = 5,000: 200 MB). With it each sample keeps its nearest same-label and nearest other-label sample.
+* Afterwards an N × N float64 matrix of squared distances under the selected set is kept (N = 5,000: 200 MB).
+  With it each sample keeps its nearest same-label and nearest other-label sample.
+* Rows of the matrix are kept lazily (rewriting all of it every step is memory-bound): each row also keeps its
+  nearest same-label and other-label samples with exact current distances and the radius below which each list is
+  complete; a row's sums are brought up to date (pending features added in selection order, so they round alike)
+  only when a statistic leaves a radius or too many features are pending. Stale values are lower bounds, made
+  exact where they could matter.
 * Adding a feature only increases distances. So for candidate f and sample i, the new distance to i's nearest
   same-label sample is an upper bound on its new same-label minimum, and the current other-label minimum is a lower
   bound on the new one: if the first is below the second, i stays correct; the mirror test shows it stays wrong.
-  This settles most (sample, candidate) pairs with two gathers each.
+  This settles most (sample, candidate) pairs with two gathers each, and a whole row at once when even its largest
+  squared difference to its nearest same-label sample (kept while that sample stays the nearest) keeps it correct.
 * Pairs the first test leaves open are tried against i's first ``neighbors`` neighbours in (distance, index)
   order, kept with the radius beyond which every other sample lies (the list is rebuilt in the same pass that
   updates the matrix, with a threshold that skips almost every entry): if the best of them under the candidate
