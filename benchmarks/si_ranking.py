@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/si_ranking.py                       # every section, default sizes
     .venv/bin/python benchmarks/si_ranking.py --only single,wide    # some sections
     .venv/bin/python benchmarks/si_ranking.py --only real --model artifacts/vgg16-mnist5k.safetensors
+    .venv/bin/python benchmarks/si_ranking.py --only real --model ... --baseline 1289e5d   # ratio to that commit
 
 Sections (``--only``, comma-separated; default all but ``real``, which needs a trained model):
 
@@ -19,18 +20,24 @@ Sections (``--only``, comma-separated; default all but ``real``, which needs a t
   process so that its peak memory (VmHWM) is its own.
 * ``real``: the full ranking of the 5,000 × 2,048 ``features.23`` activations of the trained VGG16 ``--model``
   on the same 5,000 images, and that model's test accuracy.
+
+``--baseline REV`` (``full`` and ``real``): also run the forward ranking of git revision REV (its ranking module and
+kernels, loaded from git), side by side in this process: both must agree exactly; both times and the ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -183,12 +190,14 @@ def main() -> None:
     p.add_argument("--device", default="cpu", help="device for the SI sections (cpu or cuda); rankings run on CPU")
     p.add_argument("--model", default=None, help="model artifact: a trained full-width VGG16 (real; profile)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--baseline", default=None, help="git revision whose forward ranking runs side by side (full, real)")
     p.add_argument("--profile-child", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.profile_child:
         profile_child(a.model)
         return
     only = set(a.only.split(","))
+    baseline = baseline_ranking(a.baseline) if a.baseline else None
 
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
@@ -196,7 +205,7 @@ def main() -> None:
     )
     # compile the numba kernels once, outside every timing
     Xw, yw = make_cnn_like(40, 6, seed=a.seed)
-    forward_ranking(Xw, yw)
+    forward_ranking(Xw, yw, lazy_after=2)  # the lazy-row kernels too
 
     if "reference" in only:
         X, y = make_cnn_like(a.ref_n, a.ref_d, seed=a.seed)
@@ -237,7 +246,7 @@ def main() -> None:
     if "full" in only:
         X, y = make_cnn_like(a.n, a.d, seed=a.seed)
         print(f"[full ranking] N={a.n} D={a.d}: zeros {float((X == 0).mean()):.1%}", flush=True)
-        run_ranking(X, y, a.max_steps, "full ranking")
+        run_ranking(X, y, a.max_steps, "full ranking", baseline)
 
     if "wide" in only:
         X, y = make_cnn_like(a.wide_n, a.wide_d, seed=a.seed)
@@ -280,7 +289,7 @@ def main() -> None:
             f"zeros {float((X == 0).double().mean()):.1%}",
             flush=True,
         )
-        run_ranking(X.numpy(), labels.numpy(), a.max_steps, "real ranking")
+        run_ranking(X.numpy(), labels.numpy(), a.max_steps, "real ranking", baseline)
 
 
 def model_output_layer(model) -> str:
@@ -288,8 +297,31 @@ def model_output_layer(model) -> str:
     return [n for n, _ in model.net.named_modules() if n][-1]
 
 
-def run_ranking(X: np.ndarray, y: np.ndarray, max_steps: int | None, label: str) -> None:
-    """Time one full forward ranking, printing a few steps on the way."""
+def baseline_ranking(rev: str):
+    """``forward_ranking`` of git revision ``rev``: its ranking module and kernels, loaded from git as a temporary
+    package (the rest of nnlab is today's)."""
+    root = Path(__file__).resolve().parents[1]
+    pkg = Path(tempfile.mkdtemp(prefix="nnlab-baseline-")) / "nnlab_baseline"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    for name in ("ranking", "_rank_kernels"):
+        git = ["git", "-C", str(root), "show", f"{rev}:nnlab/analysis/{name}.py"]
+        src = subprocess.run(git, check=True, capture_output=True, text=True).stdout
+        src = src.replace("from nnlab.analysis import _rank_kernels", "from nnlab_baseline import _rank_kernels")
+        (pkg / f"{name}.py").write_text(src)
+    sys.path.insert(0, str(pkg.parent))
+    fn = importlib.import_module("nnlab_baseline.ranking").forward_ranking
+    Xw, yw = make_cnn_like(40, 6)
+    fn(Xw, yw)  # compile its kernels outside every timing
+    return fn
+
+
+def run_ranking(X: np.ndarray, y: np.ndarray, max_steps: int | None, label: str, baseline=None) -> None:
+    """Time one full forward ranking, printing a few steps on the way; with ``baseline`` (another
+    ``forward_ranking``) time that one first on the same features and check that both agree exactly."""
+    if baseline is not None:
+        ref, t_ref, c_ref = timed(baseline, X, y, max_steps=max_steps)
+        print(f"  baseline: {t_ref:.1f} s (CPU {c_ref:.1f} s); load {os.getloadavg()[0]:.1f}", flush=True)
     marks = {}
     start, c0 = time.perf_counter(), cpu_seconds()
 
@@ -306,6 +338,14 @@ def run_ranking(X: np.ndarray, y: np.ndarray, max_steps: int | None, label: str)
         f"{r.best_step} features (SI {r.best_si:.4f}), SI with all features {r.si_all:.4f}; load "
         f"{os.getloadavg()[0]:.1f}"
     )
+    if baseline is not None:
+        same = (ref.features, ref.si, ref.si_all, ref.best_step) == (r.features, r.si, r.si_all, r.best_step)
+        print(
+            f"[{label} vs baseline] ratio {t_ref / took:.2f}x (CPU {c_ref / cpu:.2f}x); identical features and SI at "
+            f"every step: {same}"
+        )
+        if not same:
+            raise SystemExit("MISMATCH between the ranking and the baseline")
 
 
 if __name__ == "__main__":

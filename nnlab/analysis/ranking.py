@@ -9,12 +9,18 @@ order, which is what a brute force over the selected columns computes.
 How it stays exact and fast (N = 5,000 × D = 2,048 in minutes on two CPU cores):
 
 * Step 1 is one-dimensional: each feature's SI comes from a sort.
-* Afterwards an N × N float64 matrix of squared distances under the selected set is kept and updated once per step
-  (N = 5,000: 200 MB). With it each sample keeps its nearest same-label and nearest other-label sample.
+* Afterwards an N × N float64 matrix of squared distances under the selected set is kept (N = 5,000: 200 MB).
+  With it each sample keeps its nearest same-label and nearest other-label sample.
+* Rows of the matrix are kept lazily (rewriting all of it every step is memory-bound): each row also keeps its
+  nearest same-label and other-label samples with exact current distances and the radius below which each list is
+  complete; a row's sums are brought up to date (pending features added in selection order, so they round alike)
+  only when a statistic leaves a radius or too many features are pending. Stale values are lower bounds, made
+  exact where they could matter.
 * Adding a feature only increases distances. So for candidate f and sample i, the new distance to i's nearest
   same-label sample is an upper bound on its new same-label minimum, and the current other-label minimum is a lower
   bound on the new one: if the first is below the second, i stays correct; the mirror test shows it stays wrong.
-  This settles most (sample, candidate) pairs with two gathers each.
+  This settles most (sample, candidate) pairs with two gathers each, and a whole row at once when even its largest
+  squared difference to its nearest same-label sample (kept while that sample stays the nearest) keeps it correct.
 * Pairs the first test leaves open are tried against i's first ``neighbors`` neighbours in (distance, index)
   order, kept with the radius beyond which every other sample lies (the list is rebuilt in the same pass that
   updates the matrix, with a threshold that skips almost every entry): if the best of them under the candidate
@@ -93,13 +99,19 @@ def forward_ranking(
     neighbors: int = 16,
     walk_budget: int = 256,
     threads: int | None = None,
+    list_size: int = 32,
+    max_pending: int = 16,
+    lazy_after: int = 32,
 ) -> RankingResult:
     """Exact greedy forward selection by SI (see the module docstring for the definition and the method).
 
     ``max_steps`` stops after that many features (default: all). ``progress(step, total, si)`` is called after
     every step, e.g. to advance a progress bar. Memory: one N × N float64 matrix plus a candidates × N byte mask.
     ``threads``: numba threads (default: all for N ≥ 2,000, one below, where thread start-up costs more than it
-    saves). The other keyword arguments tune speed only, never the result.
+    saves). The other keyword arguments tune speed only, never the result: ``list_size`` nearest same-label and
+    as many other-label samples are kept per row with exact distances, and a row of the N × N matrix is brought up
+    to date only when its statistics leave those lists' certified radii or more than ``max_pending`` selected
+    features are pending; before step ``lazy_after`` the whole matrix is updated every step.
     """
     ZT, yi = _prepare(X, y, normalize)
     n = ZT.shape[1]
@@ -108,7 +120,8 @@ def forward_ranking(
         max(1, min(numba.config.NUMBA_NUM_THREADS, threads if threads is not None else (before if n >= 2000 else 1)))
     )
     try:
-        return _forward_ranking(X, y, ZT, yi, normalize, max_steps, progress, batch, neighbors, walk_budget)
+        lazy = (int(list_size), int(max_pending), int(lazy_after))
+        return _forward_ranking(X, y, ZT, yi, normalize, max_steps, progress, batch, neighbors, walk_budget, lazy)
     finally:
         numba.set_num_threads(before)
 
@@ -124,6 +137,7 @@ def _forward_ranking(
     batch: int,
     neighbors: int,
     walk_budget: int,
+    lazy: tuple[int, int, int],
 ) -> RankingResult:
     d, n = ZT.shape
     total = d if max_steps is None else int(max_steps)
@@ -151,11 +165,25 @@ def _forward_ranking(
     js[:] = np.arange(n)
     jd[:] = np.arange(n)
     K.add_feature(D2, ZT[first], yi, ms, js, md, jd, topv, topj)
+    list_size, max_pending, lazy_after = lazy
+    kk = max(1, list_size)
+    ver = np.ones(n, dtype=np.int64)  # selected features summed into each row of D2
+    SV, DV = np.empty((n, kk)), np.empty((n, kk))
+    SJ, DJ = np.empty((n, kk), dtype=np.int64), np.empty((n, kk), dtype=np.int64)
+    SN, DN = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    RS, RD = np.full(n, -1.0), np.full(n, -1.0)  # negative: lists not built yet
+    sel = np.empty(d, dtype=np.int64)
+    sel[0] = first
+    rebuilt = [n]
+    settled_rows: list[int] = []
     Zrow = np.ascontiguousarray(ZT.T)
     cols = np.flatnonzero(remaining).astype(np.int64)  # candidates held in the compacted copy Zr
     Zr = np.ascontiguousarray(Zrow[:, cols])
     unresolved = np.empty((n, cols.size), dtype=np.uint8)
     nblocks = max(1, min(n, 64))
+    smax = np.zeros(n)  # per row: largest squared difference to its nearest same-label sample over Zr's columns
+    smax_j = np.full(n, -1, dtype=np.int64)  # ... and that sample (-1: to be computed)
+    rowok = np.zeros(n, dtype=np.uint8)  # rows settled correct for every candidate in this step
     ORD = np.argsort(ZT, axis=1, kind="stable").astype(np.int32)
     POS = np.empty_like(ORD)
     np.put_along_axis(POS, ORD, np.arange(n, dtype=np.int32)[None, :].repeat(d, 0), axis=1)
@@ -168,9 +196,13 @@ def _forward_ranking(
             cols = np.flatnonzero(remaining).astype(np.int64)
             Zr = np.ascontiguousarray(Zrow[:, cols])
             unresolved = np.empty((n, cols.size), dtype=np.uint8)
+            smax_j[:] = -1
         t0 = time.perf_counter()
-        correct, nunres, guess = K.pair_tests(Zr, yi, ms, js, md, jd, topv, topj, unresolved, nblocks)
+        correct, nunres, guess = K.pair_tests(
+            Zr, yi, ms, js, md, jd, topv, topj, unresolved, nblocks, smax, smax_j, rowok
+        )
         t1 = time.perf_counter()
+        settled_rows.append(int(rowok.sum()))
         alive = remaining[cols]
         cand = cols
         ub = np.where(alive, correct + nunres, -1)
@@ -178,7 +210,25 @@ def _forward_ranking(
         order = np.lexsort((cand, -ub))[: int(alive.sum())].astype(np.int64)
         seed = int(np.argmax(guess))
         f, cnt, s = K.choose_feature(
-            D2, ZT, yi, cand, order, seed, correct, nunres, unresolved, batch, ORD, POS, topv, topj, walk_budget
+            D2,
+            ZT,
+            yi,
+            cand,
+            order,
+            seed,
+            correct,
+            nunres,
+            unresolved,
+            rowok,
+            batch,
+            ORD,
+            POS,
+            topv,
+            topj,
+            walk_budget,
+            sel,
+            ver,
+            step - 1,
         )
         t2 = time.perf_counter()
         scans += int(s)
@@ -186,7 +236,39 @@ def _forward_ranking(
         features.append(int(f))
         si.append(float(cnt) / n)
         remaining[f] = False
-        K.add_feature(D2, ZT[f], yi, ms, js, md, jd, topv, topj)
+        sel[step - 1] = f
+        if step < lazy_after:  # every row up to date, as the first step left them
+            K.add_feature(D2, ZT[f], yi, ms, js, md, jd, topv, topj)
+            ver[:] = step
+            rebuilt.append(n)
+        else:
+            rebuilt.append(
+                int(
+                    K.update_rows(
+                        D2,
+                        ZT,
+                        sel,
+                        step,
+                        yi,
+                        ver,
+                        SV,
+                        SJ,
+                        SN,
+                        RS,
+                        DV,
+                        DJ,
+                        DN,
+                        RD,
+                        ms,
+                        js,
+                        md,
+                        jd,
+                        topv,
+                        topj,
+                        max_pending,
+                    )
+                )
+            )
         t3 = time.perf_counter()
         timing += np.array([t1 - t0, t2 - t1, t3 - t2])
         step_times.append((round(t1 - t0, 3), round(t2 - t1, 3), round(t3 - t2, 3)))
@@ -208,6 +290,8 @@ def _forward_ranking(
             "step_resolved": step_scans,
             "seconds_tests_choose_update": timing.tolist(),
             "step_times": step_times,
+            "step_rows_updated": rebuilt,
+            "step_rows_settled": settled_rows,
             "samples": n,
             "dims": d,
         },

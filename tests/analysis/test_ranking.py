@@ -13,11 +13,14 @@ CASES = _brute.cases(10, 4, (25, 50), (3, 9))
 @pytest.mark.parametrize("name,X,y,normalize", CASES, ids=[c[0] for c in CASES])
 def test_forward_ranking_equals_brute_force_step_by_step(name, X, y, normalize):
     features, sis = _brute.greedy_ranking(X, y, normalize=normalize)
-    got = forward_ranking(X, y, normalize=normalize, neighbors=4, walk_budget=3)
-    assert got.features == features
-    assert got.si == pytest.approx(sis, abs=1e-12)
-    assert got.best_step == int(np.argmax(sis)) + 1
-    assert got.si_all == pytest.approx(sis[-1])
+    # tiny lists and pending limits: rows go stale, lists leave their radii and rows are brought up to date often;
+    # lazy_after: the first steps update the whole matrix, as in the default set-up
+    for lazy in ({"list_size": 2, "max_pending": 2}, {"list_size": 3, "max_pending": 5, "lazy_after": 4}):
+        got = forward_ranking(X, y, normalize=normalize, neighbors=4, walk_budget=3, **lazy)
+        assert got.features == features
+        assert got.si == pytest.approx(sis, abs=1e-12)
+        assert got.best_step == int(np.argmax(sis)) + 1
+        assert got.si_all == pytest.approx(sis[-1])
 
 
 def test_forward_ranking_class_structured_ties_and_progress():
@@ -54,3 +57,27 @@ def test_ranking_bad_inputs():
         forward_ranking(np.zeros((3, 2)), [0, 0, 0])
     with pytest.raises(NnlabError, match="max_steps"):
         forward_ranking(np.eye(3), [0, 1, 0], max_steps=0)
+
+
+def test_forward_ranking_lazy_rows_on_cnn_like_features():
+    # CNN-like features of a size where lists leave their radii and rows wait with pending features
+    rng = np.random.default_rng(13)
+    n, d = 160, 20
+    y = np.arange(n) % 4
+    X = np.maximum(rng.standard_normal((4, d))[y] * 0.8 + rng.standard_normal((n, d)) - 0.3, 0.0)
+    X[120:] = X[:40]
+    features, sis = _brute.greedy_ranking(X, y)
+    updated = {}
+    settings = {
+        "lazy": {"lazy_after": 2},
+        "small": {"list_size": 4, "max_pending": 6, "lazy_after": 2, "walk_budget": 3},
+        "eager": {"lazy_after": d},
+    }
+    for name, lazy in settings.items():
+        got = forward_ranking(X, y, neighbors=5, **lazy)
+        assert got.features == features
+        assert got.si == pytest.approx(sis, abs=1e-12)
+        updated[name] = got.stats["step_rows_updated"]
+    assert all(u == n for u in updated["eager"])
+    assert min(updated["lazy"]) < n and min(updated["small"]) < n  # the lazy path was taken
+    assert max(got.stats["step_rows_settled"]) > 0  # whole rows were settled at once
