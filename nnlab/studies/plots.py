@@ -52,19 +52,29 @@ def plot_bars(df: pd.DataFrame, key: str, columns: Sequence[str], path: str | Pa
     return save_figure(fig, path)
 
 
-def _merged_order(sequences: Sequence[Sequence[str]]) -> list[str]:
-    """One order of all layer names in which each sequence keeps its own order (a name new to the order goes right
-    after the previous name of its sequence), so variants with extra layers (norms, blocks) share one x axis."""
-    order: list[str] = []
+def _merged_axis(sequences: Sequence[Sequence[str]]) -> tuple[list[str], list[list[int]]]:
+    """One axis of layer names on which each sequence keeps its own order, and each sequence's x positions on it.
+
+    A name new to the axis goes right after the previous name of its sequence, so variants with extra layers
+    (norms, blocks) share one axis; a name met again only later in the axis is reused, one that would send the
+    curve backwards (the same name at another depth, e.g. an ``elu3`` after the head) gets a tick of its own.
+    """
+    labels: list[str] = []
+    axis: list[int] = []  # tick ids in axis order; a tick id indexes labels
+    sequence_ticks: list[list[int]] = []
     for names in sequences:
-        at = 0
+        at, ticks = 0, []
         for name in names:
-            if name in order:
-                at = order.index(name) + 1
-            else:
-                order.insert(at, name)
-                at += 1
-    return order
+            found = next((i for i in range(at, len(axis)) if labels[axis[i]] == name), None)
+            if found is None:
+                labels.append(name)
+                axis.insert(at, len(labels) - 1)
+                found = at
+            ticks.append(axis[found])
+            at = found + 1
+        sequence_ticks.append(ticks)
+    x_of = {tick: x for x, tick in enumerate(axis)}
+    return [labels[t] for t in axis], [[x_of[t] for t in ticks] for ticks in sequence_ticks]
 
 
 def plot_si_curves(
@@ -79,11 +89,10 @@ def plot_si_curves(
         if part.empty or measure not in part.columns:
             raise NnlabError(f"{table_path} has no {measure!r} on split {split!r} to draw")
         parts[row] = part
-    order = _merged_order([list(p["layer_name"]) for p in parts.values()])
-    x_of = {name: i for i, name in enumerate(order)}
+    order, xs = _merged_axis([list(p["layer_name"]) for p in parts.values()])
     fig, ax = subplots(figsize=(max(10.0, 0.35 * len(order) + 3), 5))
-    for row, part in parts.items():
-        ax.plot([x_of[n] for n in part["layer_name"]], part[measure], marker="o", markersize=3, label=row)
+    for (row, part), x in zip(parts.items(), xs, strict=True):
+        ax.plot(x, part[measure], marker="o", markersize=3, label=row)
     ax.set_xticks(range(len(order)), order, rotation=60, ha="right", fontsize=7)
     ax.set(ylabel=f"{measure} ({split})", title=title or f"{measure.upper()} by layer ({split})")
     ax.grid(alpha=0.3)

@@ -197,9 +197,19 @@ def test_cli_prints_a_wide_table_whole_into_a_log(tables, tmp_path):
 
 
 def test_merged_layer_order_keeps_each_sequence():
-    from nnlab.studies.plots import _merged_order
+    from nnlab.studies.plots import _merged_axis
 
-    order = _merged_order(
+    order, xs = _merged_axis(
         [["conv1", "elu1", "pool", "fc"], ["conv1", "norm1", "elu1", "pool", "fc"], ["conv1", "block1", "fc"]]
     )
     assert order == ["conv1", "block1", "norm1", "elu1", "pool", "fc"]
+    assert xs == [[0, 3, 4, 5], [0, 2, 3, 4, 5], [0, 1, 5]]
+
+
+def test_merged_axis_never_sends_a_curve_backwards():
+    """custom-resnet has elu3 after conv3; the improved model has an elu3 after fc1: two ticks, both curves rise."""
+    from nnlab.studies.plots import _merged_axis
+
+    order, xs = _merged_axis([["conv3", "elu3", "avgpool", "fc1", "fc2"], ["block3", "avgpool", "fc1", "elu3", "fc2"]])
+    assert all(a < b for x in xs for a, b in zip(x, x[1:], strict=False))
+    assert order.count("elu3") == 2 and [order[i] for i in xs[1]] == ["block3", "avgpool", "fc1", "elu3", "fc2"]
