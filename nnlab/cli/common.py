@@ -132,6 +132,30 @@ GradAccumOpt = Annotated[
         rich_help_panel=OPTIM_PANEL,
     ),
 ]
+SyncBnOpt = Annotated[
+    bool,
+    typer.Option(
+        "--sync-bn",
+        help="Under torchrun on CUDA: synchronise BatchNorm statistics across processes (SyncBatchNorm).",
+        rich_help_panel=RUNTIME_PANEL,
+    ),
+]
+TrainValFractionOpt = Annotated[
+    float,
+    typer.Option(
+        "--val-fraction",
+        help="Stratified share of the train split held out for validation.",
+        rich_help_panel=DATA_PANEL,
+    ),
+]
+TrainFractionOpt = Annotated[
+    Optional[float],
+    typer.Option("--fraction", help="Train on a stratified fraction of the train split.", rich_help_panel=DATA_PANEL),
+]
+TrainLimitOpt = Annotated[
+    Optional[int],
+    typer.Option("--limit", help="Train on at most N samples (stratified).", rich_help_panel=DATA_PANEL),
+]
 DataRootOpt = Annotated[
     Optional[Path],
     typer.Option(

@@ -14,7 +14,6 @@ from nnlab.cli.common import (
     OPTIM_PANEL,
     OUTPUT_PANEL,
     REGULARISATION_PANEL,
-    RUNTIME_PANEL,
     SCHEDULE_PANEL,
     BatchSizeOpt,
     DataRootOpt,
@@ -27,6 +26,10 @@ from nnlab.cli.common import (
     PrecisionOpt,
     QuietOpt,
     SeedOpt,
+    SyncBnOpt,
+    TrainFractionOpt,
+    TrainLimitOpt,
+    TrainValFractionOpt,
     cli_provenance,
     command,
     console,
@@ -112,24 +115,9 @@ def fit_head(
             rich_help_panel=DATA_PANEL,
         ),
     ] = True,
-    val_fraction: Annotated[
-        float,
-        typer.Option(
-            "--val-fraction",
-            help="Stratified share of the train split held out for validation.",
-            rich_help_panel=DATA_PANEL,
-        ),
-    ] = 0.1,
-    fraction: Annotated[
-        Optional[float],
-        typer.Option(
-            "--fraction", help="Train on a stratified fraction of the train split.", rich_help_panel=DATA_PANEL
-        ),
-    ] = None,
-    limit: Annotated[
-        Optional[int],
-        typer.Option("--limit", help="Train on at most N samples (stratified).", rich_help_panel=DATA_PANEL),
-    ] = None,
+    val_fraction: TrainValFractionOpt = 0.1,
+    fraction: TrainFractionOpt = None,
+    limit: TrainLimitOpt = None,
     epochs: Annotated[int, typer.Option("--epochs", help="Maximum number of epochs.", rich_help_panel=OPTIM_PANEL)] = 6,
     optimizer: Annotated[
         Optimizer, typer.Option("--optimizer", help="Optimizer.", rich_help_panel=OPTIM_PANEL)
@@ -173,14 +161,7 @@ def fit_head(
             rich_help_panel=OUTPUT_PANEL,
         ),
     ] = None,
-    sync_bn: Annotated[
-        bool,
-        typer.Option(
-            "--sync-bn",
-            help="Under torchrun on CUDA: synchronise BatchNorm statistics across processes (SyncBatchNorm).",
-            rich_help_panel=RUNTIME_PANEL,
-        ),
-    ] = False,
+    sync_bn: SyncBnOpt = False,
     batch_size: BatchSizeOpt = 128,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",

@@ -16,7 +16,6 @@ from nnlab.cli.common import (
     OUTPUT_PANEL,
     REGULARISATION_PANEL,
     ROBUSTNESS_PANEL,
-    RUNTIME_PANEL,
     SCHEDULE_PANEL,
     BatchSizeOpt,
     DataRootOpt,
@@ -29,6 +28,10 @@ from nnlab.cli.common import (
     PrecisionOpt,
     QuietOpt,
     SeedOpt,
+    SyncBnOpt,
+    TrainFractionOpt,
+    TrainLimitOpt,
+    TrainValFractionOpt,
     cli_provenance,
     command,
     console,
@@ -120,24 +123,9 @@ def train(
             rich_help_panel=DATA_PANEL,
         ),
     ] = None,
-    val_fraction: Annotated[
-        float,
-        typer.Option(
-            "--val-fraction",
-            help="Stratified share of the train split held out for validation.",
-            rich_help_panel=DATA_PANEL,
-        ),
-    ] = 0.1,
-    fraction: Annotated[
-        Optional[float],
-        typer.Option(
-            "--fraction", help="Train on a stratified fraction of the train split.", rich_help_panel=DATA_PANEL
-        ),
-    ] = None,
-    limit: Annotated[
-        Optional[int],
-        typer.Option("--limit", help="Train on at most N samples (stratified).", rich_help_panel=DATA_PANEL),
-    ] = None,
+    val_fraction: TrainValFractionOpt = 0.1,
+    fraction: TrainFractionOpt = None,
+    limit: TrainLimitOpt = None,
     balance: Annotated[
         Balance,
         typer.Option(
@@ -298,14 +286,7 @@ def train(
     precision: PrecisionOpt = "auto",
     grad_clip: GradClipOpt = None,
     grad_accum: GradAccumOpt = 1,
-    sync_bn: Annotated[
-        bool,
-        typer.Option(
-            "--sync-bn",
-            help="Under torchrun on CUDA: synchronise BatchNorm statistics across processes (SyncBatchNorm).",
-            rich_help_panel=RUNTIME_PANEL,
-        ),
-    ] = False,
+    sync_bn: SyncBnOpt = False,
     batch_size: BatchSizeOpt = 128,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
