@@ -15,16 +15,15 @@ from typing import Any, Callable
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import Subset, TensorDataset
+from torch.utils.data import TensorDataset
 
 from nnlab import artifacts, distributed
 from nnlab.compression.ranking_table import load_ranking, select_from_ranking
-from nnlab.data.loader import make_loader
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import attach_head, count_parameters, feature_dim, load_model, save_model
 from nnlab.report import plot_history
 from nnlab.training.config import TrainConfig
-from nnlab.training.engine import fit, seed_everything
+from nnlab.training.engine import fit, map_dataset, seed_everything
 from nnlab.training.precision import resolve_precision
 from nnlab.training.recipe import DataOptions, RemappedDataset, class_remap, dataset_for_model
 
@@ -114,17 +113,7 @@ def backbone_features(
     """
 
     backbone = FrozenBackbone(model).to(device).eval()
-    part = distributed.shard_range(len(ds), batch_size)
-    feats, labels = [torch.empty(0, 0)], [torch.empty(0, dtype=torch.long)]
-    for images, targets in make_loader(
-        Subset(ds, part), batch_size, shuffle=False, num_workers=num_workers, pin_memory=device.type == "cuda"
-    ):
-        feats.append(backbone(images.to(device)).float().cpu())
-        labels.append(torch.as_tensor(targets).long())
-    features = distributed.gather_rows(torch.cat(feats[1:]) if len(feats) > 1 else feats[0], everywhere=True)
-    targets = distributed.gather_rows(torch.cat(labels), everywhere=True)
-    if not len(targets):
-        raise NnlabError("the dataset is empty")
+    features, targets = map_dataset(backbone, ds, device, batch_size, num_workers)
     return TensorDataset(features, targets)
 
 

@@ -23,16 +23,14 @@ from typing import Any, Callable, Mapping
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import Subset
 
-from nnlab import distributed
-from nnlab.data.loader import make_loader
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.robustness.adversarial import adversarial_batch
 from nnlab.robustness.base import check_unit
 from nnlab.robustness.circle import CircleLoss
 from nnlab.robustness.factory import accepted_params, create_attack
 from nnlab.robustness.knn import KNNClassifier, op_knn
+from nnlab.training.engine import map_dataset
 from nnlab.training.recipe import DataOptions, dataset_for_model
 
 LOSSES = ("ce", "circle")
@@ -263,19 +261,10 @@ def embed_dataset(model: Any, ds: Any, device: torch.device, batch_size: int = 2
     encode = encoder(model)
     was_training = model.training
     model.eval()
-    chunks, targets = [torch.empty(0, 0)], [torch.empty(0, dtype=torch.long)]
-    part = distributed.shard_range(len(ds), batch_size)
     try:
-        for images, labels in make_loader(Subset(ds, part), batch_size, shuffle=False):
-            chunks.append(encode(images.to(device)).float().cpu())
-            targets.append(torch.as_tensor(labels).long())
+        return map_dataset(encode, ds, device, batch_size, empty="cannot build a k-NN bank from an empty dataset")
     finally:
         model.train(was_training)
-    embeddings = distributed.gather_rows(torch.cat(chunks[1:]) if len(chunks) > 1 else chunks[0], everywhere=True)
-    labels = distributed.gather_rows(torch.cat(targets), everywhere=True)
-    if not len(labels):
-        raise NnlabError("cannot build a k-NN bank from an empty dataset")
-    return embeddings, labels
 
 
 def _unaugmented_splits(model: Any, request: Any) -> tuple[Any, Any]:

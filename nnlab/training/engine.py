@@ -227,6 +227,36 @@ def shard_loader(ds: Dataset, batch_size: int, num_workers: int | None, device: 
     return make_loader(local, batch_size, shuffle=False, num_workers=num_workers, pin_memory=device.type == "cuda")
 
 
+@torch.no_grad()
+def map_dataset(
+    fn: Any,
+    ds: Dataset,
+    device: torch.device,
+    batch_size: int = 256,
+    num_workers: int | None = None,
+    *,
+    empty: str = "the dataset is empty",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``fn`` of every batch of ``ds`` (images on ``device``; results as float32 on the CPU) and the labels, in order.
+
+    Under torchrun each rank maps a contiguous run of whole batches and every rank gets all rows, in the
+    one-process order. An empty dataset is an error saying ``empty``.
+    """
+    part = distributed.shard_range(len(ds), batch_size)
+    outputs, labels = [torch.empty(0, 0)], [torch.empty(0, dtype=torch.long)]
+    loader = make_loader(
+        Subset(ds, part), batch_size, shuffle=False, num_workers=num_workers, pin_memory=device.type == "cuda"
+    )
+    for images, targets in loader:
+        outputs.append(fn(images.to(device)).float().cpu())
+        labels.append(torch.as_tensor(targets).long())
+    mapped = distributed.gather_rows(torch.cat(outputs[1:]) if len(outputs) > 1 else outputs[0], everywhere=True)
+    gathered_labels = distributed.gather_rows(torch.cat(labels), everywhere=True)
+    if not len(gathered_labels):
+        raise NnlabError(empty)
+    return mapped, gathered_labels
+
+
 def predict_shard(model: nn.Module, loader: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """`predict` over a :func:`shard_loader`, the ranks' results gathered on every rank in order."""
     if not distributed.is_distributed():
