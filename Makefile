@@ -53,14 +53,27 @@ SUBMAKE = $(MAKE) --no-print-directory -j$(JOBS) --output-sync=target
 # the selector mark of `nnlab summarize` cells (FILE#SELECTOR)
 H := \#
 
-# Shared settings of the study pipelines. Each process runs with THREADS OpenMP threads; default data: the offline
-# built-in `colordigits` / `mnist5k` / `digits`. The README gives each seed's full setting on a GPU.
+# Shared settings of every study: THREADS OpenMP threads per step process (small convolutions gain little from a
+# second thread, and thread barriers cost a lot on a busy machine; JOBS steps run side by side), the DEVICE, and
+# DATA_ARGS passed to every step that reads a dataset (e.g. `--download --data-root DIR`). Everything else is a study
+# variable named with its study's prefix (CV_, RB_, DD_, FB_, NS_, TS_, GS_), defined in studies/NAME.mk.
 THREADS ?= 1
 DEVICE ?= auto
 DATA_ARGS ?=
-STUDY_ENV = OMP_NUM_THREADS=$(THREADS)
-SUMMARIZE = $(STUDY_ENV) $(NNLAB) summarize
 
-# One file per study (studies/NAME.mk): its settings, file targets and phony alias.
+# Canned steps ($< is the model, $@ the output): $(call STEP,COMMAND ARGS) runs `nnlab COMMAND ARGS` on DEVICE into
+# $@; $(call TRAIN,ARGS) trains a model with ARGS; $(call EVALUATE,ARGS) evaluates $< on ARGS' data;
+# $(call EVALUATE_TEST,DATASET) evaluates $< on DATASET's test split.
+define STEP
+$(NNLAB) $(1) --device $(DEVICE) -o $@ --quiet
+endef
+TRAIN = $(call STEP,train $(1))
+EVALUATE = $(call STEP,evaluate $< $(1))
+EVALUATE_TEST = $(call EVALUATE,--dataset $(1) $(DATA_ARGS) --split test)
+
+# One file per study (studies/NAME.mk): its variables, file targets and phony alias. Each adds its output folders to
+# STUDY_OUTS, whose every step runs with THREADS OpenMP threads (the one place threads are set).
 STUDIES := compress-vgg robustness detect-demo finetune-block norm-study transfer-study generalization
+STUDY_OUTS :=
 include $(foreach s,$(STUDIES),studies/$(s).mk)
+$(addsuffix /%,$(STUDY_OUTS)): export OMP_NUM_THREADS = $(THREADS)

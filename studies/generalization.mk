@@ -1,4 +1,3 @@
-# generalization: included by the top-level Makefile (shared settings and `make help` there).
 # ---------------------------------------------------------------- generalization: seed S4 part 1, domain shift
 # ResNet18 trained on GS_A (as SVHN), tested on GS_A and GS_B (as MNIST): the baseline and one change at a time
 # (no BatchNorm, label smoothing, the svhn-aug preset, pretrained stand-in weights from GS_PRETRAIN_DATASET, Adam);
@@ -32,6 +31,7 @@ GS_ARGS_reverse-fc-finetune = --dataset $(GS_A) --init $(GS_OUT)/reverse.safeten
   --limit $(GS_FINETUNE) --epochs $(GS_FINETUNE_EPOCHS)
 GS_COL_A = $(subst -,_,$(GS_A))_acc
 GS_COL_B = $(subst -,_,$(GS_B))_acc
+STUDY_OUTS += $(GS_OUT)
 GS_CELLS = $(foreach s,$(GS_SETTINGS),$(s).$(GS_COL_A)=$(GS_OUT)/$(s).a-metrics.parquet \
   $(s).$(GS_COL_B)=$(GS_OUT)/$(s).b-metrics.parquet)
 
@@ -39,24 +39,22 @@ generalization: | $(STAMP)
 	+@$(SUBMAKE) $(GS_OUT)/summary.parquet
 
 $(GS_OUT)/pretrain.safetensors: | $(STAMP)
-	$(STUDY_ENV) $(NNLAB) train --model resnet18 --width $(GS_WIDTH) --dataset $(GS_PRETRAIN_DATASET) $(DATA_ARGS) \
-	  --image-size $(GS_IMAGE_SIZE) --epochs $(GS_PRETRAIN_EPOCHS) --optimizer adam --lr 1e-3 --batch-size $(GS_BATCH) \
-	  --device $(DEVICE) -o $@ --quiet
+	$(call TRAIN,--model resnet18 --width $(GS_WIDTH) --dataset $(GS_PRETRAIN_DATASET) $(DATA_ARGS) \
+	  --image-size $(GS_IMAGE_SIZE) --epochs $(GS_PRETRAIN_EPOCHS) --optimizer adam --lr 1e-3 --batch-size $(GS_BATCH))
 
 $(GS_OUT)/pretrained.safetensors: $(if $(findstring pretrain.safetensors,$(GS_INIT)),$(GS_OUT)/pretrain.safetensors)
 $(GS_OUT)/reverse-fc-finetune.safetensors: $(GS_OUT)/reverse.safetensors
 $(GS_OUT)/%.safetensors: | $(STAMP)
-	$(STUDY_ENV) $(NNLAB) train --model resnet18 --width $(GS_WIDTH) --image-size $(GS_IMAGE_SIZE) $(DATA_ARGS) \
-	  --epochs $(GS_EPOCHS) --batch-size $(GS_BATCH) $(GS_RECIPE) $(GS_TRAIN_ARGS) $(GS_ARGS_$*) --device $(DEVICE) \
-	  -o $@ --quiet
+	$(call TRAIN,--model resnet18 --width $(GS_WIDTH) --image-size $(GS_IMAGE_SIZE) $(DATA_ARGS) \
+	  --epochs $(GS_EPOCHS) --batch-size $(GS_BATCH) $(GS_RECIPE) $(GS_TRAIN_ARGS) $(GS_ARGS_$*))
 
 $(GS_OUT)/%.a-metrics.parquet: $(GS_OUT)/%.safetensors
-	$(STUDY_ENV) $(NNLAB) evaluate $< --dataset $(GS_A) $(DATA_ARGS) --split test --device $(DEVICE) -o $@ --quiet
+	$(call EVALUATE_TEST,$(GS_A))
 
 $(GS_OUT)/%.b-metrics.parquet: $(GS_OUT)/%.safetensors
-	$(STUDY_ENV) $(NNLAB) evaluate $< --dataset $(GS_B) $(DATA_ARGS) --split test --device $(DEVICE) -o $@ --quiet
+	$(call EVALUATE_TEST,$(GS_B))
 
 $(GS_OUT)/summary.parquet: $(foreach s,$(GS_SETTINGS),$(GS_OUT)/$(s).safetensors $(GS_OUT)/$(s).a-metrics.parquet \
   $(GS_OUT)/$(s).b-metrics.parquet)
-	$(SUMMARIZE) $(GS_CELLS) --key setting --reference s4-generalization --title "generalization (seed S4)" \
+	$(NNLAB) summarize $(GS_CELLS) --key setting --reference s4-generalization --title "generalization (seed S4)" \
 	  --plot $(GS_OUT)/accuracy.png --plot-columns $(GS_COL_A),$(GS_COL_B) -o $@

@@ -1,4 +1,3 @@
-# transfer-study: included by the top-level Makefile (shared settings and `make help` there).
 # ---------------------------------------------------------------- transfer-study: seed S2, MLP vs CNN vs transfer
 # MLP (SGD, lr 1e-1 → 1e-4, TS_MLP_EPOCHS per lr), the 6-conv CNN, the CNN with BatchNorm + Dropout, and VGG16
 # transferred from a backbone trained on TS_BACKBONE_DATASET (features 0-18 frozen, lr 1e-3 for the rest of the
@@ -25,6 +24,7 @@ TS_ARGS_cnn-bn-dropout = --model cnn-bn-dropout --width $(TS_CNN_WIDTH) --optimi
 TS_ARGS_transfer = --model vgg16 --width $(TS_VGG_WIDTH) --model-arg 'head=[256,128]' $(TS_INIT) \
   --freeze 're:^features\.([0-9]|1[0-8])\.' --optimizer sgd --momentum 0.9 --lr 1e-3 --lr-head 1e-2 \
   --weight-decay 1e-3 --epochs $(TS_EPOCHS)
+STUDY_OUTS += $(TS_OUT)
 TS_CELLS = $(foreach m,$(TS_MODELS),$(m).params=$(TS_OUT)/$(m).safetensors \
   $(m).val_acc=$(TS_OUT)/$(m).history.parquet$(H)best_val_accuracy $(m).test_acc=$(TS_OUT)/$(m).test-metrics.parquet \
   $(m).macro_f1=$(TS_OUT)/$(m).test-metrics.parquet$(H)f1 $(m).s_per_epoch=$(TS_OUT)/$(m).history.parquet$(H)seconds_per_epoch)
@@ -33,17 +33,16 @@ transfer-study: | $(STAMP)
 	+@$(SUBMAKE) $(TS_OUT)/summary.parquet
 
 $(TS_OUT)/backbone.safetensors: | $(STAMP)
-	$(STUDY_ENV) $(NNLAB) train --model vgg16 --width $(TS_VGG_WIDTH) --dataset $(TS_BACKBONE_DATASET) $(DATA_ARGS) \
-	  --image-size 32 --epochs $(TS_BACKBONE_EPOCHS) $(TS_BACKBONE_ARGS) --device $(DEVICE) -o $@ --quiet
+	$(call TRAIN,--model vgg16 --width $(TS_VGG_WIDTH) --dataset $(TS_BACKBONE_DATASET) $(DATA_ARGS) \
+	  --image-size 32 --epochs $(TS_BACKBONE_EPOCHS) $(TS_BACKBONE_ARGS))
 
 $(TS_OUT)/transfer.safetensors: $(if $(findstring backbone.safetensors,$(TS_INIT)),$(TS_OUT)/backbone.safetensors)
 $(TS_OUT)/%.safetensors: | $(STAMP)
-	$(STUDY_ENV) $(NNLAB) train $(TS_ARGS_$*) --dataset $(TS_DATASET) $(DATA_ARGS) --batch-size $(TS_BATCH) \
-	  $(TS_TRAIN_ARGS) --device $(DEVICE) -o $@ --quiet
+	$(call TRAIN,$(TS_ARGS_$*) --dataset $(TS_DATASET) $(DATA_ARGS) --batch-size $(TS_BATCH) $(TS_TRAIN_ARGS))
 
 $(TS_OUT)/%.test-metrics.parquet: $(TS_OUT)/%.safetensors
-	$(STUDY_ENV) $(NNLAB) evaluate $< --dataset $(TS_DATASET) $(DATA_ARGS) --split test --device $(DEVICE) -o $@ --quiet
+	$(call EVALUATE_TEST,$(TS_DATASET))
 
 $(TS_OUT)/summary.parquet: $(foreach m,$(TS_MODELS),$(TS_OUT)/$(m).safetensors $(TS_OUT)/$(m).test-metrics.parquet)
-	$(SUMMARIZE) $(TS_CELLS) --reference s2-transfer --title "transfer-study (seed S2)" \
+	$(NNLAB) summarize $(TS_CELLS) --reference s2-transfer --title "transfer-study (seed S2)" \
 	  --plot $(TS_OUT)/confusions.png --plot-kind confusion -o $@
