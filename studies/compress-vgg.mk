@@ -1,6 +1,6 @@
 # ---------------------------------------------------------------- compress-vgg: seed S0, VGG16 compression by SI
 # train → si-profile → truncate (auto) → extract-features → rank-features → fit-head (linear, two hidden layers)
-# → compare. Defaults: built-in digits at 32×32, VGG16 at width 1/8, 2-core CPU, a few minutes.
+# → compare → summarize (beside the seed's figures and findings, reference s0-compression). Defaults: built-in digits at 32×32, VGG16 at width 1/8, 2-core CPU, a few minutes.
 # CIFAR-10 on a GPU (seed S0): see the README, section "Compression".
 .PHONY: compress-vgg
 CV_OUT ?= artifacts/compress-vgg
@@ -18,13 +18,19 @@ CV_DROPOUT ?= 0.2
 CV_SELECT ?= --top 64
 CV_HEAD_EPOCHS ?= 60
 CV_HEAD_ARGS ?= --optimizer adam --lr 1e-2
+# the models compared (each $(CV_OUT)/ROW.safetensors) and the summary's columns (study column=compare column)
+CV_ROWS := vgg16 compressed-linear compressed-mlp
+CV_COLUMNS := train_acc=train_accuracy val_acc=val_accuracy test_acc=test_accuracy params=parameters si_train=si_train \
+  csi_train=csi_train si_test=si_test csi_test=csi_test
+# $(call CV_CELL,ROW,COLUMN=COMPARE_COLUMN): one summary cell read from the comparison table
+CV_CELL = $(1).$(firstword $(subst =, ,$(2)))=$(CV_OUT)/compare.parquet$(H)$(1):$(lastword $(subst =, ,$(2)))
 STUDY_OUTS += $(CV_OUT)
 # $(call CV_HEAD,ARGS): a head on the truncated model's ranked features
 CV_HEAD = $(call STEP,fit-head $(CV_OUT)/truncated.safetensors --ranking $(CV_OUT)/ranking.parquet $(CV_SELECT) \
   --dropout $(CV_DROPOUT) --dataset $(CV_DATASET) $(DATA_ARGS) --epochs $(CV_HEAD_EPOCHS) $(CV_HEAD_ARGS) $(1))
 
 compress-vgg: | $(STAMP)
-	+@$(SUBMAKE) $(CV_OUT)/compare.parquet
+	+@$(SUBMAKE) $(CV_OUT)/summary.parquet
 
 $(CV_OUT)/vgg16.safetensors: | $(STAMP)
 	$(call TRAIN,--model vgg16 --width $(CV_WIDTH) --dataset $(CV_DATASET) $(DATA_ARGS) --epochs $(CV_EPOCHS) \
@@ -50,6 +56,9 @@ $(CV_OUT)/compressed-linear.safetensors: $(CV_OUT)/truncated.safetensors $(CV_OU
 $(CV_OUT)/compressed-mlp.safetensors: $(CV_OUT)/truncated.safetensors $(CV_OUT)/ranking.parquet
 	$(call CV_HEAD,--hidden $(CV_HIDDEN) --hidden-scale $(CV_WIDTH))
 
-$(CV_OUT)/compare.parquet: $(CV_OUT)/vgg16.safetensors $(CV_OUT)/compressed-linear.safetensors \
-  $(CV_OUT)/compressed-mlp.safetensors
+$(CV_OUT)/compare.parquet: $(foreach r,$(CV_ROWS),$(CV_OUT)/$(r).safetensors)
 	$(NNLAB) compare $^ --dataset $(CV_DATASET) $(DATA_ARGS) --si-fraction $(CV_SI_FRACTION) --device $(DEVICE) -o $@
+
+$(CV_OUT)/summary.parquet: $(CV_OUT)/compare.parquet
+	$(NNLAB) summarize $(foreach r,$(CV_ROWS),$(foreach c,$(CV_COLUMNS),$(call CV_CELL,$(r),$(c)))) \
+	  --reference s0-compression --title "compress-vgg (seed S0)" -o $@

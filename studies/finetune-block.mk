@@ -40,7 +40,7 @@ FB_CELLS = $(foreach r,$(FB_ROWS),$(foreach c,trainable_parameters train_accurac
   train_seconds_per_epoch val_seconds_per_epoch,$(r).$(c)=$(FB_OUT)/$(r).safetensors$(H)$(c)))
 
 $(FB_OUT)/summary.parquet: $(foreach r,$(FB_ROWS),$(FB_OUT)/$(r).safetensors)
-	$(NNLAB) summarize $(FB_CELLS) --key run --title "single-block fine-tuning (seed S3)" -o $@
+	$(NNLAB) summarize $(FB_CELLS) --key run --reference s3-finetune --title "single-block fine-tuning (seed S3)" -o $@
 
 .PRECIOUS: $(FB_OUT)/%-pretrained.safetensors
 finetune-block: | $(STAMP)

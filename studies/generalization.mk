@@ -57,4 +57,5 @@ $(GS_OUT)/%.b-metrics.parquet: $(GS_OUT)/%.safetensors
 $(GS_OUT)/summary.parquet: $(foreach s,$(GS_SETTINGS),$(GS_OUT)/$(s).safetensors $(GS_OUT)/$(s).a-metrics.parquet \
   $(GS_OUT)/$(s).b-metrics.parquet)
 	$(NNLAB) summarize $(GS_CELLS) --key setting --reference s4-generalization --title "generalization (seed S4)" \
-	  --plot $(GS_OUT)/accuracy.png --plot-columns $(GS_COL_A),$(GS_COL_B) -o $@
+	  --column-as $(GS_COL_A)=svhn_acc,$(GS_COL_B)=mnist_acc --plot $(GS_OUT)/accuracy.png \
+	  --plot-columns $(GS_COL_A),$(GS_COL_B) -o $@
