@@ -57,8 +57,18 @@ H := \#
 # second thread, and thread barriers cost a lot on a busy machine; JOBS steps run side by side), the DEVICE, and
 # DATA_ARGS passed to every step that reads a dataset (e.g. `--download --data-root DIR`). Everything else is a study
 # variable named with its study's prefix (CV_, RB_, DD_, FB_, NS_, TS_, GS_), defined in studies/NAME.mk.
+# PROFILE=offline (default) runs each study on built-in data on a CPU; PROFILE=seed plans the seed's own setting
+# (CIFAR-10 / SVHN / MNIST fetched with --download, ImageNet weights with --pretrained, the seed's image size, epochs,
+# batch size, optimizer and schedule) for a machine with a GPU and a network, under artifacts/seed/.
+PROFILE ?= offline
+ifeq ($(filter $(PROFILE),offline seed),)
+$(error PROFILE is offline or seed, not '$(PROFILE)')
+endif
 THREADS ?= 1
 DEVICE ?= auto
+ifeq ($(PROFILE),seed)
+DATA_ARGS ?= --download
+endif
 DATA_ARGS ?=
 
 # Canned steps ($< is the model, $@ the output): $(call STEP,COMMAND ARGS) runs `nnlab COMMAND ARGS` on DEVICE into

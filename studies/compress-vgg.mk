@@ -3,6 +3,23 @@
 # → compare → summarize (beside the seed's figures and findings, reference s0-compression). Defaults: built-in digits at 32×32, VGG16 at width 1/8, 2-core CPU, a few minutes.
 # CIFAR-10 on a GPU (seed S0): see the README, section "Compression".
 .PHONY: compress-vgg
+ifeq ($(PROFILE),seed)
+# seed S0: CIFAR-10, full-width VGG16, SGD 0.01 (momentum 0.9, wd 5e-4, StepLR 50/0.1), up to 200 epochs with
+# patience 20, flip + crop, 0.5/0.5 normalization, batch 128; SI on 10 % of train; the best SI prefix of the
+# ranking; heads trained 6 epochs with Adam 1e-3
+CV_OUT ?= artifacts/seed/compress-vgg
+CV_DATASET ?= cifar10
+CV_WIDTH ?= 1
+CV_EPOCHS ?= 200
+CV_BATCH ?= 128
+CV_LR ?= 0.01
+CV_TRAIN_ARGS ?= --optimizer sgd --momentum 0.9 --weight-decay 5e-4 --schedule step --step-size 50 --gamma 0.1 \
+  --patience 20 --augment flip-crop --normalize half
+CV_SI_FRACTION ?= 0.1
+CV_SELECT ?= --best
+CV_HEAD_EPOCHS ?= 6
+CV_HEAD_ARGS ?= --optimizer adam --lr 1e-3
+endif
 CV_OUT ?= artifacts/compress-vgg
 CV_DATASET ?= digits
 CV_WIDTH ?= 0.125
