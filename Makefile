@@ -21,6 +21,8 @@ help:
 	@echo "make transfer-study MLP vs CNN vs transfer learning (seed S2)"
 	@echo "make generalization domain shift colour digits → mnist5k, ResNet18 settings (seed S4)"
 	@echo "Pipelines are file targets: a rerun resumes after the last finished artifact; JOBS=2 steps run at a time."
+	@echo "PROFILE=seed plans a study in its seed's own setting (downloads, ImageNet weights: a GPU and a network)."
+	@echo "Settings: THREADS, DEVICE, DATA_ARGS, and each study's prefixed variables in studies/NAME.mk."
 
 # .venv is created when missing and re-installed when pyproject.toml changes.
 $(STAMP): pyproject.toml
