@@ -113,6 +113,9 @@ def summarize(
                 [mine.claim, mine.verdict, mine.measured, seed.verdict]
                 for mine, seed in zip(result.findings, result.seed_findings, strict=True)
             ]
-            print_whole(
-                table("the seed's findings, checked on this run", ["finding", "this run", "measured", "seed"], rows)
+            checked = table(
+                "the seed's findings, checked on this run", ["finding", "this run", "measured", "seed"], rows
             )
+            for column in checked.columns:
+                column.justify = "left"
+            print_whole(checked)

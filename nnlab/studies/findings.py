@@ -115,7 +115,7 @@ def evaluate(finding: Finding, lookup: Lookup, all_rows: list[str]) -> Verdict:
 def _order(f: dict[str, Any], v: dict[tuple[str, str], float]) -> tuple[bool, str]:
     figures = [v[(r, f["column"])] for r in f["rows"]]
     holds = all(a > b for a, b in zip(figures, figures[1:], strict=False))
-    return holds, " > ".join(f"{r} {_fmt(x)}" for r, x in zip(f["rows"], figures, strict=True))
+    return holds, ", ".join(f"{r} {_fmt(x)}" for r, x in zip(f["rows"], figures, strict=True))
 
 
 def _extreme(highest: bool) -> Callable[[dict[str, Any], dict[tuple[str, str], float]], tuple[bool, str]]:

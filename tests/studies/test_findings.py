@@ -64,7 +64,7 @@ def test_each_kind_holds_fails_or_is_not_measured(raw, expected):
 def test_verdict_names_the_figures():
     finding = parse_finding({"claim": "a over b", "kind": "order", "rows": ["a", "b"], "column": "acc"}, "x")
     result = evaluate(finding, lambda row, column: FIGURES.get((row, column)), ROWS)
-    assert result.measured == "a 0.9 > b 0.7" and result.claim == "a over b"
+    assert result.measured == "a 0.9, b 0.7" and result.claim == "a over b"
     missing = evaluate(finding, lambda row, column: None, ROWS)
     assert missing.verdict == UNMEASURED and missing.measured == "missing a.acc, b.acc"
 
