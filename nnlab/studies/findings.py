@@ -201,4 +201,4 @@ def _fields(kind: str) -> str:
 
 
 def _fmt(x: float) -> str:
-    return f"{x:.4g}"
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
