@@ -179,9 +179,10 @@ def group_layers(dims: dict[str, int], n: int, memory_mb: float, itemsize: int =
         need = float(itemsize) * n * dim
         if need > budget:
             fit = int(budget // (itemsize * dim))
+            fewer = f"profile at most {fit:,} samples, use a" if fit else "even one sample is over it; use a"
             raise NnlabError(
                 f"layer {name} gives {dim:,} features per sample: {need / 2**20:,.0f} MB of activations for {n:,} "
-                f"samples, over the {memory_mb:,.0f} MB activation budget; profile at most {fit:,} samples, use a "
+                f"samples, over the {memory_mb:,.0f} MB activation budget; {fewer} "
                 f"smaller input size or leave this layer out, or allow at least {need / 2**20:,.0f} MB "
                 f"(plus the model and about 0.5 GB of working memory)"
             )

