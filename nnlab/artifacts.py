@@ -9,6 +9,9 @@ wrote it (``nnlab.format``). Writes are atomic: the data goes to a temporary fil
 folder, which is renamed onto the target only once it is complete, so a failure never leaves a
 half-written artifact behind. Loads check kind and version and turn foreign, truncated or newer
 files into one clear :class:`~nnlab.errors.ArtifactError`.
+
+Importing it costs no torch: tables (pandas, pyarrow) are read and written without it, and the tensor
+functions import torch and safetensors when called.
 """
 
 from __future__ import annotations
@@ -21,17 +24,17 @@ import json
 import math
 import os
 import secrets
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
-
-import torch
 
 from nnlab import __version__
 from nnlab.errors import ArtifactError, MetadataError, NnlabError, WriteError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import torch
 
 FORMAT_VERSION = 1
 KIND_KEY = "nnlab.kind"
@@ -165,6 +168,20 @@ def save_text(text: str, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+def _torch_version() -> str:
+    """The running torch's version, or the installed one's when this process has not imported torch (a
+    ``summarize`` writes tables without it, and should not pay seconds to import it for one string)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return torch.__version__
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("torch")
+    except PackageNotFoundError:
+        return "not installed"
+
+
 def provenance(
     command: str | None = None,
     options: dict[str, Any] | None = None,
@@ -186,7 +203,7 @@ def provenance(
             "command": command if command is not None else "python",
             "options": {k: _plain(v) for k, v in (options or {}).items()},
             "nnlab_version": __version__,
-            "torch_version": torch.__version__,
+            "torch_version": _torch_version(),
             "utc_time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
     info.update({k: v for k, v in extra.items() if v is not None})
@@ -514,6 +531,8 @@ def save_features(
     for name, t in layers.items():
         if t.shape[0] != n:
             raise NnlabError(f"layer {name!r} has {t.shape[0]} rows but there are {n} labels")
+    import torch
+
     tensors = {"labels": labels.to(torch.int64), **{k: v.reshape(n, -1) for k, v in layers.items()}}
     metadata = {"nnlab.layers": json.dumps(list(layers)), "nnlab.meta": json.dumps(meta)}
     return save_tensors(path, tensors, metadata, "features")
@@ -565,6 +584,8 @@ def save_adversarial(
     meta: dict[str, Any],
 ) -> Path:
     """Write an adversarial-set artifact (images N×C×H×W in [0, 1], labels, predictions, split indices)."""
+    import torch
+
     tensors = {
         "images": images.float(),
         "labels": labels.to(torch.int64),

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from nnlab import artifacts
-from nnlab.models import count_parameters, list_layers, load_model
 
 
 @dataclass
@@ -49,6 +48,8 @@ def describe(path: str | Path, layers: bool = False) -> list[Section]:
 
 
 def _describe_model(path: Path, meta: dict[str, str], layers: bool) -> list[Section]:
+    from nnlab.models import count_parameters, list_layers, load_model  # lazy: a table is described without torch
+
     model = load_model(path)
     spec = model.spec
     total, trainable = count_parameters(model.net)

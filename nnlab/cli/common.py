@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from nnlab.cli.choices import DEVICES, Precision
 from nnlab.errors import NnlabError, ParameterError
+from nnlab.launch import env_rank
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -211,8 +212,6 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, nnlab_context: typer.Context, **kwargs: Any) -> Any:
         token = _RUNNING.set((nnlab_context, kwargs))
-        from nnlab.distributed import env_rank  # lazy: it imports torch, which start-up should not
-
         quiet_rank = env_rank() > 0  # under torchrun only rank 0 shows progress, tables and summaries
         console.quiet = err_console.quiet = quiet_rank
         try:
