@@ -34,6 +34,7 @@ from nnlab.errors import ArtifactError, MetadataError, NnlabError, WriteError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
     import torch
 
 FORMAT_VERSION = 1
@@ -455,7 +456,7 @@ def artifact_kind(path: str | os.PathLike) -> str:
     if not p.exists():
         raise ArtifactError(f"{p}: no such file")
     if p.suffix == ".parquet":
-        load_table(p)
+        read_arrow_table(p)
         return "table"
     from safetensors import safe_open
 
@@ -634,15 +635,19 @@ def save_table(path: str | os.PathLike, df: "pd.DataFrame", meta: dict[str, Any]
     return Path(path)
 
 
-def load_table(path: str | os.PathLike, table: str | None = None) -> tuple["pd.DataFrame", dict[str, Any]]:
-    """Read an nnlab parquet table and its metadata; ``table`` checks the ``table`` field (e.g. 'ranking')."""
+def read_arrow_table(path: str | os.PathLike, table: str | None = None) -> tuple["pa.Table", dict[str, Any]]:
+    """Read an nnlab parquet table as a pyarrow Table, with its metadata checked as :func:`load_table` does.
+
+    For readers that need no DataFrame (`nnlab inspect`), which then start without importing pandas.
+    """
     import pyarrow.parquet as pq
 
     p = Path(path)
     if not p.exists():
         raise ArtifactError(f"{p}: no such file")
     try:
-        t = pq.read_table(p)
+        with pq.ParquetFile(p) as f:  # not pq.read_table: its dataset reader imports pandas (seconds)
+            t = f.read()
     except Exception:
         raise ArtifactError(f"{p} is not a readable parquet table (foreign or truncated file)") from None
     raw = (t.schema.metadata or {}).get(TABLE_META_KEY)
@@ -653,10 +658,16 @@ def load_table(path: str | os.PathLike, table: str | None = None) -> tuple["pd.D
         raise ArtifactError(f"{p} was written by a newer nnlab (table format {meta.get(FORMAT_KEY)}); upgrade nnlab")
     if table is not None and meta.get("table") != table:
         raise ArtifactError(f"{p} is an nnlab {meta.get('table', 'unnamed')} table, but a {table} table is needed here")
+    return t, meta
+
+
+def load_table(path: str | os.PathLike, table: str | None = None) -> tuple["pd.DataFrame", dict[str, Any]]:
+    """Read an nnlab parquet table and its metadata; ``table`` checks the ``table`` field (e.g. 'ranking')."""
+    t, meta = read_arrow_table(path, table)
     try:
         df = t.to_pandas()
     except Exception as exc:  # pandas' own schema metadata is as untrusted as ours
-        raise MetadataError(f"{p}: the table's pandas metadata is unreadable ({type(exc).__name__})") from None
+        raise MetadataError(f"{Path(path)}: the table's pandas metadata is unreadable ({type(exc).__name__})") from None
     return df, meta
 
 

@@ -91,6 +91,7 @@ def test_summarize_of_tables_imports_no_torch(tmp_path, metrics_table):
 def test_inspect_of_a_table_imports_no_torch(tmp_path, metrics_table):
     modules, out = loaded_after(tmp_path, ["inspect", metrics_table])
     assert "torch" not in roots(modules)
+    assert "pandas" not in roots(modules)  # pyarrow reads the schema alone
     assert "metrics" in out and "accuracy" in out
 
 
