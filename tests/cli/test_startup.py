@@ -110,6 +110,29 @@ def test_every_help_imports_no_heavy_library(tmp_path):
     assert out.count("Usage: nnlab") == len(runs)
 
 
+def test_evaluate_of_a_small_model_imports_no_torchvision_opencv_or_scikit_learn(tmp_path):
+    from nnlab.models import create_classifier, save_model
+
+    model = save_model(
+        tmp_path / "cnn.safetensors", create_classifier("cnn", [str(i) for i in range(10)], channels=1, size=8)
+    )
+    args = [
+        "evaluate",
+        model,
+        "--dataset",
+        "digits",
+        "--num-workers",
+        "0",
+        "--device",
+        "cpu",
+        "-o",
+        tmp_path / "m.parquet",
+    ]
+    modules, out = loaded_after(tmp_path, args)
+    assert not roots(modules) & {"torchvision", "cv2", "sklearn", "scipy"}, sorted(roots(modules) & set(HEAVY))
+    assert "accuracy" in out and (tmp_path / "m.parquet").exists()
+
+
 LAZY_LOOKUP = """
 import sys
 import nnlab.detection, nnlab.robustness
