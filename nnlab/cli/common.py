@@ -177,14 +177,17 @@ QuietOpt = Annotated[
 OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="Output file.", rich_help_panel=OUTPUT_PANEL)]
 
 
-# The packages that register into lower layers' registries: the proposals: dataset opener
-# (nnlab.detection), the knn surgery operation and the attacks (nnlab.robustness).
+# The packages that register into lower layers' registries: the proposals: dataset opener and the align roi
+# mode (nnlab.detection), the knn surgery operation and the attacks (nnlab.robustness). Importing one runs its
+# small `plugin` module only, which declares those names (nnlab.registry.declare); a registry imports the
+# registering module when a command looks one of the names up.
 PLUGIN_PACKAGES = ("nnlab.detection", "nnlab.robustness")
 
 
 def register_plugins() -> None:
-    """Import the packages that register datasets, surgery operations and attacks, so that every name works
-    in every command. Done when a command runs, not at start-up: they import torch, which `--help` should not."""
+    """Declare the names the plugin packages register, so that every name works (and is listed) in every command.
+
+    Cheap (no torch): the modules behind the names load on their first lookup."""
     for name in PLUGIN_PACKAGES:
         importlib.import_module(name)
 
