@@ -9,6 +9,9 @@ wrote it (``nnlab.format``). Writes are atomic: the data goes to a temporary fil
 folder, which is renamed onto the target only once it is complete, so a failure never leaves a
 half-written artifact behind. Loads check kind and version and turn foreign, truncated or newer
 files into one clear :class:`~nnlab.errors.ArtifactError`.
+
+Importing it costs no torch: tables (pandas, pyarrow) are read and written without it, and the tensor
+functions import torch and safetensors when called.
 """
 
 from __future__ import annotations
@@ -21,17 +24,18 @@ import json
 import math
 import os
 import secrets
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
-
-import torch
 
 from nnlab import __version__
 from nnlab.errors import ArtifactError, MetadataError, NnlabError, WriteError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
+    import torch
 
 FORMAT_VERSION = 1
 KIND_KEY = "nnlab.kind"
@@ -165,6 +169,20 @@ def save_text(text: str, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+def _torch_version() -> str:
+    """The running torch's version, or the installed one's when this process has not imported torch (a
+    ``summarize`` writes tables without it, and should not pay seconds to import it for one string)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return torch.__version__
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("torch")
+    except PackageNotFoundError:
+        return "not installed"
+
+
 def provenance(
     command: str | None = None,
     options: dict[str, Any] | None = None,
@@ -186,7 +204,7 @@ def provenance(
             "command": command if command is not None else "python",
             "options": {k: _plain(v) for k, v in (options or {}).items()},
             "nnlab_version": __version__,
-            "torch_version": torch.__version__,
+            "torch_version": _torch_version(),
             "utc_time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
     info.update({k: v for k, v in extra.items() if v is not None})
@@ -438,7 +456,7 @@ def artifact_kind(path: str | os.PathLike) -> str:
     if not p.exists():
         raise ArtifactError(f"{p}: no such file")
     if p.suffix == ".parquet":
-        load_table(p)
+        read_arrow_table(p)
         return "table"
     from safetensors import safe_open
 
@@ -514,6 +532,8 @@ def save_features(
     for name, t in layers.items():
         if t.shape[0] != n:
             raise NnlabError(f"layer {name!r} has {t.shape[0]} rows but there are {n} labels")
+    import torch
+
     tensors = {"labels": labels.to(torch.int64), **{k: v.reshape(n, -1) for k, v in layers.items()}}
     metadata = {"nnlab.layers": json.dumps(list(layers)), "nnlab.meta": json.dumps(meta)}
     return save_tensors(path, tensors, metadata, "features")
@@ -599,6 +619,8 @@ def save_adversarial(
     meta: dict[str, Any],
 ) -> Path:
     """Write an adversarial-set artifact (images N×C×H×W in [0, 1], labels, predictions, split indices)."""
+    import torch
+
     tensors = {
         "images": images.float(),
         "labels": labels.to(torch.int64),
@@ -663,15 +685,19 @@ def save_table(path: str | os.PathLike, df: "pd.DataFrame", meta: dict[str, Any]
     return Path(path)
 
 
-def load_table(path: str | os.PathLike, table: str | None = None) -> tuple["pd.DataFrame", dict[str, Any]]:
-    """Read an nnlab parquet table and its metadata; ``table`` checks the ``table`` field (e.g. 'ranking')."""
+def read_arrow_table(path: str | os.PathLike, table: str | None = None) -> tuple["pa.Table", dict[str, Any]]:
+    """Read an nnlab parquet table as a pyarrow Table, with its metadata checked as :func:`load_table` does.
+
+    For readers that need no DataFrame (`nnlab inspect`), which then start without importing pandas.
+    """
     import pyarrow.parquet as pq
 
     p = Path(path)
     if not p.exists():
         raise ArtifactError(f"{p}: no such file")
     try:
-        t = pq.read_table(p)
+        with pq.ParquetFile(p) as f:  # not pq.read_table: its dataset reader imports pandas (seconds)
+            t = f.read()
     except Exception:
         raise ArtifactError(f"{p} is not a readable parquet table (foreign or truncated file)") from None
     raw = (t.schema.metadata or {}).get(TABLE_META_KEY)
@@ -682,10 +708,16 @@ def load_table(path: str | os.PathLike, table: str | None = None) -> tuple["pd.D
         raise ArtifactError(f"{p} was written by a newer nnlab (table format {meta.get(FORMAT_KEY)}); upgrade nnlab")
     if table is not None and meta.get("table") != table:
         raise ArtifactError(f"{p} is an nnlab {meta.get('table', 'unnamed')} table, but a {table} table is needed here")
+    return t, meta
+
+
+def load_table(path: str | os.PathLike, table: str | None = None) -> tuple["pd.DataFrame", dict[str, Any]]:
+    """Read an nnlab parquet table and its metadata; ``table`` checks the ``table`` field (e.g. 'ranking')."""
+    t, meta = read_arrow_table(path, table)
     try:
         df = t.to_pandas()
     except Exception as exc:  # pandas' own schema metadata is as untrusted as ours
-        raise MetadataError(f"{p}: the table's pandas metadata is unreadable ({type(exc).__name__})") from None
+        raise MetadataError(f"{Path(path)}: the table's pandas metadata is unreadable ({type(exc).__name__})") from None
     return df, meta
 
 

@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from nnlab.cli.choices import DEVICES, Precision
 from nnlab.errors import NnlabError, ParameterError, UsageError
+from nnlab.launch import env_rank
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -176,14 +177,17 @@ QuietOpt = Annotated[
 OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="Output file.", rich_help_panel=OUTPUT_PANEL)]
 
 
-# The packages that register into lower layers' registries: the proposals: dataset opener
-# (nnlab.detection), the knn surgery operation and the attacks (nnlab.robustness).
+# The packages that register into lower layers' registries: the proposals: dataset opener and the align roi
+# mode (nnlab.detection), the knn surgery operation and the attacks (nnlab.robustness). Importing one runs its
+# small `plugin` module only, which declares those names (nnlab.registry.declare); a registry imports the
+# registering module when a command looks one of the names up.
 PLUGIN_PACKAGES = ("nnlab.detection", "nnlab.robustness")
 
 
 def register_plugins() -> None:
-    """Import the packages that register datasets, surgery operations and attacks, so that every name works
-    in every command. Done when a command runs, not at start-up: they import torch, which `--help` should not."""
+    """Declare the names the plugin packages register, so that every name works (and is listed) in every command.
+
+    Cheap (no torch): the modules behind the names load on their first lookup."""
     for name in PLUGIN_PACKAGES:
         importlib.import_module(name)
 
@@ -211,8 +215,6 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, nnlab_context: typer.Context, **kwargs: Any) -> Any:
         token = _RUNNING.set((nnlab_context, kwargs))
-        from nnlab.distributed import env_rank  # lazy: it imports torch, which start-up should not
-
         quiet_rank = env_rank() > 0  # under torchrun only rank 0 shows progress, tables and summaries
         console.quiet = err_console.quiet = quiet_rank
         try:

@@ -296,7 +296,6 @@ def train(
     quiet: QuietOpt = False,
 ) -> None:
     """Train a model and keep its best-validation weights (and a history table beside it)."""
-    import nnlab.detection.align  # noqa: F401  (registers roi mode "align" for run_train)
     from nnlab.report import frame_table, key_values
     from nnlab.robustness.training import RobustnessSettings
     from nnlab.training.train_run import TrainRequest, run_train

@@ -44,28 +44,35 @@ In-memory data is prepared once, at the wanted size: float32 when that fits 1 Gi
 
 Augmentation presets (``AUGMENTS``, train split only): none, flip-crop, flip-rotate, svhn-aug,
 random-resized-crop, resize-center-crop (the 224-px recipes).
+
+The names below are imported on first use (PEP 562): ``from nnlab.data import DATASETS`` imports the
+registry alone, without torch, which is all ``nnlab datasets`` needs.
 """
 
 from __future__ import annotations
 
-from nnlab.data.api import DATASETS, dataset_info, dataset_names, default_data_root, load_dataset
-from nnlab.data.augment import AUGMENTS, augment_names, build_augment
-from nnlab.data.dataset import ImageDataset
-from nnlab.data.info import IMAGENET_MEAN, IMAGENET_STD, DatasetInfo
-from nnlab.data.loader import make_loader
+import importlib
+from typing import Any
 
-__all__ = [
-    "AUGMENTS",
-    "DATASETS",
-    "DatasetInfo",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
-    "ImageDataset",
-    "augment_names",
-    "build_augment",
-    "dataset_info",
-    "dataset_names",
-    "default_data_root",
-    "load_dataset",
-    "make_loader",
-]
+_EXPORTS = {
+    "api": ["DATASETS", "dataset_info", "dataset_names", "default_data_root", "load_dataset"],
+    "augment": ["AUGMENTS", "augment_names", "build_augment"],
+    "dataset": ["ImageDataset"],
+    "info": ["IMAGENET_MEAN", "IMAGENET_STD", "DatasetInfo"],
+    "loader": ["make_loader"],
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nnlab.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"nnlab.data.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

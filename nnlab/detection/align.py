@@ -200,7 +200,7 @@ class PooledRegionHead(nn.Module):
         return self.classifier(reduce_pooled(self.tail(maps), self.pool))
 
 
-@ROI_TRAINERS.register("align", help="fit a head on roi_align features of a frozen backbone (Fast R-CNN)")
+@ROI_TRAINERS.register("align")  # help: nnlab.detection.plugin
 def train_align_head(
     req,
     *,
