@@ -63,6 +63,7 @@ U32 = 2.0**-24
 U64 = float(np.finfo(np.float64).eps) / 2.0
 _F32_SAFE = 1e15  # squared norms above this risk float32 overflow in the GEMM: use float64 instead
 _STRIP = 256  # rows per GEMM of a diagonal tile's upper block triangle
+_SLAB = 256  # rows at a time for a block's squared deviations (a small temporary)
 _TILE_BYTES = 16  # working bytes per tile entry: accumulator, chunk buffer, transposed copy, mask, indices
 
 ColumnVisitor = Callable[[int, int, torch.Tensor], None]
@@ -91,17 +92,18 @@ class Features:
         """(c0, c1, float64 values of all rows, features c0:c1) for consecutive blocks of ``width`` features. The
         block is one buffer, overwritten by the next: use it before asking for the next."""
         buf = torch.empty((self.n, min(width, self.dim)), dtype=torch.float64, device=self.X.device)
-        tmp = torch.empty_like(buf) if self.normalize else buf
         for c0 in range(0, self.dim, width):
             c1 = min(self.dim, c0 + width)
-            Z, sq = buf[:, : c1 - c0], tmp[:, : c1 - c0]
+            Z = buf[:, : c1 - c0]
             Z.copy_(self.X[:, c0:c1])
             if self.mean is not None and self.scale is not None:
-                if c1 > self._known:  # mean, then the deviations' squares summed (two-pass, Bessel-corrected)
+                if c1 > self._known:  # the mean, then the squared deviations summed (two-pass, Bessel-corrected)
                     self.mean[c0:c1] = Z.sum(dim=0).div_(self.n)
                     Z.sub_(self.mean[c0:c1])
-                    var = torch.mul(Z, Z, out=sq).sum(dim=0).div_(max(1, self.n - 1))
-                    self.scale[c0:c1] = var.sqrt_().add_(STD_EPS)
+                    var = torch.zeros(c1 - c0, dtype=torch.float64, device=Z.device)
+                    for r in range(0, self.n, _SLAB):
+                        var += Z[r : r + _SLAB].square().sum(dim=0)
+                    self.scale[c0:c1] = var.div_(max(1, self.n - 1)).sqrt_().add_(STD_EPS)
                     self._known = c1
                 else:
                     Z.sub_(self.mean[c0:c1])
@@ -341,10 +343,8 @@ class _Search:
 def _plan(n: int, m: int, dim: int, pairs_area: int, t: int, budget: float) -> tuple[bool, int]:
     """(whether the tiles are accumulated in one pass over the features, features per GEMM chunk)."""
     # accumulators for all tiles, a chunk buffer, a transposed copy and a mask for one tile
-    streamed = 4 * pairs_area + 10 * t * t <= budget
-    if streamed:  # besides: two blocks of float64 values and a float32 copy for all rows
-        room = max(budget - 4 * pairs_area - 10 * t * t, budget / 4)
-        return True, max(1, min(dim, MAX_CHUNK, int(room // (20 * (n + m)))))
+    if 4 * pairs_area + 10 * t * t <= budget:  # and as much again at most for a block of features of all rows
+        return True, max(1, min(dim, MAX_CHUNK, int(budget // (12 * (n + m)))))
     return False, min(dim, MAX_CHUNK)
 
 
@@ -479,7 +479,7 @@ def _float_values(src: Features, dtype: torch.dtype, budget: float, visit: Colum
         return A, norms
     A = torch.empty((src.n, src.dim), dtype=dtype, device=dev)
     norms = torch.zeros(src.n, dtype=torch.float64, device=dev)
-    width = max(1, min(src.dim, MAX_CHUNK, int(budget // (16 * src.n))))
+    width = max(1, min(src.dim, MAX_CHUNK, int(budget // (8 * src.n))))
     for c0, c1, Z in src.column_blocks(width):
         norms += torch.linalg.vector_norm(Z, dim=1).square_()
         if visit is not None:
