@@ -311,7 +311,10 @@ class _Search:
             h[ar - q0, ar - r0] = float("inf")
         nq, sq = self.nq[q0 : q0 + b], self.sq[q0 : q0 + b]
         sr = self.sr[r0 : r0 + w]
-        vals, first = torch.topk(h, min(self.k, w), dim=1, largest=False)
+        if self.k == 1:
+            vals, first = h.min(dim=1, keepdim=True)
+        else:
+            vals, first = torch.topk(h, min(self.k, w), dim=1, largest=False)
         upper = vals.to(torch.float64) + nq[:, None] + self.c * (sq[:, None] + sr[first]).square()
         merged = torch.cat([self.best[q0 : q0 + b], upper], dim=1)
         self.best[q0 : q0 + b] = torch.topk(merged, self.k, dim=1, largest=False).values
