@@ -335,6 +335,7 @@ def main() -> None:
     p.add_argument("--device", default="cpu", help="device for the SI sections (cpu or cuda); rankings run on CPU")
     p.add_argument("--model", default=None, help="model artifact: a trained full-width VGG16 (real; profile)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's); 1 resists load")
     p.add_argument("--baseline", default=None, help="git revision whose forward ranking runs side by side (full, real)")
     p.add_argument("--scale-n", type=int, default=50000, help="samples for the scale section")
     p.add_argument("--scale-d", type=int, default=2048, help="features for the scale section")
@@ -349,6 +350,8 @@ def main() -> None:
         scale_child(a, a.scale_child)
         return
     only = set(a.only.split(","))
+    if a.threads:
+        torch.set_num_threads(a.threads)
     baseline = baseline_ranking(a.baseline) if a.baseline else None
 
     print(
