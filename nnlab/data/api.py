@@ -15,7 +15,7 @@ from typing import Callable
 
 from nnlab.data.augment import AUGMENTS
 from nnlab.data.builtin import digits_source, mnist5k_source
-from nnlab.data.colordigits import colordigits_source
+from nnlab.data.colordigits import colordigits_large_source, colordigits_source
 from nnlab.data.dataset import ImageDataset
 from nnlab.data.info import DatasetInfo
 from nnlab.data.source import Source
@@ -80,6 +80,12 @@ def _mnist5k(arg: str | None, root: Path, download: bool) -> Source:
                                      "(offline, SVHN-like; generated once into DATA_ROOT/colordigits)")
 def _colordigits(arg: str | None, root: Path, download: bool) -> Source:
     return colordigits_source(root.resolve())
+
+
+@register_source("colordigits-large", help="colordigits with more images: its 4,000 non-test digits drawn 4 times "
+                                           "(16,000, no test digit even in the clutter); test = colordigits' test")
+def _colordigits_large(arg: str | None, root: Path, download: bool) -> Source:
+    return colordigits_large_source(root.resolve())
 
 
 def _torchvision_builder(name: str):

@@ -10,6 +10,12 @@ Row ``i`` is drawn from its own ``(seed, i)`` generator, so the images are a pur
 seed. Labels and row order are mnist5k's, so the fixed test carve picks the same digits in both
 datasets: a model trained on mnist5k's train split never saw a colordigits test digit. The array is
 generated once (a few seconds) and cached as ``ROOT/colordigits/colordigits-v1-seed<seed>.npz``.
+
+``colordigits-large`` is the same domain with more images: the 4,000 mnist5k digits outside the fixed test
+carve, each drawn ``LARGE_COPIES`` times with the generators ``(1, i)`` … ``(copies, i)`` and clutter made
+of those 4,000 digits only; its test split is colordigits' own 1,000 test images (seed 0). So its train/val
+pool holds no test digit, not even as a clutter fragment: a stand-in for a large related domain (ImageNet
+before CIFAR-10, SVHN's 73k images) that never shows the colordigits test images.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from nnlab.data.info import DIGIT_CLASSES
 SIZE = 32
 CANVAS = 64
 VERSION = 1
+LARGE_COPIES = 4
 
 
 def render_digit(rng: np.random.Generator, digit: np.ndarray, fragments: np.ndarray) -> np.ndarray:
@@ -54,14 +61,24 @@ def render_digit(rng: np.random.Generator, digit: np.ndarray, fragments: np.ndar
     return np.clip(np.round(image), 0, 255).astype(np.uint8)
 
 
-def generate_colordigits(digits: np.ndarray, seed: int = 0, rows: Sequence[int] | None = None) -> np.ndarray:
+def generate_colordigits(digits: np.ndarray, seed: int = 0, rows: Sequence[int] | None = None,
+                         fragments: np.ndarray | None = None) -> np.ndarray:
     """uint8 images (len(rows)×3×32×32), image ``i`` rendering ``digits[i]`` (N×28×28 uint8) with generator
-    ``(seed, i)`` and fragments of all ``digits``; ``rows`` (default all) picks which rows to render."""
+    ``(seed, i)`` and clutter fragments of ``fragments`` (default all ``digits``); ``rows`` (default all)
+    picks which rows to render."""
     rows = range(len(digits)) if rows is None else rows
+    fragments = digits if fragments is None else fragments
     out = np.empty((len(rows), 3, SIZE, SIZE), dtype=np.uint8)
     for k, i in enumerate(rows):
-        out[k] = render_digit(np.random.default_rng([seed, int(i)]), digits[i], digits).transpose(2, 0, 1)
+        out[k] = render_digit(np.random.default_rng([seed, int(i)]), digits[i], fragments).transpose(2, 0, 1)
     return out
+
+
+def generate_colordigits_large(digits: np.ndarray, pool: np.ndarray, copies: int = LARGE_COPIES) -> np.ndarray:
+    """uint8 images (copies·len(pool)×3×32×32): every ``digits[pool]`` drawn once per seed 1..``copies`` (copy
+    by copy), with clutter fragments of ``digits[pool]`` only, so no digit outside ``pool`` shows anywhere."""
+    fragments = digits[pool]
+    return np.concatenate([generate_colordigits(digits, seed, pool, fragments) for seed in range(1, copies + 1)])
 
 
 def cache_path(root: Path, seed: int = 0) -> Path:
@@ -84,6 +101,41 @@ def colordigits_images(root: Path, seed: int = 0) -> np.ndarray:
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, images=images, targets=mnist.full.targets)
     return images
+
+
+def large_cache_path(root: Path, copies: int = LARGE_COPIES) -> Path:
+    """Where the ``colordigits-large`` pool (``copies`` drawings of each non-test digit) is cached."""
+    return Path(root) / "colordigits" / f"colordigits-large-v{VERSION}-x{copies}.npz"
+
+
+def colordigits_large_images(root: Path, copies: int = LARGE_COPIES) -> tuple[np.ndarray, np.ndarray]:
+    """The cached ``colordigits-large`` pool as (images, labels), generated and written atomically on first use."""
+    path = large_cache_path(root, copies)
+    if path.is_file():
+        try:
+            with np.load(path) as stored:
+                return stored["images"], stored["targets"]
+        except (OSError, ValueError, KeyError):
+            pass  # a foreign or damaged cache file is regenerated and replaced
+    mnist = mnist5k_source()
+    pool = np.sort(mnist.rest)
+    images = generate_colordigits_large(mnist.full.images[:, 0].numpy(), pool, copies)
+    targets = np.tile(mnist.full.targets[pool], copies)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, images=images, targets=targets)
+    return images, targets
+
+
+@cache
+def colordigits_large_source(root: Path, copies: int = LARGE_COPIES) -> ArraySource:
+    """The ``colordigits-large`` source: the generated pool for train/val, colordigits' test images as test."""
+    images, targets = colordigits_large_images(root, copies)
+    small = colordigits_source(root)
+    test = small.part("test")
+    all_images = torch.cat([torch.from_numpy(images), test.images]).contiguous()
+    all_targets = np.concatenate([targets, test.targets]).astype(np.int64)
+    test_rows = np.arange(len(targets), len(all_targets), dtype=np.int64)
+    return ArraySource("colordigits-large", DIGIT_CLASSES, all_images, all_targets, test=test_rows)
 
 
 @cache

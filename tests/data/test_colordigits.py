@@ -6,7 +6,16 @@ import numpy as np
 
 from nnlab.data import load_dataset
 from nnlab.data.builtin import mnist5k_source
-from nnlab.data.colordigits import cache_path, colordigits_images, generate_colordigits
+from nnlab.data.colordigits import (
+    cache_path,
+    colordigits_images,
+    colordigits_large_images,
+    colordigits_large_source,
+    colordigits_source,
+    generate_colordigits,
+    generate_colordigits_large,
+    large_cache_path,
+)
 
 
 def _digits() -> np.ndarray:
@@ -38,3 +47,35 @@ def test_cached_once_and_splits_fixed_and_disjoint(tmp_path):
     x, y = parts["test"][0]
     assert tuple(x.shape) == (3, 32, 32) and 0.0 <= float(x.min()) and float(x.max()) <= 1.0
     assert y == int(mnist5k_source().full.targets[parts["test"].indices[0]])
+
+
+def test_large_pool_is_deterministic_and_blind_to_digits_outside_it():
+    digits = _digits()[:60]
+    pool = np.arange(0, 60, 2)
+    a = generate_colordigits_large(digits, pool, copies=2)
+    assert a.shape == (60, 3, 32, 32) and np.array_equal(a, generate_colordigits_large(digits, pool, copies=2))
+    assert not np.array_equal(a[:30], a[30:])  # each copy is a new drawing
+    scrambled = digits.copy()
+    scrambled[1::2] = np.random.default_rng(5).integers(0, 256, scrambled[1::2].shape, dtype=np.uint8)
+    # the digits outside the pool appear nowhere, not even as clutter fragments
+    assert np.array_equal(a, generate_colordigits_large(scrambled, pool, copies=2))
+
+
+def test_large_source_trains_on_non_test_digits_and_tests_on_colordigits_test(tmp_path):
+    fake = np.random.default_rng(3).integers(0, 256, (5000, 3, 32, 32), dtype=np.uint8)
+    cache_path(tmp_path, 0).parent.mkdir(parents=True)
+    with open(cache_path(tmp_path, 0), "wb") as handle:  # stands in for the seed-0 array (generation is slow)
+        np.savez(handle, images=fake, targets=mnist5k_source().full.targets)
+    images, targets = colordigits_large_images(tmp_path, copies=1)
+    pool = np.sort(mnist5k_source().rest)
+    assert large_cache_path(tmp_path, 1).is_file() and images.shape == (4000, 3, 32, 32)
+    assert np.array_equal(targets, mnist5k_source().full.targets[pool])
+    assert not set(pool.tolist()) & set(mnist5k_source().test.tolist())
+    assert np.array_equal(images[:5], generate_colordigits_large(_digits(), pool, 1)[:5])
+    source = colordigits_large_source(tmp_path, copies=1)
+    test = source.part("test")
+    assert len(source.part("pool").targets) == 4000 and len(test.targets) == 1000
+    small_test = colordigits_source(tmp_path).part("test")
+    assert np.array_equal(test.images.numpy(), small_test.images.numpy())
+    assert np.array_equal(test.targets, small_test.targets)
+    assert source.info().name == "colordigits-large" and source.info().channels == 3
