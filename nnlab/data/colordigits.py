@@ -15,7 +15,9 @@ generated once (a few seconds) and cached as ``ROOT/colordigits/colordigits-v1-s
 carve, each drawn ``LARGE_COPIES`` times with the generators ``(1, i)`` … ``(copies, i)`` and clutter made
 of those 4,000 digits only; its test split is colordigits' own 1,000 test images (seed 0). So its train/val
 pool holds no test digit, not even as a clutter fragment: a stand-in for a large related domain (ImageNet
-before CIFAR-10, SVHN's 73k images) that never shows the colordigits test images.
+before CIFAR-10, SVHN's 73k images) that never shows the colordigits test images. Its validation split is
+fixed: one drawing of a stratified 10 % of those digits, whose other drawings are in no split, so no training
+image shows a validation digit (14,400 train, 400 val).
 """
 
 from __future__ import annotations
@@ -32,11 +34,15 @@ from nnlab.artifacts import atomic_path
 from nnlab.data.backgrounds import background, clutter
 from nnlab.data.builtin import ArraySource, mnist5k_source
 from nnlab.data.info import DIGIT_CLASSES
+from nnlab.data.source import Part
+from nnlab.data.splits import stratified_split
 
 SIZE = 32
 CANVAS = 64
 VERSION = 1
 LARGE_COPIES = 4
+VAL_FRACTION = 0.1
+VAL_SEED = 20
 
 
 def render_digit(rng: np.random.Generator, digit: np.ndarray, fragments: np.ndarray) -> np.ndarray:
@@ -103,13 +109,16 @@ def colordigits_images(root: Path, seed: int = 0) -> np.ndarray:
     return images
 
 
-def large_cache_path(root: Path, copies: int = LARGE_COPIES) -> Path:
-    """Where the ``colordigits-large`` pool (``copies`` drawings of each non-test digit) is cached."""
+def large_cache_path(root: Path, copies: int | None = None) -> Path:
+    """Where the ``colordigits-large`` pool (``copies``, default LARGE_COPIES, drawings of each non-test digit)
+    is cached."""
+    copies = copies or LARGE_COPIES
     return Path(root) / "colordigits" / f"colordigits-large-v{VERSION}-x{copies}.npz"
 
 
-def colordigits_large_images(root: Path, copies: int = LARGE_COPIES) -> tuple[np.ndarray, np.ndarray]:
+def colordigits_large_images(root: Path, copies: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The cached ``colordigits-large`` pool as (images, labels), generated and written atomically on first use."""
+    copies = copies or LARGE_COPIES
     path = large_cache_path(root, copies)
     if path.is_file():
         try:
@@ -126,16 +135,39 @@ def colordigits_large_images(root: Path, copies: int = LARGE_COPIES) -> tuple[np
     return images, targets
 
 
+class ColorDigitsLarge(ArraySource):
+    """``colordigits-large``: train on every drawing of the train digits, validate on one drawing of digits no
+    training image shows (so validation figures are not inflated by other drawings of the same digit), test on
+    colordigits' own test images."""
+
+    def __init__(self, images: torch.Tensor, targets: np.ndarray, train: np.ndarray, val: np.ndarray,
+                 test: np.ndarray):
+        super().__init__("colordigits-large", DIGIT_CLASSES, images, targets, test=test)
+        self.train, self.val = np.sort(train), np.sort(val)
+        self.rest = np.concatenate([self.train, self.val])  # normalization statistics come from these rows
+
+    def part(self, which: str) -> Part | None:
+        if which == "pool":
+            return self.full.take(self.train)
+        if which == "val":
+            return self.full.take(self.val)
+        return super().part(which)
+
+
 @cache
-def colordigits_large_source(root: Path, copies: int = LARGE_COPIES) -> ArraySource:
-    """The ``colordigits-large`` source: the generated pool for train/val, colordigits' test images as test."""
+def colordigits_large_source(root: Path, copies: int | None = None) -> ArraySource:
+    """The ``colordigits-large`` source: all drawings of 90 % of the non-test digits for train, the first drawing
+    of the other 10 % (a fixed stratified carve) for val, colordigits' test images as test."""
+    copies = copies or LARGE_COPIES
     images, targets = colordigits_large_images(root, copies)
-    small = colordigits_source(root)
-    test = small.part("test")
+    test = colordigits_source(root).part("test")
+    digits = len(targets) // copies
+    keep, held = stratified_split(targets[:digits], VAL_FRACTION, VAL_SEED)
+    train = np.concatenate([keep + copy * digits for copy in range(copies)])
     all_images = torch.cat([torch.from_numpy(images), test.images]).contiguous()
     all_targets = np.concatenate([targets, test.targets]).astype(np.int64)
-    test_rows = np.arange(len(targets), len(all_targets), dtype=np.int64)
-    return ArraySource("colordigits-large", DIGIT_CLASSES, all_images, all_targets, test=test_rows)
+    test_rows = np.arange(len(targets), len(all_targets))  # the held digits' other drawings are in no split
+    return ColorDigitsLarge(all_images, all_targets, train, held, test_rows)
 
 
 @cache
