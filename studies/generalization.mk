@@ -4,6 +4,22 @@
 # then the reverse direction with GS_BEST_ARGS (the seed's best: Adam), and only `fc` of that model fine-tuned on
 # GS_FINETUNE images of GS_A. → summary.parquet (setting, accuracy on each domain, seed's) and accuracy.png.
 .PHONY: generalization
+ifeq ($(PROFILE),seed)
+# seed S4: full-width ResNet18 trained on SVHN, tested on SVHN and MNIST at 32 px; batch 16, SGD 1e-3 momentum 0.9,
+# ExponentialLR 0.99, 15 epochs; ImageNet weights for `pretrained`; the reverse run with the five changes together
+GS_OUT ?= artifacts/seed/generalization
+GS_A ?= svhn
+GS_B ?= mnist
+GS_WIDTH ?= 1
+GS_IMAGE_SIZE ?= 32
+GS_EPOCHS ?= 15
+GS_BATCH ?= 16
+GS_RECIPE ?= --optimizer sgd --lr 1e-3 --momentum 0.9 --weight-decay 0 --schedule exponential --gamma 0.99
+GS_INIT ?= --pretrained
+GS_BEST_ARGS ?= --optimizer adam --lr 1e-3 --label-smoothing 0.1 --augment svhn-aug --pretrained
+GS_FINETUNE ?= 800
+GS_FINETUNE_EPOCHS ?= 10
+endif
 GS_OUT ?= artifacts/generalization
 GS_A ?= colordigits
 GS_B ?= mnist5k
@@ -57,4 +73,5 @@ $(GS_OUT)/%.b-metrics.parquet: $(GS_OUT)/%.safetensors
 $(GS_OUT)/summary.parquet: $(foreach s,$(GS_SETTINGS),$(GS_OUT)/$(s).safetensors $(GS_OUT)/$(s).a-metrics.parquet \
   $(GS_OUT)/$(s).b-metrics.parquet)
 	$(NNLAB) summarize $(GS_CELLS) --key setting --reference s4-generalization --title "generalization (seed S4)" \
-	  --plot $(GS_OUT)/accuracy.png --plot-columns $(GS_COL_A),$(GS_COL_B) -o $@
+	  --column-as $(GS_COL_A)=svhn_acc,$(GS_COL_B)=mnist_acc --plot $(GS_OUT)/accuracy.png \
+	  --plot-columns $(GS_COL_A),$(GS_COL_B) -o $@

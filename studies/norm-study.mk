@@ -3,6 +3,17 @@
 # → summary.parquet (variant, params, val/test accuracy, avgpool SI/CSI on val and test, seed figures) and the
 # SI-by-layer curves (si-curves.png).
 .PHONY: norm-study
+ifeq ($(PROFILE),seed)
+# seed S1: CIFAR-10, full width, SGD 0.01 momentum 0.9, StepLR(40, 0.1), 100 epochs, batch 256, flip + rotation 10°,
+# 0.5/0.5 normalization
+NS_OUT ?= artifacts/seed/norm-study
+NS_DATASET ?= cifar10
+NS_WIDTH ?= 1
+NS_EPOCHS ?= 100
+NS_BATCH ?= 256
+NS_RECIPE ?= --optimizer sgd --lr 0.01 --momentum 0.9 --weight-decay 0 --schedule step --step-size 40 --gamma 0.1
+NS_TRAIN_ARGS ?= --augment flip-rotate --normalize half
+endif
 NS_OUT ?= artifacts/norm-study
 NS_DATASET ?= colordigits
 NS_WIDTH ?= 0.25

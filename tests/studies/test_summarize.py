@@ -142,8 +142,8 @@ def test_reference_file_and_errors(tables, tmp_path):
     pd.DataFrame({"name": ["a"], "seed_acc": [0.5]}).to_csv(tmp_path / "ref.csv", index=False)
     df = summarize([f"a.acc={tables['a_metrics']}"], reference=tmp_path / "ref.csv", key="setting").table
     assert list(df.columns) == ["setting", "acc", "seed_acc"] and df.loc[0, "seed_acc"] == 0.5
-    assert set(load_reference("s1-norm")["row"]) >= {"plain", "no-skip", "four-path", "improved"}
-    assert len(load_reference("s1-norm")) == 9
+    assert set(load_reference("s1-norm").table["row"]) >= {"plain", "no-skip", "four-path", "improved"}
+    assert len(load_reference("s1-norm").table) == 9
     with pytest.raises(NnlabError, match="unknown seed reference"):
         load_reference("s9")
     with pytest.raises(NnlabError, match="given twice"):
