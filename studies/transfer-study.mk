@@ -19,7 +19,7 @@ endif
 TS_OUT ?= artifacts/transfer-study
 TS_DATASET ?= colordigits
 TS_BACKBONE_DATASET ?= mnist5k
-TS_MLP_EPOCHS ?= 2
+TS_MLP_EPOCHS ?= 10
 TS_EPOCHS ?= 5
 TS_BACKBONE_EPOCHS ?= 4
 TS_CNN_WIDTH ?= 0.5

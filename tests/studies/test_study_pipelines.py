@@ -146,6 +146,7 @@ def test_generalization(tmp_path, data_root):
     commands = make_commands(
         f"{out}/summary.parquet",
         GS_OUT=str(out),
+        GS_A="colordigits",  # the default colordigits-large draws 16,000 images: too slow for a test
         GS_WIDTH="0.125",
         GS_IMAGE_SIZE="16",
         GS_EPOCHS="1",
