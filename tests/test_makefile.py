@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.make_plan import make_commands
+from tests.make_plan import ROOT, make_commands
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
 
@@ -76,7 +78,7 @@ def test_finished_study_plans_nothing(tmp_path: Path, stamp: Path) -> None:
 
 
 def test_overrides_reach_every_step(tmp_path: Path, stamp: Path) -> None:
-    commands = plan("compress-vgg", stamp, CV_OUT=str(tmp_path / "cv"), DATASET="mnist5k", DEVICE="cpu")
+    commands = plan("compress-vgg", stamp, CV_OUT=str(tmp_path / "cv"), CV_DATASET="mnist5k", DEVICE="cpu")
     with_data = [c for c in commands if "--dataset" in c]
     assert with_data and all("--dataset mnist5k" in c for c in with_data)
     assert all("--device cpu" in c for c in commands if c.split()[0] != "truncate" and "--device" in c)
@@ -97,3 +99,42 @@ def test_detect_demo_plans_scenes_proposals_and_both_modes(tmp_path: Path, stamp
     assert steps(commands).count("make-scenes") == 1
     assert steps(commands).count("propose-regions") == 2
     assert steps(commands).count("detect") == 2
+
+
+PREFIXES = {
+    "compress-vgg": "CV_",
+    "robustness": "RB_",
+    "detect-demo": "DD_",
+    "finetune-block": "FB_",
+    "norm-study": "NS_",
+    "transfer-study": "TS_",
+    "generalization": "GS_",
+}
+ASSIGNMENT = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*(?:\?|:|\+)?=")
+
+
+@pytest.mark.parametrize("study", sorted(PREFIXES))
+def test_every_study_variable_carries_the_study_prefix(study: str) -> None:
+    """Each studies/NAME.mk defines only its own prefixed variables (STUDY_OUTS is the shared list it extends)."""
+    text = (ROOT / "studies" / f"{study}.mk").read_text()
+    names = [m.group(1) for line in text.splitlines() if (m := ASSIGNMENT.match(line))]
+    assert names, study
+    assert [n for n in names if not n.startswith(PREFIXES[study]) and n != "STUDY_OUTS"] == []
+    assert not re.search(r"^\S+/%:\s*\S+\s*\??=", text, re.M), "pattern-specific settings are not study variables"
+
+
+@pytest.mark.parametrize("study", sorted(PREFIXES))
+def test_threads_and_device_reach_every_step(study: str, tmp_path: Path, stamp: Path) -> None:
+    """THREADS is the one thread setting: every step of every study runs with OMP_NUM_THREADS=THREADS, on DEVICE."""
+    log = tmp_path / "log"
+    fake = tmp_path / "nnlab"
+    fake.write_text(f'#!/bin/sh\necho "$OMP_NUM_THREADS $*" >> {log}\n')
+    fake.chmod(0o755)
+    out = tmp_path / "out"
+    variables = [f"{PREFIXES[study]}OUT={out}", f"NNLAB={fake}", f"STAMP={stamp}", "THREADS=3", "DEVICE=meta"]
+    subprocess.run(["make", "-k", "--no-print-directory", study, *variables], cwd=ROOT, capture_output=True)
+    lines = log.read_text().splitlines()
+    assert len(lines) >= 3
+    assert all(line.startswith("3 ") for line in lines), lines
+    with_device = [line for line in lines if "--device" in line]
+    assert with_device and all("--device meta" in line for line in with_device)

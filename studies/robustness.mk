@@ -1,0 +1,56 @@
+# ---------------------------------------------------------------- robustness: seed S4, attacks and defences
+# clean model, adversarially trained model, circle-loss model with 3-NN → pixels+fgsm test set (attack on the clean
+# model) → each model evaluated on the clean and on the adversarial test set, and embedded (UMAP) → summary.parquet.
+# (`nnlab summarize`: model, clean_acc, adv_acc, and the seed's seed_clean_acc, seed_adv_acc).
+# Defaults: built-in mnist5k at 28×28, ResNet18 at width 1/4, about 2–3 minutes on an idle 2-core CPU.
+# The seed's setting (CIFAR-10, width 1, 224×224, eps 8/255) on a GPU: see the README, section "Robustness".
+.PHONY: robustness
+RB_OUT ?= artifacts/robustness
+RB_MODELS := clean adversarial circle
+RB_DATASET ?= mnist5k
+RB_MODEL ?= resnet18
+RB_IMAGE_SIZE ?= 28
+RB_WIDTH ?= 0.25
+RB_EPOCHS ?= 4
+RB_EPS ?= 0.1
+RB_PIXELS ?= 20
+RB_ADV_RATIO ?= 0.5
+RB_KNN ?= 3
+RB_EMBED_METHOD ?= umap
+RB_TRAIN_ARGS ?= --optimizer adam --lr 2e-3
+STUDY_OUTS += $(RB_OUT)
+# $(call RB_TRAIN,ARGS): one of the three models, ARGS its own options
+RB_TRAIN = $(call TRAIN,--model $(RB_MODEL) --width $(RB_WIDTH) --dataset $(RB_DATASET) $(DATA_ARGS) \
+  --image-size $(RB_IMAGE_SIZE) --epochs $(RB_EPOCHS) $(RB_TRAIN_ARGS) $(1))
+RB_ADVERSARIAL := $(RB_OUT)/adversarial-test.safetensors
+
+robustness: | $(STAMP)
+	+@$(SUBMAKE) $(RB_OUT)/summary.parquet
+
+$(RB_OUT)/clean.safetensors: | $(STAMP)
+	$(call RB_TRAIN)
+
+$(RB_OUT)/adversarial.safetensors: | $(STAMP)
+	$(call RB_TRAIN,--adv pixels+fgsm --pixels $(RB_PIXELS) --eps $(RB_EPS) --adv-ratio $(RB_ADV_RATIO))
+
+$(RB_OUT)/circle.safetensors: | $(STAMP)
+	$(call RB_TRAIN,--loss circle --circle-m 0.4 --circle-gamma 80 --knn $(RB_KNN))
+
+$(RB_ADVERSARIAL): $(RB_OUT)/clean.safetensors
+	$(NNLAB) attack $< --dataset $(RB_DATASET) $(DATA_ARGS) --split test --attack pixels+fgsm --pixels $(RB_PIXELS) \
+	  --eps $(RB_EPS) --device $(DEVICE) -o $@
+
+$(RB_OUT)/%.clean-metrics.parquet: $(RB_OUT)/%.safetensors
+	$(call EVALUATE_TEST,$(RB_DATASET))
+
+$(RB_OUT)/%.adv-metrics.parquet: $(RB_OUT)/%.safetensors $(RB_ADVERSARIAL)
+	$(call EVALUATE,--adversarial $(RB_ADVERSARIAL))
+
+$(RB_OUT)/%.embedding.parquet: $(RB_OUT)/%.safetensors $(RB_ADVERSARIAL)
+	$(NNLAB) embed $< --adversarial $(RB_ADVERSARIAL) --method $(RB_EMBED_METHOD) \
+	  --device $(DEVICE) -o $@ --plot $(RB_OUT)/$*.$(RB_EMBED_METHOD).png --quiet
+
+$(RB_OUT)/summary.parquet: $(foreach m,$(RB_MODELS),$(RB_OUT)/$(m).clean-metrics.parquet \
+  $(RB_OUT)/$(m).adv-metrics.parquet $(RB_OUT)/$(m).embedding.parquet)
+	$(NNLAB) summarize $(foreach m,$(RB_MODELS),$(m).clean_acc=$(RB_OUT)/$(m).clean-metrics.parquet \
+	  $(m).adv_acc=$(RB_OUT)/$(m).adv-metrics.parquet) --reference s4-robustness --title "robustness (seed S4)" -o $@
