@@ -1,6 +1,6 @@
 # ---------------------------------------------------------------- compress-vgg: seed S0, VGG16 compression by SI
-# train → si-profile → truncate (auto) → extract-features → rank-features → fit-head (linear, two hidden layers)
-# → compare. Defaults: built-in digits at 32×32, VGG16 at width 1/8, 2-core CPU, a few minutes.
+# train → retrain-classifier (the seed's row (b): the trained features frozen, a new classifier trained on them) and
+# si-profile → truncate (auto) → extract-features → rank-features → fit-head (linear, two hidden layers) → compare. Defaults: built-in digits at 32×32, VGG16 at width 1/8, 2-core CPU, a few minutes.
 # CIFAR-10 on a GPU (seed S0): see the README, section "Compression".
 .PHONY: compress-vgg
 CV_OUT ?= artifacts/compress-vgg
@@ -10,6 +10,8 @@ CV_EPOCHS ?= 20
 CV_BATCH ?= 32
 CV_LR ?= 1e-3
 CV_TRAIN_ARGS ?= --optimizer adam --weight-decay 0
+# row (b): a new classifier on the frozen features, trained with the same loop (the seed: same recipe as (a))
+CV_RETRAIN_EPOCHS ?= $(CV_EPOCHS)
 CV_SI_FRACTION ?= 0.4
 CV_CUT_THRESHOLD ?= 0.02
 CV_RANK_STEPS ?=
@@ -29,6 +31,11 @@ compress-vgg: | $(STAMP)
 $(CV_OUT)/vgg16.safetensors: | $(STAMP)
 	$(call TRAIN,--model vgg16 --width $(CV_WIDTH) --dataset $(CV_DATASET) $(DATA_ARGS) --epochs $(CV_EPOCHS) \
 	  --batch-size $(CV_BATCH) --lr $(CV_LR) $(CV_TRAIN_ARGS))
+
+$(CV_OUT)/retrain-classifier.safetensors: $(CV_OUT)/vgg16.safetensors
+	$(call TRAIN,--model vgg16 --width $(CV_WIDTH) --init $< --init-skip classifier --freeze features \
+	  --dataset $(CV_DATASET) $(DATA_ARGS) --epochs $(CV_RETRAIN_EPOCHS) --batch-size $(CV_BATCH) --lr $(CV_LR) \
+	  $(CV_TRAIN_ARGS))
 
 $(CV_OUT)/profile.parquet: $(CV_OUT)/vgg16.safetensors
 	$(NNLAB) si-profile $< --dataset $(CV_DATASET) $(DATA_ARGS) --splits train,test \
@@ -50,6 +57,6 @@ $(CV_OUT)/compressed-linear.safetensors: $(CV_OUT)/truncated.safetensors $(CV_OU
 $(CV_OUT)/compressed-mlp.safetensors: $(CV_OUT)/truncated.safetensors $(CV_OUT)/ranking.parquet
 	$(call CV_HEAD,--hidden $(CV_HIDDEN) --hidden-scale $(CV_WIDTH))
 
-$(CV_OUT)/compare.parquet: $(CV_OUT)/vgg16.safetensors $(CV_OUT)/compressed-linear.safetensors \
-  $(CV_OUT)/compressed-mlp.safetensors
+$(CV_OUT)/compare.parquet: $(CV_OUT)/vgg16.safetensors $(CV_OUT)/retrain-classifier.safetensors \
+  $(CV_OUT)/compressed-linear.safetensors $(CV_OUT)/compressed-mlp.safetensors
 	$(NNLAB) compare $^ --dataset $(CV_DATASET) $(DATA_ARGS) --si-fraction $(CV_SI_FRACTION) --device $(DEVICE) -o $@
