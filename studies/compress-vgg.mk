@@ -1,6 +1,8 @@
 # ---------------------------------------------------------------- compress-vgg: seed S0, VGG16 compression by SI
-# train → si-profile → truncate (auto) → extract-features → rank-features → fit-head (linear, two hidden layers)
-# → compare → summarize (beside the seed's figures and findings, reference s0-compression). Defaults: built-in digits at 32×32, VGG16 at width 1/8, 2-core CPU, a few minutes.
+# train → retrain-classifier (the seed's row (b): the trained features frozen, a new classifier trained on them) and
+# si-profile → truncate (auto) → extract-features → rank-features → fit-head (linear, two hidden layers) → compare
+# → summarize (beside the seed's figures and findings, reference s0-compression). Defaults: built-in digits at 32×32,
+# VGG16 at width 1/8, 2-core CPU, a few minutes.
 # CIFAR-10 on a GPU (seed S0): see the README, section "Compression".
 .PHONY: compress-vgg
 ifeq ($(PROFILE),seed)
@@ -27,6 +29,8 @@ CV_EPOCHS ?= 20
 CV_BATCH ?= 32
 CV_LR ?= 1e-3
 CV_TRAIN_ARGS ?= --optimizer adam --weight-decay 0
+# row (b): a new classifier on the frozen features, trained with the same loop (the seed: same recipe as (a))
+CV_RETRAIN_EPOCHS ?= $(CV_EPOCHS)
 CV_SI_FRACTION ?= 0.4
 CV_CUT_THRESHOLD ?= 0.02
 CV_RANK_STEPS ?=
@@ -36,7 +40,7 @@ CV_SELECT ?= --top 64
 CV_HEAD_EPOCHS ?= 60
 CV_HEAD_ARGS ?= --optimizer adam --lr 1e-2
 # the models compared (each $(CV_OUT)/ROW.safetensors) and the summary's columns (study column=compare column)
-CV_ROWS := vgg16 compressed-linear compressed-mlp
+CV_ROWS := vgg16 retrain-classifier compressed-linear compressed-mlp
 CV_COLUMNS := train_acc=train_accuracy val_acc=val_accuracy test_acc=test_accuracy params=parameters si_train=si_train \
   csi_train=csi_train si_test=si_test csi_test=csi_test
 # $(call CV_CELL,ROW,COLUMN=COMPARE_COLUMN): one summary cell read from the comparison table
@@ -52,6 +56,11 @@ compress-vgg: | $(STAMP)
 $(CV_OUT)/vgg16.safetensors: | $(STAMP)
 	$(call TRAIN,--model vgg16 --width $(CV_WIDTH) --dataset $(CV_DATASET) $(DATA_ARGS) --epochs $(CV_EPOCHS) \
 	  --batch-size $(CV_BATCH) --lr $(CV_LR) $(CV_TRAIN_ARGS))
+
+$(CV_OUT)/retrain-classifier.safetensors: $(CV_OUT)/vgg16.safetensors
+	$(call TRAIN,--model vgg16 --width $(CV_WIDTH) --init $< --init-skip classifier --freeze features \
+	  --dataset $(CV_DATASET) $(DATA_ARGS) --epochs $(CV_RETRAIN_EPOCHS) --batch-size $(CV_BATCH) --lr $(CV_LR) \
+	  $(CV_TRAIN_ARGS))
 
 $(CV_OUT)/profile.parquet: $(CV_OUT)/vgg16.safetensors
 	$(NNLAB) si-profile $< --dataset $(CV_DATASET) $(DATA_ARGS) --splits train,test \

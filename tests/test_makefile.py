@@ -47,28 +47,23 @@ def test_compress_vgg_plans_every_step_from_scratch(tmp_path: Path, stamp: Path)
     out = tmp_path / "cv"
     commands = plan("compress-vgg", stamp, CV_OUT=str(out))
     assert sorted(steps(commands)) == sorted(
-        [
-            "train",
-            "si-profile",
-            "truncate",
-            "extract-features",
-            "rank-features",
-            "fit-head",
-            "fit-head",
-            "compare",
-            "summarize",
-        ]
+        ["train", "train", "si-profile", "truncate", "extract-features", "rank-features", "fit-head", "fit-head"]
+        + ["compare", "summarize"]
     )
     assert any(c.startswith("train --model vgg16 --width 0.125 --dataset digits") for c in commands)
+    # the seed's row (b): a new classifier on the trained model's frozen features
+    retrain = next(c for c in commands if c.endswith(f"-o {out}/retrain-classifier.safetensors --quiet"))
+    assert f"--init {out}/vgg16.safetensors --init-skip classifier --freeze features" in retrain
+    assert f"{out}/retrain-classifier.safetensors" in next(c for c in commands if c.startswith("compare "))
 
 
 def test_compress_vgg_rerun_after_second_step_resumes(tmp_path: Path, stamp: Path) -> None:
     out = tmp_path / "cv"
     make_files(out, "vgg16.safetensors", "profile.parquet")
     commands = plan("compress-vgg", stamp, CV_OUT=str(out))
-    assert "train" not in steps(commands) and "si-profile" not in steps(commands)
-    assert steps(commands)[0] == "truncate"
-    assert len(commands) == 7 and steps(commands)[-1] == "summarize"
+    assert "si-profile" not in steps(commands) and steps(commands).count("train") == 1  # row (b) only
+    assert "truncate" in steps(commands) and "--init-skip classifier" in commands[steps(commands).index("train")]
+    assert len(commands) == 8 and steps(commands)[-1] == "summarize"
 
 
 def test_finished_study_plans_nothing(tmp_path: Path, stamp: Path) -> None:
@@ -76,6 +71,7 @@ def test_finished_study_plans_nothing(tmp_path: Path, stamp: Path) -> None:
     make_files(
         out,
         "vgg16.safetensors",
+        "retrain-classifier.safetensors",
         "profile.parquet",
         "truncated.safetensors",
         "cut-features.safetensors",
@@ -97,7 +93,7 @@ def test_overrides_reach_every_step(tmp_path: Path, stamp: Path) -> None:
 
 def test_robustness_rerun_keeps_trained_models(tmp_path: Path, stamp: Path) -> None:
     out = tmp_path / "rb"
-    make_files(out, "clean.safetensors", "adversarial.safetensors")
+    make_files(out, "pretrain.safetensors", "clean.safetensors", "adversarial.safetensors")
     commands = plan("robustness", stamp, RB_OUT=str(out))
     trained = [c.split(" -o ")[-1].split()[0] for c in commands if c.startswith("train ")]
     assert trained == [str(out / "circle.safetensors")]

@@ -67,8 +67,15 @@ def summarize(
             "--plot-columns", help="Comma-separated columns for the bars (default: every numeric study column)."
         ),
     ] = None,
-    plot_split: Annotated[str, typer.Option("--plot-split", help="Split of the si-curves.")] = "test",
-    plot_measure: Annotated[str, typer.Option("--plot-measure", help="Measure of the si-curves (si, csi, …).")] = "si",
+    plot_split: Annotated[
+        str, typer.Option("--plot-split", help="Split(s) of the si-curves, comma-separated: one row of panels each.")
+    ] = "test",
+    plot_measure: Annotated[
+        str,
+        typer.Option(
+            "--plot-measure", help="Measure(s) of the si-curves (si, csi, …), comma-separated: one panel each."
+        ),
+    ] = "si",
     title: Annotated[str | None, typer.Option("--title", help="Title of the printed table and the figure.")] = None,
     column_as: Annotated[
         str | None,

@@ -43,7 +43,7 @@ In-memory data is prepared once, at the wanted size: float32 when that fits 1 Gi
 (within 0.5/255) when the source is uint8 and that fits, else a batch at a time in the DataLoader workers;
 ``as_tensors()``     gives it all.
 
-Augmentation presets (``AUGMENTS``, train split only): none, flip-crop, flip-rotate, svhn-aug,
+Augmentation presets (``AUGMENTS``, train split only): none, flip-crop, flip-rotate, rotate, svhn-aug,
 random-resized-crop, resize-center-crop (the 224-px recipes).
 
 The names below are imported on first use (PEP 562): ``from nnlab.data import DATASETS`` imports the

@@ -122,8 +122,9 @@ def summarize(
     """Build the study table from ``cells``, write it (parquet) and its figure, and return a StudySummary.
 
     ``plot_kind``: ``bars`` (``plot_columns``, default every numeric study column, with the matching seed
-    columns hatched beside them), ``si-curves`` (``plot_measure`` per layer on ``plot_split`` from each row's
-    SI-profile table) or ``confusion`` (each row's first metrics table). ``provenance`` is the caller's record
+    columns hatched beside them), ``si-curves`` (each of the comma-separated ``plot_measure`` per layer on each of the
+    comma-separated ``plot_split``, one panel each, e.g. ``si,csi`` on ``train,test``, from each row's SI-profile
+    tables) or ``confusion`` (each row's first metrics table). ``provenance`` is the caller's record
     (e.g. the CLI's command line), stored in the table's metadata with the cells. ``column_as`` maps a study
     column to the seed column it stands for in the findings (``colordigits_acc`` → ``svhn_acc`` when a stand-in
     dataset replaces the seed's); by default a finding's column is the study column of the same name.
@@ -156,8 +157,9 @@ def summarize(
                 raise NnlabError(f"no column {unknown[0]!r} to plot; columns: {', '.join(df.columns[1:])}")
             plots.plot_bars(df, key, chosen, plot, title=title)
         elif plot_kind == "si-curves":
-            profiles = {row: _one(cells_of(parsed, row, "si_profile"), row, "si_profile") for row in rows}
-            plots.plot_si_curves(profiles, plot, split=plot_split, measure=plot_measure, title=title)
+            profiles = {row: _all(cells_of(parsed, row, "si_profile"), row, "si_profile") for row in rows}
+            splits, measures = _names(plot_split), _names(plot_measure)
+            plots.plot_si_curves(profiles, plot, split=splits, measure=measures, title=title)
         else:
             metrics = {row: _one(cells_of(parsed, row, "metrics"), row, "metrics") for row in rows}
             plots.plot_confusions(metrics, plot, title=title)
@@ -178,10 +180,22 @@ def summarize(
     return result
 
 
-def _one(paths: list[Path], row: str, kind: str) -> Path:
+def _all(paths: list[Path], row: str, kind: str) -> list[Path]:
     if not paths:
         raise NnlabError(f"row {row!r} has no {kind} table among its cells to draw")
-    return paths[0]
+    return paths
+
+
+def _one(paths: list[Path], row: str, kind: str) -> Path:
+    return _all(paths, row, kind)[0]
+
+
+def _names(text: str) -> list[str]:
+    """``train,test`` → ``["train", "test"]`` (the si-curves panels' splits or measures)."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise NnlabError(f"name at least one split / measure to draw, got {text!r}")
+    return names
 
 
 def findings_record(result: StudySummary) -> list[dict[str, str]]:

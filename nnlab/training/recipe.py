@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -16,7 +16,7 @@ import torch
 from nnlab.data import dataset_info, load_dataset
 from nnlab.data.info import IMAGENET_MEAN, IMAGENET_STD
 from nnlab.errors import NnlabError, UsageError
-from nnlab.models import Classifier, ModelSpec, create_model, load_model, model_defaults
+from nnlab.models import Classifier, ModelSpec, create_model, load_model, match_parameters, model_defaults
 
 NORMALIZATIONS = ("dataset", "imagenet", "half", "none")
 
@@ -158,9 +158,11 @@ def merge_builder_args(builder_args: dict[str, Any], model_args: dict[str, Any])
     return {**builder_args, **model_args}
 
 
-def init_from_artifact(model, path: Path) -> tuple[int, int]:
+def init_from_artifact(model, path: Path, skip: Sequence[str] = ()) -> tuple[int, int]:
     """Copy every weight of a model artifact whose name and shape match into ``model`` (a new head stays new).
 
+    Parameters matching a ``skip`` pattern (as ``--freeze`` patterns: prefix, glob or ``re:``) keep their new
+    initialisation, e.g. ``classifier`` retrains a new classifier on copied features (seed S0's row (b)).
     Returns (copied, total) parameter-tensor counts; nothing matching is an error. This is how an
     offline backbone (e.g. trained on `mnist5k`) stands in for ImageNet pre-training.
     """
@@ -170,6 +172,9 @@ def init_from_artifact(model, path: Path) -> tuple[int, int]:
         raise NnlabError(f"init model {path} is a {source.spec.arch} model, but this run trains a {model.spec.arch}")
     src = source.net.state_dict()
     dst = model.net.state_dict()
+    if skip:  # the matched parameters and the buffers of their modules (e.g. a norm layer's running statistics)
+        modules = {name.rpartition(".")[0] for name in match_parameters(model.net, list(skip))}
+        src = {k: v for k, v in src.items() if k.rpartition(".")[0] not in modules}
     matched = {k: v for k, v in src.items() if k in dst and dst[k].shape == v.shape}
     matched.update(
         {

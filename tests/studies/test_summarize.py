@@ -34,9 +34,9 @@ def _history(path):
     return path
 
 
-def _profile(path, si):
+def _profile(path, si, splits=("val", "test")):
     rows = []
-    for split in ("val", "test"):
+    for split in splits:
         for i, name in enumerate(("conv1", "avgpool", "fc2")):
             rows.append(
                 {
@@ -136,6 +136,34 @@ def test_summarize_figures(tables, tmp_path):
     assert (tmp_path / "curves.png").stat().st_size > 0 and (tmp_path / "cm.png").stat().st_size > 0
     with pytest.raises(NnlabError, match="no si_profile table"):
         summarize([f"a.acc={tables['a_metrics']}"], plot=tmp_path / "x.png", plot_kind="si-curves")
+
+
+def test_si_curves_panels_read_each_split_from_the_profile_that_has_it(tables, tmp_path, monkeypatch):
+    from nnlab.studies import plots
+
+    train = _profile(tmp_path / "a.train-profile.parquet", 0.3, splits=("train",))
+    cells = [
+        f"a.si_train={train}#avgpool:train:si",
+        f"a.si_test={tables['a_profile']}#avgpool:test:si",
+        f"b.si_test={tables['b_profile']}#avgpool:test:si",
+        f"b.si_train={_profile(tmp_path / 'b.train.parquet', 0.5, splits=('train',))}#avgpool:train:si",
+    ]
+    drawn = {}
+    real = plots.plot_si_curves
+
+    def spy(profiles, path, split, measure, title=None):
+        drawn.update(profiles=profiles, split=split, measure=measure)
+        return real(profiles, path, split=split, measure=measure, title=title)
+
+    monkeypatch.setattr(plots, "plot_si_curves", spy)
+    summarize(cells, plot=tmp_path / "p.png", plot_kind="si-curves", plot_split="train,test", plot_measure="si,csi")
+    assert drawn["split"] == ["train", "test"] and drawn["measure"] == ["si", "csi"]
+    assert drawn["profiles"]["a"] == [train, tables["a_profile"]]
+    assert (tmp_path / "p.png").stat().st_size > 0
+    part = plots._profile_part(drawn["profiles"]["a"], "train", "csi", "a")
+    assert list(part["csi"]) == pytest.approx([0.15, 0.25, 0.35])
+    with pytest.raises(NnlabError, match="no SI profile of split 'val'"):
+        plots._profile_part([train], "val", "si", "a")
 
 
 def test_reference_file_and_errors(tables, tmp_path):
