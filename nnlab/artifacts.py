@@ -572,6 +572,8 @@ def check_label_tensor(
     N classes, so the indices must lie in 0..N-1. Anything else (floats, negative or huge values, a
     count that differs from the samples') would be read as classes that do not exist.
     """
+    import torch
+
     if values.dtype.is_floating_point or values.dtype.is_complex or values.dtype == torch.bool:
         raise ArtifactError(f"{path}: the {name!r} tensor must hold whole class indices, found {values.dtype}")
     if values.dim() != 1 or len(values) != rows:
@@ -637,6 +639,8 @@ def load_adversarial(path: str | os.PathLike) -> AdversarialSet:
     missing = {"images", "labels", "clean_pred", "adv_pred", "indices"} - set(tensors)
     if missing:
         raise ArtifactError(f"{path} lacks the tensors {', '.join(sorted(missing))}")
+    import torch
+
     meta = read_json_field(path, metadata, "nnlab.meta", dict, {}, fields=ADVERSARIAL_META_FIELDS)
     images = tensors["images"]
     if images.dim() != 4 or not images.dtype.is_floating_point:

@@ -24,6 +24,7 @@ NS_RECIPE ?= --optimizer adam --lr 2e-3 --weight-decay 0 --schedule cosine
 NS_TRAIN_ARGS ?=
 NS_SI_ARGS ?=
 NS_TRAIN_SI_FRACTION ?= 0.2
+NS_TRAIN_SI_ARGS ?= --fraction $(NS_TRAIN_SI_FRACTION)
 NS_VARIANTS := plain batchnorm groupnorm layernorm no-skip conv4-1x1 two-path four-path improved
 NS_MODEL_plain := --model custom-resnet
 NS_MODEL_batchnorm := --model custom-resnet --model-arg norm=batch
@@ -56,8 +57,8 @@ $(NS_OUT)/%.profile.parquet: $(NS_OUT)/%.safetensors
 	  --device $(DEVICE) -o $@ --quiet
 
 $(NS_OUT)/%.train-profile.parquet: $(NS_OUT)/%.safetensors
-	$(NNLAB) si-profile $< --dataset $(NS_DATASET) $(DATA_ARGS) --splits train --fraction $(NS_TRAIN_SI_FRACTION) \
-	  $(NS_SI_ARGS) --device $(DEVICE) -o $@ --quiet
+	$(NNLAB) si-profile $< --dataset $(NS_DATASET) $(DATA_ARGS) --splits train $(NS_TRAIN_SI_ARGS) \
+	  --device $(DEVICE) -o $@ --quiet
 
 $(NS_OUT)/summary.parquet: $(foreach v,$(NS_VARIANTS),$(NS_OUT)/$(v).safetensors $(NS_OUT)/$(v).test-metrics.parquet \
   $(NS_OUT)/$(v).train-profile.parquet $(NS_OUT)/$(v).profile.parquet)

@@ -48,6 +48,7 @@ def test_norm_study_summary_and_si_recomputed(tmp_path, data_root):
         NS_BATCH="30",
         NS_TRAIN_ARGS="--limit 60",
         NS_SI_ARGS="--limit 40",
+        NS_TRAIN_SI_ARGS="--limit 40",
         DEVICE="cpu",
         DATA_ARGS=f"--data-root {data_root}",
     )

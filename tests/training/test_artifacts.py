@@ -116,7 +116,7 @@ def test_adversarial_round_trip(tmp_path):
     artifacts.save_adversarial(
         path,
         images,
-        torch.tensor([1, 2, 3]),
+        torch.tensor([1, 2, 0]),
         torch.tensor([1, 2, 0]),
         torch.tensor([0, 0, 0]),
         torch.tensor([7, 8, 9]),
