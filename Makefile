@@ -21,6 +21,8 @@ help:
 	@echo "make transfer-study MLP vs CNN vs transfer learning (seed S2)"
 	@echo "make generalization domain shift colour digits → mnist5k, ResNet18 settings (seed S4)"
 	@echo "Pipelines are file targets: a rerun resumes after the last finished artifact; JOBS=2 steps run at a time."
+	@echo "PROFILE=seed plans a study in its seed's own setting (downloads, ImageNet weights: a GPU and a network)."
+	@echo "Settings: THREADS, DEVICE, DATA_ARGS, and each study's prefixed variables in studies/NAME.mk."
 
 # .venv is created when missing and re-installed when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -57,8 +59,18 @@ H := \#
 # second thread, and thread barriers cost a lot on a busy machine; JOBS steps run side by side), the DEVICE, and
 # DATA_ARGS passed to every step that reads a dataset (e.g. `--download --data-root DIR`). Everything else is a study
 # variable named with its study's prefix (CV_, RB_, DD_, FB_, NS_, TS_, GS_), defined in studies/NAME.mk.
+# PROFILE=offline (default) runs each study on built-in data on a CPU; PROFILE=seed plans the seed's own setting
+# (CIFAR-10 / SVHN / MNIST fetched with --download, ImageNet weights with --pretrained, the seed's image size, epochs,
+# batch size, optimizer and schedule) for a machine with a GPU and a network, under artifacts/seed/.
+PROFILE ?= offline
+ifeq ($(filter $(PROFILE),offline seed),)
+$(error PROFILE is offline or seed, not '$(PROFILE)')
+endif
 THREADS ?= 1
 DEVICE ?= auto
+ifeq ($(PROFILE),seed)
+DATA_ARGS ?= --download
+endif
 DATA_ARGS ?=
 
 # Canned steps ($< is the model, $@ the output): $(call STEP,COMMAND ARGS) runs `nnlab COMMAND ARGS` on DEVICE into

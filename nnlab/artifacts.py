@@ -545,6 +545,8 @@ def load_features(path: str | os.PathLike) -> FeatureSet:
     if "labels" not in tensors:
         raise ArtifactError(f"{path} has no 'labels' tensor")
     order = read_json_field(path, metadata, "nnlab.layers", ListOf(str), []) or [k for k in tensors if k != "labels"]
+    if not order:
+        raise ArtifactError(f"{path} holds labels but no layer of features")
     unknown = [k for k in order if k not in tensors or k == "labels"]
     if unknown:
         raise MetadataError(
@@ -557,7 +559,39 @@ def load_features(path: str | os.PathLike) -> FeatureSet:
     bad = [k for k in order if tensors[k].dim() != 2 or tensors[k].shape[0] != labels.shape[0]]
     if bad:
         raise ArtifactError(f"{path}: layer {bad[0]!r} is not a {labels.shape[0]}-row matrix like the labels")
+    labels = check_label_tensor(path, "labels", labels, len(labels), meta.get("classes"))
     return FeatureSet(layers={k: tensors[k] for k in order}, labels=labels, meta=meta)
+
+
+def check_label_tensor(
+    path: str | os.PathLike, name: str, values: torch.Tensor, rows: int, classes: list[str] | None
+) -> torch.Tensor:
+    """A stored tensor of class indices, checked and returned as int64: ``rows`` whole numbers in 0..C-1.
+
+    C is the number of ``classes`` the file records; where it records none, N samples can show at most
+    N classes, so the indices must lie in 0..N-1. Anything else (floats, negative or huge values, a
+    count that differs from the samples') would be read as classes that do not exist.
+    """
+    if values.dtype.is_floating_point or values.dtype.is_complex or values.dtype == torch.bool:
+        raise ArtifactError(f"{path}: the {name!r} tensor must hold whole class indices, found {values.dtype}")
+    if values.dim() != 1 or len(values) != rows:
+        raise ArtifactError(
+            f"{path}: the {name!r} tensor must hold {rows} values, one per sample; found shape {list(values.shape)}"
+        )
+    values = values.to(torch.int64)
+    if not rows:
+        return values
+    bound = len(classes) if classes is not None else rows
+    if bound == 0:
+        raise ArtifactError(f"{path}: the {name!r} tensor holds class indices, but the file records no classes")
+    outside = (values < 0) | (values >= bound)
+    if bool(outside.any()):
+        which = f"the file's {bound} classes" if classes is not None else f"{rows} samples (no classes recorded)"
+        raise ArtifactError(
+            f"{path}: {int(outside.sum())} of {rows} values of the {name!r} tensor lie outside 0..{bound - 1} "
+            f"({which}), e.g. {int(values[outside][0])}"
+        )
+    return values
 
 
 # --------------------------------------------------------------------------- adversarial sets
@@ -604,9 +638,25 @@ def load_adversarial(path: str | os.PathLike) -> AdversarialSet:
     if missing:
         raise ArtifactError(f"{path} lacks the tensors {', '.join(sorted(missing))}")
     meta = read_json_field(path, metadata, "nnlab.meta", dict, {}, fields=ADVERSARIAL_META_FIELDS)
-    return AdversarialSet(
-        **{k: tensors[k] for k in ("images", "labels", "clean_pred", "adv_pred", "indices")}, meta=meta
-    )
+    images = tensors["images"]
+    if images.dim() != 4 or not images.dtype.is_floating_point:
+        raise ArtifactError(
+            f"{path}: the 'images' tensor must be N×C×H×W floating-point pixels, found {images.dtype} of shape "
+            f"{list(images.shape)}"
+        )
+    checked = {
+        k: check_label_tensor(path, k, tensors[k], len(images), meta.get("classes"))
+        for k in ("labels", "clean_pred", "adv_pred")
+    }
+    indices = tensors["indices"]
+    if indices.dtype.is_floating_point or indices.dtype == torch.bool or list(indices.shape) != [len(images)]:
+        raise ArtifactError(
+            f"{path}: the 'indices' tensor must hold {len(images)} whole numbers, found {indices.dtype} of shape "
+            f"{list(indices.shape)}"
+        )
+    if len(indices) and int(indices.min()) < 0:
+        raise ArtifactError(f"{path}: the 'indices' tensor holds negative positions, e.g. {int(indices.min())}")
+    return AdversarialSet(images=images, **checked, indices=indices.to(torch.int64), meta=meta)
 
 
 # --------------------------------------------------------------------------- tables

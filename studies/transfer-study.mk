@@ -3,10 +3,23 @@
 # transferred from a backbone trained on TS_BACKBONE_DATASET (features 0-18 frozen, lr 1e-3 for the rest of the
 # features, 1e-2 for the new 512-256-128-classes head) → evaluate each → summary.parquet and confusions.png.
 .PHONY: transfer-study
+ifeq ($(PROFILE),seed)
+# seed S2: CIFAR-10 at 32 px, batch 128, flip + crop, ImageNet normalization, 10 epochs per model (the MLP 10 per
+# learning rate), full widths, VGG16 transferred from ImageNet weights (no backbone step)
+TS_OUT ?= artifacts/seed/transfer-study
+TS_DATASET ?= cifar10
+TS_MLP_EPOCHS ?= 10
+TS_EPOCHS ?= 10
+TS_CNN_WIDTH ?= 1
+TS_VGG_WIDTH ?= 1
+TS_BATCH ?= 128
+TS_INIT ?= --pretrained
+TS_TRAIN_ARGS ?= --augment flip-crop --normalize imagenet
+endif
 TS_OUT ?= artifacts/transfer-study
 TS_DATASET ?= colordigits
 TS_BACKBONE_DATASET ?= mnist5k
-TS_MLP_EPOCHS ?= 2
+TS_MLP_EPOCHS ?= 10
 TS_EPOCHS ?= 5
 TS_BACKBONE_EPOCHS ?= 4
 TS_CNN_WIDTH ?= 0.5

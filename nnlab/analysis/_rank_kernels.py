@@ -1,28 +1,71 @@
-"""Numba kernels behind :func:`nnlab.analysis.ranking.forward_ranking` (exact, see that module).
+"""Numba kernels behind :func:`nnlab.analysis.ranking.forward_ranking` (exact, see that module for the method).
 
-Conventions: ``ZT`` is the D × N float64 feature-major copy of the (normalized) features, ``D2`` the N × N float64
-matrix of squared distances under the selected features, accumulated feature by feature in selection order
-(``D2 += (z_i - z_j) ** 2``), exactly what a brute force that sums the selected features in that order computes.
-Per sample i the kernels keep the nearest same-label sample (``ms[i]`` at ``js[i]``) and the nearest other-label
-sample (``md[i]`` at ``jd[i]``), ties to the lowest index; i's nearest neighbour is the nearer of the two.
-No fastmath anywhere: every sum must round exactly like the brute force.
+The kernels take a few named tuples of arrays (numba passes them by reference, like the arrays themselves).
+Sizes: N samples, D features, F candidate columns of the current step, m first neighbours kept per row.
+
+Glossary:
+
+``Features`` (fixed for the whole ranking)
+    ``z``         D × N float64, the (normalized) features, feature-major: ``z[f]`` is feature f of every sample.
+    ``label``     N int64, labels 0 … C-1.
+    ``order``     D × N int32, each feature's samples in ascending value (stable: equal values in index order).
+    ``position``  D × N int32, each sample's place in ``order`` (its inverse).
+``Matrix`` (the selected set's squared distances, with lazy rows)
+    ``d2``        N × N float64; row i holds the sums ``(z_i - z_j)²`` of the first ``version[i]`` selected features,
+                  accumulated in selection order, exactly what a brute force over those columns computes. A row
+                  with pending features holds lower bounds of the current distances.
+    ``version``   N int64, selected features summed into each row.
+    ``selected``  D int64, the selected features in selection order; the first ``step`` are valid.
+    ``step``      number of features selected so far.
+    ``first_d``, ``first_j``  N × (m + 1): each row's first m neighbours in (distance, index) order with exact
+                  current distances; entry m is the certified radius (every sample not listed is at least there).
+``Nearest`` (per sample, exact current distances, ties to the lowest index)
+    ``same_d``, ``same_j``    the nearest same-label sample: squared distance and index.
+    ``other_d``, ``other_j``  the nearest other-label sample. The sample is correct when the first is nearer.
+``Lists`` (per row, for the lazy update: its nearest samples of each kind with exact current distances)
+    ``same_d``, ``same_j``, ``same_n``  the nearest same-label samples (N × k), how many are listed;
+    ``same_radius``   every same-label sample not listed is at least this far (inf: all listed; negative: no
+                      list yet); ``other_d``, ``other_j``, ``other_n``, ``other_radius`` likewise for other labels.
+``Tests`` (the step's cheap pair tests, see :func:`pair_tests`)
+    ``unresolved``    N × F uint8: 0 settled wrong, 1 settled correct, 2 / 3 unresolved, guessed correct / wrong.
+    ``row_ok``        N uint8: the row is settled correct for every candidate (its ``unresolved`` row unwritten).
+    ``smax``, ``smax_j``  per row the largest squared difference to its nearest same-label sample over the
+                      candidate columns, and that sample (-1: to be computed).
+``Candidates`` (the step's candidates)
+    ``column``        F int64, the feature of each candidate column.
+    ``order``         candidate columns still alive, by decreasing upper bound (ties: lower feature first).
+    ``seed``          the column resolved first (the best guess).
+    ``correct``, ``unresolved``  F int64: per column the samples settled correct and those left unresolved.
+
+No fastmath anywhere: every sum must round exactly like the brute force. Inside a ``prange`` loop a parallel
+kernel writes only through local names bound by attribute (``a = tuple.field``) or through a called function:
+numba 0.6x drops the stores of ``tuple.field[i] = v`` written in the loop body, and of names bound by unpacking.
 """
 
 from __future__ import annotations
+
+from collections import namedtuple
 
 import numpy as np
 from numba import njit, prange
 
 _INF = np.inf
 
+Features = namedtuple("Features", "z label order position")
+Matrix = namedtuple("Matrix", "d2 version selected step first_d first_j")
+Nearest = namedtuple("Nearest", "same_d same_j other_d other_j")
+Lists = namedtuple("Lists", "same_d same_j same_n same_radius other_d other_j other_n other_radius")
+Tests = namedtuple("Tests", "unresolved row_ok smax smax_j")
+Candidates = namedtuple("Candidates", "column order seed correct unresolved")
+
 
 @njit(cache=True, parallel=True)
-def univariate_counts(ZT, y):
+def univariate_counts(z_all, label):
     """Number of samples whose nearest other sample on feature f alone shares its label, for every f."""
-    d, n = ZT.shape
+    d, n = z_all.shape
     out = np.zeros(d, dtype=np.int64)
     for f in prange(d):
-        z = ZT[f]
+        z = z_all[f]
         order = np.argsort(z, kind="mergesort")  # stable: equal values stay in index order
         # run_first[p]/run_last[p]: first/last position of the run of equal values holding position p
         run_first = np.empty(n, dtype=np.int64)
@@ -69,34 +112,36 @@ def univariate_counts(ZT, y):
                         best = dd
                         j = cand
                     q = run_last[q] + 1
-            if y[j] == y[i]:
+            if label[j] == label[i]:
                 cnt += 1
         out[f] = cnt
     return out
 
 
 @njit(cache=True)
-def _add_row(row, z, y, i, tv, tj, js_old, jd_old):
+def _add_row(row, z, label, i, first_d, first_j, same_j_old, other_j_old):
+    """Add feature ``z`` to row i of the matrix; returns its nearest (same_d, same_j, other_d, other_j) and
+    refills its first neighbours."""
     n = row.shape[0]
     zi = z[i]
-    yi = y[i]
-    m = tv.shape[0]
+    yi = label[i]
+    m = first_d.shape[0]
     # Every statistic kept below is at most the new distance of its previous holder, so only entries up to the
     # largest of those can matter: a threshold that lets the single pass skip almost every entry.
     theta = -1.0
-    if tj[m - 1] >= n:
+    if first_j[m - 1] >= n:
         theta = _INF
     else:
         for t in range(m):
-            dz = zi - z[tj[t]]
-            theta = max(theta, row[tj[t]] + dz * dz)
-        for j in (js_old, jd_old):
+            dz = zi - z[first_j[t]]
+            theta = max(theta, row[first_j[t]] + dz * dz)
+        for j in (same_j_old, other_j_old):
             if j != i:
                 dz = zi - z[j]
                 theta = max(theta, row[j] + dz * dz)
     for t in range(m):
-        tv[t] = _INF
-        tj[t] = n
+        first_d[t] = _INF
+        first_j[t] = n
     bs = _INF
     bsj = i
     bd = _INF
@@ -107,7 +152,7 @@ def _add_row(row, z, y, i, tv, tj, js_old, jd_old):
         v = row[j] + dz * dz
         row[j] = v
         if v <= theta and j != i:
-            if y[j] == yi:
+            if label[j] == yi:
                 if v < bs:
                     bs = v
                     bsj = j
@@ -116,36 +161,51 @@ def _add_row(row, z, y, i, tv, tj, js_old, jd_old):
                 bdj = j
             if v < last:  # keep the m first neighbours in (distance, index) order; j ascends, so ties stay put
                 p = m - 1
-                while p > 0 and tv[p - 1] > v:
-                    tv[p] = tv[p - 1]
-                    tj[p] = tj[p - 1]
+                while p > 0 and first_d[p - 1] > v:
+                    first_d[p] = first_d[p - 1]
+                    first_j[p] = first_j[p - 1]
                     p -= 1
-                tv[p] = v
-                tj[p] = j
-                last = tv[m - 1]
+                first_d[p] = v
+                first_j[p] = j
+                last = first_d[m - 1]
     return bs, bsj, bd, bdj
 
 
 @njit(cache=True, parallel=True)
-def add_feature(D2, z, y, ms, js, md, jd, topv, topj):
-    """D2 += (z_i - z_j)² for all pairs; refresh every row's nearest same-/other-label sample and its first
-    ``topv.shape[1]`` neighbours in (distance, index) order (the last one is the certified radius).
-    Before the first call set ``topj`` to N (no list yet) and js/jd to the row index."""
-    n = D2.shape[0]
+def add_feature(features, matrix, f, nearest):
+    """``d2 += (z_i - z_j)²`` of feature f for all pairs; refresh every row's ``nearest`` samples and its first
+    neighbours. Before the first call set ``first_j`` to N (no list yet) and ``same_j`` / ``other_j`` to the row
+    index."""
+    z = features.z[f]
+    label = features.label
+    d2, first_d, first_j = matrix.d2, matrix.first_d, matrix.first_j
+    same_d, same_j = nearest.same_d, nearest.same_j
+    other_d, other_j = nearest.other_d, nearest.other_j
+    n = d2.shape[0]
     for i in prange(n):
-        bs, bsj, bd, bdj = _add_row(D2[i], z, y, i, topv[i], topj[i], js[i], jd[i])
-        ms[i] = bs
-        js[i] = bsj
-        md[i] = bd
-        jd[i] = bdj
+        bs, bsj, bd, bdj = _add_row(d2[i], z, label, i, first_d[i], first_j[i], same_j[i], other_j[i])
+        same_d[i] = bs
+        same_j[i] = bsj
+        other_d[i] = bd
+        other_j[i] = bdj
 
 
 @njit(cache=True)
-def _pair_row(zi, zs, zd, msi, mdi, yi, Zr, y, tv, tj, status, cc, gg, uu):
-    """Settle (i, f) for every column f of ``Zr`` (row-major N × F candidates) for one sample i.
+def _pair_row(zr, label, i, nearest, matrix, status, counts):
+    """Settle (i, f) for every column f of ``zr`` (row-major N × F candidates) for one sample i.
 
-    status[f]: 0 stays wrong, 1 stays correct (settled); 2/3 unresolved, guessed correct/wrong. Returns the
-    largest squared difference to the nearest same-label sample over the columns (see :func:`pair_tests`)."""
+    status[f]: 0 stays wrong, 1 stays correct (settled); 2/3 unresolved, guessed correct/wrong. ``counts`` are
+    this thread's (correct, guessed, unresolved) per column. Returns the largest squared difference to the nearest
+    same-label sample over the columns (see :func:`pair_tests`)."""
+    zi = zr[i]
+    zs = zr[nearest.same_j[i]]
+    zd = zr[nearest.other_j[i]]
+    msi = nearest.same_d[i]
+    mdi = nearest.other_d[i]
+    yi = label[i]
+    tv = matrix.first_d[i]
+    tj = matrix.first_j[i]
+    cc, gg, uu = counts
     nf = zi.shape[0]
     m = tv.shape[0] - 1
     r = tv[m]
@@ -176,12 +236,12 @@ def _pair_row(zi, zs, zd, msi, mdi, yi, Zr, y, tv, tj, status, cc, gg, uu):
             if tv[t] > best:
                 break
             j = tj[t]
-            dz = zi[f] - Zr[j, f]
+            dz = zi[f] - zr[j, f]
             v = tv[t] + dz * dz
             if v < best or (v == best and j < bj):
                 best = v
                 bj = j
-        ok = y[bj] == yi
+        ok = label[bj] == yi
         if best < r or (best == r and bj < rj):
             if ok:
                 status[f] = 1
@@ -199,87 +259,75 @@ def _pair_row(zi, zs, zd, msi, mdi, yi, Zr, y, tv, tj, status, cc, gg, uu):
 
 
 @njit(cache=True, parallel=True)
-def pair_tests(Zr, y, ms, js, md, jd, topv, topj, unresolved, nblocks, smax, smax_j, rowok):
-    """For each sample i and candidate column f of ``Zr`` decide cheaply whether adding f leaves i correct or
-    wrong. Returns per candidate the settled-correct count, the unresolved count and a guessed count (settled +
-    unresolved whose nearest listed neighbour shares the label); fills ``unresolved[i, f]`` (N × F, see
-    :func:`_pair_row`).
+def pair_tests(zr, label, nearest, matrix, tests, nblocks):
+    """For each sample i and candidate column f of ``zr`` (N × F, the candidates' features row-major) decide
+    cheaply whether adding f leaves i correct or wrong. Returns per candidate the settled-correct count, the
+    unresolved count and a guessed count (settled + unresolved whose nearest listed neighbour shares the label);
+    fills ``tests.unresolved`` (see :func:`_pair_row`), ``nblocks`` row blocks in parallel.
 
-    A row is settled as a whole (``rowok[i]`` = 1, its ``unresolved`` row left unwritten) when even the largest
+    A row is settled as a whole (``row_ok[i]`` = 1, its ``unresolved`` row left unwritten) when even the largest
     squared difference to its nearest same-label sample over all columns, ``smax[i]`` (kept from the row's last
     full pass while that sample ``smax_j[i]`` stays its nearest; set ``smax_j`` to -1 when the columns change),
     keeps it correct: the test rounds exactly like the per-column one, so the result is the same."""
-    n, nf = Zr.shape
+    n, nf = zr.shape
     allok = np.zeros(nblocks, dtype=np.int64)
     cc = np.zeros((nblocks, nf), dtype=np.int64)
     gg = np.zeros((nblocks, nf), dtype=np.int64)
     uu = np.zeros((nblocks, nf), dtype=np.int64)
+    same_j, same_d, other_d = nearest.same_j, nearest.same_d, nearest.other_d
+    unresolved, row_ok, smax, smax_j = tests.unresolved, tests.row_ok, tests.smax, tests.smax_j
     for blk in prange(nblocks):
         for i in range(blk, n, nblocks):  # strided: rows of one class (often consecutive) spread over threads
-            if smax_j[i] == js[i] and ms[i] + smax[i] < md[i]:
-                rowok[i] = 1
+            if smax_j[i] == same_j[i] and same_d[i] + smax[i] < other_d[i]:
+                row_ok[i] = 1
                 allok[blk] += 1
                 continue
-            rowok[i] = 0
-            smax_j[i] = js[i]
-            smax[i] = _pair_row(
-                Zr[i],
-                Zr[js[i]],
-                Zr[jd[i]],
-                ms[i],
-                md[i],
-                y[i],
-                Zr,
-                y,
-                topv[i],
-                topj[i],
-                unresolved[i],
-                cc[blk],
-                gg[blk],
-                uu[blk],
-            )
+            row_ok[i] = 0
+            smax_j[i] = same_j[i]
+            smax[i] = _pair_row(zr, label, i, nearest, matrix, unresolved[i], (cc[blk], gg[blk], uu[blk]))
     correct = cc.sum(axis=0) + allok.sum()
     return correct, uu.sum(axis=0), correct + gg.sum(axis=0)
 
 
 @njit(cache=True)
-def _insert(tv, tj, v, j):
+def _insert(dist, index, v, j):
     """Insert (v, j) into the list kept in (distance, index) order, if it belongs there."""
-    last = tv.shape[0] - 1
-    if v < tv[last] or (v == tv[last] and j < tj[last]):
+    last = dist.shape[0] - 1
+    if v < dist[last] or (v == dist[last] and j < index[last]):
         p = last
-        while p > 0 and (tv[p - 1] > v or (tv[p - 1] == v and tj[p - 1] > j)):
-            tv[p] = tv[p - 1]
-            tj[p] = tj[p - 1]
+        while p > 0 and (dist[p - 1] > v or (dist[p - 1] == v and index[p - 1] > j)):
+            dist[p] = dist[p - 1]
+            index[p] = index[p - 1]
             p -= 1
-        tv[p] = v
-        tj[p] = j
+        dist[p] = v
+        index[p] = j
 
 
 @njit(cache=True)
-def _list_row(i, z, y, sv, sj, sn, rs, dv, dj, dn, rd, tv, tj):
-    """Add feature ``z`` to row i's two neighbour lists (exact current distances of its nearest same-label and
-    other-label samples) and derive the row's statistics from them. Returns (valid, ms, js, md, jd); valid when
-    every statistic is certified: strictly below its list's radius (every same-label sample outside the first list
-    is at least at ``rs``, likewise ``rd``; inf: the list holds them all)."""
+def _list_row(i, z, label, lists, first_d, first_j):
+    """Add feature ``z`` to row i's two lists (exact current distances of its nearest same-label and other-label
+    samples) and derive the row's statistics from them. Returns (valid, same_d, same_j, other_d, other_j); valid
+    when every statistic is certified: strictly below its list's radius."""
     n = z.shape[0]
     zi = z[i]
-    m1 = tv.shape[0]
+    m1 = first_d.shape[0]
     # the previous first neighbours' new distances bound the new first ones: only entries up to theta can enter
     theta = -1.0
     for t in range(m1):
-        j = tj[t]
+        j = first_j[t]
         if j >= n:
             theta = _INF
             break
         dz = zi - z[j]
-        theta = max(theta, tv[t] + dz * dz)
+        theta = max(theta, first_d[t] + dz * dz)
     for t in range(m1):
-        tv[t] = _INF
-        tj[t] = n
+        first_d[t] = _INF
+        first_j[t] = n
+    sv = lists.same_d[i]
+    sj = lists.same_j[i]
     bs = _INF
     bsj = i
-    for k in range(sn):
+    for k in range(lists.same_n[i]):
         j = sj[k]
         dz = zi - z[j]
         v = sv[k] + dz * dz
@@ -288,10 +336,12 @@ def _list_row(i, z, y, sv, sj, sn, rs, dv, dj, dn, rd, tv, tj):
             bs = v
             bsj = j
         if v <= theta:
-            _insert(tv, tj, v, j)
+            _insert(first_d, first_j, v, j)
+    dv = lists.other_d[i]
+    dj = lists.other_j[i]
     bd = _INF
     bdj = i
-    for k in range(dn):
+    for k in range(lists.other_n[i]):
         j = dj[k]
         dz = zi - z[j]
         v = dv[k] + dz * dz
@@ -300,20 +350,23 @@ def _list_row(i, z, y, sv, sj, sn, rs, dv, dj, dn, rd, tv, tj):
             bd = v
             bdj = j
         if v <= theta:
-            _insert(tv, tj, v, j)
+            _insert(first_d, first_j, v, j)
+    rs = lists.same_radius[i]
+    rd = lists.other_radius[i]
     lim = min(rs, rd)
-    valid = (rs == _INF or bs < rs) and (rd == _INF or bd < rd) and (lim == _INF or tv[m1 - 1] < lim)
+    valid = (rs == _INF or bs < rs) and (rd == _INF or bd < rd) and (lim == _INF or first_d[m1 - 1] < lim)
     return valid, bs, bsj, bd, bdj
 
 
 @njit(cache=True)
-def _catch_up(row, ZT, sel, v0, s, i):
-    """Add the pending features ``sel[v0:s]`` to row i of D2, in selection order, a cache-sized chunk at a time."""
+def _catch_up(row, z_all, selected, v0, s, i):
+    """Add the pending features ``selected[v0:s]`` to row i of the matrix, in selection order, a cache-sized chunk
+    at a time."""
     n = row.shape[0]
     for c0 in range(0, n, 1024):
         c1 = min(n, c0 + 1024)
         for t in range(v0, s):
-            z = ZT[sel[t]]
+            z = z_all[selected[t]]
             zi = z[i]
             for j in range(c0, c1):
                 dz = zi - z[j]
@@ -321,12 +374,20 @@ def _catch_up(row, ZT, sel, v0, s, i):
 
 
 @njit(cache=True)
-def _rebuild_row(row, ZT, sel, v0, s, y, i, sv, sj, dv, dj, tv, tj):
-    """Bring the stale row i of D2 up to date (features ``sel[v0:s]`` added in selection order, so every sum rounds
-    like the brute force), then refill its statistics and its two lists (nearest same-label and other-label samples
-    in (distance, index) order). Returns (ms, js, md, jd, same list length, its radius, other length, radius)."""
+def _rebuild_row(features, matrix, lists, i):
+    """Bring the stale row i of the matrix up to date (pending features added in selection order, so every sum
+    rounds like the brute force), then refill its two lists and first neighbours and set its version. Returns its
+    nearest (same_d, same_j, other_d, other_j)."""
+    row = matrix.d2[i]
     n = row.shape[0]
-    _catch_up(row, ZT, sel, v0, s, i)
+    _catch_up(row, features.z, matrix.selected, matrix.version[i], matrix.step, i)
+    matrix.version[i] = matrix.step
+    sv = lists.same_d[i]
+    sj = lists.same_j[i]
+    dv = lists.other_d[i]
+    dj = lists.other_j[i]
+    tv = matrix.first_d[i]
+    tj = matrix.first_j[i]
     ks = sv.shape[0]
     kd = dv.shape[0]
     for k in range(ks):
@@ -339,7 +400,8 @@ def _rebuild_row(row, ZT, sel, v0, s, y, i, sv, sj, dv, dj, tv, tj):
     for t in range(m1):
         tv[t] = _INF
         tj[t] = n
-    yi = y[i]
+    label = features.label
+    yi = label[i]
     bs = _INF
     bsj = i
     bd = _INF
@@ -350,7 +412,7 @@ def _rebuild_row(row, ZT, sel, v0, s, y, i, sv, sj, dv, dj, tv, tj):
         if j == i:
             continue
         v = row[j]
-        if y[j] == yi:
+        if label[j] == yi:
             cs += 1
             if v < bs:
                 bs = v
@@ -366,82 +428,78 @@ def _rebuild_row(row, ZT, sel, v0, s, y, i, sv, sj, dv, dj, tv, tj):
                 _insert(dv, dj, v, j)
         if v < tv[m1 - 1]:
             _insert(tv, tj, v, j)
-    rs = sv[ks - 1] if cs > ks else _INF
-    rd = dv[kd - 1] if cd > kd else _INF
-    return bs, bsj, bd, bdj, min(cs, ks), rs, min(cd, kd), rd
+    lists.same_n[i] = min(cs, ks)
+    lists.same_radius[i] = sv[ks - 1] if cs > ks else _INF
+    lists.other_n[i] = min(cd, kd)
+    lists.other_radius[i] = dv[kd - 1] if cd > kd else _INF
+    return bs, bsj, bd, bdj
 
 
 @njit(cache=True)
-def _update_one(D2, ZT, sel, s, y, ver, SV, SJ, SN, RS, DV, DJ, DN, RD, ms, js, md, jd, topv, topj, max_pending, z, i):
+def _update_one(features, matrix, lists, nearest, max_pending, i):
+    """:func:`update_rows` for row i; returns 1 if the row was brought up to date."""
+    s = matrix.step
+    z = features.z[matrix.selected[s - 1]]
     ok = False
     bs = _INF
     bsj = i
     bd = _INF
     bdj = i
-    if RS[i] >= 0.0:
-        ok, bs, bsj, bd, bdj = _list_row(
-            i, z, y, SV[i], SJ[i], SN[i], RS[i], DV[i], DJ[i], DN[i], RD[i], topv[i], topj[i]
-        )
+    if lists.same_radius[i] >= 0.0:
+        ok, bs, bsj, bd, bdj = _list_row(i, z, features.label, lists, matrix.first_d[i], matrix.first_j[i])
     reb = 0
-    if ok and s - ver[i] > max_pending:  # the lists still hold: only bring the row's sums up to date
-        _catch_up(D2[i], ZT, sel, ver[i], s, i)
-        ver[i] = s
+    if ok and s - matrix.version[i] > max_pending:  # the lists still hold: only bring the row's sums up to date
+        _catch_up(matrix.d2[i], features.z, matrix.selected, matrix.version[i], s, i)
+        matrix.version[i] = s
         reb = 1
     elif not ok:
-        bs, bsj, bd, bdj, sn, rs, dn, rd = _rebuild_row(
-            D2[i], ZT, sel, ver[i], s, y, i, SV[i], SJ[i], DV[i], DJ[i], topv[i], topj[i]
-        )
-        SN[i] = sn
-        RS[i] = rs
-        DN[i] = dn
-        RD[i] = rd
-        ver[i] = s
+        bs, bsj, bd, bdj = _rebuild_row(features, matrix, lists, i)
         reb = 1
-    ms[i] = bs
-    js[i] = bsj
-    md[i] = bd
-    jd[i] = bdj
+    nearest.same_d[i] = bs
+    nearest.same_j[i] = bsj
+    nearest.other_d[i] = bd
+    nearest.other_j[i] = bdj
     return reb
 
 
 @njit(cache=True, parallel=True)
-def update_rows(D2, ZT, sel, s, y, ver, SV, SJ, SN, RS, DV, DJ, DN, RD, ms, js, md, jd, topv, topj, max_pending):
-    """After feature ``sel[s-1]`` was selected: refresh every row's nearest same-/other-label sample and its first
-    ``topv.shape[1]`` neighbours in (distance, index) order, as :func:`add_feature` does, but lazily.
+def update_rows(features, matrix, lists, nearest, max_pending):
+    """After feature ``selected[step-1]`` was selected: refresh every row's ``nearest`` samples and its first
+    neighbours, as :func:`add_feature` does, but lazily.
 
-    D2 row i holds the sums of the first ``ver[i]`` selected features only (its values are lower bounds); each row
-    also keeps its nearest same-label and other-label samples with exact current distances and the radius below
-    which each list is complete. A row is brought up to date (pending features added in order) and its lists
-    refilled only when a statistic leaves a certified radius; with more than ``max_pending`` features pending (they
-    make exact look-ups dearer) only its sums are brought up to date. A negative radius forces a refill. Returns
-    the number of rows brought up to date."""
-    n = D2.shape[0]
-    z = ZT[sel[s - 1]]
+    A row is brought up to date (pending features added in order) and its lists refilled only when a statistic
+    leaves a certified radius; with more than ``max_pending`` features pending (they make exact look-ups dearer)
+    only its sums are brought up to date. A negative radius forces a refill. Returns the number of rows brought up
+    to date."""
+    n = matrix.d2.shape[0]
     rebuilt = np.zeros(n, dtype=np.int64)
     nb = min(n, 64)
     for b in prange(nb):
         for i in range(b, n, nb):  # strided: rows of one class (often consecutive) spread over threads
-            rebuilt[i] = _update_one(
-                D2, ZT, sel, s, y, ver, SV, SJ, SN, RS, DV, DJ, DN, RD, ms, js, md, jd, topv, topj, max_pending, z, i
-            )
+            rebuilt[i] = _update_one(features, matrix, lists, nearest, max_pending, i)
     return rebuilt.sum()
 
 
 @njit(cache=True)
-def _exact(row, ZT, sel, v0, s, i, j):
-    """Current squared distance of (i, j) from the stale row value: pending features added in selection order."""
-    v = row[j]
-    for t in range(v0, s):
-        z = ZT[sel[t]]
+def _exact(features, matrix, i, j):
+    """Current squared distance of (i, j) from the possibly stale row value: pending features added in selection
+    order."""
+    v = matrix.d2[i, j]
+    z_all = features.z
+    selected = matrix.selected
+    for t in range(matrix.version[i], matrix.step):
+        z = z_all[selected[t]]
         dz = z[i] - z[j]
         v = v + dz * dz
     return v
 
 
 @njit(cache=True)
-def _full_scan(row, z, i, best, bj, ZT, sel, v0, s):
+def _full_scan(features, matrix, f, i, best, bj):
     """Exact scan of the whole (possibly stale) row from a known (best, bj): stale values are lower bounds, so a
     pair is summed exactly only when it could still win."""
+    row = matrix.d2[i]
+    z = features.z[f]
     zi = z[i]
     for j in range(row.shape[0]):
         if j == i:
@@ -451,7 +509,7 @@ def _full_scan(row, z, i, best, bj, ZT, sel, v0, s):
         lb = row[j] + dd
         if lb > best or (lb == best and j > bj):
             continue
-        v = _exact(row, ZT, sel, v0, s, i, j) + dd
+        v = _exact(features, matrix, i, j) + dd
         if v < best or (v == best and j < bj):
             best = v
             bj = j
@@ -459,18 +517,22 @@ def _full_scan(row, z, i, best, bj, ZT, sel, v0, s):
 
 
 @njit(cache=True)
-def _resolve_one(D2, z, y, i, ordf, posf, topv, topj, budget, ZT, sel, v0, s):
-    """Exact new nearest neighbour of i once feature z is added; returns 1 if it shares i's label.
+def _resolve_one(features, matrix, f, i, budget):
+    """Exact new nearest neighbour of i once feature f is added; returns 1 if it shares i's label.
 
     Starts from the best of i's first neighbours (an upper bound), then walks outward in the candidate's own sorted
     order, where the added squared difference (a lower bound on the new distance) only grows, and stops when it
-    exceeds the best; a walk longer than ``budget`` falls back to a scan of the whole row. D2 row i holds the first
-    ``v0`` of the ``s`` selected features: its values are lower bounds, made exact only where they could win."""
+    exceeds the best; a walk longer than ``budget`` falls back to a scan of the whole row. Row i of the matrix may
+    be stale: its values are lower bounds, made exact only where they could win."""
+    z = features.z[f]
+    ordf = features.order[f]
+    label = features.label
     n = z.shape[0]
-    row = D2[i]
+    row = matrix.d2[i]
+    stale = matrix.version[i] < matrix.step
     zi = z[i]
-    tv = topv[i]
-    tj = topj[i]
+    tv = matrix.first_d[i]
+    tj = matrix.first_j[i]
     best = _INF
     bj = -1
     for t in range(tv.shape[0] - 1):
@@ -482,7 +544,7 @@ def _resolve_one(D2, z, y, i, ordf, posf, topv, topj, budget, ZT, sel, v0, s):
         if v < best or (v == best and j < bj):
             best = v
             bj = j
-    p = posf[i]
+    p = features.position[f, i]
     lo = p - 1
     hi = p + 1
     steps = 0
@@ -507,27 +569,30 @@ def _resolve_one(D2, z, y, i, ordf, posf, topv, topj, budget, ZT, sel, v0, s):
             break
         lb = row[j] + dd
         if lb < best or (lb == best and j < bj):
-            v = _exact(row, ZT, sel, v0, s, i, j) + dd if v0 < s else lb
+            v = _exact(features, matrix, i, j) + dd if stale else lb
             if v < best or (v == best and j < bj):
                 best = v
                 bj = j
         if best == 0.0:
-            bj = _lowest_tie(row, z, i, ordf, p, bj, ZT, sel, v0, s)
+            bj = _lowest_tie(features, matrix, f, i, p, bj)
             break
         steps += 1
         if steps > budget:
-            bj = _full_scan(row, z, i, best, bj, ZT, sel, v0, s)
+            bj = _full_scan(features, matrix, f, i, best, bj)
             break
     if best == 0.0 and steps == 0:
-        bj = _lowest_tie(row, z, i, ordf, p, bj, ZT, sel, v0, s)
-    return 1 if y[bj] == y[i] else 0
+        bj = _lowest_tie(features, matrix, f, i, p, bj)
+    return 1 if label[bj] == label[i] else 0
 
 
 @njit(cache=True)
-def _lowest_tie(row, z, i, ordf, p, bj, ZT, sel, v0, s):
-    """With a best distance of 0, only samples equal to i on the candidate feature and at distance 0 on the
-    selected set can tie, and they form i's run of equal values in the stable sorted order, by ascending index:
+def _lowest_tie(features, matrix, f, i, p, bj):
+    """With a best distance of 0, only samples equal to i on feature f and at distance 0 on the selected set can
+    tie, and they form i's run of equal values in the stable sorted order (``p``: i's place), by ascending index:
     the first of them (other than i) with a zero distance is the nearest neighbour (or ``bj`` if none is lower)."""
+    z = features.z[f]
+    ordf = features.order[f]
+    row = matrix.d2[i]
     zi = z[i]
     lo = 0
     hi = p
@@ -543,39 +608,48 @@ def _lowest_tie(row, z, i, ordf, p, bj, ZT, sel, v0, s):
         j = ordf[q]
         if j >= bj or z[j] != zi:
             break
-        if j != i and row[j] == 0.0 and _exact(row, ZT, sel, v0, s, i, j) == 0.0:
+        if j != i and row[j] == 0.0 and _exact(features, matrix, i, j) == 0.0:
             return j
         q += 1
     return bj
 
 
 @njit(cache=True, parallel=True)
-def _resolve_all(D2, z, y, urow, rowok, got, ordf, posf, topv, topj, budget, ZT, sel, ver, s):
-    """Exact correct count of one candidate, all unresolved rows in parallel."""
-    n = y.shape[0]
+def _resolve_all(features, matrix, tests, candidates, c, budget):
+    """Exact correct count of candidate column c, all its unresolved rows in parallel."""
+    f = candidates.column[c]
+    urow = tests.unresolved[:, c]
+    row_ok = tests.row_ok
+    n = row_ok.shape[0]
     nb = min(n, 64)
     part = np.zeros(nb, dtype=np.int64)
     for b in prange(nb):
         for i in range(b, n, nb):  # strided: rows of one class (often consecutive) spread over threads
-            if rowok[i] == 0 and urow[i] >= 2:
-                part[b] += _resolve_one(D2, z, y, i, ordf, posf, topv, topj, budget, ZT, sel, ver[i], s)
-    return got + part.sum()
+            if row_ok[i] == 0 and urow[i] >= 2:
+                part[b] += _resolve_one(features, matrix, f, i, budget)
+    return candidates.correct[c] + part.sum()
 
 
 @njit(cache=True)
-def _resolve_candidate(D2, z, y, urow, rowok, got, floor, floor_wins, ordf, posf, topv, topj, budget, ZT, sel, ver, s):
-    """Exact correct count for one candidate (one thread), or -1 once it cannot beat ``floor`` (a tie loses when
-    ``floor_wins``). Rows guessed wrong are resolved first so that losers are dropped early."""
-    n = y.shape[0]
+def _resolve_candidate(features, matrix, tests, candidates, c, floor, floor_f, budget):
+    """Exact correct count of candidate column c (one thread), or -1 once it cannot beat ``floor`` (reached by
+    feature ``floor_f``; a tie loses to a lower feature). Rows guessed wrong are resolved first so that losers are
+    dropped early."""
+    f = candidates.column[c]
+    floor_wins = f > floor_f
+    urow = tests.unresolved[:, c]
+    row_ok = tests.row_ok
+    n = row_ok.shape[0]
+    got = candidates.correct[c]
     left = 0
     for i in range(n):
-        if rowok[i] == 0 and urow[i] >= 2:
+        if row_ok[i] == 0 and urow[i] >= 2:
             left += 1
     for want in (3, 2):
         for i in range(n):
-            if rowok[i] != 0 or urow[i] != want:
+            if row_ok[i] != 0 or urow[i] != want:
                 continue
-            got += _resolve_one(D2, z, y, i, ordf, posf, topv, topj, budget, ZT, sel, ver[i], s)
+            got += _resolve_one(features, matrix, f, i, budget)
             left -= 1
             if got + left < floor or (got + left == floor and floor_wins):
                 return -1
@@ -583,68 +657,27 @@ def _resolve_candidate(D2, z, y, urow, rowok, got, floor, floor_wins, ordf, posf
 
 
 @njit(cache=True, parallel=True)
-def _resolve_batch(
-    D2, ZT, y, cand, batch, correct, unresolved, rowok, best, bestf, ORD, POS, topv, topj, budget, sel, ver, s
-):
+def _resolve_batch(features, matrix, tests, candidates, batch, best, best_f, budget):
+    """:func:`_resolve_candidate` of the columns in ``batch``, one per thread."""
     out = np.empty(batch.shape[0], dtype=np.int64)
     for t in prange(batch.shape[0]):
-        c = batch[t]
-        f = cand[c]
-        out[t] = _resolve_candidate(
-            D2,
-            ZT[f],
-            y,
-            unresolved[:, c],
-            rowok,
-            correct[c],
-            best,
-            f > bestf,
-            ORD[f],
-            POS[f],
-            topv,
-            topj,
-            budget,
-            ZT,
-            sel,
-            ver,
-            s,
-        )
+        out[t] = _resolve_candidate(features, matrix, tests, candidates, batch[t], best, best_f, budget)
     return out
 
 
 @njit(cache=True)
-def choose_feature(
-    D2,
-    ZT,
-    y,
-    cand,
-    order,
-    seed,
-    correct,
-    nunres,
-    unresolved,
-    rowok,
-    batch_size,
-    ORD,
-    POS,
-    topv,
-    topj,
-    budget,
-    sel,
-    ver,
-    s,
-):
+def choose_feature(features, matrix, tests, candidates, batch_size, budget):
     """Exact best candidate: resolve the most promising one (``seed``) fully, then the others in decreasing upper
-    bound (settled correct + unresolved), a batch at a time in parallel, dropping one as soon as it can no longer
-    beat the best so far or tie it with a lower feature index. Returns (feature, correct count, candidates
-    resolved). ``sel[:s]`` are the selected features and ``ver`` the rows' versions (see :func:`update_rows`)."""
-    f = cand[seed]
-    best = _resolve_all(
-        D2, ZT[f], y, unresolved[:, seed], rowok, correct[seed], ORD[f], POS[f], topv, topj, budget, ZT, sel, ver, s
-    )
-    bestf = f
+    bound (settled correct + unresolved), ``batch_size`` at a time in parallel, dropping one as soon as it can no
+    longer beat the best so far or tie it with a lower feature index. Returns (feature, correct count, candidates
+    resolved). ``budget``: the longest walk before a full row scan (see :func:`_resolve_one`)."""
+    column = candidates.column
+    seed = candidates.seed
+    best = _resolve_all(features, matrix, tests, candidates, seed, budget)
+    best_f = column[seed]
     resolved = 1
     t = 0
+    order = candidates.order
     nord = order.shape[0]
     batch = np.empty(batch_size, dtype=np.int64)
     while t < nord:
@@ -654,39 +687,20 @@ def choose_feature(
             t += 1
             if c == seed:
                 continue
-            ub = correct[c] + nunres[c]
-            if ub < best or (ub == best and cand[c] > bestf):
+            ub = candidates.correct[c] + candidates.unresolved[c]
+            if ub < best or (ub == best and column[c] > best_f):
                 t = nord
                 break
             batch[m] = c
             m += 1
         if m == 0:
             break
-        got = _resolve_batch(
-            D2,
-            ZT,
-            y,
-            cand,
-            batch[:m],
-            correct,
-            unresolved,
-            rowok,
-            best,
-            bestf,
-            ORD,
-            POS,
-            topv,
-            topj,
-            budget,
-            sel,
-            ver,
-            s,
-        )
+        got = _resolve_batch(features, matrix, tests, candidates, batch[:m], best, best_f, budget)
         resolved += m
         for q in range(m):
             g = got[q]
-            f = cand[batch[q]]
-            if g >= 0 and (g > best or (g == best and f < bestf)):
+            f = column[batch[q]]
+            if g >= 0 and (g > best or (g == best and f < best_f)):
                 best = g
-                bestf = f
-    return bestf, best, resolved
+                best_f = f
+    return best_f, best, resolved

@@ -151,42 +151,51 @@ def _forward_ranking(
     si = [float(counts[first]) / n]
     if progress is not None:
         progress(1, total, si[0])
+    order_all = np.argsort(ZT, axis=1, kind="stable").astype(np.int32)
+    position = np.empty_like(order_all)
+    np.put_along_axis(position, order_all, np.arange(n, dtype=np.int32)[None, :].repeat(d, 0), axis=1)
+    feats = K.Features(z=ZT, label=yi, order=order_all, position=position)
 
-    D2 = np.zeros((n, n), dtype=np.float64)
-    ms = np.empty(n, dtype=np.float64)
-    md = np.empty(n, dtype=np.float64)
-    js = np.empty(n, dtype=np.int64)
-    jd = np.empty(n, dtype=np.int64)
-    remaining = np.ones(d, dtype=bool)
-    remaining[first] = False
     m = max(1, min(int(neighbors), n - 1))
-    topv = np.empty((n, m + 1), dtype=np.float64)
-    topj = np.full((n, m + 1), n, dtype=np.int64)
-    js[:] = np.arange(n)
-    jd[:] = np.arange(n)
-    K.add_feature(D2, ZT[first], yi, ms, js, md, jd, topv, topj)
+    matrix = K.Matrix(
+        d2=np.zeros((n, n), dtype=np.float64),
+        version=np.ones(n, dtype=np.int64),  # selected features summed into each row
+        selected=np.empty(d, dtype=np.int64),
+        step=1,
+        first_d=np.empty((n, m + 1), dtype=np.float64),
+        first_j=np.full((n, m + 1), n, dtype=np.int64),
+    )
+    matrix.selected[0] = first
+    nearest = K.Nearest(
+        same_d=np.empty(n), same_j=np.arange(n, dtype=np.int64), other_d=np.empty(n), other_j=np.arange(n)
+    )
+    K.add_feature(feats, matrix, first, nearest)
     list_size, max_pending, lazy_after = lazy
     kk = max(1, list_size)
-    ver = np.ones(n, dtype=np.int64)  # selected features summed into each row of D2
-    SV, DV = np.empty((n, kk)), np.empty((n, kk))
-    SJ, DJ = np.empty((n, kk), dtype=np.int64), np.empty((n, kk), dtype=np.int64)
-    SN, DN = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-    RS, RD = np.full(n, -1.0), np.full(n, -1.0)  # negative: lists not built yet
-    sel = np.empty(d, dtype=np.int64)
-    sel[0] = first
+    lists = K.Lists(
+        same_d=np.empty((n, kk)),
+        same_j=np.empty((n, kk), dtype=np.int64),
+        same_n=np.zeros(n, dtype=np.int64),
+        same_radius=np.full(n, -1.0),  # negative: list not built yet
+        other_d=np.empty((n, kk)),
+        other_j=np.empty((n, kk), dtype=np.int64),
+        other_n=np.zeros(n, dtype=np.int64),
+        other_radius=np.full(n, -1.0),
+    )
+    remaining = np.ones(d, dtype=bool)
+    remaining[first] = False
     rebuilt = [n]
     settled_rows: list[int] = []
     Zrow = np.ascontiguousarray(ZT.T)
     cols = np.flatnonzero(remaining).astype(np.int64)  # candidates held in the compacted copy Zr
     Zr = np.ascontiguousarray(Zrow[:, cols])
-    unresolved = np.empty((n, cols.size), dtype=np.uint8)
+    tests = K.Tests(
+        unresolved=np.empty((n, cols.size), dtype=np.uint8),
+        row_ok=np.zeros(n, dtype=np.uint8),  # rows settled correct for every candidate in this step
+        smax=np.zeros(n),  # per row: largest squared difference to its nearest same-label sample over Zr's columns
+        smax_j=np.full(n, -1, dtype=np.int64),  # ... and that sample (-1: to be computed)
+    )
     nblocks = max(1, min(n, 64))
-    smax = np.zeros(n)  # per row: largest squared difference to its nearest same-label sample over Zr's columns
-    smax_j = np.full(n, -1, dtype=np.int64)  # ... and that sample (-1: to be computed)
-    rowok = np.zeros(n, dtype=np.uint8)  # rows settled correct for every candidate in this step
-    ORD = np.argsort(ZT, axis=1, kind="stable").astype(np.int32)
-    POS = np.empty_like(ORD)
-    np.put_along_axis(POS, ORD, np.arange(n, dtype=np.int32)[None, :].repeat(d, 0), axis=1)
     scans = 0
     step_scans: list[int] = []
     timing = np.zeros(3)
@@ -195,80 +204,35 @@ def _forward_ranking(
         if remaining[cols].sum() < 0.9 * cols.size:  # compact the candidate copy now and then
             cols = np.flatnonzero(remaining).astype(np.int64)
             Zr = np.ascontiguousarray(Zrow[:, cols])
-            unresolved = np.empty((n, cols.size), dtype=np.uint8)
-            smax_j[:] = -1
+            tests = tests._replace(unresolved=np.empty((n, cols.size), dtype=np.uint8))
+            tests.smax_j[:] = -1
         t0 = time.perf_counter()
-        correct, nunres, guess = K.pair_tests(
-            Zr, yi, ms, js, md, jd, topv, topj, unresolved, nblocks, smax, smax_j, rowok
-        )
+        matrix = matrix._replace(step=step - 1)
+        correct, nunres, guess = K.pair_tests(Zr, yi, nearest, matrix, tests, nblocks)
         t1 = time.perf_counter()
-        settled_rows.append(int(rowok.sum()))
+        settled_rows.append(int(tests.row_ok.sum()))
         alive = remaining[cols]
-        cand = cols
         ub = np.where(alive, correct + nunres, -1)
         guess = np.where(alive, guess, -1)
-        order = np.lexsort((cand, -ub))[: int(alive.sum())].astype(np.int64)
-        seed = int(np.argmax(guess))
-        f, cnt, s = K.choose_feature(
-            D2,
-            ZT,
-            yi,
-            cand,
-            order,
-            seed,
-            correct,
-            nunres,
-            unresolved,
-            rowok,
-            batch,
-            ORD,
-            POS,
-            topv,
-            topj,
-            walk_budget,
-            sel,
-            ver,
-            step - 1,
+        order = np.lexsort((cols, -ub))[: int(alive.sum())].astype(np.int64)
+        candidates = K.Candidates(
+            column=cols, order=order, seed=int(np.argmax(guess)), correct=correct, unresolved=nunres
         )
+        f, cnt, s = K.choose_feature(feats, matrix, tests, candidates, batch, walk_budget)
         t2 = time.perf_counter()
         scans += int(s)
         step_scans.append(int(s))
         features.append(int(f))
         si.append(float(cnt) / n)
         remaining[f] = False
-        sel[step - 1] = f
+        matrix.selected[step - 1] = f
+        matrix = matrix._replace(step=step)
         if step < lazy_after:  # every row up to date, as the first step left them
-            K.add_feature(D2, ZT[f], yi, ms, js, md, jd, topv, topj)
-            ver[:] = step
+            K.add_feature(feats, matrix, f, nearest)
+            matrix.version[:] = step
             rebuilt.append(n)
         else:
-            rebuilt.append(
-                int(
-                    K.update_rows(
-                        D2,
-                        ZT,
-                        sel,
-                        step,
-                        yi,
-                        ver,
-                        SV,
-                        SJ,
-                        SN,
-                        RS,
-                        DV,
-                        DJ,
-                        DN,
-                        RD,
-                        ms,
-                        js,
-                        md,
-                        jd,
-                        topv,
-                        topj,
-                        max_pending,
-                    )
-                )
-            )
+            rebuilt.append(int(K.update_rows(feats, matrix, lists, nearest, max_pending)))
         t3 = time.perf_counter()
         timing += np.array([t1 - t0, t2 - t1, t3 - t2])
         step_times.append((round(t1 - t0, 3), round(t2 - t1, 3), round(t3 - t2, 3)))

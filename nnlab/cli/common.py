@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from nnlab.cli.choices import DEVICES, Precision
-from nnlab.errors import NnlabError, ParameterError
+from nnlab.errors import NnlabError, ParameterError, UsageError
 from nnlab.launch import env_rank
 
 console = Console(highlight=False)
@@ -223,7 +223,7 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
         except NnlabError as exc:
             err_console.quiet = False
             err_console.print(f"[bold red]error:[/] {in_flags(exc)}", soft_wrap=True)
-            raise typer.Exit(1) from None
+            raise typer.Exit(2 if isinstance(exc, UsageError) else 1) from None
         except KeyboardInterrupt:
             err_console.print("[bold red]interrupted[/]")
             raise typer.Exit(130) from None
@@ -247,8 +247,9 @@ def in_flags(exc: NnlabError) -> str:
         return message
     flags = {param.name: max(param.opts, key=len) for param in ctx.command.params if param.param_type_name == "option"}
     for name in exc.parameters:
-        if name in flags:
-            message = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flags[name], message, count=1)
+        flag = flags.get(name) or flags.get(name.removesuffix("s"))  # model_args is the repeated --model-arg
+        if flag:
+            message = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flag, message, count=1)
     return message
 
 

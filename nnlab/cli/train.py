@@ -83,6 +83,15 @@ def train(
             rich_help_panel=MODEL_PANEL,
         ),
     ] = None,
+    init_skip: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--init-skip",
+            help="Leave parameters matching a pattern at their new initialisation when copying --init weights, "
+            "e.g. 'classifier' to retrain a new classifier on the init model's features (repeatable).",
+            rich_help_panel=MODEL_PANEL,
+        ),
+    ] = None,
     pretrained: Annotated[
         bool, typer.Option("--pretrained", help="Load hub weights (needs a network).", rich_help_panel=MODEL_PANEL)
     ] = False,
@@ -317,6 +326,7 @@ def train(
         model=model,
         dataset=dataset,
         init=init,
+        init_skip=init_skip or [],
         pretrained=pretrained,
         weights=weights,
         width=width,

