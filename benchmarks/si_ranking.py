@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/si_ranking.py --only single,wide    # some sections
     .venv/bin/python benchmarks/si_ranking.py --only real --model artifacts/vgg16-mnist5k.safetensors
     .venv/bin/python benchmarks/si_ranking.py --only real --model ... --baseline 1289e5d   # ratio to that commit
+    .venv/bin/python benchmarks/si_ranking.py --only scale                # 50,000 x 2,048 (tens of minutes)
 
 Sections (``--only``, comma-separated; default all but ``real``, which needs a trained model):
 
@@ -14,7 +15,13 @@ Sections (``--only``, comma-separated; default all but ``real``, which needs a t
   reference code (data_complexity_measures' ``ARH_SeparationIndex``: float32 z-scores, ``torch.cdist`` + argmin,
   class centres by ``cdist`` + argmin), written below, side by side in this process, with the ratio.
 * ``full``: the full ranking of N = 5,000 × D = 2,048 synthetic CNN-like features.
-* ``wide``: one SI over N = 5,000 × D = 65,536 features (VGG16's first layers at 32 px).
+* ``wide``: one SI over N = 5,000 × D = 65,536 features (VGG16's first layers at 32 px), ours and the reference
+  algorithm side by side, with the ratio.
+* ``scale``: one SI + CSI over N = 50,000 × D = 2,048 (``--scale-n``, ``--scale-d``), each run in a child process
+  of its own so that its peak memory (VmHWM) is its own: ours; the reference algorithm blocked (float32 ``cdist``
+  of 2,000-row blocks against all rows + argmin); ours in 2 torchrun processes (gloo, one thread each), which must
+  be identical; and the nearest neighbour of ``--check-rows`` random rows by a blockwise float64 brute force, which
+  must equal ours. Times, peaks, the ratio and the load around each run.
 * ``profile``: ``si_profile`` of a full-width VGG16 (random weights unless ``--model``) on all 5,000 ``mnist5k``
   images at 32 px (train + val + test: one split of 5,000), all 31 layers of ``features``; run in a child
   process so that its peak memory (VmHWM) is its own.
@@ -94,9 +101,10 @@ def reference_ranking(X: np.ndarray, y: np.ndarray, steps: int) -> tuple[list[in
     return chosen, sis
 
 
-def reference_si_csi(X: torch.Tensor, y: torch.Tensor, batch: int = 5000) -> tuple[float, float]:
+def reference_si_csi(X: torch.Tensor, y: torch.Tensor, batch: int = 5000, center: bool = True) -> tuple[float, float]:
     """SI and CSI as the seed's reference code computes them: float32 z-scores, float32 ``torch.cdist`` distances
-    and argmin (first index on ties of the *rounded* distances), class centres likewise."""
+    of ``batch`` rows at a time against all rows and argmin (first index on ties of the *rounded* distances), class
+    centres likewise (CSI nan without ``center``)."""
     Z = (X - X.mean(0)) / (X.std(0) + 1e-10)
     nearest = torch.empty(len(Z), dtype=torch.int64)
     for s in range(0, len(Z), batch):
@@ -104,6 +112,8 @@ def reference_si_csi(X: torch.Tensor, y: torch.Tensor, batch: int = 5000) -> tup
         D[torch.arange(D.shape[0]), torch.arange(s, s + D.shape[0])] = float("inf")
         nearest[s : s + batch] = D.argmin(1)
     si = float((y[nearest] == y).float().mean())
+    if not center:
+        return si, float("nan")
     classes = torch.unique(y)
     centres = torch.stack([Z[y == c].mean(0) for c in classes])
     csi = float((classes[torch.cdist(Z, centres).argmin(1)] == y).float().mean())
@@ -219,9 +229,144 @@ def scaling_section(sizes: list[int], d: int, steps: int | None, seed: int) -> N
             )
 
 
+def section_single(a) -> None:
+    """One SI + CSI over ``--n`` × ``--d`` against the reference algorithm, interleaved ``--repeat`` times."""
+    X, y = make_cnn_like(a.n, a.d, seed=a.seed)
+    Xt, yt = torch.from_numpy(X).to(a.device), torch.as_tensor(y).to(a.device)
+    separation_indices(Xt[:200], yt[:200], device=a.device)  # warm-up
+    t_ours, t_ref, c_ours, c_ref = [], [], [], []
+    for _ in range(a.repeat):  # interleaved, so that both see the same load
+        ours, t, c = timed(separation_indices, Xt, yt, device=a.device)
+        t_ours.append(t)
+        c_ours.append(c)
+        ref, t, c = timed(reference_si_csi, Xt, yt)
+        t_ref.append(t)
+        c_ref.append(c)
+    print(
+        f"[single SI + CSI] N={a.n} D={a.d} on {a.device}: ours {min(t_ours):.2f} s (SI {ours['si']:.4f}, "
+        f"CSI {ours['csi']:.4f}), reference algorithm {min(t_ref):.2f} s (SI {ref[0]:.4f}, CSI {ref[1]:.4f}), "
+        f"ratio {min(t_ref) / min(t_ours):.2f}x (best of {a.repeat}; all ours {[round(v, 2) for v in t_ours]},"
+        f" reference {[round(v, 2) for v in t_ref]}); CPU time ours {min(c_ours):.2f} s, reference "
+        f"{min(c_ref):.2f} s, ratio {min(c_ref) / min(c_ours):.2f}x; load {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+
+
+def section_wide(a) -> None:
+    """One SI over ``--wide-n`` × ``--wide-d`` against the reference algorithm (SI only), side by side."""
+    X, y = make_cnn_like(a.wide_n, a.wide_d, seed=a.seed)
+    Xt, yt = torch.from_numpy(X), torch.as_tensor(y)
+    del X
+    out, took, cpu = timed(separation_indices, Xt, yt, device=a.device, center=False)
+    load = os.getloadavg()[0]
+    ref, t_ref, c_ref = timed(reference_si_csi, Xt.to(a.device), yt.to(a.device), center=False)
+    print(
+        f"[wide SI] N={a.wide_n} D={a.wide_d} on {a.device}: ours SI {out['si']:.4f} in {took:.1f} s (CPU "
+        f"{cpu:.1f} s; load {load:.1f}), reference algorithm SI {ref[0]:.4f} in {t_ref:.1f} s (CPU {c_ref:.1f} s), "
+        f"ratio {t_ref / took:.2f}x (CPU {c_ref / cpu:.2f}x); load {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+
+
+def brute_nearest(X: np.ndarray, rows: np.ndarray, block: int = 8192) -> list[int]:
+    """Nearest other row of each of ``rows`` by blockwise float64 brute force on the float64 z-scores: float64
+    GEMM distances to every row, block by block, then the near-minimal ones (within 1e-9 relative) recomputed from
+    differences and ordered by (distance, index)."""
+    Z = torch.from_numpy(X).to(torch.float64)
+    Z = (Z - Z.mean(0)) / (Z.std(0) + 1e-10)
+    norms = (Z * Z).sum(1)
+    q = Z[rows]
+    d = torch.empty((len(rows), Z.shape[0]), dtype=torch.float64)
+    for s in range(0, Z.shape[0], block):
+        d[:, s : s + block] = norms[rows][:, None] + norms[None, s : s + block] - 2.0 * q @ Z[s : s + block].T
+    d[torch.arange(len(rows)), torch.as_tensor(rows)] = float("inf")
+    out = []
+    for i, r in enumerate(rows):
+        low = float(d[i].min())
+        near = torch.nonzero(d[i] <= low + 1e-9 * abs(low) + 1e-9).flatten()
+        exact = ((Z[near] - Z[r]) ** 2).sum(1)
+        best = min(zip(exact.tolist(), near.tolist(), strict=True))
+        out.append(int(best[1]))
+    return out
+
+
+def scale_child(a, kind: str) -> None:
+    """The ``scale`` section's bodies, each in its own process (its VmHWM is its own): ``ours`` (one process, or
+    each torchrun process with ``shard``), ``reference`` (blocked float32 cdist + argmin) or ``brute`` (the
+    check rows' nearest neighbours by float64 brute force). Prints one JSON line (rank 0 under torchrun)."""
+    X, y = make_cnn_like(a.scale_n, a.scale_d, seed=a.seed)
+    rows = np.sort(np.random.default_rng(a.seed + 1).choice(a.scale_n, a.check_rows, replace=False))
+    if kind == "brute":
+        print(json.dumps({"nearest": brute_nearest(X, rows), "peak_mb": vmhwm_mb()}))
+        return
+    Xt, yt = torch.from_numpy(X).to(a.device), torch.as_tensor(y).to(a.device)
+    del X
+    if kind == "reference":
+        (si, csi), took, cpu = timed(reference_si_csi, Xt, yt, 2000)
+        print(json.dumps({"si": si, "csi": csi, "seconds": took, "cpu": cpu, "peak_mb": vmhwm_mb()}))
+        return
+    import nnlab.analysis.separation as sep
+
+    group = None
+    if kind == "shard":
+        import torch.distributed as dist
+
+        dist.init_process_group("gloo")
+        group = dist.group.WORLD
+    seen = {}
+    knn = sep.knn
+
+    def recording_knn(*args, **kwargs):  # keep the neighbours the indices are computed from
+        seen["idx"] = knn(*args, **kwargs)[0]
+        return seen["idx"], None
+
+    sep.knn = recording_knn
+    out, took, cpu = timed(separation_indices, Xt, yt, device=a.device, group=group)
+    if group is None or group.rank() == 0:
+        nearest = seen["idx"][torch.as_tensor(rows), 0].tolist()
+        print(json.dumps({**out, "seconds": took, "cpu": cpu, "peak_mb": vmhwm_mb(), "nearest": nearest}))
+
+
+def section_scale(a) -> None:
+    """SI + CSI over ``--scale-n`` × ``--scale-d`` in child processes: ours, the blocked reference, ours in 2
+    torchrun processes, and a float64 brute force on ``--check-rows`` random rows."""
+    base = [__file__, "--scale-n", str(a.scale_n), "--scale-d", str(a.scale_d)]
+    base += ["--seed", str(a.seed), "--check-rows", str(a.check_rows), "--device", a.device]
+
+    def child(kind: str, launcher: list[str] | None = None, env: dict | None = None) -> dict:
+        cmd = (launcher or [sys.executable]) + base + ["--scale-child", kind]
+        load = os.getloadavg()[0]
+        done = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, env=env)
+        r = json.loads(done.stdout.strip().splitlines()[-1])
+        r["load"] = (load, os.getloadavg()[0])
+        return r
+
+    ours = child("ours")
+    ref = child("reference")
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    shard = child("shard", torchrun, dict(os.environ, OMP_NUM_THREADS="1"))
+    brute = child("brute")
+    exact = ours["nearest"] == brute["nearest"]
+    same = all(ours[k] == shard[k] for k in ("si", "csi", "nearest"))
+    print(
+        f"[scale SI + CSI] N={a.scale_n} D={a.scale_d} on {a.device}: ours {ours['seconds']:.1f} s (CPU "
+        f"{ours['cpu']:.1f} s), peak {ours['peak_mb']:,.0f} MB, SI {ours['si']:.4f}, CSI {ours['csi']:.4f} "
+        f"(load {ours['load'][0]:.1f}-{ours['load'][1]:.1f}); reference algorithm (float32 cdist of 2,000-row "
+        f"blocks + argmin) {ref['seconds']:.1f} s (CPU {ref['cpu']:.1f} s), peak {ref['peak_mb']:,.0f} MB, SI "
+        f"{ref['si']:.4f}, CSI {ref['csi']:.4f} (load {ref['load'][0]:.1f}-{ref['load'][1]:.1f}); ratio "
+        f"{ref['seconds'] / ours['seconds']:.2f}x (CPU {ref['cpu'] / ours['cpu']:.2f}x)\n"
+        f"  2 torchrun processes (1 thread each): {shard['seconds']:.1f} s, peak {shard['peak_mb']:,.0f} MB per "
+        f"process, identical to one process: {same}; nearest neighbour of {a.check_rows} random rows equal to a "
+        f"blockwise float64 brute force: {exact}",
+        flush=True,
+    )
+    if not (exact and same):
+        raise SystemExit("MISMATCH at scale")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", default="reference,single,full,wide,profile", help="sections to run")
+    p.add_argument("--only", default="reference,single,full,wide,scale,profile", help="sections to run")
     p.add_argument("--ref-n", type=int, default=1000, help="samples for ours-vs-reference")
     p.add_argument("--ref-d", type=int, default=128, help="features for ours-vs-reference (full ranking)")
     p.add_argument("--n", type=int, default=5000, help="samples for the full ranking and the single SI")
@@ -233,11 +378,16 @@ def main() -> None:
     p.add_argument("--device", default="cpu", help="device for the SI sections (cpu or cuda); rankings run on CPU")
     p.add_argument("--model", default=None, help="model artifact: a trained full-width VGG16 (real; profile)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's); 1 resists load")
     p.add_argument("--baseline", default=None, help="git revision whose forward ranking runs side by side (full, real)")
     p.add_argument("--scaling-n", default="2500,5000,10000,20000", help="scaling: sample counts")
     p.add_argument("--scaling-steps", type=int, default=None, help="scaling: ranking steps (default: all)")
-    p.add_argument("--profile-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--scaling-child", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--scale-n", type=int, default=50000, help="samples for the scale section")
+    p.add_argument("--scale-d", type=int, default=2048, help="features for the scale section")
+    p.add_argument("--check-rows", type=int, default=200, help="scale: rows checked against a float64 brute force")
+    p.add_argument("--profile-child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--scale-child", default=None, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.profile_child:
         profile_child(a.model)
@@ -245,7 +395,12 @@ def main() -> None:
     if a.scaling_child:
         scaling_child(a.scaling_child, a.d, a.max_steps, a.seed)
         return
+    if a.scale_child:
+        scale_child(a, a.scale_child)
+        return
     only = set(a.only.split(","))
+    if a.threads:
+        torch.set_num_threads(a.threads)
     baseline = baseline_ranking(a.baseline) if a.baseline else None
 
     print(
@@ -273,24 +428,7 @@ def main() -> None:
             raise SystemExit("MISMATCH between our ranking and the reference")
 
     if "single" in only:
-        X, y = make_cnn_like(a.n, a.d, seed=a.seed)
-        Xt, yt = torch.from_numpy(X).to(a.device), torch.as_tensor(y).to(a.device)
-        separation_indices(Xt[:200], yt[:200], device=a.device)  # warm-up
-        t_ours, t_ref, c_ours, c_ref = [], [], [], []
-        for _ in range(a.repeat):  # interleaved, so that both see the same load
-            ours, t, c = timed(separation_indices, Xt, yt, device=a.device)
-            t_ours.append(t)
-            c_ours.append(c)
-            ref, t, c = timed(reference_si_csi, Xt, yt)
-            t_ref.append(t)
-            c_ref.append(c)
-        print(
-            f"[single SI + CSI] N={a.n} D={a.d} on {a.device}: ours {min(t_ours):.2f} s (SI {ours['si']:.4f}, "
-            f"CSI {ours['csi']:.4f}), reference algorithm {min(t_ref):.2f} s (SI {ref[0]:.4f}, CSI {ref[1]:.4f}), "
-            f"ratio {min(t_ref) / min(t_ours):.2f}x (best of {a.repeat}; all ours {[round(v, 2) for v in t_ours]},"
-            f" reference {[round(v, 2) for v in t_ref]}); CPU time ours {min(c_ours):.2f} s, reference "
-            f"{min(c_ref):.2f} s, ratio {min(c_ref) / min(c_ours):.2f}x; load {os.getloadavg()[0]:.1f}"
-        )
+        section_single(a)
 
     if "full" in only:
         X, y = make_cnn_like(a.n, a.d, seed=a.seed)
@@ -298,15 +436,10 @@ def main() -> None:
         run_ranking(X, y, a.max_steps, "full ranking", baseline)
 
     if "wide" in only:
-        X, y = make_cnn_like(a.wide_n, a.wide_d, seed=a.seed)
-        Xt = torch.from_numpy(X)
-        del X
-        out, took, cpu = timed(separation_indices, Xt, y, device=a.device, center=False)
-        print(
-            f"[wide SI] N={a.wide_n} D={a.wide_d} on {a.device}: SI {out['si']:.4f} in {took:.1f} s (CPU "
-            f"{cpu:.1f} s); load {os.getloadavg()[0]:.1f}"
-        )
-        del Xt
+        section_wide(a)
+
+    if "scale" in only:
+        section_scale(a)
 
     if "profile" in only:
         cmd = [sys.executable, __file__, "--profile-child"] + (["--model", a.model] if a.model else [])

@@ -9,6 +9,9 @@ wrote it (``nnlab.format``). Writes are atomic: the data goes to a temporary fil
 folder, which is renamed onto the target only once it is complete, so a failure never leaves a
 half-written artifact behind. Loads check kind and version and turn foreign, truncated or newer
 files into one clear :class:`~nnlab.errors.ArtifactError`.
+
+Importing it costs no torch: tables (pandas, pyarrow) are read and written without it, and the tensor
+functions import torch and safetensors when called.
 """
 
 from __future__ import annotations
@@ -21,17 +24,18 @@ import json
 import math
 import os
 import secrets
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
-
-import torch
 
 from nnlab import __version__
 from nnlab.errors import ArtifactError, MetadataError, NnlabError, WriteError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
+    import torch
 
 FORMAT_VERSION = 1
 KIND_KEY = "nnlab.kind"
@@ -165,6 +169,20 @@ def save_text(text: str, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+def _torch_version() -> str:
+    """The running torch's version, or the installed one's when this process has not imported torch (a
+    ``summarize`` writes tables without it, and should not pay seconds to import it for one string)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return torch.__version__
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("torch")
+    except PackageNotFoundError:
+        return "not installed"
+
+
 def provenance(
     command: str | None = None,
     options: dict[str, Any] | None = None,
@@ -186,7 +204,7 @@ def provenance(
             "command": command if command is not None else "python",
             "options": {k: _plain(v) for k, v in (options or {}).items()},
             "nnlab_version": __version__,
-            "torch_version": torch.__version__,
+            "torch_version": _torch_version(),
             "utc_time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
     info.update({k: v for k, v in extra.items() if v is not None})
@@ -438,7 +456,7 @@ def artifact_kind(path: str | os.PathLike) -> str:
     if not p.exists():
         raise ArtifactError(f"{p}: no such file")
     if p.suffix == ".parquet":
-        load_table(p)
+        read_arrow_table(p)
         return "table"
     from safetensors import safe_open
 
@@ -514,6 +532,8 @@ def save_features(
     for name, t in layers.items():
         if t.shape[0] != n:
             raise NnlabError(f"layer {name!r} has {t.shape[0]} rows but there are {n} labels")
+    import torch
+
     tensors = {"labels": labels.to(torch.int64), **{k: v.reshape(n, -1) for k, v in layers.items()}}
     metadata = {"nnlab.layers": json.dumps(list(layers)), "nnlab.meta": json.dumps(meta)}
     return save_tensors(path, tensors, metadata, "features")
@@ -525,6 +545,8 @@ def load_features(path: str | os.PathLike) -> FeatureSet:
     if "labels" not in tensors:
         raise ArtifactError(f"{path} has no 'labels' tensor")
     order = read_json_field(path, metadata, "nnlab.layers", ListOf(str), []) or [k for k in tensors if k != "labels"]
+    if not order:
+        raise ArtifactError(f"{path} holds labels but no layer of features")
     unknown = [k for k in order if k not in tensors or k == "labels"]
     if unknown:
         raise MetadataError(
@@ -537,7 +559,39 @@ def load_features(path: str | os.PathLike) -> FeatureSet:
     bad = [k for k in order if tensors[k].dim() != 2 or tensors[k].shape[0] != labels.shape[0]]
     if bad:
         raise ArtifactError(f"{path}: layer {bad[0]!r} is not a {labels.shape[0]}-row matrix like the labels")
+    labels = check_label_tensor(path, "labels", labels, len(labels), meta.get("classes"))
     return FeatureSet(layers={k: tensors[k] for k in order}, labels=labels, meta=meta)
+
+
+def check_label_tensor(
+    path: str | os.PathLike, name: str, values: torch.Tensor, rows: int, classes: list[str] | None
+) -> torch.Tensor:
+    """A stored tensor of class indices, checked and returned as int64: ``rows`` whole numbers in 0..C-1.
+
+    C is the number of ``classes`` the file records; where it records none, N samples can show at most
+    N classes, so the indices must lie in 0..N-1. Anything else (floats, negative or huge values, a
+    count that differs from the samples') would be read as classes that do not exist.
+    """
+    if values.dtype.is_floating_point or values.dtype.is_complex or values.dtype == torch.bool:
+        raise ArtifactError(f"{path}: the {name!r} tensor must hold whole class indices, found {values.dtype}")
+    if values.dim() != 1 or len(values) != rows:
+        raise ArtifactError(
+            f"{path}: the {name!r} tensor must hold {rows} values, one per sample; found shape {list(values.shape)}"
+        )
+    values = values.to(torch.int64)
+    if not rows:
+        return values
+    bound = len(classes) if classes is not None else rows
+    if bound == 0:
+        raise ArtifactError(f"{path}: the {name!r} tensor holds class indices, but the file records no classes")
+    outside = (values < 0) | (values >= bound)
+    if bool(outside.any()):
+        which = f"the file's {bound} classes" if classes is not None else f"{rows} samples (no classes recorded)"
+        raise ArtifactError(
+            f"{path}: {int(outside.sum())} of {rows} values of the {name!r} tensor lie outside 0..{bound - 1} "
+            f"({which}), e.g. {int(values[outside][0])}"
+        )
+    return values
 
 
 # --------------------------------------------------------------------------- adversarial sets
@@ -565,6 +619,8 @@ def save_adversarial(
     meta: dict[str, Any],
 ) -> Path:
     """Write an adversarial-set artifact (images N×C×H×W in [0, 1], labels, predictions, split indices)."""
+    import torch
+
     tensors = {
         "images": images.float(),
         "labels": labels.to(torch.int64),
@@ -582,9 +638,25 @@ def load_adversarial(path: str | os.PathLike) -> AdversarialSet:
     if missing:
         raise ArtifactError(f"{path} lacks the tensors {', '.join(sorted(missing))}")
     meta = read_json_field(path, metadata, "nnlab.meta", dict, {}, fields=ADVERSARIAL_META_FIELDS)
-    return AdversarialSet(
-        **{k: tensors[k] for k in ("images", "labels", "clean_pred", "adv_pred", "indices")}, meta=meta
-    )
+    images = tensors["images"]
+    if images.dim() != 4 or not images.dtype.is_floating_point:
+        raise ArtifactError(
+            f"{path}: the 'images' tensor must be N×C×H×W floating-point pixels, found {images.dtype} of shape "
+            f"{list(images.shape)}"
+        )
+    checked = {
+        k: check_label_tensor(path, k, tensors[k], len(images), meta.get("classes"))
+        for k in ("labels", "clean_pred", "adv_pred")
+    }
+    indices = tensors["indices"]
+    if indices.dtype.is_floating_point or indices.dtype == torch.bool or list(indices.shape) != [len(images)]:
+        raise ArtifactError(
+            f"{path}: the 'indices' tensor must hold {len(images)} whole numbers, found {indices.dtype} of shape "
+            f"{list(indices.shape)}"
+        )
+    if len(indices) and int(indices.min()) < 0:
+        raise ArtifactError(f"{path}: the 'indices' tensor holds negative positions, e.g. {int(indices.min())}")
+    return AdversarialSet(images=images, **checked, indices=indices.to(torch.int64), meta=meta)
 
 
 # --------------------------------------------------------------------------- tables
@@ -613,15 +685,19 @@ def save_table(path: str | os.PathLike, df: "pd.DataFrame", meta: dict[str, Any]
     return Path(path)
 
 
-def load_table(path: str | os.PathLike, table: str | None = None) -> tuple["pd.DataFrame", dict[str, Any]]:
-    """Read an nnlab parquet table and its metadata; ``table`` checks the ``table`` field (e.g. 'ranking')."""
+def read_arrow_table(path: str | os.PathLike, table: str | None = None) -> tuple["pa.Table", dict[str, Any]]:
+    """Read an nnlab parquet table as a pyarrow Table, with its metadata checked as :func:`load_table` does.
+
+    For readers that need no DataFrame (`nnlab inspect`), which then start without importing pandas.
+    """
     import pyarrow.parquet as pq
 
     p = Path(path)
     if not p.exists():
         raise ArtifactError(f"{p}: no such file")
     try:
-        t = pq.read_table(p)
+        with pq.ParquetFile(p) as f:  # not pq.read_table: its dataset reader imports pandas (seconds)
+            t = f.read()
     except Exception:
         raise ArtifactError(f"{p} is not a readable parquet table (foreign or truncated file)") from None
     raw = (t.schema.metadata or {}).get(TABLE_META_KEY)
@@ -632,10 +708,16 @@ def load_table(path: str | os.PathLike, table: str | None = None) -> tuple["pd.D
         raise ArtifactError(f"{p} was written by a newer nnlab (table format {meta.get(FORMAT_KEY)}); upgrade nnlab")
     if table is not None and meta.get("table") != table:
         raise ArtifactError(f"{p} is an nnlab {meta.get('table', 'unnamed')} table, but a {table} table is needed here")
+    return t, meta
+
+
+def load_table(path: str | os.PathLike, table: str | None = None) -> tuple["pd.DataFrame", dict[str, Any]]:
+    """Read an nnlab parquet table and its metadata; ``table`` checks the ``table`` field (e.g. 'ranking')."""
+    t, meta = read_arrow_table(path, table)
     try:
         df = t.to_pandas()
     except Exception as exc:  # pandas' own schema metadata is as untrusted as ours
-        raise MetadataError(f"{p}: the table's pandas metadata is unreadable ({type(exc).__name__})") from None
+        raise MetadataError(f"{Path(path)}: the table's pandas metadata is unreadable ({type(exc).__name__})") from None
     return df, meta
 
 

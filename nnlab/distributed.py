@@ -27,20 +27,11 @@ import torch.distributed as dist
 
 from nnlab.device import resolve_device
 from nnlab.errors import NnlabError
+from nnlab.launch import env_local_rank, env_rank, env_world_size, launched  # noqa: F401  (torch-free; re-exported)
 
 TIMEOUT_ENV = "NNLAB_DIST_TIMEOUT"
 """Minutes a rank waits in a collective for the others (default 60): rank 0 alone computes SI indices
 and writes files while the other ranks wait at the next collective."""
-
-
-def launched() -> bool:
-    """Whether this process was started by torchrun (or another launcher that sets ``RANK`` and ``WORLD_SIZE``)."""
-    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
-
-
-def env_rank() -> int:
-    """This process's rank as the launcher announced it (0 outside torchrun); readable before the group exists."""
-    return int(os.environ.get("RANK", "0")) if launched() else 0
 
 
 def is_distributed() -> bool:
@@ -77,7 +68,7 @@ def setup_device(name: str = "auto") -> torch.device:
         raise NnlabError("a torchrun run needs CPU or CUDA devices: an MPS device cannot join a process group")
     if device.type == "cuda":
         if device.index is None:
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            device = torch.device("cuda", env_local_rank())
         torch.cuda.set_device(device)
     backend = "nccl" if device.type == "cuda" else "gloo"
     if is_distributed():

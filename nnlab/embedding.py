@@ -283,7 +283,8 @@ def model_inputs(
     An adversarial set whose image shape differs from the model's input is refused.
     """
     import torch
-    from torch.utils.data import Subset
+
+    from nnlab.training.evaluate_run import adversarial_originals
 
     dev = resolve_device(device)
     model = load_model(model_path, device=dev)
@@ -313,16 +314,10 @@ def model_inputs(
         limit=None if paired else limit,
         seed=seed,
     )
-    ds = dataset_for_model(model, data, split)
     if paired:  # the clean originals of the adversarial images, in the same order
-        position = {int(v): i for i, v in enumerate(getattr(ds, "indices", range(len(ds))))}
-        missing = [int(i) for i in adv_set.indices if int(i) not in position]
-        if missing:
-            raise NnlabError(
-                f"{adversarial} refers to samples {missing[:3]} that {name}:{split} does not have; "
-                "use the val_fraction it was made with"
-            )
-        ds = Subset(ds, [position[int(i)] for i in adv_set.indices])
+        ds = adversarial_originals(model, adv_set, data, adversarial)
+    else:
+        ds = dataset_for_model(model, data, split)
     clean = model_features(model, make_loader(ds, batch_size, shuffle=False, num_workers=num_workers), layer_name, dev)
     adv = None
     if adv_set is not None:

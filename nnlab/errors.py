@@ -29,6 +29,10 @@ class ParameterError(NnlabError):
         self.parameters = (parameters,) if isinstance(parameters, str) else tuple(parameters)
 
 
+class UsageError(ParameterError):
+    """Parameters that contradict each other (the same setting given twice); the CLI exits 2, as for a usage error."""
+
+
 class UnknownNameError(NnlabError):
     """A registry lookup failed; the message lists the valid names."""
 

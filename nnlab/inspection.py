@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from nnlab import artifacts
-from nnlab.models import count_parameters, list_layers, load_model
 
 
 @dataclass
@@ -49,6 +48,8 @@ def describe(path: str | Path, layers: bool = False) -> list[Section]:
 
 
 def _describe_model(path: Path, meta: dict[str, str], layers: bool) -> list[Section]:
+    from nnlab.models import count_parameters, list_layers, load_model  # lazy: a table is described without torch
+
     model = load_model(path)
     spec = model.spec
     total, trainable = count_parameters(model.net)
@@ -92,7 +93,8 @@ def _describe_model(path: Path, meta: dict[str, str], layers: bool) -> list[Sect
 
 
 def _describe_table(path: Path) -> list[Section]:
-    df, meta = artifacts.load_table(path)
+    # pyarrow alone (no pandas, which takes seconds to import); dtypes are named as pandas would name them
+    table, meta = artifacts.read_arrow_table(path)
     sections = [
         Section(
             "artifact",
@@ -100,8 +102,8 @@ def _describe_table(path: Path) -> list[Section]:
                 "file": str(path),
                 "kind": "table",
                 "table": meta.get("table", ""),
-                "rows": len(df),
-                "columns": len(df.columns),
+                "rows": table.num_rows,
+                "columns": table.num_columns,
             },
         )
     ]
@@ -109,13 +111,29 @@ def _describe_table(path: Path) -> list[Section]:
         Section(
             "columns",
             columns=["name", "dtype", "example"],
-            rows=[[c, str(df[c].dtype), _short(df[c].iloc[0]) if len(df) else ""] for c in df.columns],
+            rows=[
+                [field.name, _dtype_name(field.type), _short(table.column(field.name)[0].as_py()) if len(table) else ""]
+                for field in table.schema
+            ],
         )
     )
     extra = {k: _short(v) for k, v in meta.items() if k not in ("nnlab.kind", "nnlab.format", "table")}
     if extra:
         sections.append(Section("metadata", extra))
     return sections
+
+
+def _dtype_name(arrow_type: Any) -> str:
+    """The name pandas gives a column of this arrow type (float64, int64, bool, str, …)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "str"
+    try:
+        return str(np.dtype(arrow_type.to_pandas_dtype()))
+    except (NotImplementedError, TypeError):
+        return str(arrow_type)
 
 
 def _short(value: Any, limit: int = 100) -> str:

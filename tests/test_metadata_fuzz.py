@@ -4,7 +4,9 @@ Artifacts come from files people exchange, so their metadata is untrusted input.
 of model, features, adversarial and table artifacts, each mutation (missing, not JSON, wrong type,
 a list where a mapping belongs, absurd values) is written into a copy of a good artifact, and each
 command that reads that kind runs on it through the CLI: the contract is no traceback, exit
-status 1, one line, and no output file.
+status 1, one line, and no output file. The tensors are untrusted too: the label tensors of
+features and adversarial files (dtype, range, count) and the weight tensors of model files (dtype,
+shape, presence) are mutated the same way.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
+import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 from typer.testing import CliRunner
@@ -173,6 +176,37 @@ TABLE_FIELDS = {
     "samples": {"negative": -2},
 }
 
+# Tensor mutations: (tensor name, function of the good tensor → the bad one, or DROP / a new name → ADD).
+ADD = object()  # "add this tensor"
+LABEL_MUTATIONS = {
+    "float": lambda t: t.float(),
+    "bool": lambda t: t > 4,
+    "negative": lambda t: torch.cat([torch.tensor([-1]), t[1:]]),
+    "huge": lambda t: t * 10**12 + 1,
+    "one too many": lambda t: torch.cat([t, t[:1]]),
+    "one too few": lambda t: t[:-1],
+    "a column": lambda t: t.reshape(-1, 1),
+}
+FEATURES_TENSORS = {f"labels {label}": ("labels", fn) for label, fn in LABEL_MUTATIONS.items()}
+ADVERSARIAL_TENSORS = {
+    **{f"labels {label}": ("labels", fn) for label, fn in LABEL_MUTATIONS.items()},
+    "clean_pred huge": ("clean_pred", LABEL_MUTATIONS["huge"]),
+    "adv_pred float": ("adv_pred", LABEL_MUTATIONS["float"]),
+    "adv_pred one too few": ("adv_pred", LABEL_MUTATIONS["one too few"]),
+    "indices float": ("indices", lambda t: t.double()),
+    "indices negative": ("indices", lambda t: -1 - t),
+    "images integer": ("images", lambda t: (t * 255).to(torch.uint8)),
+    "images flat": ("images", lambda t: t.reshape(len(t), -1)),
+}
+MODEL_TENSORS = {
+    "a bias as int32 (same bytes)": ("conv1.bias", lambda t: t.view(torch.int32)),
+    "a weight as float64": ("conv2.weight", lambda t: t.double()),
+    "a weight as float16": ("fc.weight", lambda t: t.half()),
+    "a bias one short": ("conv1.bias", lambda t: t[:-1]),
+    "a weight missing": ("fc.weight", DROP),
+    "an extra tensor": ("extra.weight", ADD),
+}
+
 # -------------------------------------------------------------------------- commands per kind
 
 
@@ -294,6 +328,20 @@ def _mutate_safetensors(src, dst, key, value):
     save_file(tensors, str(dst), metadata=meta)
 
 
+def _mutate_tensor(src, dst, key, change):
+    """Copy ``src`` to ``dst`` with tensor ``key`` changed by ``change`` (a function, DROP or ADD); metadata kept."""
+    with safe_open(str(src), framework="pt") as f:
+        meta = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    if change is DROP:
+        del tensors[key]
+    elif change is ADD:
+        tensors[key] = torch.zeros(3)
+    else:
+        tensors[key] = change(tensors[key]).contiguous()
+    save_file(tensors, str(dst), metadata=meta)
+
+
 def _mutate_table(src, dst, key, value):
     table = pq.read_table(src)
     schema_meta = dict(table.schema.metadata)
@@ -354,6 +402,32 @@ def test_adversarial_metadata(good, tmp_path, field, value):
     _mutate_safetensors(good / "adv.safetensors", a, field, value)
     for name, args in adversarial_commands(good, a, tmp_path / "out.parquet").items():
         _check(f"{field} → {name}", _run(*args), tmp_path, [a])
+
+
+@pytest.mark.parametrize("key, change", [pytest.param(*v, id=k) for k, v in MODEL_TENSORS.items()])
+def test_model_tensors(good, tmp_path, key, change):
+    m, trunc = tmp_path / "bad.safetensors", tmp_path / "bad_trunc.safetensors"
+    _mutate_tensor(good / "model.safetensors", m, key, change)
+    _mutate_tensor(good / "trunc.safetensors", trunc, key if key != "fc.weight" else "conv1.weight", change)
+    for name, args in model_commands(good, m, trunc, tmp_path / "out").items():
+        out = tmp_path / ("out.safetensors" if args[0] in SAFETENSORS_OUT else "out.parquet")
+        _check(f"{key} → {name}", _run(*[out if a == tmp_path / "out" else a for a in args]), tmp_path, [m, trunc])
+
+
+@pytest.mark.parametrize("key, change", [pytest.param(*v, id=k) for k, v in FEATURES_TENSORS.items()])
+def test_features_tensors(good, tmp_path, key, change):
+    f = tmp_path / "bad.safetensors"
+    _mutate_tensor(good / "features.safetensors", f, key, change)
+    for name, args in features_commands(good, f, tmp_path / "out.parquet").items():
+        _check(f"{key} → {name}", _run(*args), tmp_path, [f])
+
+
+@pytest.mark.parametrize("key, change", [pytest.param(*v, id=k) for k, v in ADVERSARIAL_TENSORS.items()])
+def test_adversarial_tensors(good, tmp_path, key, change):
+    a = tmp_path / "bad.safetensors"
+    _mutate_tensor(good / "adv.safetensors", a, key, change)
+    for name, args in adversarial_commands(good, a, tmp_path / "out.parquet").items():
+        _check(f"{key} → {name}", _run(*args), tmp_path, [a])
 
 
 @pytest.mark.parametrize("which", ["profile", "ranking", "metrics"])

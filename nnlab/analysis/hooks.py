@@ -74,12 +74,13 @@ def extract_activations(
     num_workers: int = 0,
     dtype: torch.dtype = torch.float32,
     progress: ProgressFn | None = None,
+    everywhere: bool = False,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Flattened activations (N × D each, on the CPU, ``dtype``) of ``layers`` for every item of ``ds``, and the
     labels; the model runs in eval mode.
 
     Under torchrun each rank runs a contiguous share of whole batches and rank 0 gets every row, in the
-    one-process order; the other ranks get back their own share only.
+    one-process order; the other ranks get back their own share only, or every row too with ``everywhere``.
     """
     if not distributed.is_distributed():
         return _activations(model, ds, layers, device, batch_size, num_workers, dtype, progress)
@@ -88,9 +89,9 @@ def extract_activations(
         acts, labels = _activations(model, Subset(ds, part), layers, device, batch_size, num_workers, dtype, progress)
     else:
         acts, labels = {name: torch.empty(0, 0, dtype=dtype) for name in layers}, torch.empty(0, dtype=torch.int64)
-    gathered = {name: distributed.gather_rows(acts.pop(name)) for name in layers}
-    labels = distributed.gather_rows(labels)
-    if distributed.is_main() and not len(labels):
+    gathered = {name: distributed.gather_rows(acts.pop(name), everywhere=everywhere) for name in layers}
+    labels = distributed.gather_rows(labels, everywhere=everywhere)
+    if (everywhere or distributed.is_main()) and not len(labels):
         raise NnlabError("the dataset is empty")
     return gathered, labels
 
@@ -179,9 +180,10 @@ def group_layers(dims: dict[str, int], n: int, memory_mb: float, itemsize: int =
         need = float(itemsize) * n * dim
         if need > budget:
             fit = int(budget // (itemsize * dim))
+            fewer = f"profile at most {fit:,} samples, use a" if fit else "even one sample is over it; use a"
             raise NnlabError(
                 f"layer {name} gives {dim:,} features per sample: {need / 2**20:,.0f} MB of activations for {n:,} "
-                f"samples, over the {memory_mb:,.0f} MB activation budget; profile at most {fit:,} samples, use a "
+                f"samples, over the {memory_mb:,.0f} MB activation budget; {fewer} "
                 f"smaller input size or leave this layer out, or allow at least {need / 2**20:,.0f} MB "
                 f"(plus the model and about 0.5 GB of working memory)"
             )
@@ -197,7 +199,9 @@ def group_layers(dims: dict[str, int], n: int, memory_mb: float, itemsize: int =
 def _indices_row(
     X: torch.Tensor, y: torch.Tensor, orders: Iterable[int], normalize: bool, device: Any
 ) -> dict[str, float]:
-    return separation_indices(X, y, orders=tuple(orders), center=True, normalize=normalize, device=device)
+    # under torchrun every process holds all rows and takes a share of the neighbour search; all get the indices
+    group = torch.distributed.group.WORLD if distributed.is_distributed() else None
+    return separation_indices(X, y, orders=tuple(orders), center=True, normalize=normalize, device=device, group=group)
 
 
 def si_profile(
@@ -246,11 +250,15 @@ def si_profile(
                     + f" ({len(ds):,} samples)"
                 )
             acts, labels = extract_activations(
-                model, ds, group, device=device, batch_size=batch_size, num_workers=num_workers, dtype=dtype
+                model,
+                ds,
+                group,
+                device=device,
+                batch_size=batch_size,
+                num_workers=num_workers,
+                dtype=dtype,
+                everywhere=True,  # under torchrun the processes share each layer's neighbour search
             )
-            if not distributed.is_main():  # under torchrun rank 0 computes the indices on the gathered rows
-                done += len(group)
-                continue
             for name in group:
                 done += 1
                 if progress is not None:

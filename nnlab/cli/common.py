@@ -18,7 +18,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from nnlab.cli.choices import DEVICES, Precision
-from nnlab.errors import NnlabError, ParameterError
+from nnlab.errors import NnlabError, ParameterError, UsageError
+from nnlab.launch import env_rank
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -176,14 +177,17 @@ QuietOpt = Annotated[
 OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="Output file.", rich_help_panel=OUTPUT_PANEL)]
 
 
-# The packages that register into lower layers' registries: the proposals: dataset opener
-# (nnlab.detection), the knn surgery operation and the attacks (nnlab.robustness).
+# The packages that register into lower layers' registries: the proposals: dataset opener and the align roi
+# mode (nnlab.detection), the knn surgery operation and the attacks (nnlab.robustness). Importing one runs its
+# small `plugin` module only, which declares those names (nnlab.registry.declare); a registry imports the
+# registering module when a command looks one of the names up.
 PLUGIN_PACKAGES = ("nnlab.detection", "nnlab.robustness")
 
 
 def register_plugins() -> None:
-    """Import the packages that register datasets, surgery operations and attacks, so that every name works
-    in every command. Done when a command runs, not at start-up: they import torch, which `--help` should not."""
+    """Declare the names the plugin packages register, so that every name works (and is listed) in every command.
+
+    Cheap (no torch): the modules behind the names load on their first lookup."""
     for name in PLUGIN_PACKAGES:
         importlib.import_module(name)
 
@@ -211,8 +215,6 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, nnlab_context: typer.Context, **kwargs: Any) -> Any:
         token = _RUNNING.set((nnlab_context, kwargs))
-        from nnlab.distributed import env_rank  # lazy: it imports torch, which start-up should not
-
         quiet_rank = env_rank() > 0  # under torchrun only rank 0 shows progress, tables and summaries
         console.quiet = err_console.quiet = quiet_rank
         try:
@@ -221,7 +223,7 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
         except NnlabError as exc:
             err_console.quiet = False
             err_console.print(f"[bold red]error:[/] {in_flags(exc)}", soft_wrap=True)
-            raise typer.Exit(1) from None
+            raise typer.Exit(2 if isinstance(exc, UsageError) else 1) from None
         except KeyboardInterrupt:
             err_console.print("[bold red]interrupted[/]")
             raise typer.Exit(130) from None
@@ -245,8 +247,9 @@ def in_flags(exc: NnlabError) -> str:
         return message
     flags = {param.name: max(param.opts, key=len) for param in ctx.command.params if param.param_type_name == "option"}
     for name in exc.parameters:
-        if name in flags:
-            message = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flags[name], message, count=1)
+        flag = flags.get(name) or flags.get(name.removesuffix("s"))  # model_args is the repeated --model-arg
+        if flag:
+            message = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flag, message, count=1)
     return message
 
 

@@ -46,9 +46,10 @@ def summarize(
         typer.Option(
             "--reference",
             "-r",
-            help="Seed figures to put beside the rows: a registered reference (s1-norm, s2-transfer, "
-            "s4-generalization, "
-            "s4-robustness) or a .parquet/.csv table whose first column names the rows.",
+            help="Seed figures and findings to put beside the rows: a registered reference (s0-compression, "
+            "s1-norm, s2-transfer, s3-finetune, s4-generalization, s4-robustness), a .toml reference file, or a "
+            ".parquet/.csv table whose first column names the rows (figures only). Each finding is printed with "
+            "this run's verdict and stored in the table's metadata (findings).",
         ),
     ] = None,
     key: Annotated[str, typer.Option("--key", help="Name of the row-name column.")] = "model",
@@ -66,16 +67,36 @@ def summarize(
             "--plot-columns", help="Comma-separated columns for the bars (default: every numeric study column)."
         ),
     ] = None,
-    plot_split: Annotated[str, typer.Option("--plot-split", help="Split of the si-curves.")] = "test",
-    plot_measure: Annotated[str, typer.Option("--plot-measure", help="Measure of the si-curves (si, csi, …).")] = "si",
+    plot_split: Annotated[
+        str, typer.Option("--plot-split", help="Split(s) of the si-curves, comma-separated: one row of panels each.")
+    ] = "test",
+    plot_measure: Annotated[
+        str,
+        typer.Option(
+            "--plot-measure", help="Measure(s) of the si-curves (si, csi, …), comma-separated: one panel each."
+        ),
+    ] = "si",
     title: Annotated[str | None, typer.Option("--title", help="Title of the printed table and the figure.")] = None,
+    column_as: Annotated[
+        str | None,
+        typer.Option(
+            "--column-as",
+            metavar="STUDY=SEED,...",
+            help="Study columns that stand for the seed's in the findings, e.g. colordigits_acc=svhn_acc "
+            "(default: a finding reads the study column of its own name).",
+        ),
+    ] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Join per-model metrics, history, SI-profile and comparison tables into one study table (and figure)."""
-    from nnlab.report import frame_table
+    from nnlab.report import frame_table, table
     from nnlab.studies import summarize as run_summarize
 
     columns = [c.strip() for c in plot_columns.split(",") if c.strip()] if plot_columns else None
+    pairs = [p.strip() for p in column_as.split(",") if p.strip()] if column_as else []
+    bad = [p for p in pairs if p.count("=") != 1 or not all(p.split("="))]
+    if bad:
+        raise typer.BadParameter(f"write STUDY=SEED pairs, got {bad[0]!r}", param_hint="--column-as")
     result = run_summarize(
         cells,
         key=key,
@@ -87,9 +108,21 @@ def summarize(
         plot_split=plot_split,
         plot_measure=plot_measure,
         title=title,
+        column_as=dict(p.split("=") for p in pairs),
         provenance=cli_provenance(),
     )
     if not quiet:
         shown = frame_table(title or "study summary", result.table)
         shown.caption = " · ".join(str(p) for p in (result.output, result.plot) if p is not None) or None
         print_whole(shown)
+        if result.findings:
+            rows = [
+                [mine.claim, mine.verdict, mine.measured, seed.verdict]
+                for mine, seed in zip(result.findings, result.seed_findings, strict=True)
+            ]
+            checked = table(
+                "the seed's findings, checked on this run", ["finding", "this run", "measured", "seed"], rows
+            )
+            for column in checked.columns:
+                column.justify = "left"
+            print_whole(checked)

@@ -83,6 +83,15 @@ def train(
             rich_help_panel=MODEL_PANEL,
         ),
     ] = None,
+    init_skip: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--init-skip",
+            help="Leave parameters matching a pattern at their new initialisation when copying --init weights, "
+            "e.g. 'classifier' to retrain a new classifier on the init model's features (repeatable).",
+            rich_help_panel=MODEL_PANEL,
+        ),
+    ] = None,
     pretrained: Annotated[
         bool, typer.Option("--pretrained", help="Load hub weights (needs a network).", rich_help_panel=MODEL_PANEL)
     ] = False,
@@ -296,7 +305,6 @@ def train(
     quiet: QuietOpt = False,
 ) -> None:
     """Train a model and keep its best-validation weights (and a history table beside it)."""
-    import nnlab.detection.align  # noqa: F401  (registers roi mode "align" for run_train)
     from nnlab.report import frame_table, key_values
     from nnlab.robustness.training import RobustnessSettings
     from nnlab.training.train_run import TrainRequest, run_train
@@ -318,6 +326,7 @@ def train(
         model=model,
         dataset=dataset,
         init=init,
+        init_skip=init_skip or [],
         pretrained=pretrained,
         weights=weights,
         width=width,

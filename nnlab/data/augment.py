@@ -41,6 +41,14 @@ def _flip_rotate(image_size: int, channels: int) -> Augment:
     return v2.Compose([v2.RandomHorizontalFlip(), v2.RandomRotation(10)])
 
 
+@AUGMENTS.register("rotate", help="random rotation of up to 10 degrees: seed S1's flip-rotate without the flip, for "
+                                  "classes that mirroring changes (digits)")
+def _rotate(image_size: int, channels: int) -> Augment:
+    from torchvision.transforms import v2
+
+    return v2.RandomRotation(10)
+
+
 @AUGMENTS.register("svhn-aug", help="affine 10°/0.1/0.9-1.1, colour jitter 0.2/0.2, perspective 0.2 p0.5, "
                                     "random crop with size//8 padding (seed S4)")
 def _svhn_aug(image_size: int, channels: int) -> Augment:

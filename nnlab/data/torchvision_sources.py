@@ -36,7 +36,7 @@ from torchvision import datasets as tvd
 from nnlab.data.info import CIFAR10_CLASSES, CIFAR100_CLASSES, DIGIT_CLASSES, FASHION_CLASSES, \
     TORCHVISION_STATS, DatasetInfo
 from nnlab.data.safe_pickle import load_plain_pickle
-from nnlab.data.source import Part, Source
+from nnlab.data.source import Part, Source, check_counts, check_image_shape, check_label_range, integer_labels
 from nnlab.errors import NnlabError
 
 
@@ -113,27 +113,100 @@ def _reason(exc: BaseException) -> str:
 
 @lru_cache(maxsize=4)
 def _read(name: str, root: str, part: str, stamp: tuple) -> tuple[torch.Tensor, np.ndarray, list[str] | None]:
+    """Images (uint8 N×C×H×W), labels and (CIFAR only) class names of one part, each file checked for consistency."""
     spec = SPECS[name]
     if spec.cls in (_CIFAR10, _CIFAR100):
         return _read_cifar(spec.cls, Path(root), part)
-    ds = spec.cls(root, download=False, **spec.kwargs(part))
     if spec.cls is _SVHN:
-        return torch.from_numpy(np.ascontiguousarray(ds.data)), np.asarray(ds.labels, dtype=np.int64), None
-    return ds.data.unsqueeze(1).contiguous(), ds.targets.numpy().astype(np.int64), None
+        return _read_svhn(Path(root) / f"{'train' if part == 'pool' else 'test'}_32x32.mat", len(spec.classes))
+    folder = Path(root) / spec.folder
+    prefix = "train" if part == "pool" else "t10k"
+    return _read_idx_pair(folder / f"{prefix}-images-idx3-ubyte", folder / f"{prefix}-labels-idx1-ubyte", spec)
 
 
 def _read_cifar(cls: Any, root: Path, part: str) -> tuple[torch.Tensor, np.ndarray, list[str]]:
     """CIFAR batches in torchvision's layout, each read with the restricted unpickler (never ``pickle.load``)."""
     folder = root / cls.base_folder
+    meta_file = folder / cls.meta["filename"]
+    meta = _entries(meta_file, cls.meta["key"])
+    classes = [str(c) for c in meta[cls.meta["key"]]]
+    if not classes:
+        raise NnlabError(f"{meta_file} names no classes")
     data, targets = [], []
     for file_name, _ in cls.train_list if part == "pool" else cls.test_list:
-        entry = load_plain_pickle(folder / file_name)
-        data.append(np.asarray(entry["data"], dtype=np.uint8))
-        targets.extend(entry["labels"] if "labels" in entry else entry["fine_labels"])
-    meta = load_plain_pickle(folder / cls.meta["filename"])
-    classes = [str(c) for c in meta[cls.meta["key"]]]
+        path = folder / file_name
+        entry = _entries(path, "data")
+        key = "labels" if "labels" in entry else "fine_labels"
+        if key not in entry:
+            raise NnlabError(f"{path} has no 'labels' (CIFAR-10) or 'fine_labels' (CIFAR-100) entry")
+        rows = np.asarray(entry["data"])
+        if rows.ndim != 2:
+            raise NnlabError(f"{path}: its data is an array of {rows.ndim} dimensions; CIFAR stores one row per image")
+        check_image_shape(str(path), rows.shape[1:], (3072,), "3×32×32 values per row")
+        if rows.dtype != np.uint8:
+            raise NnlabError(f"{path}: its images must be bytes (uint8), found {rows.dtype} values")
+        labels = integer_labels(str(path), entry[key])
+        check_counts(str(path), len(rows), len(labels))
+        check_label_range(str(path), labels, len(classes))
+        data.append(rows)
+        targets.append(labels)
     images = torch.from_numpy(np.ascontiguousarray(np.vstack(data).reshape(-1, 3, 32, 32)))
-    return images, np.asarray(targets, dtype=np.int64), classes
+    return images, np.concatenate(targets), classes
+
+
+def _entries(path: Path, key: str) -> dict:
+    """A CIFAR pickle (a plain mapping) that must hold ``key``."""
+    entry = load_plain_pickle(path)
+    if not isinstance(entry, dict) or key not in entry:
+        raise NnlabError(f"{path} is not a CIFAR file in torchvision's layout (it has no {key!r} entry)")
+    return entry
+
+
+def _read_svhn(path: Path, n_classes: int) -> tuple[torch.Tensor, np.ndarray, None]:
+    """An SVHN .mat file: X is H×W×C×N uint8, y holds N labels 1..10 (10 standing for the digit 0)."""
+    import scipy.io
+
+    loaded = scipy.io.loadmat(str(path))
+    if "X" not in loaded or "y" not in loaded:
+        raise NnlabError(f"{path} is not an SVHN file (it needs the variables X and y)")
+    x, y = np.asarray(loaded["X"]), np.asarray(loaded["y"])
+    if x.ndim != 4:
+        raise NnlabError(f"{path}: X is an array of {x.ndim} dimensions; SVHN stores 32×32×3×N images")
+    check_image_shape(f"{path} (X)", x.shape[:3], (32, 32, 3), "height×width×channels, N last")
+    if x.dtype != np.uint8:
+        raise NnlabError(f"{path}: its images must be bytes (uint8), found {x.dtype} values")
+    if y.ndim == 2 and 1 in y.shape:
+        y = y.reshape(-1)
+    labels = integer_labels(f"{path} (y)", y)
+    check_counts(f"{path} (X)", x.shape[3], len(labels), "y")
+    labels = np.where(labels == 10, 0, labels)  # SVHN's 10 is the digit 0 (torchvision reads 0 as 0 too)
+    check_label_range(f"{path} (y, with 10 read as 0)", labels, n_classes)
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(3, 2, 0, 1))), labels, None
+
+
+def _read_idx_pair(images_file: Path, labels_file: Path,
+                   spec: TorchvisionSpec) -> tuple[torch.Tensor, np.ndarray, None]:
+    """An MNIST-style pair of idx files: N×28×28 uint8 images and N uint8 labels."""
+    from torchvision.datasets.mnist import read_sn3_pascalvincent_tensor
+
+    arrays = []
+    for path in (images_file, labels_file):
+        try:
+            arrays.append(read_sn3_pascalvincent_tensor(str(path), strict=True))
+        except Exception as exc:  # torchvision asserts on a bad header or a body of the wrong length
+            raise NnlabError(f"could not read {path} as an idx file ({_reason(exc)}); delete the damaged files "
+                             f"and download again") from None
+    images, labels = arrays
+    if images.dim() != 3:
+        raise NnlabError(f"{images_file} holds a {images.dim()}-dimensional array; the format needs N×28×28 images")
+    check_image_shape(str(images_file), tuple(images.shape[1:]), (spec.size, spec.size))
+    if images.dtype != torch.uint8 or labels.dtype != torch.uint8:
+        raise NnlabError(f"{images_file if images.dtype != torch.uint8 else labels_file} must hold bytes (uint8), "
+                         f"found {images.dtype if images.dtype != torch.uint8 else labels.dtype}")
+    targets = integer_labels(str(labels_file), labels.numpy())
+    check_counts(str(images_file), len(images), len(targets), str(labels_file))
+    check_label_range(str(labels_file), targets, len(spec.classes))
+    return images.unsqueeze(1).contiguous(), targets, None
 
 
 class TorchvisionSource(Source):
@@ -188,6 +261,4 @@ class TorchvisionSource(Source):
                              f"damaged files and download again") from None
         if classes:
             self.classes = classes
-        if len(targets) and (targets.min() < 0 or targets.max() >= len(self.classes)):
-            raise NnlabError(f"{self.spec.name} files in {self.folder} have labels outside 0..{len(self.classes) - 1}")
         return Part(targets=targets, positions=np.arange(len(targets), dtype=np.int64), images=images)

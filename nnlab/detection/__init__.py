@@ -13,8 +13,9 @@ Stages, each a function the CLI wraps:
 
 Box convention everywhere: 0-based continuous ``(x1, y1, x2, y2)`` (see :mod:`nnlab.detection.voc`).
 
-Importing this package registers the ``proposals:PATH`` dataset opener into nnlab.data's registry
-(:mod:`nnlab.detection.dataset`); its other names are imported lazily (PEP 562).
+Importing this package declares the ``proposals:PATH`` dataset opener and the ``align`` roi mode
+(:mod:`nnlab.detection.plugin`), which the registries of nnlab.data and nnlab.training then import on first
+use; its other names are imported lazily (PEP 562), so importing the package costs no torch.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from nnlab.detection import dataset as _dataset  # noqa: F401  registers the proposals: dataset
+from nnlab.detection import plugin as _plugin  # noqa: F401  declares proposals: and the align roi mode
 
 _EXPORTS = {
     "dataset": [

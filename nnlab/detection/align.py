@@ -78,6 +78,11 @@ def _resolve_auto(arch_kwargs: dict[str, Any], source) -> dict[str, Any]:
     if split not in (None, "auto") and (
         isinstance(split, bool) or not isinstance(split, int) or not 1 <= split < len(features)
     ):
+        if len(features) < 2:
+            raise NnlabError(
+                f"the backbone has {len(features)} feature block(s), too few to split; split must be "
+                f"auto or none, got {split!r}"
+            )
         raise NnlabError(f"split must be auto, none or a block count in 1..{len(features) - 1}, got {split!r}")
     if options.get("split") == "auto":
         options["split"] = c4_split(features, channels, stride=min(16, max(1, int(options["roi_size"]) // 8)))
@@ -195,7 +200,7 @@ class PooledRegionHead(nn.Module):
         return self.classifier(reduce_pooled(self.tail(maps), self.pool))
 
 
-@ROI_TRAINERS.register("align", help="fit a head on roi_align features of a frozen backbone (Fast R-CNN)")
+@ROI_TRAINERS.register("align")  # help: nnlab.detection.plugin
 def train_align_head(
     req,
     *,

@@ -273,8 +273,4 @@ def _proposals_info(arg: str, root=None) -> DatasetInfo:
     return load_proposals_dataset(arg, "all", limit=0).info
 
 
-DATASETS.register(
-    "proposals:",
-    help="region crops cut on the fly from a `nnlab propose-regions` table PATH.parquet "
-    "(split by image; balance option)",
-)(DatasetOpener(_open_proposals, _proposals_info))
+DATASETS.register("proposals:")(DatasetOpener(_open_proposals, _proposals_info))  # help: nnlab.detection.plugin

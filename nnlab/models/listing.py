@@ -8,11 +8,11 @@ feeds its final Linear classifier.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, NamedTuple
 
 import torch
 from torch import nn
-from torchvision.models import VGG, MobileNetV2, ResNet
 
 from nnlab.device import module_device
 from nnlab.errors import NnlabError
@@ -30,6 +30,16 @@ def raw_net(net: nn.Module) -> nn.Module:
     return net.net if isinstance(net, Classifier) else net
 
 
+def _is_torchvision(net: nn.Module, name: str) -> bool:
+    """Whether ``net`` is an instance of torchvision's model class ``name`` (VGG, ResNet, MobileNetV2).
+
+    A net cannot be one unless torchvision.models is loaded, so this asks without importing torchvision (which
+    takes seconds) for the nets that are not.
+    """
+    models = sys.modules.get("torchvision.models")
+    return models is not None and isinstance(net, getattr(models, name))
+
+
 def chain_plan(net: nn.Module) -> tuple[str, ...] | None:
     """The children a net runs in sequence (``+flatten``/``+pool`` mark functional steps), or None
     when its forward is not such a chain."""
@@ -38,11 +48,11 @@ def chain_plan(net: nn.Module) -> tuple[str, ...] | None:
         return tuple(plan)
     if isinstance(net, nn.Sequential):
         return tuple(name for name, _ in net.named_children())
-    if isinstance(net, VGG):
+    if _is_torchvision(net, "VGG"):
         return ("features", "avgpool", "+flatten", "classifier")
-    if isinstance(net, ResNet):
+    if _is_torchvision(net, "ResNet"):
         return ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "+flatten", "fc")
-    if isinstance(net, MobileNetV2):
+    if _is_torchvision(net, "MobileNetV2"):
         return ("features", "+pool", "+flatten", "classifier")
     return None
 
@@ -58,9 +68,9 @@ def profile_layers(net: nn.Module) -> list[tuple[str, nn.Module]]:
     net = raw_net(net)
     plan = getattr(type(net), "nnlab_profile", None)
     if plan is None:
-        if isinstance(net, VGG):
+        if _is_torchvision(net, "VGG"):
             plan = ("features*",)
-        elif isinstance(net, MobileNetV2):
+        elif _is_torchvision(net, "MobileNetV2"):
             plan = ("features*", "classifier")
         elif isinstance(net, SurgeredNet):
             plan = tuple(
@@ -95,11 +105,11 @@ def feature_layer(net: nn.Module) -> str:
     if isinstance(net, SurgeredNet):
         names = [n for n, _ in net.named_children()]
         return names[names.index("head") - 1] if "head" in names and names.index("head") > 0 else names[-1]
-    if isinstance(net, VGG):
+    if _is_torchvision(net, "VGG"):
         return "features"
-    if isinstance(net, ResNet):
+    if _is_torchvision(net, "ResNet"):
         return "avgpool"
-    if isinstance(net, MobileNetV2):
+    if _is_torchvision(net, "MobileNetV2"):
         return "features"
     return _before_classifier(net)
 
@@ -130,6 +140,8 @@ def resolve_layer(net: nn.Module, at: int | str) -> str:
     name → its module name; out-of-range or unknown → an error listing what is valid."""
     net = raw_net(net)
     layers = [name for name, _ in profile_layers(net)]
+    if not layers:
+        raise NnlabError(f"the model ({type(net).__name__}) has no layers to select")
     if isinstance(at, bool):
         raise NnlabError(f"layer must be an index or a name, got {at!r}")
     if isinstance(at, int) or (isinstance(at, str) and at.strip().isdigit()):

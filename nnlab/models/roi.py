@@ -82,6 +82,8 @@ class RoIAlignNet(nn.Module):
         if output_size < 1 or image_scale <= 0:
             raise NnlabError("output_size must be at least 1 and image_scale positive")
         if split is not None and not 1 <= int(split) < len(features):
+            if len(features) < 2:
+                raise NnlabError(f"the backbone has {len(features)} feature block(s), too few to split, got {split}")
             raise NnlabError(f"split must be in 1..{len(features) - 1}, got {split}")
         if scales is not None and (not scales or min(scales) <= 0 or not roi_size):
             raise NnlabError("scales must be positive numbers and need roi_size (the crop side the backbone knows)")
@@ -202,6 +204,8 @@ def build_roi_align(
         raise NnlabError(f"roi_align needs a backbone with a `features` block (mobilenet_v2, vgg16), not {backbone}")
     if blocks is not None:
         if not 1 <= int(blocks) <= len(features):
+            if not len(features):
+                raise NnlabError(f"the {backbone} backbone has no feature blocks to keep, got blocks={blocks}")
             raise NnlabError(f"blocks must be in 1..{len(features)} for {backbone}, got {blocks}")
         features = features[: int(blocks)]
     return RoIAlignNet(

@@ -172,10 +172,12 @@ def _check_indices(indices: Any, dim: int | None) -> list[int]:
     if len(set(values)) != len(values):
         raise NnlabError("feature indices must be distinct")
     low, high = min(values), max(values)
+    if dim == 0:
+        raise NnlabError(f"the layer has no features to select (got indices {low}..{high})")
     if low < 0 or (dim is not None and high >= dim):
+        valid = f"0..{dim - 1}" if dim is not None else "0 or above"
         raise NnlabError(
-            f"feature indices must lie in 0..{(dim or 0) - 1}, got {low}..{high}; "
-            "is the ranking from another layer or width?"
+            f"feature indices must lie in {valid}, got {low}..{high}; is the ranking from another layer or width?"
         )
     return values
 

@@ -34,7 +34,9 @@ VGG16_CFG: tuple[int | str, ...] = (
 
 class VGG16(nn.Module):
     """13 conv3x3+ReLU and 5 max-pools in ``features`` (31 modules), AdaptiveAvgPool2d(7, 7), and a
-    25088-4096-4096-classes classifier with ReLU + Dropout(0.5); ``width`` scales every width.
+    25088-4096-4096-classes classifier with ReLU + Dropout(``dropout``, default 0.5); ``width`` scales every width.
+    With ``head`` (hidden sizes) the classifier is seed S2's: global average, C-h1-…-classes with ReLUs and, as in
+    the seed, no dropout unless ``dropout`` is given.
 
     At width 1 the state-dict keys and shapes are torchvision's ``vgg16``, so its ImageNet weights
     load. ReLUs are not in-place, so hooks on a conv see its real output.
@@ -49,7 +51,7 @@ class VGG16(nn.Module):
         num_classes: int,
         in_channels: int = 3,
         width: float = 1.0,
-        dropout: float = 0.5,
+        dropout: float | None = None,
         head: tuple[int, ...] | None = None,
     ):
         super().__init__()
@@ -66,6 +68,7 @@ class VGG16(nn.Module):
         if head is None:
             self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
             hidden = scaled(4096, width)
+            dropout = 0.5 if dropout is None else dropout
             self.classifier = nn.Sequential(
                 nn.Linear(channels * 7 * 7, hidden),
                 nn.ReLU(),
@@ -75,11 +78,13 @@ class VGG16(nn.Module):
                 nn.Dropout(dropout),
                 nn.Linear(hidden, num_classes),
             )
-        else:  # seed S2's transfer head: global average, then C-h1-h2-…-classes with ReLU + Dropout
+        else:  # seed S2's transfer head: global average, then C-h1-h2-…-classes with ReLUs (dropout only if asked)
             self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
             layers = []
             for size in head:
-                layers += [nn.Linear(channels, size), nn.ReLU(), nn.Dropout(dropout)]
+                layers += [nn.Linear(channels, size), nn.ReLU()]
+                if dropout:
+                    layers.append(nn.Dropout(dropout))
                 channels = size
             self.classifier = nn.Sequential(*layers, nn.Linear(channels, num_classes))
         kaiming_init(self)
@@ -109,15 +114,16 @@ def _head_sizes(head) -> tuple[int, ...] | None:
 
 @register_model("vgg16", image_size=32, pretrained=True, arch_args={"dropout": float, "head": list})
 def build_vgg16(
-    *, num_classes, in_channels, image_size, width, pretrained, dropout=0.5, head=None, **kwargs
+    *, num_classes, in_channels, image_size, width, pretrained, dropout=None, head=None, **kwargs
 ) -> nn.Module:
     """VGG16 of seed S0 (134,301,514 parameters for 10 classes); ImageNet weights at width 1; option head=[256,128]
-    puts seed S2's small transfer head (global average, 512-256-128-classes) in place of the 4096-4096 classifier."""
+    puts seed S2's small transfer head (global average, 512-256-128-classes, no dropout unless dropout= is given)
+    in place of the 4096-4096 classifier."""
     reject_unknown(kwargs, "vgg16", ["dropout", "head"])
     head = _head_sizes(head)
     if image_size < 32:
         raise NnlabError(f"vgg16 needs images of at least 32×32 pixels (it pools 5 times), got {image_size}")
-    net = VGG16(num_classes, in_channels, width, float(dropout), head)
+    net = VGG16(num_classes, in_channels, width, None if dropout is None else float(dropout), head)
     if pretrained:
         if width != 1.0:
             raise NnlabError("ImageNet weights for vgg16 exist only at width 1")

@@ -15,7 +15,6 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torchvision.ops import roi_align
 
 # How a pooled region map (N x C x h x w) becomes a feature vector: spatial mean, spatial max, or all values.
 POOLS = ("avg", "max", "flatten")
@@ -63,6 +62,8 @@ def crop_regions(image: torch.Tensor, boxes: torch.Tensor, size: int, sampling_r
     """
     image = as_image(image)
     boxes = as_boxes(boxes, image.device)
+    from torchvision.ops import roi_align  # lazy: torchvision.ops loads torch._dynamo and sympy (seconds)
+
     return roi_align(
         image[None], [boxes], output_size=(size, size), spatial_scale=1.0, sampling_ratio=sampling_ratio, aligned=True
     )

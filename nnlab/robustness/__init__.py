@@ -7,38 +7,43 @@ normalise inside, so ``eps`` is in pixel units::
     adversarial = attack(images, labels)
 
 Importable without the CLI; torchattacks and pytorch-metric-learning are only test references.
+
+Importing this package declares its attacks and the ``knn`` surgery operation (:mod:`nnlab.robustness.plugin`),
+which the registries import on first use; the names below are imported lazily (PEP 562), so importing the
+package costs no torch.
 """
 
 from __future__ import annotations
 
-from nnlab.robustness.adversarial import adversarial_batch
-from nnlab.robustness.base import Attack, GradientAttack, frozen_eval, parse_eps
-from nnlab.robustness.circle import CircleLoss, circle_loss
-from nnlab.robustness.factory import Chain, accepted_params, attack_names, create_attack
-from nnlab.robustness.fgsm import FGSM
-from nnlab.robustness.gaussian import Gaussian
-from nnlab.robustness.knn import KNNClassifier, embedding_head
-from nnlab.robustness.pgd import PGD
-from nnlab.robustness.pixels import Pixels
-from nnlab.robustness.registry import ATTACKS
+import importlib
+from typing import Any
 
-__all__ = [
-    "ATTACKS",
-    "Attack",
-    "Chain",
-    "CircleLoss",
-    "FGSM",
-    "Gaussian",
-    "GradientAttack",
-    "KNNClassifier",
-    "PGD",
-    "Pixels",
-    "accepted_params",
-    "adversarial_batch",
-    "attack_names",
-    "circle_loss",
-    "create_attack",
-    "embedding_head",
-    "frozen_eval",
-    "parse_eps",
-]
+from nnlab.robustness import plugin as _plugin  # noqa: F401  declares the attacks and the knn surgery operation
+
+_EXPORTS = {
+    "adversarial": ["adversarial_batch"],
+    "base": ["Attack", "GradientAttack", "frozen_eval", "parse_eps"],
+    "circle": ["CircleLoss", "circle_loss"],
+    "factory": ["Chain", "accepted_params", "attack_names", "create_attack"],
+    "fgsm": ["FGSM"],
+    "gaussian": ["Gaussian"],
+    "knn": ["KNNClassifier", "embedding_head"],
+    "pgd": ["PGD"],
+    "pixels": ["Pixels"],
+    "registry": ["ATTACKS"],
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nnlab.robustness' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"nnlab.robustness.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -8,7 +8,7 @@ from nnlab.robustness.base import GradientAttack, check_unit, signed
 from nnlab.robustness.registry import ATTACKS
 
 
-@ATTACKS.register("fgsm", help="FGSM: one signed-gradient step of size eps (L∞), clipped to [0, 1]")
+@ATTACKS.register("fgsm")  # help: nnlab.robustness.plugin
 class FGSM(GradientAttack):
     """Fast gradient sign method: ``clamp(x + eps · sign(∇ₓ CE(model(x), y)), 0, 1)``.
 

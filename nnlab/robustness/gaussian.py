@@ -9,7 +9,7 @@ from nnlab.robustness.base import Attack, check_count, check_unit
 from nnlab.robustness.registry import ATTACKS
 
 
-@ATTACKS.register("gaussian", help="additive Gaussian noise of std sigma (seeded), clipped to [0, 1]")
+@ATTACKS.register("gaussian")  # help: nnlab.robustness.plugin
 class Gaussian(Attack):
     """``clamp(x + sigma · N(0, 1), 0, 1)`` with noise from this attack's own CPU generator.
 

@@ -9,7 +9,7 @@ from nnlab.robustness.base import GradientAttack, check_count, check_unit, signe
 from nnlab.robustness.registry import ATTACKS
 
 
-@ATTACKS.register("pgd", help="PGD (L∞): `steps` signed-gradient steps of size alpha within eps")
+@ATTACKS.register("pgd")  # help: nnlab.robustness.plugin
 class PGD(GradientAttack):
     """Projected gradient descent in L∞.
 

@@ -10,7 +10,7 @@ from nnlab.robustness.base import Attack, check_count
 from nnlab.robustness.registry import ATTACKS
 
 
-@ATTACKS.register("pixels", help="n random pixel positions per image set to white (seeded)")
+@ATTACKS.register("pixels")  # help: nnlab.robustness.plugin
 class Pixels(Attack):
     """Whiten ``n`` distinct random pixel positions per image, the same positions in every channel.
 

@@ -77,26 +77,52 @@ def _merged_axis(sequences: Sequence[Sequence[str]]) -> tuple[list[str], list[li
     return [labels[t] for t in axis], [[x_of[t] for t in ticks] for ticks in sequence_ticks]
 
 
-def plot_si_curves(
-    profiles: dict[str, Path], path: str | Path, split: str = "test", measure: str = "si", title: str | None = None
-) -> Path:
-    """``measure`` of every profiled layer on ``split``, one curve per row (its SI-profile table), on one axis of
-    layer names merged across the rows."""
-    parts = {}
-    for row, table_path in profiles.items():
+def _profile_part(tables: Sequence[Path], split: str, measure: str, row: str) -> pd.DataFrame:
+    """The layers of the first of ``tables`` (one row's SI-profile tables) that profiled ``split``."""
+    for table_path in tables:
         df, _ = load_study_table(table_path)
         part = df[df["split"] == split].sort_values("layer_index")
-        if part.empty or measure not in part.columns:
-            raise NnlabError(f"{table_path} has no {measure!r} on split {split!r} to draw")
-        parts[row] = part
-    order, xs = _merged_axis([list(p["layer_name"]) for p in parts.values()])
-    fig, ax = subplots(figsize=(max(10.0, 0.35 * len(order) + 3), 5))
-    for (row, part), x in zip(parts.items(), xs, strict=True):
-        ax.plot(x, part[measure], marker="o", markersize=3, label=row)
-    ax.set_xticks(range(len(order)), order, rotation=60, ha="right", fontsize=7)
-    ax.set(ylabel=f"{measure} ({split})", title=title or f"{measure.upper()} by layer ({split})")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+        if not part.empty:
+            if measure not in part.columns:
+                raise NnlabError(f"{table_path} has no {measure!r} on split {split!r} to draw")
+            return part
+    raise NnlabError(f"row {row!r} has no SI profile of split {split!r} to draw ({', '.join(map(str, tables))})")
+
+
+def plot_si_curves(
+    profiles: dict[str, Path | Sequence[Path]],
+    path: str | Path,
+    split: str | Sequence[str] = "test",
+    measure: str | Sequence[str] = "si",
+    title: str | None = None,
+) -> Path:
+    """Each ``measure`` of every profiled layer on each ``split``, one panel per (split, measure) — e.g. SI and
+    CSI side by side, train above test — and one curve per row, on one axis of layer names merged across the rows.
+
+    A row may hold several SI-profile tables (e.g. a train-subset profile and a val/test one): each split is
+    read from the first of them that profiled it.
+    """
+    splits = [split] if isinstance(split, str) else list(split)
+    measures = [measure] if isinstance(measure, str) else list(measure)
+    tables = {row: [p] if isinstance(p, (str, Path)) else list(p) for row, p in profiles.items()}
+    parts = {(s, m): {row: _profile_part(t, s, m, row) for row, t in tables.items()} for s in splits for m in measures}
+    n_layers = max(len(part) for by_row in parts.values() for part in by_row.values())
+    panel_width = max(8.0, 0.3 * n_layers + 3)
+    fig, axes = subplots(
+        len(splits), len(measures), figsize=(panel_width * len(measures), 4.5 * len(splits)), squeeze=False
+    )
+    for i, s in enumerate(splits):
+        for j, m in enumerate(measures):
+            ax = axes[i][j]
+            split_order, split_xs = _merged_axis([list(p["layer_name"]) for p in parts[(s, m)].values()])
+            for (row, part), x in zip(parts[(s, m)].items(), split_xs, strict=True):
+                ax.plot(x, part[m], marker="o", markersize=3, label=row)
+            ax.set_xticks(range(len(split_order)), split_order, rotation=60, ha="right", fontsize=7)
+            ax.set(ylabel=f"{m} ({s})", title=f"{m.upper()} by layer ({s})")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return save_figure(fig, path)
 

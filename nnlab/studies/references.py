@@ -1,103 +1,158 @@
-"""The seed reports' own figures, as named reference tables that `summarize` puts beside a study's results.
+"""The seed reports' own figures and findings, as named references that `summarize` puts beside a study.
 
-Each reference is a table with one row per model or setting (the ``row`` column, named as the study's
-Makefile names its rows) and ``seed_*`` columns. Accuracies are fractions (0.7348 for 73.48 %), as nnlab's
-metrics tables store them. Figures are those stated in the seed reports (see DESIGN's SEEDS digest).
+Each registered reference is a TOML data file shipped with the package (``nnlab/studies/seeds/NAME.toml``, one
+per study; the package data is the one copy, so an installed nnlab has them too). A file holds ``help``,
+``source``, one ``[rows.ROW]`` table per model or setting (named as the study names its rows) with ``seed_*``
+figures, and the seed's findings as ``[[findings]]`` (nnlab.studies.findings). Accuracies are fractions (0.7348
+for 73.48 %), as nnlab's metrics tables store them; figures are those stated in the seed reports (SEEDS.md).
+A user's own reference is a .toml file in the same form, or a .parquet/.csv table whose first column names
+the rows (figures only, no findings).
 """
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass, field
+from functools import partial
+from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 
 from nnlab.errors import NnlabError
 from nnlab.registry import Registry
+from nnlab.studies.findings import Finding, Verdict, evaluate, parse_finding
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 REFERENCES = Registry("seed reference")
 ROW = "row"
+SEED_PREFIX = "seed_"
+FILE_KEYS = ("help", "source", "rows", "findings")
 
 
-def _frame(columns: list[str], rows: dict[str, tuple]) -> pd.DataFrame:
-    return pd.DataFrame([{ROW: name, **dict(zip(columns, values, strict=False))} for name, values in rows.items()])
+@dataclass(frozen=True)
+class Reference:
+    """A seed's figures (``row`` column + ``seed_*`` columns) and its findings."""
+
+    name: str
+    table: pd.DataFrame
+    findings: list[Finding] = field(default_factory=list)
+    help: str = ""
+    source: str = ""
+
+    def seed_verdicts(self) -> list[Verdict]:
+        """Each finding checked on the seed's own figures (every one should hold)."""
+        return check_findings(self, self.table, ROW, seed=True)
 
 
-@REFERENCES.register("s1-norm", help="seed S1: custom-ResNet variants on CIFAR-10 (val/test accuracy, avgpool SI/CSI)")
-def s1_norm() -> pd.DataFrame:
-    """Seed S1's normalization table; the improved model has no reported SI/CSI."""
-    nan = float("nan")
-    return _frame(
-        ["seed_val_acc", "seed_test_acc", "seed_si_val", "seed_csi_val", "seed_si_test", "seed_csi_test"],
-        {
-            "plain": (0.7348, 0.7329, 0.5977, 0.6705, 0.6071, 0.6615),
-            "batchnorm": (0.8464, 0.8567, 0.883, 0.929, 0.788, 0.845),
-            "groupnorm": (0.8462, 0.8486, 0.847, 0.899, 0.787, 0.839),
-            "layernorm": (0.8562, 0.8524, 0.79, 0.833, 0.762, 0.790),
-            "no-skip": (0.5942, 0.5975, 0.506, 0.580, 0.499, 0.562),
-            "conv4-1x1": (0.7162, 0.7218, 0.580, 0.614, 0.584, 0.605),
-            "two-path": (0.7994, 0.8005, 0.724, 0.777, 0.683, 0.738),
-            "four-path": (0.8254, 0.8282, 0.778, 0.824, 0.723, 0.768),
-            "improved": (0.8470, 0.8537, nan, nan, nan, nan),
-        },
-    )
+def check_findings(
+    reference: Reference, table: pd.DataFrame, key: str, columns: dict[str, str] | None = None, seed: bool = False
+) -> list[Verdict]:
+    """The reference's findings checked on ``table`` (row names in ``key``): on its ``seed_COLUMN`` figures when
+    ``seed``, else on the study's columns, ``columns`` mapping a finding's column to the study column that stands
+    for it (e.g. ``svhn_acc`` → ``colordigits_acc``; default: the column of the same name)."""
+    columns = columns or {}
+    rows = [str(r) for r in table[key]]
+
+    def lookup(row: str, column: str) -> float | None:
+        name = SEED_PREFIX + column if seed else columns.get(column, column)
+        if name not in table.columns or row not in rows:
+            return None
+        value = table.loc[table[key].astype(str) == row, name].iloc[0]
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return None
+
+    return [evaluate(f, lookup, rows) for f in reference.findings]
 
 
-@REFERENCES.register(
-    "s2-transfer", help="seed S2: MLP, CNN, CNN+BN+dropout and VGG16 transfer on CIFAR-10 (test accuracy)"
-)
-def s2_transfer() -> pd.DataFrame:
-    """Seed S2's test accuracies."""
-    return _frame(
-        ["seed_test_acc"], {"mlp": (0.513,), "cnn": (0.818,), "cnn-bn-dropout": (0.812,), "transfer": (0.853,)}
-    )
+def read_reference_file(path: str | Path, name: str | None = None) -> Reference:
+    """A reference from its TOML file; a malformed file is one NnlabError line naming the file and the place."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError:
+        raise NnlabError(f"reference file {path}: no such readable file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise NnlabError(f"{path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - set(FILE_KEYS))
+    if unknown:
+        raise NnlabError(f"{path}: unknown key {unknown[0]!r}; a reference file has {', '.join(FILE_KEYS)}")
+    rows = data.get("rows")
+    if not isinstance(rows, dict) or not rows:
+        raise NnlabError(f"{path}: give the seed's figures as [rows.ROW] tables of seed_* numbers")
+    records = []
+    for row, figures in rows.items():
+        if not isinstance(figures, dict) or not figures:
+            raise NnlabError(f"{path}: rows.{row} must be a table of seed_* numbers")
+        for column, value in figures.items():
+            if not column.startswith(SEED_PREFIX) or len(column) == len(SEED_PREFIX):
+                raise NnlabError(f"{path}: rows.{row}.{column}: seed figures are named seed_COLUMN")
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise NnlabError(f"{path}: rows.{row}.{column} must be a number, got {value!r}")
+        records.append({ROW: str(row), **{k: float(v) for k, v in figures.items()}})
+    table = pd.DataFrame(records)
+    raw_findings = data.get("findings", [])
+    if not isinstance(raw_findings, list):
+        raise NnlabError(f"{path}: findings must be an array of tables ([[findings]])")
+    findings = [parse_finding(raw, f"{path}: finding {i}") for i, raw in enumerate(raw_findings, 1)]
+    reference = Reference(name or path.stem, table, findings, str(data.get("help", "")), str(data.get("source", "")))
+    _check_findings_match(path, reference)
+    return reference
 
 
-@REFERENCES.register("s4-generalization", help="seed S4: ResNet18 trained on SVHN, tested on SVHN and MNIST")
-def s4_generalization() -> pd.DataFrame:
-    """Seed S4's generalization table: accuracy on SVHN and on MNIST for each setting."""
-    return _frame(
-        ["seed_svhn_acc", "seed_mnist_acc"],
-        {
-            "baseline": (0.9257, 0.5538),
-            "no-batchnorm": (0.9191, 0.4934),
-            "label-smoothing": (0.9295, 0.6106),
-            "augmentation": (0.9408, 0.5711),
-            "pretrained": (0.9271, 0.613),
-            "adam": (0.9245, 0.6496),
-            "reverse": (0.2315, 0.9916),
-            "reverse-fc-finetune": (0.282, 0.746),
-        },
-    )
+def _check_findings_match(path: Path, reference: Reference) -> None:
+    """Every row and column a finding names is one the seed gives a figure for (catches misspelt names)."""
+    rows = set(reference.table[ROW])
+    columns = {c[len(SEED_PREFIX) :] for c in reference.table.columns if c != ROW}
+    for i, finding in enumerate(reference.findings, 1):
+        for row, column in finding.cells(sorted(rows)):
+            if row not in rows:
+                raise NnlabError(f"{path}: finding {i} names the row {row!r}, which has no seed figures")
+            if column not in columns:
+                raise NnlabError(f"{path}: finding {i} names the column {column!r}; the seed gives seed_{column}?")
 
 
-@REFERENCES.register(
-    "s4-robustness",
-    help="seed S4: ResNet18 clean / adversarially trained / circle loss (clean and adversarial test accuracy)",
-)
-def s4_robustness() -> pd.DataFrame:
-    """Seed S4's robustness figures."""
-    return _frame(
-        ["seed_clean_acc", "seed_adv_acc"],
-        {"clean": (0.8931, 0.1189), "adversarial": (0.8733, 0.7965), "circle": (0.8952, 0.0728)},
-    )
+def _seed_files() -> list[Path]:
+    folder = resources.files("nnlab.studies") / "seeds"
+    return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
-def load_reference(name_or_path: str | Path) -> pd.DataFrame:
-    """A registered reference by name, or a table file (.parquet or .csv) whose first column names the rows."""
+def _register_seed_files() -> None:
+    for path in _seed_files():
+        with path.open("rb") as fh:
+            head = tomllib.load(fh)
+        REFERENCES.register(path.stem, help=str(head.get("help", "")))(partial(read_reference_file, path, path.stem))
+
+
+_register_seed_files()
+
+
+def load_reference(name_or_path: str | Path) -> Reference:
+    """A registered reference by name, a .toml reference file, or a .parquet/.csv table whose first column names
+    the rows (figures only)."""
     text = str(name_or_path)
     if text in REFERENCES:
         return REFERENCES.get(text)()
     path = Path(text)
-    if path.suffix not in (".parquet", ".csv"):
+    if path.suffix not in (".parquet", ".csv", ".toml"):
         raise NnlabError(
-            f"unknown seed reference {text!r}; give one of {', '.join(REFERENCES.names())} or a .parquet/.csv table"
+            f"unknown seed reference {text!r}; give one of {', '.join(REFERENCES.names())} "
+            "or a .toml/.parquet/.csv file"
         )
     if not path.is_file():
-        raise NnlabError(f"reference table {path}: no such file")
+        raise NnlabError(f"reference file {path}: no such file")
+    if path.suffix == ".toml":
+        return read_reference_file(path)
     try:
         df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     except (OSError, ValueError, pd.errors.ParserError):  # pyarrow's ArrowInvalid is a ValueError
         raise NnlabError(f"{path} is not a readable {path.suffix[1:]} table") from None
     if df.shape[1] < 2:
         raise NnlabError(f"reference table {path} needs a row-name column and at least one figure column")
-    return df.rename(columns={df.columns[0]: ROW}).astype({ROW: str})
+    return Reference(path.stem, df.rename(columns={df.columns[0]: ROW}).astype({ROW: str}))

@@ -25,7 +25,6 @@ import pandas as pd
 
 from nnlab import artifacts
 from nnlab.errors import NnlabError
-from nnlab.models import load_model
 
 HISTORY_STATS = ("last", "max", "min", "mean")
 
@@ -125,6 +124,8 @@ def _row_column(path: Path, df: pd.DataFrame, selector: str, key: str) -> Any:
 
 
 def _model(path: Path, selector: str) -> Any:
+    from nnlab.models import load_model  # lazy: only a model cell needs torch; tables are read without it
+
     model = load_model(path)
     if selector == "params":
         return int(sum(p.numel() for p in model.net.parameters()))

@@ -3,9 +3,10 @@
 A study is a set of *cells*, each ``ROW.COLUMN=PATH[#SELECTOR]``: the figure ``SELECTOR`` picks out of the
 artifact at PATH (nnlab.studies.selectors) goes in row ROW, column COLUMN. Rows keep the order in which they
 first appear, columns too; a named seed reference (nnlab.studies.references) or a reference file adds the seed's
-own figures in ``seed_*`` columns, matched by row name. The table is written as an nnlab parquet table
-(``summary``), optionally with a figure: grouped bars of chosen columns, the SI-by-layer curves of each row's
-profile table, or the confusion matrices of each row's metrics table side by side.
+own figures in ``seed_*`` columns, matched by row name, and the seed's findings, each checked on this table
+(holds / does not hold / not measured) and stored in the table's metadata as ``findings``. The table is
+written as an nnlab parquet table (``summary``), optionally with a figure: grouped bars of chosen columns, the
+SI-by-layer curves of each row's profile table, or the confusion matrices of each row's metrics table side by side.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import pandas as pd
 from nnlab import artifacts
 from nnlab.errors import NnlabError
 from nnlab.studies import plots
-from nnlab.studies.references import ROW, load_reference
+from nnlab.studies.findings import Verdict
+from nnlab.studies.references import ROW, Reference, check_findings, load_reference
 from nnlab.studies.selectors import clear_cache, read_figure, table_kind
 
 PLOT_KINDS = ("bars", "si-curves", "confusion")
@@ -56,12 +58,14 @@ class StudySummary:
     key: str
     columns: list[str]
     reference_columns: list[str] = field(default_factory=list)
+    findings: list[Verdict] = field(default_factory=list)
+    seed_findings: list[Verdict] = field(default_factory=list)
     output: Path | None = None
     plot: Path | None = None
 
 
 def build_table(
-    cells: Sequence[Cell], key: str = "model", reference: str | Path | None = None
+    cells: Sequence[Cell], key: str = "model", reference: str | Path | Reference | None = None
 ) -> tuple[pd.DataFrame, list[str], list[str]]:
     """The joined table (one row per ROW, key column first), its study columns and its reference columns."""
     if not cells:
@@ -82,7 +86,7 @@ def build_table(
     df = pd.DataFrame([{key: name, **values} for name, values in rows.items()], columns=[key, *columns])
     ref_columns: list[str] = []
     if reference is not None:
-        ref = load_reference(reference)
+        ref = (reference if isinstance(reference, Reference) else load_reference(reference)).table
         ref_columns = [c for c in ref.columns if c != ROW]
         clash = [c for c in ref_columns if c in columns]
         if clash:
@@ -112,14 +116,18 @@ def summarize(
     plot_split: str = "test",
     plot_measure: str = "si",
     title: str | None = None,
+    column_as: dict[str, str] | None = None,
     provenance: dict[str, Any] | None = None,
 ) -> StudySummary:
     """Build the study table from ``cells``, write it (parquet) and its figure, and return a StudySummary.
 
     ``plot_kind``: ``bars`` (``plot_columns``, default every numeric study column, with the matching seed
-    columns hatched beside them), ``si-curves`` (``plot_measure`` per layer on ``plot_split`` from each row's
-    SI-profile table) or ``confusion`` (each row's first metrics table). ``provenance`` is the caller's record
-    (e.g. the CLI's command line), stored in the table's metadata with the cells.
+    columns hatched beside them), ``si-curves`` (each of the comma-separated ``plot_measure`` per layer on each of the
+    comma-separated ``plot_split``, one panel each, e.g. ``si,csi`` on ``train,test``, from each row's SI-profile
+    tables) or ``confusion`` (each row's first metrics table). ``provenance`` is the caller's record
+    (e.g. the CLI's command line), stored in the table's metadata with the cells. ``column_as`` maps a study
+    column to the seed column it stands for in the findings (``colordigits_acc`` → ``svhn_acc`` when a stand-in
+    dataset replaces the seed's); by default a finding's column is the study column of the same name.
     """
     parsed = [c if isinstance(c, Cell) else Cell.parse(c) for c in cells]
     if output is not None and Path(output).suffix != ".parquet":
@@ -128,8 +136,17 @@ def summarize(
         raise NnlabError(f"the summary figure must be a .png file, got {plot}")
     if plot_kind not in PLOT_KINDS:
         raise NnlabError(f"unknown figure kind {plot_kind!r}; valid kinds: {', '.join(PLOT_KINDS)}")
-    df, columns, ref_columns = build_table(parsed, key, reference)
+    ref = load_reference(reference) if reference is not None else None
+    df, columns, ref_columns = build_table(parsed, key, ref)
     result = StudySummary(table=df, key=key, columns=columns, reference_columns=ref_columns)
+    if ref is not None and ref.findings:
+        unknown = [c for c in (column_as or {}) if c not in columns]
+        if unknown:
+            known = ", ".join(columns)
+            raise NnlabError(f"no study column {unknown[0]!r} to stand for a seed column; columns: {known}")
+        finding_columns = {seed: study for study, seed in (column_as or {}).items()}
+        result.findings = check_findings(ref, df, key, finding_columns)
+        result.seed_findings = ref.seed_verdicts()
     if plot is not None:
         rows = list(df[key])
         if plot_kind == "bars":
@@ -140,8 +157,9 @@ def summarize(
                 raise NnlabError(f"no column {unknown[0]!r} to plot; columns: {', '.join(df.columns[1:])}")
             plots.plot_bars(df, key, chosen, plot, title=title)
         elif plot_kind == "si-curves":
-            profiles = {row: _one(cells_of(parsed, row, "si_profile"), row, "si_profile") for row in rows}
-            plots.plot_si_curves(profiles, plot, split=plot_split, measure=plot_measure, title=title)
+            profiles = {row: _all(cells_of(parsed, row, "si_profile"), row, "si_profile") for row in rows}
+            splits, measures = _names(plot_split), _names(plot_measure)
+            plots.plot_si_curves(profiles, plot, split=splits, measure=measures, title=title)
         else:
             metrics = {row: _one(cells_of(parsed, row, "metrics"), row, "metrics") for row in rows}
             plots.plot_confusions(metrics, plot, title=title)
@@ -153,6 +171,7 @@ def summarize(
             "columns": columns,
             "reference": str(reference) if reference else None,
             "reference_columns": ref_columns,
+            "findings": findings_record(result),
             "cells": [f"{c.row}.{c.column}={c.path}" + (f"#{c.selector}" if c.selector else "") for c in parsed],
             "provenance": artifacts.provenance(base=provenance),
         }
@@ -161,7 +180,27 @@ def summarize(
     return result
 
 
-def _one(paths: list[Path], row: str, kind: str) -> Path:
+def _all(paths: list[Path], row: str, kind: str) -> list[Path]:
     if not paths:
         raise NnlabError(f"row {row!r} has no {kind} table among its cells to draw")
-    return paths[0]
+    return paths
+
+
+def _one(paths: list[Path], row: str, kind: str) -> Path:
+    return _all(paths, row, kind)[0]
+
+
+def _names(text: str) -> list[str]:
+    """``train,test`` → ``["train", "test"]`` (the si-curves panels' splits or measures)."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise NnlabError(f"name at least one split / measure to draw, got {text!r}")
+    return names
+
+
+def findings_record(result: StudySummary) -> list[dict[str, str]]:
+    """The findings as stored in the table's metadata: claim, kind, this run's verdict and figures, the seed's."""
+    return [
+        {**mine.as_dict(), "seed_verdict": seed.verdict, "seed_measured": seed.measured}
+        for mine, seed in zip(result.findings, result.seed_findings, strict=True)
+    ]

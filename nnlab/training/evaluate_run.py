@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from torch.utils.data import Subset
 
 from nnlab import artifacts, distributed
 from nnlab.artifacts import load_adversarial
@@ -45,8 +46,43 @@ def evaluate_on_dataset(
     return Evaluation(res.loss, res.accuracy, table, classes, len(ds), f"{data.dataset}:{split}")
 
 
-def evaluate_on_adversarial(model: Any, path: Path, device: torch.device, batch_size: int = 256) -> Evaluation:
-    """The same metrics on a stored adversarial set (images made against this or another model)."""
+def adversarial_originals(model: Any, adv: Any, data: DataOptions, path: Path) -> Any:
+    """The clean originals of the adversarial images in ``adv`` (same samples, same order), read from ``data``'s
+    dataset on the split the set was made from (its ``split`` meta) as ``model`` takes them."""
+    split = adv.meta.get("split") or "test"
+    ds = dataset_for_model(model, data, split)
+    position = {int(v): i for i, v in enumerate(getattr(ds, "indices", range(len(ds))))}
+    missing = [int(i) for i in adv.indices if int(i) not in position]
+    if missing:
+        raise NnlabError(
+            f"{path} refers to samples {missing[:3]} that {data.dataset}:{split} does not have; "
+            "use the val_fraction it was made with"
+        )
+    return Subset(ds, [position[int(i)] for i in adv.indices])
+
+
+def transfer_figures(clean_pred: np.ndarray, adv_pred: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Accuracy on the clean originals and the attack's success rate among the originals this model classifies
+    correctly (the share of those that the adversarial image makes wrong). Made against this model it is the
+    attack's own success rate (as `nnlab attack` reports it); made against another model it is the rate at which
+    the attack transfers."""
+    correct = clean_pred == labels
+    flipped = correct & (adv_pred != labels)
+    return {
+        "clean_accuracy": float(correct.mean()) if len(labels) else float("nan"),
+        "success_rate": float(flipped.sum() / correct.sum()) if correct.any() else float("nan"),
+    }
+
+
+def evaluate_on_adversarial(
+    model: Any, path: Path, device: torch.device, batch_size: int = 256, data: DataOptions | None = None
+) -> Evaluation:
+    """The same metrics on a stored adversarial set (images made against this or another model).
+
+    With ``data`` (the options to read the set's dataset; its ``dataset`` the set's own), the overall row also
+    holds the model's ``clean_accuracy`` on the originals and the attack's ``success_rate`` among those it
+    classifies correctly (:func:`transfer_figures`).
+    """
 
     adv = load_adversarial(path)
     inp = model.spec.input
@@ -60,6 +96,11 @@ def evaluate_on_adversarial(model: Any, path: Path, device: torch.device, batch_
         labels = torch.as_tensor(class_remap(classes, list(adv_classes))[labels.numpy()])
     res = evaluate_tensors(model, adv.images, labels, device, batch_size=batch_size)
     table = classification_table(res.targets, res.predictions, classes, loss=res.loss)
+    if data is not None:
+        originals = adversarial_originals(model, adv, data, path)
+        clean = evaluate(model, originals, device, batch_size=batch_size)
+        for column, value in transfer_figures(clean.predictions, res.predictions, res.targets).items():
+            table.loc[table["scope"] == "overall", column] = value
     return Evaluation(res.loss, res.accuracy, table, classes, len(labels), f"adversarial:{path}")
 
 
@@ -124,7 +165,16 @@ def run_evaluate(request: EvaluateRequest, *, provenance: dict[str, Any] | None 
     device = distributed.setup_device(request.device)
     model = load_model(request.model, device=device)
     if request.adversarial is not None:
-        ev = evaluate_on_adversarial(model, request.adversarial, device, batch_size=request.batch_size)
+        made_on = load_adversarial(request.adversarial).meta.get("dataset")
+        name = request.dataset or made_on
+        originals = (
+            DataOptions(
+                dataset=name, root=request.data_root, download=request.download, val_fraction=request.val_fraction
+            )
+            if name and name == made_on
+            else None
+        )
+        ev = evaluate_on_adversarial(model, request.adversarial, device, batch_size=request.batch_size, data=originals)
     else:
         name = request.dataset or model.provenance.get("dataset")
         if not name:
@@ -162,6 +212,11 @@ def run_evaluate(request: EvaluateRequest, *, provenance: dict[str, Any] | None 
         "samples": ev.samples,
         "accuracy": ev.accuracy,
         "loss": ev.loss,
+        **{
+            label: float(ev.table.loc[ev.table["scope"] == "overall", column].iloc[0])
+            for column, label in (("clean_accuracy", "clean accuracy (originals)"), ("success_rate", "success rate"))
+            if column in ev.table.columns
+        },
         "metrics table": str(output),
     }
     if request.plot is not None:

@@ -12,10 +12,8 @@ def classification_table(
     """Rows with ``scope`` 'overall' (accuracy, loss, macro scores), 'class' (precision, recall, f1,
     support per class) and 'confusion' (true_class, pred_class, count), so one parquet holds all three.
     """
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
-    labels = np.arange(len(classes))
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    cm = confusion_counts(y_true, y_pred, len(classes))
+    p, r, f, s = per_class_scores(cm)
     acc = float((np.asarray(y_true) == np.asarray(y_pred)).mean()) if len(y_true) else float("nan")
     rows = [
         {
@@ -40,7 +38,6 @@ def classification_table(
                 "support": int(s[i]),
             }
         )
-    cm = confusion_matrix(y_true, y_pred, labels=labels)
     for i, t in enumerate(classes):
         for j, q in enumerate(classes):
             rows.append(
@@ -66,3 +63,30 @@ def confusion_from_table(df: pd.DataFrame, classes: list[str]) -> np.ndarray:
     for t, q, n in zip(conf["true_class"], conf["pred_class"], conf["count"], strict=False):
         cm[index[t], index[q]] = int(n)
     return cm
+
+
+def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """Counts[true, pred] over the labels 0 … num_classes-1 (others ignored), as sklearn's confusion_matrix."""
+    y_true, y_pred = np.asarray(y_true, dtype=np.int64).reshape(-1), np.asarray(y_pred, dtype=np.int64).reshape(-1)
+    known = (y_true >= 0) & (y_true < num_classes) & (y_pred >= 0) & (y_pred < num_classes)
+    flat = np.bincount(y_true[known] * num_classes + y_pred[known], minlength=num_classes * num_classes)
+    return flat.reshape(num_classes, num_classes)
+
+
+def per_class_scores(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Precision, recall, F1 and support per class from a confusion matrix, 0 where undefined.
+
+    The same arithmetic as sklearn's ``precision_recall_fscore_support(zero_division=0)`` (F1 as
+    2·tp / (true + predicted)), so the same floats (tests/training checks it), without importing scikit-learn,
+    which costs `nnlab evaluate` seconds of start-up.
+    """
+    tp = np.diag(cm)
+    predicted, true = cm.sum(axis=0), cm.sum(axis=1)
+    return _divide(tp, predicted), _divide(tp, true), _divide(2.0 * tp, 1.0 * true + predicted), true
+
+
+def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    zero = denominator == 0
+    result = np.asarray(numerator, dtype=np.float64) / np.where(zero, 1, denominator).astype(np.float64)
+    result[zero] = 0.0
+    return result

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from nnlab.data import dataset_info, load_dataset
 from nnlab.data.info import IMAGENET_MEAN, IMAGENET_STD
-from nnlab.errors import NnlabError
-from nnlab.models import Classifier, ModelSpec, create_model, load_model, model_defaults
+from nnlab.errors import NnlabError, UsageError
+from nnlab.models import Classifier, ModelSpec, create_model, load_model, match_parameters, model_defaults
 
 NORMALIZATIONS = ("dataset", "imagenet", "half", "none")
 
@@ -109,16 +109,15 @@ def build_new_model(
     kind = normalize or ("imagenet" if (pretrained or weights) else "dataset")
     mean, std = normalization_stats(kind, info, channels)
     kwargs = dict(model_args or {})
-    net = create_model(
-        model_name,
-        num_classes=len(classes),
-        in_channels=channels,
-        image_size=size,
-        width=width,
-        pretrained=pretrained,
-        weights=str(weights) if weights else None,
-        **kwargs,
-    )
+    builder_args = {
+        "num_classes": len(classes),
+        "in_channels": channels,
+        "image_size": size,
+        "width": width,
+        "pretrained": pretrained,
+        "weights": str(weights) if weights else None,
+    }
+    net = create_model(model_name, **merge_builder_args(builder_args, kwargs))
     arch_kwargs = {"width": width, **kwargs}
     spec = ModelSpec(
         arch=model_name,
@@ -130,9 +129,40 @@ def build_new_model(
     return Classifier(net, spec)
 
 
-def init_from_artifact(model, path: Path) -> tuple[int, int]:
+# The parameter (or the source) behind each builder argument the recipe sets itself
+_BUILDER_ARG_OWNERS = {
+    "num_classes": "the classes",
+    "in_channels": "the input channels",
+    "image_size": "image_size",
+    "width": "width",
+    "pretrained": "pretrained",
+    "weights": "weights",
+}
+
+
+def merge_builder_args(builder_args: dict[str, Any], model_args: dict[str, Any]) -> dict[str, Any]:
+    """The builder's keyword arguments: those the recipe derives from its parameters plus ``model_args``.
+
+    A model argument that names one the recipe already sets (``width`` given as ``width`` and again in
+    ``model_args``) is a :class:`~nnlab.errors.UsageError` naming both, never a silent override.
+    """
+    twice = [key for key in model_args if key in builder_args]
+    if twice:
+        key = twice[0]
+        owner = _BUILDER_ARG_OWNERS.get(key, key)
+        raise UsageError(
+            (owner, "model_args"),
+            f"{owner} ({builder_args[key]!r}) and model_args ({key}={model_args[key]!r}) both set the model's "
+            f"builder argument {key}; give it only once",
+        )
+    return {**builder_args, **model_args}
+
+
+def init_from_artifact(model, path: Path, skip: Sequence[str] = ()) -> tuple[int, int]:
     """Copy every weight of a model artifact whose name and shape match into ``model`` (a new head stays new).
 
+    Parameters matching a ``skip`` pattern (as ``--freeze`` patterns: prefix, glob or ``re:``) keep their new
+    initialisation, e.g. ``classifier`` retrains a new classifier on copied features (seed S0's row (b)).
     Returns (copied, total) parameter-tensor counts; nothing matching is an error. This is how an
     offline backbone (e.g. trained on `mnist5k`) stands in for ImageNet pre-training.
     """
@@ -142,6 +172,9 @@ def init_from_artifact(model, path: Path) -> tuple[int, int]:
         raise NnlabError(f"init model {path} is a {source.spec.arch} model, but this run trains a {model.spec.arch}")
     src = source.net.state_dict()
     dst = model.net.state_dict()
+    if skip:  # the matched parameters and the buffers of their modules (e.g. a norm layer's running statistics)
+        modules = {name.rpartition(".")[0] for name in match_parameters(model.net, list(skip))}
+        src = {k: v for k, v in src.items() if k.rpartition(".")[0] not in modules}
     matched = {k: v for k, v in src.items() if k in dst and dst[k].shape == v.shape}
     matched.update(
         {

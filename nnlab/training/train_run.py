@@ -54,6 +54,7 @@ class TrainRequest:
     model: str | None = None
     dataset: str = "digits"
     init: Path | None = None
+    init_skip: list[str] = field(default_factory=list)
     pretrained: bool = False
     weights: Path | None = None
     width: float = 1.0
@@ -219,7 +220,7 @@ def train_classifier(
     )
     init_info = None
     if req.init is not None:
-        copied, total = init_from_artifact(model, Path(req.init))
+        copied, total = init_from_artifact(model, Path(req.init), skip=req.init_skip)
         init_info = f"{copied}/{total} tensors from {req.init}"
     if req.freeze:
         freeze_params(model.net, req.freeze)

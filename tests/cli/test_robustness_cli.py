@@ -122,6 +122,38 @@ def test_attack_writes_artifact_metrics_and_grid(study):
     assert torch.equal(model(adv.images).argmax(1), adv.adv_pred)
 
 
+def test_evaluate_adversarial_reports_clean_accuracy_and_success_rate_on_the_originals(runner, app, study, tmp_path):
+    """On the set made against it, a model's success rate is the attack's own; on another model's set it is the
+    share of the originals that model gets right which the adversarial images make wrong (the transfer rate)."""
+    from nnlab.training.evaluate_run import transfer_figures
+
+    attack_row = artifacts.load_table(study["adv"].with_name("adv.metrics.parquet"), table="attack")[0].iloc[0]
+    adv = artifacts.load_adversarial(study["adv"])
+    for name in ("clean", "robust"):
+        out = tmp_path / f"{name}.parquet"
+        res = invoke(runner, app, "evaluate", study[name], "--adversarial", study["adv"], "--device", "cpu", "-o", out)
+        assert res.exit_code == 0, res.output
+        row = artifacts.load_table(out, table="metrics")[0].query("scope == 'overall'").iloc[0]
+        model = load_model(study[name])
+        from nnlab.data import load_dataset
+
+        test = load_dataset("digits", "test", channels=3, image_size=16)
+        position = {int(v): i for i, v in enumerate(test.indices)}
+        images = torch.stack([test[position[int(i)]][0] for i in adv.indices])
+        with torch.no_grad():
+            clean_pred, adv_pred = model(images).argmax(1), model(adv.images).argmax(1)
+        expected = transfer_figures(clean_pred.numpy(), adv_pred.numpy(), adv.labels.numpy())
+        assert row["clean_accuracy"] == pytest.approx(expected["clean_accuracy"])
+        assert row["success_rate"] == pytest.approx(expected["success_rate"])
+        assert row["accuracy"] == pytest.approx((adv_pred == adv.labels).float().mean().item())
+        if name == "clean":
+            assert row["clean_accuracy"] == pytest.approx(attack_row["clean_accuracy"])
+            assert row["success_rate"] == pytest.approx(attack_row["success_rate"])
+    labels = torch.tensor([0, 1, 2, 3])
+    figures = transfer_figures(torch.tensor([0, 1, 2, 0]).numpy(), torch.tensor([0, 0, 2, 3]).numpy(), labels.numpy())
+    assert figures == {"clean_accuracy": 0.75, "success_rate": pytest.approx(1 / 3)}
+
+
 def test_trained_models_record_their_recipe(study):
     robust = load_model(study["robust"])
     extra = robust.provenance["train_config"]["extra"]

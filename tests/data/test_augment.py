@@ -8,7 +8,7 @@ import torch
 from nnlab.data import AUGMENTS, augment_names, load_dataset
 from nnlab.errors import UnknownNameError
 
-PRESETS = ["none", "flip-crop", "flip-rotate", "svhn-aug"]
+PRESETS = ["none", "flip-crop", "flip-rotate", "rotate", "svhn-aug"]
 
 
 def test_registry_lists_the_seed_presets():

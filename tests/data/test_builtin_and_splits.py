@@ -116,3 +116,38 @@ def test_pad_mode_centres_mnist_on_a_larger_canvas():
     assert float(x32[:, :2].abs().sum()) == 0.0
     cropped = load_dataset("mnist5k", "test", limit=10, image_size=20, resize="pad")
     assert torch.equal(cropped[0][0], x[:, 4:24, 4:24])
+
+
+def _sklearn_split(targets, n_take, seed):
+    from sklearn.model_selection import train_test_split
+
+    positions = np.arange(len(targets), dtype=np.int64)
+    try:
+        keep, take = train_test_split(positions, test_size=n_take, stratify=targets, random_state=seed)
+    except ValueError:
+        keep, take = train_test_split(positions, test_size=n_take, stratify=None, random_state=seed)
+    return np.sort(keep), np.sort(take)
+
+
+def test_splits_draw_the_same_rows_as_scikit_learns_train_test_split():
+    """nnlab.data.splits replays StratifiedShuffleSplit / ShuffleSplit without importing scikit-learn; every
+    split of these varied label sets (balanced, skewed, singleton classes, more classes than rows taken) must
+    be the one scikit-learn draws."""
+    from nnlab.data.splits import _split
+
+    rng = np.random.default_rng(0)
+    label_sets = [
+        np.repeat(np.arange(10), 180)[:1797],
+        rng.integers(0, 10, 500),
+        rng.choice(7, 300, p=[0.4, 0.2, 0.1, 0.1, 0.1, 0.05, 0.05]),
+        np.array([0] * 40 + [1] * 3 + [2]),  # a singleton class: unstratified
+        rng.integers(0, 50, 120),
+        np.array(["cat", "dog", "cat", "eel", "dog", "eel", "cat", "dog"]),
+    ]
+    for targets in label_sets:
+        n = len(targets)
+        for n_take in sorted({1, 2, 5, n // 10 or 1, n // 5, n // 2, n - 3, n - 1}):
+            for seed in (0, 1, 20240601):
+                ours = _split(targets, n_take, seed)
+                theirs = _sklearn_split(targets, n_take, seed)
+                assert np.array_equal(ours[0], theirs[0]) and np.array_equal(ours[1], theirs[1]), (n, n_take, seed)

@@ -69,6 +69,8 @@ def test_norm_study_summary_and_si_recomputed(tmp_path, data_root):
         "params",
         "val_acc",
         "test_acc",
+        "si_train",
+        "csi_train",
         "si_val",
         "csi_val",
         "si_test",
@@ -146,6 +148,7 @@ def test_generalization(tmp_path, data_root):
     commands = make_commands(
         f"{out}/summary.parquet",
         GS_OUT=str(out),
+        GS_A="colordigits",  # the default colordigits-large draws 16,000 images: too slow for a test
         GS_WIDTH="0.125",
         GS_IMAGE_SIZE="16",
         GS_EPOCHS="1",
@@ -177,17 +180,64 @@ def test_generalization(tmp_path, data_root):
 
 
 def test_robustness_summary_step(tmp_path):
-    """The robustness pipeline's last step is `nnlab summarize`: model, clean_acc, adv_acc and the seed's figures."""
+    """The robustness pipeline's last step is `nnlab summarize`: model, clean_acc, adv_acc, success_rate and the
+    seed's figures."""
     import pandas as pd
 
     step = make_commands("robustness", RB_OUT=str(tmp_path))[-1]
     assert step[0] == "summarize" and "s4-robustness" in step
     for i, model in enumerate(("clean", "adversarial", "circle")):
         for j, kind in enumerate(("clean", "adv")):
-            frame = pd.DataFrame([{"scope": "overall", "class": "all", "accuracy": 0.5 + 0.1 * i + 0.01 * j}])
-            artifacts.save_table(tmp_path / f"{model}.{kind}-metrics.parquet", frame, {"table": "metrics"})
+            row = {"scope": "overall", "class": "all", "accuracy": 0.5 + 0.1 * i + 0.01 * j}
+            if kind == "adv":
+                row.update(clean_accuracy=0.9, success_rate=0.3 - 0.1 * i)
+            artifacts.save_table(
+                tmp_path / f"{model}.{kind}-metrics.parquet", pd.DataFrame([row]), {"table": "metrics"}
+            )
     run_pipeline([step])
     df, _ = artifacts.load_table(tmp_path / "summary.parquet", table="summary")
-    assert list(df.columns) == ["model", "clean_acc", "adv_acc", "seed_clean_acc", "seed_adv_acc"]
+    assert list(df.columns)[:4] == ["model", "clean_acc", "adv_acc", "success_rate"]
+    assert {"seed_clean_acc", "seed_adv_acc"} <= set(df.columns)
     assert list(df["model"]) == ["clean", "adversarial", "circle"]
     assert df["adv_acc"].round(2).tolist() == [0.51, 0.61, 0.71]
+    assert df["success_rate"].round(2).tolist() == [0.3, 0.2, 0.1]
+
+
+def test_robustness_models_share_one_pretraining(tmp_path):
+    """The three robustness models start from the one pretraining: each is trained with `--init pretrain`, and
+    with a learning rate too small to move a float32 weight their parameters all equal the pretrained ones (so they
+    were loaded from it, not drawn anew). The attack's success rate on the clean model, as `evaluate --adversarial`
+    reports it, is the attack's own."""
+    out = tmp_path / "rb"
+    commands = make_commands(
+        f"{out}/summary.parquet",
+        RB_OUT=str(out),
+        RB_WIDTH="0.125",
+        RB_IMAGE_SIZE="16",
+        RB_PRETRAIN_EPOCHS="1",
+        RB_PRETRAIN_ARGS="--optimizer adam --lr 3e-3 --limit 120 --batch-size 60",
+        RB_EPOCHS="1",
+        RB_TRAIN_ARGS="--optimizer adam --lr 1e-30 --limit 60 --batch-size 30",
+        RB_EMBED_METHOD="pca",
+        DEVICE="cpu",
+    )
+    trains = [c for c in commands if c[0] == "train"]
+    assert trains[0][trains[0].index("--dataset") + 1] == "digits" and len(trains) == 4
+    for args in trains[1:]:
+        assert args[args.index("--init") + 1] == str(out / "pretrain.safetensors")
+    attack = next(c for c in commands if c[0] == "attack")
+    attack += ["--limit", "40"]
+    run_pipeline(commands)
+    pretrain = dict(load_model(out / "pretrain.safetensors").net.named_parameters())
+    for name in ("clean", "adversarial", "circle"):
+        model = load_model(out / f"{name}.safetensors")
+        assert model.provenance["init"] == str(out / "pretrain.safetensors")
+        params = dict(model.net.named_parameters())
+        shared = [k for k in params if k in pretrain and params[k].shape == pretrain[k].shape]
+        assert len(shared) >= len(params) - 2  # all but the circle model's (absent) or a resized head
+        for key in shared:
+            assert torch.equal(params[key], pretrain[key]), (name, key)
+    df, _ = artifacts.load_table(out / "summary.parquet", table="summary")
+    attack_table, _ = artifacts.load_table(out / "adversarial-test.metrics.parquet", table="attack")
+    assert df.loc[df["model"] == "clean", "success_rate"].item() == pytest.approx(attack_table["success_rate"].iloc[0])
+    assert df["success_rate"].between(0, 1).all() and df["clean_acc"].between(0, 1).all()

@@ -34,9 +34,9 @@ def _history(path):
     return path
 
 
-def _profile(path, si):
+def _profile(path, si, splits=("val", "test")):
     rows = []
-    for split in ("val", "test"):
+    for split in splits:
         for i, name in enumerate(("conv1", "avgpool", "fc2")):
             rows.append(
                 {
@@ -138,12 +138,40 @@ def test_summarize_figures(tables, tmp_path):
         summarize([f"a.acc={tables['a_metrics']}"], plot=tmp_path / "x.png", plot_kind="si-curves")
 
 
+def test_si_curves_panels_read_each_split_from_the_profile_that_has_it(tables, tmp_path, monkeypatch):
+    from nnlab.studies import plots
+
+    train = _profile(tmp_path / "a.train-profile.parquet", 0.3, splits=("train",))
+    cells = [
+        f"a.si_train={train}#avgpool:train:si",
+        f"a.si_test={tables['a_profile']}#avgpool:test:si",
+        f"b.si_test={tables['b_profile']}#avgpool:test:si",
+        f"b.si_train={_profile(tmp_path / 'b.train.parquet', 0.5, splits=('train',))}#avgpool:train:si",
+    ]
+    drawn = {}
+    real = plots.plot_si_curves
+
+    def spy(profiles, path, split, measure, title=None):
+        drawn.update(profiles=profiles, split=split, measure=measure)
+        return real(profiles, path, split=split, measure=measure, title=title)
+
+    monkeypatch.setattr(plots, "plot_si_curves", spy)
+    summarize(cells, plot=tmp_path / "p.png", plot_kind="si-curves", plot_split="train,test", plot_measure="si,csi")
+    assert drawn["split"] == ["train", "test"] and drawn["measure"] == ["si", "csi"]
+    assert drawn["profiles"]["a"] == [train, tables["a_profile"]]
+    assert (tmp_path / "p.png").stat().st_size > 0
+    part = plots._profile_part(drawn["profiles"]["a"], "train", "csi", "a")
+    assert list(part["csi"]) == pytest.approx([0.15, 0.25, 0.35])
+    with pytest.raises(NnlabError, match="no SI profile of split 'val'"):
+        plots._profile_part([train], "val", "si", "a")
+
+
 def test_reference_file_and_errors(tables, tmp_path):
     pd.DataFrame({"name": ["a"], "seed_acc": [0.5]}).to_csv(tmp_path / "ref.csv", index=False)
     df = summarize([f"a.acc={tables['a_metrics']}"], reference=tmp_path / "ref.csv", key="setting").table
     assert list(df.columns) == ["setting", "acc", "seed_acc"] and df.loc[0, "seed_acc"] == 0.5
-    assert set(load_reference("s1-norm")["row"]) >= {"plain", "no-skip", "four-path", "improved"}
-    assert len(load_reference("s1-norm")) == 9
+    assert set(load_reference("s1-norm").table["row"]) >= {"plain", "no-skip", "four-path", "improved"}
+    assert len(load_reference("s1-norm").table) == 9
     with pytest.raises(NnlabError, match="unknown seed reference"):
         load_reference("s9")
     with pytest.raises(NnlabError, match="given twice"):
