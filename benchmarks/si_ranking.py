@@ -25,6 +25,10 @@ Sections (``--only``, comma-separated; default all but ``real``, which needs a t
 * ``profile``: ``si_profile`` of a full-width VGG16 (random weights unless ``--model``) on all 5,000 ``mnist5k``
   images at 32 px (train + val + test: one split of 5,000), all 31 layers of ``features``; run in a child
   process so that its peak memory (VmHWM) is its own.
+* ``scaling``: the forward ranking's time and peak memory (VmHWM, each size in its own process) as N grows
+  (``--scaling-n``, default 2,500, 5,000, 10,000, 20,000) on CNN-like features of ``--d`` features
+  (``--scaling-steps`` steps, default all), the exponent fitted by least squares on log-log, and the projection to
+  N = 50,000.
 * ``real``: the full ranking of the 5,000 × 2,048 ``features.23`` activations of the trained VGG16 ``--model``
   on the same 5,000 images, and that model's test accuracy.
 
@@ -186,6 +190,45 @@ def profile_child(model_path: str | None) -> None:
     )
 
 
+def scaling_child(n: int, d: int, steps: int | None, seed: int) -> None:
+    """The ``scaling`` section's body for one N (in its own process, so that VmHWM is its own): one JSON line."""
+    X, y = make_cnn_like(n, d, seed=seed)
+    Xw, yw = make_cnn_like(40, 6, seed=seed)
+    forward_ranking(Xw, yw, lazy_after=2)  # compile outside the timing
+    base = vmhwm_mb()
+    r, took, cpu = timed(forward_ranking, X, y, max_steps=steps)
+    print(json.dumps({"n": n, "seconds": took, "cpu": cpu, "peak_mb": vmhwm_mb(), "base_mb": base, "steps": len(r.si)}))
+
+
+def scaling_section(sizes: list[int], d: int, steps: int | None, seed: int) -> None:
+    """Time and peak memory of the forward ranking at each N, the fitted exponent and the projection to 50,000."""
+    rows = []
+    for n in sizes:
+        cmd = [sys.executable, __file__, "--scaling-child", str(n), "--d", str(d), "--seed", str(seed)]
+        cmd += ["--max-steps", str(steps)] if steps else []
+        done = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
+        r = json.loads(done.stdout.strip().splitlines()[-1])
+        r["load"] = os.getloadavg()[0]
+        rows.append(r)
+        print(
+            f"  N={n:>6,}: {r['seconds']:8.1f} s (CPU {r['cpu']:8.1f} s), peak {r['peak_mb']:8,.0f} MB, {r['steps']} "
+            f"steps; load {r['load']:.1f}",
+            flush=True,
+        )
+    print(f"[ranking scaling] D={d}, {rows[0]['steps']} steps, CNN-like features:")
+    print("       N |   wall s |    CPU s | peak MB")
+    for r in rows:
+        print(f"  {r['n']:>6,} | {r['seconds']:8.1f} | {r['cpu']:8.1f} | {r['peak_mb']:7,.0f}")
+    if len(rows) >= 2:
+        logn = np.log([r["n"] for r in rows])
+        for key in ("seconds", "cpu", "peak_mb"):
+            slope, icpt = np.polyfit(logn, np.log([r[key] for r in rows]), 1)
+            print(
+                f"  {key}: exponent {slope:.2f} (least squares on log-log); "
+                f"at N=50,000: {np.exp(icpt) * 50000**slope:,.0f}"
+            )
+
+
 def section_single(a) -> None:
     """One SI + CSI over ``--n`` × ``--d`` against the reference algorithm, interleaved ``--repeat`` times."""
     X, y = make_cnn_like(a.n, a.d, seed=a.seed)
@@ -337,6 +380,9 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's); 1 resists load")
     p.add_argument("--baseline", default=None, help="git revision whose forward ranking runs side by side (full, real)")
+    p.add_argument("--scaling-n", default="2500,5000,10000,20000", help="scaling: sample counts")
+    p.add_argument("--scaling-steps", type=int, default=None, help="scaling: ranking steps (default: all)")
+    p.add_argument("--scaling-child", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--scale-n", type=int, default=50000, help="samples for the scale section")
     p.add_argument("--scale-d", type=int, default=2048, help="features for the scale section")
     p.add_argument("--check-rows", type=int, default=200, help="scale: rows checked against a float64 brute force")
@@ -345,6 +391,9 @@ def main() -> None:
     a = p.parse_args()
     if a.profile_child:
         profile_child(a.model)
+        return
+    if a.scaling_child:
+        scaling_child(a.scaling_child, a.d, a.max_steps, a.seed)
         return
     if a.scale_child:
         scale_child(a, a.scale_child)
@@ -403,6 +452,9 @@ def main() -> None:
             f"{os.getloadavg()[0]:.1f}\n"
             f"  SI  {r['si']}\n  CSI {r['csi']}"
         )
+
+    if "scaling" in only:
+        scaling_section([int(v) for v in a.scaling_n.split(",")], a.d, a.scaling_steps, a.seed)
 
     if "real" in only:
         if not a.model:

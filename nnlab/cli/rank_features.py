@@ -55,7 +55,7 @@ def rank_features(
         def advance(step: int, total: int, si: float) -> None:
             bar.update(task, completed=step, total=total, description=f"ranking (SI {si:.4f})")
 
-        table, meta = run_rank_features(
+        outcome = run_rank_features(
             features,
             output,
             layer=layer,
@@ -68,6 +68,7 @@ def rank_features(
         )
     if quiet:
         return
+    table, meta = outcome.table, outcome.meta
     console.print(frame_table("ranking (first steps)", table, max_rows=15))
     summary = {
         "layer": meta["layer"],

@@ -67,16 +67,16 @@ def si_profile(
     normalize: Annotated[
         bool, typer.Option("--normalize/--no-normalize", help="z-score every feature before the indices (default on).")
     ] = True,
-    memory_mb: Annotated[
-        float,
+    memory: Annotated[
+        Optional[str],
         typer.Option(
-            "--memory-mb",
-            min=1.0,
-            help="Activations held at once (MB): consecutive layers share a forward pass while they fit, a layer "
-            "that cannot fit alone is refused with the estimate; peak memory is about this plus the model plus "
-            "0.5 GB.",
+            "--memory",
+            help="Activations held at once, e.g. 4G or 3072M (default: half of the available memory). When all "
+            "layers' activations exceed it, consecutive layers are profiled in groups that fit, one forward pass "
+            "per group (same table); a layer that cannot fit alone is refused with the estimate. Peak memory is "
+            "about this plus the model plus 0.5 GB.",
         ),
-    ] = 3072.0,
+    ] = None,
     plot: Annotated[
         Optional[Path], typer.Option("--plot", help="Write SI and CSI per split against the layer index as PNG.")
     ] = None,
@@ -98,7 +98,7 @@ def si_profile(
 
     with progress(quiet) as bar:
         task = bar.add_task("si-profile", total=None)
-        result = run_si_profile(
+        outcome = run_si_profile(
             source,
             output,
             dataset=dataset,
@@ -108,7 +108,7 @@ def si_profile(
             limit=limit,
             orders=split_list(orders),
             normalize=normalize,
-            memory_mb=memory_mb,
+            memory=memory,
             plot=plot,
             val_fraction=val_fraction,
             seed=seed,
@@ -122,7 +122,7 @@ def si_profile(
         )
     if quiet or not is_main():  # under torchrun rank 0 reports
         return
-    df = result.pop("_table")
+    df = outcome.table
     wide = df.pivot_table(index=["layer_index", "layer_name"], columns="split", values=["si", "csi"], sort=False)
     wide.columns = [f"{value.upper()} {split}" for value, split in wide.columns]
     wide = wide.reset_index()
@@ -133,4 +133,4 @@ def si_profile(
     shown.columns[1].no_wrap = True
     shown.columns[1].min_width = max(len(str(n)) for n in wide["layer"])
     console.print(shown)
-    console.print(key_values("si-profile", result))
+    console.print(key_values("si-profile", outcome.summary))

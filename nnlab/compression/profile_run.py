@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
+
+import pandas as pd
 
 from nnlab import artifacts, distributed
 from nnlab.analysis.hooks import si_profile, si_profile_features
@@ -23,6 +28,44 @@ def _orders(orders: Sequence[Any]) -> list[int]:
     return out
 
 
+MEMORY_FRACTION = 0.5
+_UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def default_memory() -> int:
+    """The activation budget when none is given: half of the memory available now (``os.sysconf``), at least
+    256 MB; the other half leaves room for the model, the indices' working memory and the rest of the machine."""
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not every platform reports it
+        available = 6 * 2**30
+    return max(256 * 2**20, int(available * MEMORY_FRACTION))
+
+
+def parse_memory(text: Any) -> int:
+    """A memory size in bytes from an int or a text such as ``4G``, ``3072M``, ``512MB`` or ``1.5GiB``."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value = int(text)
+    else:
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([KMGT]?)(?:I?B)?\s*", str(text).upper())
+        if not match:
+            raise ParameterError("memory", f"memory must be a size such as 4G or 3072M, got {text!r}")
+        value = int(float(match.group(1)) * _UNITS[match.group(2)])
+    if value < 1:
+        raise ParameterError("memory", f"memory must be positive, got {text!r}")
+    return value
+
+
+@dataclass
+class SiProfileOutcome:
+    """The profile table (one row per layer and split), a summary for printing and the files written."""
+
+    table: pd.DataFrame
+    summary: dict[str, Any] = field(default_factory=dict)
+    output: Path | None = None
+    plot: Path | None = None
+
+
 def run_si_profile(
     source: Path,
     output: Path,
@@ -34,7 +77,7 @@ def run_si_profile(
     limit: int | None = None,
     orders: Sequence[Any] = (),
     normalize: bool = True,
-    memory_mb: float = 3072.0,
+    memory: Any = None,
     plot: Path | None = None,
     val_fraction: float = 0.1,
     seed: int = 0,
@@ -45,14 +88,20 @@ def run_si_profile(
     download: bool = False,
     progress: Callable[[str], None] | None = None,
     provenance: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Write the SI-profile table (and plot); returns a summary with the table under ``_table``."""
+) -> SiProfileOutcome:
+    """Write the SI-profile table (and plot) of a model on dataset splits, or of the layers of a features artifact.
+
+    ``memory``: the activations held at once, in bytes or as a size such as ``4G`` (default
+    :func:`default_memory`, half of the available memory): when all layers' activations exceed it, the layers are
+    profiled in consecutive groups that fit, one forward pass per group, with the same table as one pass.
+    """
 
     if output.suffix != ".parquet":
         raise NnlabError(f"the profile table must be a .parquet file, got {output}")
     if fraction is not None and limit is not None:
         raise ParameterError(("fraction", "limit"), "give either fraction or limit, not both")
     ks = _orders(orders)
+    budget = default_memory() if memory is None else parse_memory(memory)
     kind = artifacts.artifact_kind(source)
     meta: dict[str, Any] = {"table": "si_profile", "source": str(source), "normalize": normalize, "orders": ks}
     if kind == "features":
@@ -109,7 +158,7 @@ def run_si_profile(
             device=device,
             batch_size=batch_size,
             num_workers=num_workers,
-            memory_mb=memory_mb,
+            memory_mb=budget / 2**20,
             progress=progress,
         )
         meta.update(
@@ -126,7 +175,7 @@ def run_si_profile(
     meta["provenance"] = artifacts.provenance(base=provenance, dataset=meta.get("dataset"), seed=seed)
     if not distributed.is_main():  # under torchrun rank 0 computed the table and alone writes it
         distributed.barrier()
-        return {"source": str(source), "table": str(output), "_table": df}
+        return SiProfileOutcome(table=df, summary={"source": str(source), "table": str(output)}, output=output)
     artifacts.save_table(output, df, meta)
     if plot is not None:
         plot_si_profile(df, plot, title=f"SI / CSI per layer — {Path(source).name}")
@@ -138,7 +187,8 @@ def run_si_profile(
         "samples": ", ".join(f"{k} {v:,}" for k, v in meta["samples"].items()),
         "table": str(output),
     }
+    if kind == "model":
+        summary["activation budget"] = f"{budget / 2**20:,.0f} MB"
     if plot is not None:
         summary["plot"] = str(plot)
-    summary["_table"] = df
-    return summary
+    return SiProfileOutcome(table=df, summary=summary, output=output, plot=plot)

@@ -9,6 +9,8 @@ the original architecture whose flattened output those features are), ``feature_
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
@@ -86,6 +88,16 @@ def rank_features(
     return table, meta
 
 
+@dataclass
+class RankFeaturesOutcome:
+    """The ranking table, its metadata (layer, cut, best prefix, SI with all features, …) and the files written."""
+
+    table: pd.DataFrame
+    meta: dict[str, Any]
+    output: Path
+    plot: Path | None
+
+
 def run_rank_features(
     features: Any,
     output: Any,
@@ -97,13 +109,11 @@ def run_rank_features(
     plot: Any = None,
     progress: Callable[[int, int, float], None] | None = None,
     provenance: dict[str, Any] | None = None,
-) -> tuple[pd.DataFrame, dict[str, Any]]:
+) -> RankFeaturesOutcome:
     """The rank-features stage: rank one layer of a features artifact and write the ranking table (and plot).
 
-    Returns ``(table, meta)`` as :func:`rank_features`; ``provenance`` is stored in the table's metadata.
+    The outcome holds the table and metadata of :func:`rank_features`; ``provenance`` is stored in the metadata.
     """
-    from pathlib import Path
-
     if Path(output).suffix != ".parquet":
         raise NnlabError(f"the ranking table must be a .parquet file, got {output}")
     fs = artifacts.load_features(features)
@@ -113,7 +123,7 @@ def run_rank_features(
     artifacts.save_table(output, table, meta)
     if plot is not None:
         plot_ranking(table, meta, plot)
-    return table, meta
+    return RankFeaturesOutcome(table=table, meta=meta, output=Path(output), plot=None if plot is None else Path(plot))
 
 
 def load_ranking(path: Any) -> tuple[pd.DataFrame, dict[str, Any]]:

@@ -87,3 +87,34 @@ def test_si_profile_refuses_a_layer_over_the_budget_before_any_work():
     fit = int(0.01 * 2**20 // (4 * dims["conv1"]))
     with pytest.raises(NnlabError, match=f"layer conv1 gives {dims['conv1']:,} features.*at most {fit:,} samples"):
         si_profile(model, {"train": ds}, [(0, "conv1")], memory_mb=0.01)
+
+
+def test_si_profile_in_memory_groups_equals_one_pass():
+    import pandas as pd
+
+    from nnlab.training.recipe import DataOptions, build_new_model
+
+    data = DataOptions(dataset="digits", image_size=16, limit=120)
+    model = build_new_model("cnn", data, width=0.25)
+    ds = data.load("train")
+    dims = layer_dims(model, [n for n, _ in model.net.named_children()])
+    one_layer = 4 * len(ds) * max(dims.values()) / 2**20
+    grouped: list[str] = []
+    single: list[str] = []
+    by_groups = si_profile(model, {"train": ds}, orders=(2,), memory_mb=one_layer, progress=grouped.append)
+    one_pass = si_profile(model, {"train": ds}, orders=(2,), memory_mb=1e6, progress=single.append)
+    assert sum("forward pass" in m for m in grouped) >= 3
+    assert sum("forward pass" in m for m in single) == 1
+    pd.testing.assert_frame_equal(by_groups, one_pass)
+
+
+def test_memory_sizes_and_the_machine_default():
+    from nnlab.compression.profile_run import default_memory, parse_memory
+    from nnlab.errors import ParameterError
+
+    assert parse_memory("4G") == 4 * 2**30 and parse_memory("3072M") == 3072 * 2**20
+    assert parse_memory("1.5GiB") == 3 * 2**29 and parse_memory("512MB") == 512 * 2**20 and parse_memory(1000) == 1000
+    assert default_memory() >= 256 * 2**20
+    for bad in ("lots", "0", "-1G"):
+        with pytest.raises(ParameterError, match="memory"):
+            parse_memory(bad)
