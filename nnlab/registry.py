@@ -136,3 +136,25 @@ class Registry:
         if arg is not None:
             return lambda *a, **k: fn(arg, *a, **k)
         return fn
+
+
+def lazy_exports(package: str, exports: dict[str, list[str]]) -> tuple[Callable[[str], Any], Callable[[], list]]:
+    """A package's module-level ``__getattr__`` and ``__dir__`` that import each exported name's module on first use.
+
+    ``exports`` maps a submodule of ``package`` to the names it provides, so ``from nnlab.data import
+    load_dataset`` works while ``import nnlab.data`` stays free of torch until a name that needs it is read.
+    """
+    where = {name: module for module, names in exports.items() for name in names}
+
+    def __getattr__(name: str) -> Any:
+        module = where.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{package}.{module}"), name)
+        setattr(importlib.import_module(package), name, value)
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(vars(importlib.import_module(package))) | set(where))
+
+    return __getattr__, __dir__

@@ -52,8 +52,7 @@ registry alone, without torch, which is all ``nnlab datasets`` needs.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from nnlab.registry import lazy_exports
 
 _EXPORTS = {
     "api": ["DATASETS", "dataset_info", "dataset_names", "default_data_root", "load_dataset"],
@@ -62,18 +61,5 @@ _EXPORTS = {
     "info": ["IMAGENET_MEAN", "IMAGENET_STD", "DatasetInfo"],
     "loader": ["make_loader"],
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nnlab.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"nnlab.data.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__all__ = sorted(name for names in _EXPORTS.values() for name in names)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -20,10 +20,8 @@ use; its other names are imported lazily (PEP 562), so importing the package cos
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from nnlab.detection import plugin as _plugin  # noqa: F401  declares proposals: and the align roi mode
+from nnlab.registry import lazy_exports
 
 _EXPORTS = {
     "dataset": [
@@ -63,18 +61,5 @@ _EXPORTS = {
         "write_split",
     ],
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nnlab.detection' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"nnlab.detection.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__all__ = sorted(name for names in _EXPORTS.values() for name in names)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -15,9 +15,7 @@ package costs no torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from nnlab.registry import lazy_exports
 from nnlab.robustness import plugin as _plugin  # noqa: F401  declares the attacks and the knn surgery operation
 
 _EXPORTS = {
@@ -32,18 +30,5 @@ _EXPORTS = {
     "pixels": ["Pixels"],
     "registry": ["ATTACKS"],
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nnlab.robustness' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"nnlab.robustness.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__all__ = sorted(name for names in _EXPORTS.values() for name in names)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
