@@ -152,6 +152,15 @@ def all_gather_ints(value: int) -> list[int]:
     return [int(t.item()) for t in out]
 
 
+def all_gather_objects(value: Any) -> list[Any]:
+    """``value`` (any picklable object) from every rank, in rank order (``[value]`` in one process)."""
+    if not is_distributed():
+        return [value]
+    out: list[Any] = [None] * world_size()
+    dist.all_gather_object(out, value)
+    return out
+
+
 def shard_range(count: int, batch_size: int) -> range:
     """This rank's contiguous share of ``count`` items, cut at multiples of ``batch_size`` (the whole range in one
     process).

@@ -21,8 +21,6 @@ import numpy as np
 
 from nnlab import artifacts
 from nnlab.artifacts import save_figure, sibling
-from nnlab.data.loader import make_loader
-from nnlab.device import resolve_device
 from nnlab.errors import NnlabError
 from nnlab.models import feature_layer, load_model, resolve_layer
 from nnlab.report import subplots
@@ -194,9 +192,17 @@ class EmbedInput:
         return len(self.labels)
 
 
-def model_features(model: Any, batches: Any, layer: str, device: Any) -> EmbedInput:
-    """Flattened output of ``layer`` and the predicted class for every ``(images, labels)`` batch, in eval mode."""
+def model_features(
+    model: Any, ds: Any, layer: str, device: Any, *, batch_size: int = 256, num_workers: int | None = None
+) -> EmbedInput:
+    """Flattened output of ``layer`` and the predicted class for every item of ``ds``, in order, in eval mode.
+
+    Under torchrun each rank computes a contiguous share of whole batches and rank 0 gets every row (the
+    other ranks their own share), as in :func:`nnlab.training.inference.map_split`.
+    """
     import torch
+
+    from nnlab.training.inference import LABELS, eval_mode, map_split
 
     module = dict(model.net.named_modules()).get(layer)
     if module is None or not layer:
@@ -207,28 +213,27 @@ def model_features(model: Any, batches: Any, layer: str, device: Any) -> EmbedIn
             (out[0] if isinstance(out, (tuple, list)) else out).detach().flatten(1).float().cpu()
         )
     )
-    features, labels, preds = [], [], []
-    was_training = model.training
-    model.eval()
-    try:
+
+    def step(images: torch.Tensor, _labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        captured.clear()
         with torch.no_grad():
-            for images, targets in batches:
-                captured.clear()
-                logits = model(images.to(device))
-                features.append(captured[-1])
-                preds.append(logits.argmax(1).cpu())
-                labels.append(torch.as_tensor(targets).long().reshape(-1))
+            logits = model(images)
+        return {"features": captured[-1], "pred": logits.argmax(1).cpu()}
+
+    try:
+        with eval_mode(model):
+            out = map_split(
+                step,
+                ds,
+                device=device,
+                batch_size=batch_size,
+                num_workers=num_workers,
+                everywhere=False,
+                empty="no samples to embed",
+            )
     finally:
         handle.remove()
-        model.train(was_training)
-    if not features:
-        raise NnlabError("no samples to embed")
-    return EmbedInput(torch.cat(features).numpy(), torch.cat(labels).numpy(), torch.cat(preds).numpy())
-
-
-def tensor_batches(images: Any, labels: Any, batch_size: int) -> Any:
-    """``(images, labels)`` batches over in-memory tensors (a stored adversarial set)."""
-    return ((images[i : i + batch_size], labels[i : i + batch_size]) for i in range(0, len(images), batch_size))
+    return EmbedInput(out["features"].numpy(), out[LABELS].numpy(), out["pred"].numpy())
 
 
 def file_features(path: Path, layer: str | None = None) -> tuple[EmbedInput, str, list[str], dict[str, Any]]:
@@ -284,9 +289,10 @@ def model_inputs(
     """
     import torch
 
+    from nnlab import distributed
     from nnlab.training.evaluate_run import adversarial_originals
 
-    dev = resolve_device(device)
+    dev = distributed.setup_device(device)
     model = load_model(model_path, device=dev)
     layer_name = resolve_layer(model.net, layer) if layer is not None else feature_layer(model.net)
     classes = list(model.spec.classes)
@@ -314,18 +320,20 @@ def model_inputs(
         limit=None if paired else limit,
         seed=seed,
     )
-    if paired:  # the clean originals of the adversarial images, in the same order
-        ds = adversarial_originals(model, adv_set, data, adversarial)
-    else:
-        ds = dataset_for_model(model, data, split)
-    clean = model_features(model, make_loader(ds, batch_size, shuffle=False, num_workers=num_workers), layer_name, dev)
+    with distributed.main_first():  # under torchrun a download happens once
+        if paired:  # the clean originals of the adversarial images, in the same order
+            ds = adversarial_originals(model, adv_set, data, adversarial)
+        else:
+            ds = dataset_for_model(model, data, split)
+    clean = model_features(model, ds, layer_name, dev, batch_size=batch_size, num_workers=num_workers)
     adv = None
     if adv_set is not None:
         labels = adv_set.labels
         adv_classes = meta.get("classes")
         if adv_classes and list(adv_classes) != classes:
             labels = torch.as_tensor(class_remap(classes, list(adv_classes))[labels.numpy()])
-        adv = model_features(model, tensor_batches(adv_set.images, labels, batch_size), layer_name, dev)
+        adv_ds = torch.utils.data.TensorDataset(adv_set.images, labels)
+        adv = model_features(model, adv_ds, layer_name, dev, batch_size=batch_size, num_workers=0)
     return clean, adv, layer_name, classes, f"{name}:{split}"
 
 
@@ -378,6 +386,8 @@ def run_embed(request: EmbedRequest, *, provenance: Mapping[str, Any] | None = N
     One reducer (:func:`reduce_2d`) is fitted on the clean features and applied to the adversarial
     ones, so both share a plane. ``provenance`` (e.g. the command line) is stored in the table.
     """
+    from nnlab import distributed
+
     output = Path(request.output)
     if output.suffix != ".parquet":
         raise NnlabError(f"the embedding table must be a .parquet file, got {output}")
@@ -415,6 +425,9 @@ def run_embed(request: EmbedRequest, *, provenance: Mapping[str, Any] | None = N
         )
     else:
         raise NnlabError(f"{request.input} is an nnlab {kind} artifact; embed takes a model or a features artifact")
+    if not distributed.is_main():  # under torchrun rank 0 holds every row and alone reduces and writes
+        distributed.barrier()
+        return EmbedOutcome(frame=None, layer=layer_name, source=source, output=output, plot=plot_path, summary={})
 
     clean_xy, others = reduce_2d(
         clean.features, [adv.features] if adv is not None else [], method=request.method, seed=request.seed
@@ -457,4 +470,5 @@ def run_embed(request: EmbedRequest, *, provenance: Mapping[str, Any] | None = N
     }
     if adv is not None:
         summary.update({"adversarial samples": len(adv), "adversarial set": str(request.adversarial)})
+    distributed.barrier()
     return EmbedOutcome(frame=frame, layer=layer_name, source=source, output=output, plot=plot_path, summary=summary)

@@ -7,20 +7,20 @@ requested layer has produced its output, so profiling early layers does not pay 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import Subset
 
 from nnlab import distributed
 from nnlab.analysis.separation import separation_indices
-from nnlab.data.loader import make_loader
 from nnlab.device import module_device
 from nnlab.errors import NnlabError
 from nnlab.models import SurgeredNet, profile_layers
+from nnlab.training.inference import LABELS, Step, eval_mode, map_split
 
 ProgressFn = Callable[[int, int], None]
 DEFAULT_MEMORY_MB = 3072.0
@@ -63,7 +63,6 @@ def canonical_layer(model: nn.Module, name: str) -> str:
     return name
 
 
-@torch.no_grad()
 def extract_activations(
     model: nn.Module,
     ds: Any,
@@ -77,41 +76,38 @@ def extract_activations(
     everywhere: bool = False,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Flattened activations (N × D each, on the CPU, ``dtype``) of ``layers`` for every item of ``ds``, and the
-    labels; the model runs in eval mode.
+    labels; the model runs in eval mode. ``progress(samples done, samples)`` follows the batches.
 
     Under torchrun each rank runs a contiguous share of whole batches and rank 0 gets every row, in the
-    one-process order; the other ranks get back their own share only, or every row too with ``everywhere``.
+    one-process order; the other ranks get back their own share only, or every row too with ``everywhere``
+    (:func:`nnlab.training.inference.map_split`).
     """
-    if not distributed.is_distributed():
-        return _activations(model, ds, layers, device, batch_size, num_workers, dtype, progress)
-    part = distributed.shard_range(len(ds), batch_size)
-    if len(part):
-        acts, labels = _activations(model, Subset(ds, part), layers, device, batch_size, num_workers, dtype, progress)
-    else:
-        acts, labels = {name: torch.empty(0, 0, dtype=dtype) for name in layers}, torch.empty(0, dtype=torch.int64)
-    gathered = {name: distributed.gather_rows(acts.pop(name), everywhere=everywhere) for name in layers}
-    labels = distributed.gather_rows(labels, everywhere=everywhere)
-    if (everywhere or distributed.is_main()) and not len(labels):
-        raise NnlabError("the dataset is empty")
-    return gathered, labels
+    device = torch.device(device)
+    model.to(device)
+    with activation_step(model, layers, dtype) as step:
+        out = map_split(
+            step,
+            ds,
+            device=device,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            progress=progress,
+            everywhere=everywhere,
+        )
+    labels = out.pop(LABELS)
+    return {name: out[name] for name in layers}, labels
 
 
-def _activations(
-    model: nn.Module,
-    ds: Any,
-    layers: Sequence[str],
-    device: Any,
-    batch_size: int,
-    num_workers: int,
-    dtype: torch.dtype,
-    progress: ProgressFn | None,
-) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+@contextmanager
+def activation_step(model: nn.Module, layers: Sequence[str], dtype: torch.dtype = torch.float32) -> Iterator[Step]:
+    """A :func:`~nnlab.training.inference.map_split` step giving the flattened output of each of ``layers`` (as
+    ``dtype``, one field per layer), with ``model`` in eval mode and its forward hooks in place for the body.
+
+    A forward pass stops as soon as every layer has fired; a layer the forward pass never runs is an error.
+    """
     if not layers:
         raise NnlabError("name at least one layer")
     modules = {name: module_for(model, name) for name in layers}
-    device = torch.device(device)
-    was_training = model.training
-    model.to(device).eval()
     seen: dict[str, torch.Tensor] = {}
 
     def make_hook(name: str):
@@ -125,39 +121,25 @@ def _activations(
 
         return hook
 
+    def step(images: torch.Tensor, _labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        seen.clear()
+        try:
+            with torch.no_grad():
+                model(images)
+        except _Collected:
+            pass
+        missing = [n for n in layers if n not in seen]
+        if missing:
+            raise NnlabError(f"layer {missing[0]!r} is never run by the model's forward pass")
+        return {name: seen[name].to("cpu", dtype) for name in layers}
+
     handles = [module.register_forward_hook(make_hook(name)) for name, module in modules.items()]
-    labels = torch.empty(len(ds), dtype=torch.int64)
-    # each layer's N × D matrix is allocated once and filled batch by batch: no second copy when gathering
-    out: dict[str, torch.Tensor] = {}
-    loader = make_loader(ds, batch_size, shuffle=False, num_workers=num_workers)
-    total = len(loader)
-    filled = 0
     try:
-        for step, (images, targets) in enumerate(loader, 1):
-            seen.clear()
-            try:
-                model(images.to(device))
-            except _Collected:
-                pass
-            missing = [n for n in layers if n not in seen]
-            if missing:
-                raise NnlabError(f"layer {missing[0]!r} is never run by the model's forward pass")
-            b = len(targets)
-            for name in layers:
-                if name not in out:
-                    out[name] = torch.empty((len(ds), seen[name].shape[1]), dtype=dtype)
-                out[name][filled : filled + b] = seen[name]
-            labels[filled : filled + b] = torch.as_tensor(targets).long()
-            filled += b
-            if progress is not None:
-                progress(step, total)
+        with eval_mode(model):
+            yield step
     finally:
         for handle in handles:
             handle.remove()
-        model.train(was_training)
-    if not filled:
-        raise NnlabError("the dataset is empty")
-    return {name: out[name][:filled] for name in layers}, labels[:filled]
 
 
 def layer_dims(model: nn.Module, layers: Sequence[str]) -> dict[str, int]:
@@ -165,7 +147,8 @@ def layer_dims(model: nn.Module, layers: Sequence[str]) -> dict[str, int]:
     spec = model.spec
     device = module_device(model)
     one = torch.zeros(1, spec.channels, spec.size, spec.size, device=device)
-    acts, _ = _activations(model, [(one[0].cpu(), 0)], layers, device, 1, 0, torch.float32, None)
+    with activation_step(model, layers) as step:
+        acts = step(one, torch.zeros(1, dtype=torch.long))
     return {name: int(t.shape[1]) for name, t in acts.items()}
 
 

@@ -12,20 +12,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from nnlab import artifacts, distributed
+from nnlab import distributed
 from nnlab.compression.ranking_table import load_ranking, select_from_ranking
 from nnlab.errors import NnlabError, ParameterError
-from nnlab.models import attach_head, count_parameters, feature_dim, load_model, save_model
-from nnlab.report import plot_history
+from nnlab.models import attach_head, count_parameters, feature_dim, load_model
 from nnlab.training.config import TrainConfig
 from nnlab.training.engine import fit, map_dataset, seed_everything
 from nnlab.training.precision import resolve_precision
 from nnlab.training.recipe import DataOptions, RemappedDataset, class_remap, dataset_for_model
+from nnlab.training.train_run import train_and_save
 
 HEAD = "head"
 
@@ -259,38 +258,38 @@ def run_fit_head(
         "val",
     )
     cache = req.cache and req.augment == "none"
-    result = train_head(
-        model, train_ds, val_ds, config, device, cache=cache, on_epoch=on_epoch, on_batch=on_batch, on_cache=on_cache
+    saved = train_and_save(
+        model,
+        lambda: train_head(
+            model,
+            train_ds,
+            val_ds,
+            config,
+            device,
+            cache=cache,
+            on_epoch=on_epoch,
+            on_batch=on_batch,
+            on_cache=on_cache,
+        ),
+        output=req.output,
+        history=req.history,
+        plot=req.plot,
+        provenance=dict(
+            base=provenance,
+            dataset=dataset,
+            seed=req.seed,
+            train_config=config.to_dict(),
+            augment=req.augment,
+            backbone=str(req.model),
+            ranking=str(req.ranking) if req.ranking else None,
+            features=len(indices) if indices is not None else dim,
+            hidden=req.hidden,
+            dropout=req.dropout,
+            cached_features=cache,
+        ),
     )
-    history = pd.DataFrame(result.history)
-    best = next((r for r in result.history if r["epoch"] == result.best_epoch), result.history[-1])
+    result, history, history_path = saved.result, saved.history, saved.history_path
     total, trainable = count_parameters(model.net)
-    metrics = {
-        "best_epoch": result.best_epoch,
-        "train_accuracy": best.get("train_accuracy"),
-        "val_accuracy": result.best_val_accuracy,
-        "epochs_run": len(result.history),
-    }
-    prov = artifacts.provenance(
-        base=provenance,
-        dataset=dataset,
-        seed=req.seed,
-        train_config=config.to_dict(),
-        augment=req.augment,
-        backbone=str(req.model),
-        ranking=str(req.ranking) if req.ranking else None,
-        features=len(indices) if indices is not None else dim,
-        hidden=req.hidden,
-        dropout=req.dropout,
-        cached_features=cache,
-    )
-    history_path = req.history or artifacts.sibling(req.output, ".history.parquet")
-    if distributed.is_main():  # under torchrun rank 0 alone writes
-        save_model(req.output, model, metrics=metrics, provenance=prov)
-        artifacts.save_table(history_path, history, {"table": "history", "provenance": prov})
-        if req.plot is not None:
-            plot_history(history, req.plot)
-    distributed.barrier()
     return {
         "backbone": str(req.model),
         "cut": cut,

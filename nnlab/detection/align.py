@@ -15,22 +15,19 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import pandas as pd
 import torch
 from torch import nn
 
-from nnlab import artifacts
 from nnlab.data import load_dataset
 from nnlab.detection.roi import RoIAlignHead, extract_proposal_features
 from nnlab.device import resolve_device
 from nnlab.errors import NnlabError, ParameterError
-from nnlab.models import ModelSpec, build_classifier, count_parameters, load_model, save_model
+from nnlab.models import ModelSpec, build_classifier, count_parameters, load_model
 from nnlab.models.roi import c4_split, feature_strides
 from nnlab.ops.regions import reduce_pooled
-from nnlab.report import plot_history
 from nnlab.training.config import TrainConfig
-from nnlab.training.engine import fit, seed_everything
-from nnlab.training.train_run import ROI_TRAINERS, TrainOutcome, checkpoint_path
+from nnlab.training.engine import FitResult, fit, seed_everything
+from nnlab.training.train_run import ROI_TRAINERS, TrainOutcome, checkpoint_path, train_and_save
 
 ROI_DEFAULTS = {
     "output_size": "auto",
@@ -280,45 +277,41 @@ def train_align_head(
             p.requires_grad_(True)
     train_set = torch.utils.data.TensorDataset(x_train, y_train)
     val_set = torch.utils.data.TensorDataset(x_val, y_val) if x_val is not None else None
-    result = fit(
-        head,
-        train_set,
-        val_set,
-        config,
-        device,
-        checkpoint=checkpoint_path(req.output),
-        resume=req.resume,
-        on_epoch=on_epoch,
-        on_batch=on_batch,
-    )
-    model.to("cpu").eval()
-    for p in model.net.features.parameters():
-        p.requires_grad_(False)
 
-    history = pd.DataFrame(result.history)
-    best = next((r for r in result.history if r["epoch"] == result.best_epoch), result.history[-1])
-    total, trainable = count_parameters(model.net)
-    metrics = {
-        "best_epoch": result.best_epoch,
-        "train_accuracy": best.get("train_accuracy"),
-        "val_accuracy": result.best_val_accuracy,
-        "epochs_run": len(result.history),
-    }
-    prov = artifacts.provenance(
-        base=provenance,
-        dataset=req.dataset,
-        seed=req.seed,
-        train_config=config.to_dict(),
-        roi_mode="align",
-        balance=req.balance,
-        init=str(req.init),
+    def train() -> FitResult:
+        result = fit(
+            head,
+            train_set,
+            val_set,
+            config,
+            device,
+            checkpoint=checkpoint_path(req.output),
+            resume=req.resume,
+            on_epoch=on_epoch,
+            on_batch=on_batch,
+        )
+        for p in model.net.features.parameters():
+            p.requires_grad_(False)
+        return result
+
+    saved = train_and_save(
+        model,
+        train,
+        output=req.output,
+        history=req.history,
+        plot=req.plot,
+        provenance=dict(
+            base=provenance,
+            dataset=req.dataset,
+            seed=req.seed,
+            train_config=config.to_dict(),
+            roi_mode="align",
+            balance=req.balance,
+            init=str(req.init),
+        ),
     )
-    save_model(req.output, model, metrics=metrics, provenance=prov)
-    history_path = req.history or artifacts.sibling(req.output, ".history.parquet")
-    artifacts.save_table(history_path, history, {"table": "history", "provenance": prov})
-    if req.plot is not None:
-        plot_history(history, req.plot)
-    checkpoint_path(req.output).unlink(missing_ok=True)
+    result, history, history_path = saved.result, saved.history, saved.history_path
+    total, _ = count_parameters(model.net)
     summary = {
         "model": model.spec.arch,
         "backbone": f"{source.spec.arch} from {req.init} ({copied} tensors, frozen)",
@@ -334,5 +327,4 @@ def train_align_head(
         "artifact": str(req.output),
         "history": str(history_path),
     }
-    del trainable
     return TrainOutcome(model=model, history_frame=history, summary=summary)

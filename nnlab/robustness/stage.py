@@ -22,17 +22,16 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Subset
 
 from nnlab import artifacts, distributed
 from nnlab.artifacts import save_figure, sibling
-from nnlab.data.loader import make_loader
 from nnlab.errors import NnlabError
 from nnlab.models import load_model
 from nnlab.report import subplots
 from nnlab.robustness.base import Attack
 from nnlab.robustness.factory import create_attack
 from nnlab.robustness.knn import KNNClassifier
+from nnlab.training.inference import LABELS, Step, map_split
 from nnlab.training.recipe import DataOptions, dataset_for_model
 
 METRIC_COLUMNS = ("samples", "clean_accuracy", "adversarial_accuracy", "success_rate", "mean_linf", "mean_l2")
@@ -111,37 +110,25 @@ def attack_dataset(
         raise NnlabError("the dataset split to attack is empty")
     check_attackable(model, attack)
     part = distributed.shard_range(len(ds), batch_size)
-    if part.start:
+    if part.start:  # a seeded attack draws as if it had attacked the earlier ranks' batches
         image = torch.as_tensor(ds[0][0])
         for _ in range(part.start // batch_size):
             attack.advance((batch_size, *image.shape), image.dtype)
-    chunks: dict[str, list[Tensor]] = {k: [] for k in ("images", "labels", "clean", "adv", "linf", "l2")}
-    done = 0
-    local = ds if len(part) == len(ds) else Subset(ds, part)
-    for images, labels in make_loader(local, batch_size, shuffle=False, num_workers=num_workers):
-        images, labels = images.to(device), torch.as_tensor(labels).long().to(device)
-        with torch.no_grad():
-            clean_pred = model(images).argmax(1)
-        adversarial = attack(images, labels).detach()
-        with torch.no_grad():
-            adv_pred = model(adversarial).argmax(1)
-        delta = (adversarial - images).flatten(1)
-        chunks["images"].append(adversarial.cpu())
-        chunks["labels"].append(labels.cpu())
-        chunks["clean"].append(clean_pred.cpu())
-        chunks["adv"].append(adv_pred.cpu())
-        chunks["linf"].append(delta.abs().amax(1).cpu())
-        chunks["l2"].append(delta.norm(dim=1).cpu())
-        done += len(labels)
-        if progress is not None:
-            progress(done, len(local))
-    gathered = {key: distributed.gather_rows(_joined(parts)) for key, parts in chunks.items()}
-    count = len(gathered["labels"])
+    gathered = map_split(
+        attack_step(model, attack, device),
+        ds,
+        device=device,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        progress=progress,
+        everywhere=False,
+    )
+    count = len(gathered[LABELS])
     indices = getattr(ds, "indices", None)
     indices = torch.as_tensor(np.asarray(indices), dtype=torch.long) if indices is not None else torch.arange(len(ds))
     return AttackRun(
         images=gathered["images"],
-        labels=gathered["labels"],
+        labels=gathered[LABELS],
         clean_pred=gathered["clean"],
         adv_pred=gathered["adv"],
         indices=indices[part] if count < len(ds) else indices,
@@ -152,9 +139,27 @@ def attack_dataset(
     )
 
 
-def _joined(parts: list[Tensor]) -> Tensor:
-    """The batches of one field concatenated; an empty share (more ranks than batches) is an empty tensor."""
-    return torch.cat(parts) if parts else torch.empty(0)
+def attack_step(model: Any, attack: Attack, device: torch.device) -> Step:
+    """The :func:`~nnlab.training.inference.map_split` step of an attack: a batch's adversarial images, the
+    predictions before and after, and the perturbations' L∞ and L2 sizes."""
+
+    def step(images: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        labels = labels.to(device)
+        with torch.no_grad():
+            clean_pred = model(images).argmax(1)
+        adversarial = attack(images, labels).detach()
+        with torch.no_grad():
+            adv_pred = model(adversarial).argmax(1)
+        delta = (adversarial - images).flatten(1)
+        return {
+            "images": adversarial.cpu(),
+            "clean": clean_pred.cpu(),
+            "adv": adv_pred.cpu(),
+            "linf": delta.abs().amax(1).cpu(),
+            "l2": delta.norm(dim=1).cpu(),
+        }
+
+    return step
 
 
 def metrics_frame(run: AttackRun) -> Any:

@@ -23,7 +23,6 @@ the dataset into whole batches per rank and gathers the logits in order.
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import random
@@ -38,13 +37,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import Dataset, DistributedSampler, Subset, TensorDataset
+from torch.utils.data import Dataset, DistributedSampler, TensorDataset
 
 from nnlab import distributed
-from nnlab.data.loader import EpochLoader, make_loader
-from nnlab.errors import ArtifactError, NnlabError
-from nnlab.training.checkpoint import load_checkpoint, save_checkpoint
+from nnlab.data.loader import EpochLoader
+from nnlab.errors import NnlabError
+from nnlab.training.checkpoint import FitState, cpu_state, resume_fit, save_fit_state
 from nnlab.training.config import TrainConfig
+from nnlab.training.inference import LABELS, Shard, Step, eval_mode, map_split
 from nnlab.training.precision import autocast, grad_scaler, resolve_precision
 
 # A loss hook returns (loss, logits or None) for one batch; the default is cross-entropy on logits.
@@ -173,24 +173,29 @@ def cross_entropy_loss(config: TrainConfig, device: torch.device) -> LossFn:
     return loss_fn
 
 
-@torch.no_grad()
+def predict_step(model: nn.Module, device: torch.device, precision: str = "32") -> Step:
+    """The :func:`~nnlab.training.inference.map_split` step of a prediction: a batch's float32 logits (``logits``),
+    without gradients (``precision``: a resolved precision, see :mod:`nnlab.training.precision`)."""
+
+    def step(images: torch.Tensor, _labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad(), autocast(device, precision):
+            out = head_logits(model(images))
+        return {"logits": out.float().cpu()}
+
+    return step
+
+
 def predict(
     model: nn.Module, batches: Iterable, device: torch.device, precision: str = "32"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits and targets of ``model`` over an iterable of (images, labels) batches, in eval mode
     (``precision``: a resolved precision, see :mod:`nnlab.training.precision`)."""
-    was_training = model.training
-    model.eval()
-    logits, targets = [], []
-    for images, labels in batches:
-        with autocast(device, precision):
-            out = head_logits(model(images.to(device)))
-        logits.append(out.float().cpu())
-        targets.append(torch.as_tensor(labels))
-    model.train(was_training)
-    if not logits:
+    step = predict_step(model, device, precision)
+    with eval_mode(model):
+        pairs = [(step(images.to(device), labels)["logits"], torch.as_tensor(labels)) for images, labels in batches]
+    if not pairs:
         raise NnlabError("the dataset is empty")
-    return torch.cat(logits), torch.cat(targets).long()
+    return torch.cat([p[0] for p in pairs]), torch.cat([p[1] for p in pairs]).long()
 
 
 def evaluate(
@@ -210,24 +215,22 @@ def evaluate(
 
 
 def predict_dataset(
-    model: nn.Module, ds: Dataset, device: torch.device, batch_size: int = 256, num_workers: int | None = None
+    model: nn.Module,
+    ds: Dataset | Shard,
+    device: torch.device,
+    batch_size: int = 256,
+    num_workers: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits and targets of ``model`` over ``ds`` in order (see `predict`).
+    """Logits and targets of ``model`` over ``ds`` (a dataset or a prepared :class:`Shard`) in order, in eval mode.
 
-    Under torchrun each rank predicts a contiguous run of whole batches (:func:`nnlab.distributed.shard_range`)
-    and the results are gathered on every rank in order: the same tensors as one process computes.
+    Under torchrun each rank predicts a contiguous run of whole batches and every rank gets all rows in order
+    (:func:`~nnlab.training.inference.map_split`): the same tensors as one process computes.
     """
-    return predict_shard(model, shard_loader(ds, batch_size, num_workers, device), device)
+    with eval_mode(model):
+        out = map_split(predict_step(model, device), ds, device=device, batch_size=batch_size, num_workers=num_workers)
+    return out["logits"], out[LABELS]
 
 
-def shard_loader(ds: Dataset, batch_size: int, num_workers: int | None, device: torch.device):
-    """A loader over this rank's share of ``ds`` (all of it in one process), in order, for :func:`predict_shard`."""
-    part = distributed.shard_range(len(ds), batch_size)
-    local = ds if len(part) == len(ds) else Subset(ds, part)
-    return make_loader(local, batch_size, shuffle=False, num_workers=num_workers, pin_memory=device.type == "cuda")
-
-
-@torch.no_grad()
 def map_dataset(
     fn: Any,
     ds: Dataset,
@@ -237,39 +240,16 @@ def map_dataset(
     *,
     empty: str = "the dataset is empty",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``fn`` of every batch of ``ds`` (images on ``device``; results as float32 on the CPU) and the labels, in order.
+    """``fn`` of every batch of ``ds`` (images on ``device``; results as float32 on the CPU; no gradients) and the
+    labels, in order, on every rank (see :func:`~nnlab.training.inference.map_split`). An empty dataset is an error
+    saying ``empty``."""
 
-    Under torchrun each rank maps a contiguous run of whole batches and every rank gets all rows, in the
-    one-process order. An empty dataset is an error saying ``empty``.
-    """
-    part = distributed.shard_range(len(ds), batch_size)
-    outputs, labels = [torch.empty(0, 0)], [torch.empty(0, dtype=torch.long)]
-    loader = make_loader(
-        Subset(ds, part), batch_size, shuffle=False, num_workers=num_workers, pin_memory=device.type == "cuda"
-    )
-    for images, targets in loader:
-        outputs.append(fn(images.to(device)).float().cpu())
-        labels.append(torch.as_tensor(targets).long())
-    mapped = distributed.gather_rows(torch.cat(outputs[1:]) if len(outputs) > 1 else outputs[0], everywhere=True)
-    gathered_labels = distributed.gather_rows(torch.cat(labels), everywhere=True)
-    if not len(gathered_labels):
-        raise NnlabError(empty)
-    return mapped, gathered_labels
+    def step(images: torch.Tensor, _labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            return {"values": fn(images).float().cpu()}
 
-
-def predict_shard(model: nn.Module, loader: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """`predict` over a :func:`shard_loader`, the ranks' results gathered on every rank in order."""
-    if not distributed.is_distributed():
-        return predict(model, loader, device)
-    if len(loader.dataset):
-        logits, targets = predict(model, loader, device)
-    else:
-        logits, targets = torch.empty(0, 0), torch.empty(0, dtype=torch.long)
-    logits = distributed.gather_rows(logits, everywhere=True)
-    targets = distributed.gather_rows(targets, everywhere=True)
-    if not len(targets):
-        raise NnlabError("the dataset is empty")
-    return logits, targets
+    out = map_split(step, ds, device=device, batch_size=batch_size, num_workers=num_workers, empty=empty)
+    return out["values"], out[LABELS]
 
 
 def evaluate_tensors(
@@ -292,6 +272,27 @@ def _eval_result(logits: torch.Tensor, targets: torch.Tensor, keep_logits: bool)
         predictions=preds.numpy(),
         logits=logits if keep_logits else None,
     )
+
+
+@dataclass
+class _Loop:
+    """The fixed parts of one `fit`: the data, the module whose forward pass trains, the loss and the hooks."""
+
+    config: TrainConfig
+    device: torch.device
+    precision: str
+    loader: EpochLoader
+    sampler: DistributedSampler | None
+    trained: nn.Module
+    loss_fn: LossFn
+    params: list[torch.Tensor]
+    val_size: int | None
+    val_shard: Shard | None
+    validate_fn: Callable[[nn.Module], tuple[float, float]] | None
+    batch_hook: BatchHook | None
+    on_batch: Callable[[int, int], None] | None
+    world: int
+    rank: int
 
 
 def fit(
@@ -319,177 +320,187 @@ def fit(
     DistributedDataParallel under torchrun, so its forward pass is the one whose gradients are
     averaged across ranks; ``batch_hook`` and ``validate_fn`` get ``model`` itself.
     """
+    hooks = dict(loss_fn=loss_fn, batch_hook=batch_hook, validate_fn=validate_fn, on_batch=on_batch)
+    loop, state = _prepare(model, train_ds, val_ds, config, device, train_module, **hooks)
+    ckpt_path = Path(checkpoint) if checkpoint else None
+    resumed_from = resume_fit(state, ckpt_path) if resume else None
+    stopped_early = False
+    for epoch in range(state.epoch + 1, config.epochs + 1):
+        if config.patience is not None and state.bad_epochs >= config.patience:
+            stopped_early = True
+            break
+        started = time.perf_counter()
+        row, trained_on = _train_epoch(loop, state, epoch)
+        row.update(_validate(loop, model))
+        _record(loop, state, epoch, row, trained_on, started)
+        if ckpt_path is not None and loop.rank == 0:
+            save_fit_state(ckpt_path, state)
+        if on_epoch is not None:
+            on_epoch(row)
+    if state.best_state is not None:
+        model.load_state_dict(state.best_state)
+    if device.type == "cuda":
+        model.to(memory_format=torch.contiguous_format)
+    return FitResult(state.history, state.best_epoch, state.best_acc, stopped_early, resumed_from)
+
+
+def _prepare(
+    model: nn.Module,
+    train_ds: Dataset,
+    val_ds: Dataset | None,
+    config: TrainConfig,
+    device: torch.device,
+    train_module: nn.Module | None,
+    **hooks: Any,
+) -> tuple[_Loop, FitState]:
+    """The loaders, the (distributed) training module, the optimizer, schedule and scaler of a fresh fit."""
     model.to(device)
     if config.channels_last and device.type == "cuda":
         model.to(memory_format=torch.channels_last)
-    loss_fn = loss_fn or cross_entropy_loss(config, device)
+    loss_fn = hooks.pop("loss_fn") or cross_entropy_loss(config, device)
     world, rank = distributed.world_size(), distributed.rank()
     precision = resolve_precision(config.precision, device)
-    pin = device.type == "cuda"
     sampler = None
     if world > 1:  # set_epoch(epoch seed) draws the one-process permutation of the epoch and deals it out
         sampler = DistributedSampler(train_ds, num_replicas=world, rank=rank, shuffle=True, seed=0, drop_last=False)
     loader = EpochLoader(
-        train_ds, config.batch_size, num_workers=config.num_workers, pin_memory=pin, sampler=sampler, uint8=True
+        train_ds,
+        config.batch_size,
+        num_workers=config.num_workers,
+        pin_memory=device.type == "cuda",
+        sampler=sampler,
+        uint8=True,
     )
     steps_per_epoch = len(loader)
     if steps_per_epoch == 0:
         raise NnlabError("the training set is empty")
-    accum = int(config.grad_accum)
     trained = _distributed_module(train_module or model, config, device) if world > 1 else (train_module or model)
     optimizer = make_optimizer(model, config)
-    scheduler = make_scheduler(optimizer, config, math.ceil(steps_per_epoch / accum))
+    scheduler = make_scheduler(optimizer, config, math.ceil(steps_per_epoch / int(config.grad_accum)))
     scaler = grad_scaler(device, precision)
-    val_loader = None
-    if val_ds is not None and validate_fn is None:
-        val_loader = shard_loader(val_ds, max(config.batch_size, 256), config.num_workers, device)
-
-    history: list[dict[str, Any]] = []
-    best_state: dict[str, torch.Tensor] | None = None
-    best_acc: float | None = None
-    best_epoch = 0
-    bad_epochs = 0
-    start_epoch = 1
-    resumed_from = None
-    ckpt_path = Path(checkpoint) if checkpoint else None
-    if resume:
-        if ckpt_path is None or not ckpt_path.exists():
-            raise NnlabError(f"cannot resume: no checkpoint at {ckpt_path}; start afresh instead")
-        state = _load_checkpoint(ckpt_path, config, world)
-        try:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            if scheduler is not None and state["scheduler"] is not None:
-                scheduler.load_state_dict(state["scheduler"])
-            if state.get("scaler"):
-                scaler.load_state_dict(state["scaler"])
-        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ArtifactError(f"{ckpt_path} does not fit this model and optimizer ({first})") from None
-        history, best_state, best_acc = state["history"], state["best_state"], state["best_acc"]
-        best_epoch, bad_epochs = state["best_epoch"], state["bad_epochs"]
-        start_epoch = resumed_from = state["epoch"] + 1
-
+    val_shard = None
+    if val_ds is not None and hooks["validate_fn"] is None:
+        val_shard = Shard(val_ds, max(config.batch_size, 256), num_workers=config.num_workers, device=device)
     params = [p for p in model.parameters() if p.requires_grad]
-    stopped_early = False
-    for epoch in range(start_epoch, config.epochs + 1):
-        if config.patience is not None and bad_epochs >= config.patience:
-            stopped_early = True
-            break
-        t0 = time.perf_counter()
-        epoch_seed = config.seed * 1_000_003 + epoch
-        seed_everything(epoch_seed * world + rank)  # the one-process seeds when world == 1
-        model.train()
-        trained.train()
-        total_loss, correct, seen = 0.0, 0, 0
-        lr = optimizer.param_groups[-1]["lr"]
+    val_size = len(val_ds) if val_ds is not None else None
+    loop = _Loop(config, device, precision, loader, sampler, trained, loss_fn, params, val_size, val_shard, **hooks,
+                 world=world, rank=rank)  # fmt: skip
+    return loop, FitState(model, optimizer, scheduler, scaler, config, world=world)
+
+
+def _train_epoch(loop: _Loop, state: FitState, epoch: int) -> tuple[dict[str, Any], tuple[float, int, int]]:
+    """One epoch of training, its figures summed over ranks and the schedule stepped; returns the history row so
+    far and ``(train seconds, samples trained on by all ranks, by this rank)``."""
+    config, model, optimizer = loop.config, state.model, state.optimizer
+    t0 = time.perf_counter()
+    epoch_seed = config.seed * 1_000_003 + epoch
+    seed_everything(epoch_seed * loop.world + loop.rank)  # the one-process seeds when world == 1
+    model.train()
+    loop.trained.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    lr = optimizer.param_groups[-1]["lr"]
+    optimizer.zero_grad(set_to_none=True)
+    for step, (images, labels) in enumerate(loop.loader.epoch(epoch_seed)):
+        loss, hits, n = _train_step(loop, state, step, images, labels)
+        total_loss += loss * n
+        correct += hits
+        seen += n
+        if loop.on_batch is not None:
+            loop.on_batch(step + 1, len(loop.loader))
+    train_seconds = time.perf_counter() - t0
+    rank_seen = seen
+    if loop.world > 1:
+        total_loss, correct, seen = distributed.all_reduce_sum([total_loss, correct, seen])
+        seen = int(seen)
+        distributed.broadcast_buffers(model)  # validate and keep rank 0's BatchNorm statistics everywhere
+    if not math.isfinite(total_loss):
+        raise NnlabError(f"training diverged at epoch {epoch} (loss is not finite); lower the learning rate")
+    if state.scheduler is not None and config.schedule != "onecycle":
+        state.scheduler.step()
+    row = {
+        "epoch": epoch,
+        "train_loss": total_loss / seen,
+        "train_accuracy": correct / seen if correct or seen else float("nan"),
+        "lr": lr,
+    }
+    return row, (train_seconds, seen, rank_seen)
+
+
+def _train_step(
+    loop: _Loop, state: FitState, step: int, images: torch.Tensor, labels: torch.Tensor
+) -> tuple[float, int, int]:
+    """Forward and backward pass of one micro-batch, and the optimizer step at the end of its accumulation group;
+    returns ``(mean loss, correct predictions, samples)`` of the batch."""
+    config, device, optimizer, scaler = loop.config, loop.device, state.optimizer, state.scaler
+    images = _to_device(images, device, config.channels_last)
+    labels = labels.to(device, non_blocking=True)
+    if loop.batch_hook is not None:
+        images, labels = loop.batch_hook(state.model, images, labels, step)
+    accum, steps = int(config.grad_accum), len(loop.loader)
+    group_start = step - step % accum
+    group_size = min(accum, steps - group_start)
+    last_of_group = step - group_start == group_size - 1
+    no_sync = getattr(loop.trained, "no_sync", None)  # DDP: all-reduce only on the group's last backward
+    with no_sync() if no_sync is not None and not last_of_group else nullcontext():
+        with autocast(device, loop.precision):
+            loss, logits = loop.loss_fn(loop.trained, images, labels)
+        scaler.scale(loss / group_size).backward()
+    if last_of_group:
+        if config.grad_clip is not None:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(loop.params, config.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
         optimizer.zero_grad(set_to_none=True)
-        for step, (images, labels) in enumerate(loader.epoch(epoch_seed)):
-            images = _to_device(images, device, config.channels_last)
-            labels = labels.to(device, non_blocking=True)
-            if batch_hook is not None:
-                images, labels = batch_hook(model, images, labels, step)
-            group_start = step - step % accum
-            group_size = min(accum, steps_per_epoch - group_start)
-            last_of_group = step - group_start == group_size - 1
-            no_sync = getattr(trained, "no_sync", None)  # DDP: all-reduce only on the group's last backward
-            with no_sync() if no_sync is not None and not last_of_group else nullcontext():
-                with autocast(device, precision):
-                    loss, logits = loss_fn(trained, images, labels)
-                scaler.scale(loss / group_size).backward()
-            if last_of_group:
-                if config.grad_clip is not None:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                if scheduler is not None and config.schedule == "onecycle":
-                    scheduler.step()
-            n = labels.shape[0]
-            total_loss += loss.item() * n
-            seen += n
-            if logits is not None:
-                correct += (logits.argmax(1) == labels).sum().item()
-            if on_batch is not None:
-                on_batch(step + 1, steps_per_epoch)
-        train_seconds = time.perf_counter() - t0
-        rank_seen = seen
-        if world > 1:
-            total_loss, correct, seen = distributed.all_reduce_sum([total_loss, correct, seen])
-            seen = int(seen)
-            distributed.broadcast_buffers(model)  # validate and keep rank 0's BatchNorm statistics everywhere
-        if not math.isfinite(total_loss):
-            raise NnlabError(f"training diverged at epoch {epoch} (loss is not finite); lower the learning rate")
-        if scheduler is not None and config.schedule != "onecycle":
-            scheduler.step()
+        if state.scheduler is not None and config.schedule == "onecycle":
+            state.scheduler.step()
+    hits = (logits.argmax(1) == labels).sum().item() if logits is not None else 0
+    return loss.item(), hits, labels.shape[0]
 
-        row: dict[str, Any] = {
-            "epoch": epoch,
-            "train_loss": total_loss / seen,
-            "train_accuracy": correct / seen if correct or seen else float("nan"),
-            "lr": lr,
-        }
-        t_val = time.perf_counter()
-        if val_ds is not None or validate_fn is not None:
-            if validate_fn is not None:
-                val_loss, val_acc = validate_fn(model)
-            else:
-                res = _eval_result(*predict_shard(model, val_loader, device), False)
-                val_loss, val_acc = res.loss, res.accuracy
-            val_seconds = time.perf_counter() - t_val
-            val_count = len(val_ds) if val_ds is not None else float("nan")
-            row.update(
-                val_loss=val_loss,
-                val_accuracy=val_acc,
-                val_seconds=val_seconds,
-                val_images_per_second=val_count / val_seconds if val_seconds > 0 else float("nan"),
-            )
-            if best_acc is None or val_acc > best_acc:
-                best_acc, best_epoch, bad_epochs = val_acc, epoch, 0
-                best_state = _cpu_state(model)
-            else:
-                bad_epochs += 1
+
+def _validate(loop: _Loop, model: nn.Module) -> dict[str, Any]:
+    """The validation columns of an epoch's history row (none without a validation set or function)."""
+    if loop.val_shard is None and loop.validate_fn is None:
+        return {}
+    t_val = time.perf_counter()
+    if loop.validate_fn is not None:
+        val_loss, val_acc = loop.validate_fn(model)
+    else:
+        res = _eval_result(*predict_dataset(model, loop.val_shard, loop.device), False)
+        val_loss, val_acc = res.loss, res.accuracy
+    val_seconds = time.perf_counter() - t_val
+    val_count = loop.val_size if loop.val_size is not None else float("nan")
+    return {
+        "val_loss": val_loss,
+        "val_accuracy": val_acc,
+        "val_seconds": val_seconds,
+        "val_images_per_second": val_count / val_seconds if val_seconds > 0 else float("nan"),
+    }
+
+
+def _record(
+    loop: _Loop, state: FitState, epoch: int, row: dict[str, Any], trained_on: tuple[float, int, int], started: float
+) -> None:
+    """Keep the best-validation weights (every epoch's without validation), finish ``row`` and add it to the
+    history; ``state.epoch`` becomes ``epoch``."""
+    if "val_accuracy" in row:
+        if state.best_acc is None or row["val_accuracy"] > state.best_acc:
+            state.best_acc, state.best_epoch, state.bad_epochs = row["val_accuracy"], epoch, 0
+            state.best_state = cpu_state(state.model)
         else:
-            best_epoch, best_state = epoch, None
-        row.update(
-            train_seconds=train_seconds,
-            train_images_per_second=seen / train_seconds if train_seconds > 0 else float("nan"),
-        )
-        if world > 1:
-            row.update(_shares(sampler, rank_seen, world))
-        row["seconds"] = time.perf_counter() - t0
-        history.append(row)
-        if ckpt_path is not None and rank == 0:
-            _save_checkpoint(
-                ckpt_path,
-                model,
-                optimizer,
-                scheduler,
-                scaler,
-                config,
-                epoch,
-                history,
-                best_state,
-                best_acc,
-                best_epoch,
-                bad_epochs,
-                world,
-            )
-        if on_epoch is not None:
-            on_epoch(row)
-
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    if device.type == "cuda":
-        model.to(memory_format=torch.contiguous_format)
-    return FitResult(
-        history=history,
-        best_epoch=best_epoch,
-        best_val_accuracy=best_acc,
-        stopped_early=stopped_early,
-        resumed_from=resumed_from,
+            state.bad_epochs += 1
+    else:
+        state.best_epoch, state.best_state = epoch, None
+    train_seconds, seen, rank_seen = trained_on
+    row.update(
+        train_seconds=train_seconds,
+        train_images_per_second=seen / train_seconds if train_seconds > 0 else float("nan"),
     )
+    if loop.world > 1:
+        row.update(_shares(loop.sampler, rank_seen, loop.world))
+    row["seconds"] = time.perf_counter() - started
+    state.history.append(row)
+    state.epoch = epoch
 
 
 def _distributed_module(module: nn.Module, config: TrainConfig, device: torch.device) -> nn.Module:
@@ -512,96 +523,3 @@ def _shares(sampler: DistributedSampler, rank_seen: int, world: int) -> dict[str
         "rank_train_samples": distributed.all_gather_ints(rank_seen),
         "distinct_train_samples": int(drawn.unique().numel()),
     }
-
-
-def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
-
-
-_RESUME_KEYS = (
-    "batch_size",
-    "optimizer",
-    "lr",
-    "lr_head",
-    "momentum",
-    "weight_decay",
-    "schedule",
-    "step_size",
-    "gamma",
-    "label_smoothing",
-    "seed",
-    "class_weights",
-    "grad_accum",
-)
-_RESUME_DEFAULTS = {"grad_accum": 1}  # checkpoints made before the option existed
-
-
-def _save_checkpoint(
-    path: Path,
-    model,
-    optimizer,
-    scheduler,
-    scaler,
-    config,
-    epoch,
-    history,
-    best_state,
-    best_acc,
-    best_epoch,
-    bad_epochs,
-    world,
-) -> None:
-    state = {
-        "world_size": world,
-        "epoch": epoch,
-        "model": _cpu_state(model),
-        "optimizer": copy.deepcopy(optimizer.state_dict()),
-        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "scaler": scaler.state_dict() if scaler.is_enabled() else None,
-        "config": config.to_dict(),
-        "history": history,
-        "best_state": best_state,
-        "best_acc": best_acc,
-        "best_epoch": best_epoch,
-        "bad_epochs": bad_epochs,
-    }
-    save_checkpoint(path, state)
-
-
-_CHECKPOINT_TYPES = {
-    "epoch": int,
-    "model": dict,
-    "optimizer": dict,
-    "scheduler": (dict, type(None)),
-    "config": dict,
-    "history": list,
-    "best_state": (dict, type(None)),
-    "best_acc": (float, int, type(None)),
-    "best_epoch": int,
-    "bad_epochs": int,
-}
-
-
-def _load_checkpoint(path: Path, config: TrainConfig, world: int = 1) -> dict[str, Any]:
-    state = load_checkpoint(path)
-    wrong = [k for k, t in _CHECKPOINT_TYPES.items() if k not in state or not isinstance(state[k], t)]
-    if wrong:
-        raise ArtifactError(f"{path} is not a usable nnlab checkpoint (missing or malformed {', '.join(wrong)})")
-    saved_world = state.get("world_size", 1)
-    if saved_world != world:
-        raise NnlabError(
-            f"cannot resume: the checkpoint was made by {saved_world} process(es) and this run has {world}; "
-            "the batches depend on it, so resume with the same number of processes or start afresh"
-        )
-    saved = state["config"]
-    changed = [k for k in _RESUME_KEYS if saved.get(k, _RESUME_DEFAULTS.get(k)) != getattr(config, k)]
-    if changed:
-        raise NnlabError(
-            f"cannot resume: the checkpoint was made with different {', '.join(changed)}; "
-            "use the same options or start afresh"
-        )
-    if saved.get("epochs") != config.epochs and config.schedule in ("cosine", "onecycle"):
-        raise NnlabError(
-            "cannot resume: the checkpoint was made with a different number of epochs, which changes this schedule"
-        )
-    return state

@@ -25,7 +25,7 @@ from nnlab.models.presets import apply_block_preset
 from nnlab.registry import Registry
 from nnlab.report import plot_history
 from nnlab.training.config import TrainConfig
-from nnlab.training.engine import fit, seed_everything
+from nnlab.training.engine import FitResult, fit, seed_everything
 from nnlab.training.precision import resolve_precision
 from nnlab.training.recipe import DataOptions, build_new_model, init_from_artifact
 
@@ -121,6 +121,58 @@ def epoch_timing(history: pd.DataFrame) -> dict[str, float]:
 def checkpoint_path(output: Path) -> Path:
     """Where the per-epoch checkpoint of a run writing ``output`` lives (removed after success)."""
     return output.with_name(output.name + ".ckpt")
+
+
+@dataclass
+class SavedRun:
+    """A finished training run as written: `fit`'s result, the history table, the artifact's metrics and the
+    history table's path."""
+
+    result: FitResult
+    history: pd.DataFrame
+    metrics: dict[str, Any]
+    history_path: Path
+
+
+def train_and_save(
+    model: Any,
+    train: Callable[[], FitResult],
+    *,
+    output: Path,
+    provenance: dict[str, Any],
+    history: Path | None = None,
+    plot: Path | None = None,
+    metrics: Callable[[pd.DataFrame], dict[str, Any]] | None = None,
+) -> SavedRun:
+    """Run ``train`` (a `fit` of ``model`` or of a part of it) and write what every trainer writes.
+
+    That is the model artifact (on the CPU, in eval mode) with the best epoch's metrics plus
+    ``metrics(history)``, the history table (default: beside ``output``) and the optional loss/accuracy
+    ``plot``; the run's checkpoint (:func:`checkpoint_path`) is removed. ``provenance`` holds the keywords of
+    :func:`nnlab.artifacts.provenance`, recorded as the files are written. Under torchrun rank 0 alone
+    writes and every rank waits for it. Shared by `train`, the align head and `fit-head`.
+    """
+    result = train()
+    model.to("cpu").eval()
+    frame = pd.DataFrame(result.history)
+    best = next((r for r in result.history if r["epoch"] == result.best_epoch), result.history[-1])
+    written = {
+        "best_epoch": result.best_epoch,
+        "train_accuracy": best.get("train_accuracy"),
+        "val_accuracy": result.best_val_accuracy,
+        "epochs_run": len(result.history),
+        **(metrics(frame) if metrics is not None else {}),
+    }
+    prov = artifacts.provenance(**provenance)
+    history_path = history or artifacts.sibling(output, ".history.parquet")
+    if distributed.is_main():  # under torchrun rank 0 alone writes; every rank holds the same model
+        save_model(output, model, metrics=written, provenance=prov)
+        artifacts.save_table(history_path, frame, {"table": "history", "provenance": prov})
+        if plot is not None:
+            plot_history(frame, plot)
+        checkpoint_path(output).unlink(missing_ok=True)
+    distributed.barrier()
+    return SavedRun(result, frame, written, history_path)
 
 
 def run_train(
@@ -244,53 +296,50 @@ def train_classifier(
     if req.hooks is not None:
         config.extra.update(req.hooks.settings())
         fit_kwargs = req.hooks.fit_hooks(model, train_ds, config, req)
-    result = fit(
-        model,
-        train_ds,
-        val_ds,
-        config,
-        device,
-        checkpoint=checkpoint_path(req.output),
-        resume=req.resume,
-        on_epoch=on_epoch,
-        on_batch=on_batch,
-        **fit_kwargs,
-    )
-    if callable(distilled):
-        distilled(False)
-    model.to("cpu").eval()
 
-    history = pd.DataFrame(result.history)
-    best = next((r for r in result.history if r["epoch"] == result.best_epoch), result.history[-1])
-    total, trainable = count_parameters(model.net)
-    timing = epoch_timing(history)
-    metrics = {
-        "best_epoch": result.best_epoch,
-        "train_accuracy": best.get("train_accuracy"),
-        "val_accuracy": result.best_val_accuracy,
-        "epochs_run": len(result.history),
-        "parameters": total,
-        "trainable_parameters": trainable,
-        **timing,
-    }
-    if preset is not None:
-        metrics.update(block_preset=req.block_preset, block=preset.block, heads=list(preset.heads))
-    prov = artifacts.provenance(
-        base=provenance,
-        dataset=req.dataset,
-        seed=req.seed,
-        train_config=config.to_dict(),
-        augment=req.augment,
-        init=str(req.init) if req.init else None,
+    def train() -> FitResult:
+        result = fit(
+            model,
+            train_ds,
+            val_ds,
+            config,
+            device,
+            checkpoint=checkpoint_path(req.output),
+            resume=req.resume,
+            on_epoch=on_epoch,
+            on_batch=on_batch,
+            **fit_kwargs,
+        )
+        if callable(distilled):
+            distilled(False)
+        return result
+
+    def extra_metrics(history: pd.DataFrame) -> dict[str, Any]:
+        total, trainable = count_parameters(model.net)
+        extra = {"parameters": total, "trainable_parameters": trainable, **epoch_timing(history)}
+        if preset is not None:
+            extra.update(block_preset=req.block_preset, block=preset.block, heads=list(preset.heads))
+        return extra
+
+    saved = train_and_save(
+        model,
+        train,
+        output=req.output,
+        history=req.history,
+        plot=req.plot,
+        metrics=extra_metrics,
+        provenance=dict(
+            base=provenance,
+            dataset=req.dataset,
+            seed=req.seed,
+            train_config=config.to_dict(),
+            augment=req.augment,
+            init=str(req.init) if req.init else None,
+        ),
     )
-    history_path = req.history or artifacts.sibling(req.output, ".history.parquet")
-    if distributed.is_main():  # under torchrun rank 0 alone writes; every rank holds the same model
-        save_model(req.output, model, metrics=metrics, provenance=prov)
-        artifacts.save_table(history_path, history, {"table": "history", "provenance": prov})
-        if req.plot is not None:
-            plot_history(history, req.plot)
-        checkpoint_path(req.output).unlink(missing_ok=True)
-    distributed.barrier()
+    result, history, history_path = saved.result, saved.history, saved.history_path
+    total, trainable = saved.metrics["parameters"], saved.metrics["trainable_parameters"]
+    timing = epoch_timing(history)
 
     summary = {
         "model": model_name,

@@ -201,17 +201,17 @@ def test_interrupted_train_resumes_to_the_same_weights(runner, app, tmp_path, mo
     assert invoke(runner, app, *args, "-o", full).exit_code == 0
 
     part = tmp_path / "part.safetensors"
-    real_save = engine._save_checkpoint
+    real_save = engine.save_fit_state
 
-    def save_then_crash(path, *a, **k):
-        real_save(path, *a, **k)
+    def save_then_crash(path, state):
+        real_save(path, state)
         raise KeyboardInterrupt  # the machine "dies" right after the first epoch's checkpoint
 
-    monkeypatch.setattr(engine, "_save_checkpoint", save_then_crash)
+    monkeypatch.setattr(engine, "save_fit_state", save_then_crash)
     res = invoke(runner, app, *args, "-o", part)
     assert res.exit_code == 130 and not part.exists()
     assert part.with_name(part.name + ".ckpt").exists()
-    monkeypatch.setattr(engine, "_save_checkpoint", real_save)
+    monkeypatch.setattr(engine, "save_fit_state", real_save)
 
     res = invoke(runner, app, *args, "-o", part, "--resume")
     assert res.exit_code == 0, res.output

@@ -11,7 +11,7 @@ from torch.utils.data import TensorDataset
 
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import load_model
-from nnlab.training import TrainConfig, engine, fit
+from nnlab.training import TrainConfig, engine, fit, inference
 from nnlab.training.precision import grad_scaler, resolve_precision
 from tests.cli.helpers import assert_clear_error, invoke
 
@@ -112,7 +112,7 @@ def test_grad_clip_bounds_the_global_norm_at_every_step(monkeypatch):
 
 def test_train_and_val_loaders_are_built_once_per_run(monkeypatch):
     built = {"train": 0, "val": 0}
-    epoch_loader, make_loader = engine.EpochLoader, engine.make_loader
+    epoch_loader, make_loader = engine.EpochLoader, inference.make_loader
 
     def count_train(*args, **kwargs):
         built["train"] += 1
@@ -123,7 +123,7 @@ def test_train_and_val_loaders_are_built_once_per_run(monkeypatch):
         return make_loader(*args, **kwargs)
 
     monkeypatch.setattr(engine, "EpochLoader", count_train)
-    monkeypatch.setattr(engine, "make_loader", count_val)
+    monkeypatch.setattr(inference, "make_loader", count_val)
     result = fit(mlp(), toy_data(), toy_data(12, seed=1), TrainConfig(epochs=3, batch_size=8, precision="32"), CPU)
     assert len(result.history) == 3 and built == {"train": 1, "val": 1}
 
