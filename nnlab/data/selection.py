@@ -13,7 +13,8 @@ from nnlab.errors import NnlabError
 class DataSelection:
     """The data-selection options every data-reading stage shares, one name and one default each.
 
-    ``dataset`` None: the one the model (or the adversarial set) was made from. ``split``: train, val or test.
+    ``dataset`` None: the one the model (or the adversarial set) was made from. ``split``: train, val or test; None:
+    the stage's own (the adversarial set's, else test; extract-features: train).
     ``val_fraction``: the stratified share of the train pool held out as val (as in training, to rebuild the same
     val split). ``fraction`` / ``limit``: a stratified, seeded subset of the split (one of them). ``batch_size`` is
     per process under torchrun. ``seed`` seeds the val carve and subsets (and the stage's own randomness).
@@ -23,7 +24,7 @@ class DataSelection:
     """
 
     dataset: str | None = None
-    split: str = "test"
+    split: str | None = None
     val_fraction: float = 0.1
     fraction: float | None = None
     limit: int | None = None

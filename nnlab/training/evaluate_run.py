@@ -170,7 +170,12 @@ def run_evaluate(request: EvaluateRequest, *, provenance: dict[str, Any] | None 
         if not name:
             raise NnlabError(f"{request.model} records no training dataset; name the dataset to evaluate on")
         ev = evaluate_on_dataset(
-            model, DataOptions.of(sel, name), sel.split, device, batch_size=sel.batch_size, num_workers=sel.num_workers
+            model,
+            DataOptions.of(sel, name),
+            sel.split or "test",
+            device,
+            batch_size=sel.batch_size,
+            num_workers=sel.num_workers,
         )
     if distributed.is_main():  # under torchrun every rank evaluated a share; rank 0 alone writes
         artifacts.save_table(
