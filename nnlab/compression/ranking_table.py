@@ -89,24 +89,34 @@ def rank_features(
 
 
 @dataclass
+class RankFeaturesRequest:
+    """Every input of `nnlab rank-features`: the features artifact, the layer (needed when it holds several), the
+    method (forward or univariate), the forward selection's step limit, z-scoring and the plot."""
+
+    features: Path
+    output: Path
+    layer: str | None = None
+    method: str = "forward"
+    max_steps: int | None = None
+    normalize: bool = True
+    plot: Path | None = None
+
+
+@dataclass
 class RankFeaturesOutcome:
-    """The ranking table, its metadata (layer, cut, best prefix, SI with all features, …) and the files written."""
+    """The ranking table, its metadata (layer, cut, best prefix, SI with all features, …), a summary for printing
+    and the files written."""
 
     table: pd.DataFrame
     meta: dict[str, Any]
+    summary: dict[str, Any]
     output: Path
     plot: Path | None
 
 
 def run_rank_features(
-    features: Any,
-    output: Any,
+    request: RankFeaturesRequest,
     *,
-    layer: str | None = None,
-    method: str = "forward",
-    max_steps: int | None = None,
-    normalize: bool = True,
-    plot: Any = None,
     progress: Callable[[int, int, float], None] | None = None,
     provenance: dict[str, Any] | None = None,
 ) -> RankFeaturesOutcome:
@@ -114,16 +124,38 @@ def run_rank_features(
 
     The outcome holds the table and metadata of :func:`rank_features`; ``provenance`` is stored in the metadata.
     """
-    if Path(output).suffix != ".parquet":
+    output, plot = Path(request.output), None if request.plot is None else Path(request.plot)
+    if output.suffix != ".parquet":
         raise NnlabError(f"the ranking table must be a .parquet file, got {output}")
-    fs = artifacts.load_features(features)
-    table, meta = rank_features(fs, layer, method=method, max_steps=max_steps, normalize=normalize, progress=progress)
-    meta["features_file"] = str(features)
+    fs = artifacts.load_features(request.features)
+    table, meta = rank_features(
+        fs,
+        request.layer,
+        method=request.method,
+        max_steps=request.max_steps,
+        normalize=request.normalize,
+        progress=progress,
+    )
+    meta["features_file"] = str(request.features)
     meta["provenance"] = artifacts.provenance(base=provenance)
     artifacts.save_table(output, table, meta)
     if plot is not None:
         plot_ranking(table, meta, plot)
-    return RankFeaturesOutcome(table=table, meta=meta, output=Path(output), plot=None if plot is None else Path(plot))
+    summary = {
+        "layer": meta["layer"],
+        "cut": meta["cut"],
+        "features": meta["feature_dim"],
+        "samples": meta["samples"],
+        "method": request.method,
+        "ranked": len(table),
+        "best prefix": meta["best_step"],
+        "SI at best prefix": meta["best_si"],
+        "SI with all features": meta["si_all"],
+        "table": str(output),
+    }
+    if plot is not None:
+        summary["plot"] = str(plot)
+    return RankFeaturesOutcome(table=table, meta=meta, summary=summary, output=output, plot=plot)
 
 
 def load_ranking(path: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
