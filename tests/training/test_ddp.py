@@ -2,7 +2,7 @@
 
 Each torchrun launch costs several seconds of start-up, so there are three, shared by the
 assertions: one that trains the reference DDP model and then runs evaluate, extract-features,
-attack and si-profile on it in the same process group (tests/cli_sequence.py), one DDP run that is
+attack, si-profile and embed on it in the same process group (tests/cli_sequence.py), one DDP run that is
 killed after its first checkpoint, and its resumption. The one-process counterparts run in this
 process.
 """
@@ -90,6 +90,8 @@ def _inference(model: Path, folder: Path) -> list[list[str]]:
         + ["-o", f"{folder}/adv.safetensors", *common],
         ["si-profile", m, "--splits", "test", "--layers", "pool1,flatten", "--limit", "200", "--batch-size", "48"]
         + ["-o", f"{folder}/si.parquet", *common],
+        ["embed", m, "--adversarial", f"{folder}/adv.safetensors", "--method", "pca", "--batch-size", "48"]
+        + ["-o", f"{folder}/embedding.parquet", *common],
     ]
 
 
@@ -183,7 +185,7 @@ def test_inference_stages_under_torchrun_write_what_one_process_writes(ddp_model
     one.mkdir()
     for args in _inference(ddp_model, one):
         cli(args)
-    for name in ("metrics.parquet", "adv.metrics.parquet", "si.parquet"):
+    for name in ("metrics.parquet", "adv.metrics.parquet", "si.parquet", "embedding.parquet"):
         pd.testing.assert_frame_equal(pd.read_parquet(two / name), pd.read_parquet(one / name))
     for name in ("features.safetensors", "adv.safetensors"):
         got, want = load_file(two / name), load_file(one / name)
