@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+import nnlab.analysis.neighbours as neighbours
 from nnlab.analysis import (
     anti_si,
     center_separation_index,
@@ -17,6 +18,13 @@ from nnlab.errors import NnlabError
 from tests.analysis import _brute
 
 DATA = _brute.cases(0, 6, (20, 45), (1, 9))
+
+
+@pytest.fixture(autouse=True, params=["float32", "bfloat16"])
+def gemm_operands(request, monkeypatch):
+    """Every test with float32 and with bfloat16 GEMM operands (each with its own error bound): the same results."""
+    monkeypatch.setattr(neighbours, "GEMM_OPERANDS", request.param)
+    return request.param
 
 
 @pytest.mark.parametrize("name,X,y,normalize", DATA, ids=[d[0] for d in DATA])
