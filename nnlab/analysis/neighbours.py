@@ -65,6 +65,7 @@ _F32_SAFE = 1e15  # squared norms above this risk float32 overflow in the GEMM: 
 _STRIP = 256  # rows per GEMM of a diagonal tile's upper block triangle
 _SLAB = 256  # rows at a time for a block's squared deviations (a small temporary)
 _TILE_BYTES = 16  # working bytes per tile entry: accumulator, chunk buffer, transposed copy, mask, indices
+_H_BYTES = 8 << 20  # bytes of h per strip of a tile taken in at a time
 _PAIR_BYTES = 4 << 20  # float64 rows per batch of exact distances: a few MB, reused
 U_BF16 = 2.0**-8  # unit roundoff of bfloat16 (8-bit significand)
 GEMM_OPERANDS = "auto"  # "auto": bfloat16 operands where the CPU multiplies them natively; "float32": never
@@ -451,12 +452,22 @@ def knn(
         for (q0, q1), (r0, r1), G in tiles:
             diagonal = exclude_self and q0 == r0
             if exclude_self and not diagonal:  # the same product serves the rows r0:r1 against q0:q1
-                hT = search.buffer((r1 - r0, q1 - q0), dtype)
-                search.take(r0, q0, _tile_h(nr[q0:q1], G.T, hT, out_round, search), False)
-            h = G if G.dtype == dtype else search.buffer(tuple(G.shape), dtype)
-            search.take(q0, r0, _tile_h(nr[r0:r1], G, h, out_round, search), diagonal)
-            del G, h
+                _take_strips(search, r0, q0, G.T, nr[q0:q1], False, out_round)
+            _take_strips(search, q0, r0, G, nr[r0:r1], diagonal, out_round)
+            del G
     return _settle_shares(Q, ref, search, grp, n, m, k, need_distances, memory_budget_mb)
+
+
+def _take_strips(
+    search: _Search, q0: int, r0: int, G: torch.Tensor, nr: torch.Tensor, has_self: bool, out_round: float
+) -> None:
+    """Take in the tile of products G (query rows q0:, reference rows r0:) a strip of rows at a time: each
+    row's search is its own, and a strip's h stays in cache (a tile-sized h would be fresh memory each time)."""
+    step = max(1, _H_BYTES // (4 * max(1, G.shape[1])))
+    for s0 in range(0, G.shape[0], step):
+        part = G[s0 : s0 + step]
+        h = search.buffer(tuple(part.shape), search.dtype)
+        search.take(q0 + s0, r0, _tile_h(nr, part, h, out_round, search), has_self)
 
 
 def _tile_h(nr: torch.Tensor, G: torch.Tensor, out: torch.Tensor, out_round: float, search: _Search) -> torch.Tensor:
