@@ -531,7 +531,7 @@ def _streamed_tiles(
     acc_dtype = op if Q.dim <= kc else dtype  # one chunk: the GEMM's own output; several: summed in dtype
     accs = [torch.empty((a[1] - a[0], b[1] - b[0]), dtype=acc_dtype, device=dev) for a, b in pairs]
     most = max(a.numel() for a in accs)
-    buf = torch.empty(most if acc_dtype != op else 0, dtype=op, device=dev)
+    buf = torch.empty(most if Q.dim > kc or acc_dtype != op else 0, dtype=op, device=dev)
     ref_blocks = None if reference is None else reference.column_blocks(kc)
     abuf = torch.empty((Q.n, min(kc, Q.dim)), dtype=op, device=dev)
     rbuf = abuf if reference is None else torch.empty((reference.n, min(kc, Q.dim)), dtype=op, device=dev)
@@ -622,7 +622,7 @@ def _matrix_tiles(
     acc_dtype = op if dim <= kc else dtype
     t = max(max(q1 - q0, r1 - r0) for (q0, q1), (r0, r1) in pairs)
     acc_mem = torch.empty(t * t, dtype=acc_dtype, device=AQ.device)  # reused: fresh memory costs page faults
-    buf = torch.empty(t * t if acc_dtype != op else 0, dtype=op, device=AQ.device)
+    buf = torch.empty(t * t if dim > kc or acc_dtype != op else 0, dtype=op, device=AQ.device)
 
     def tiles() -> Tiles:
         for (q0, q1), (r0, r1) in pairs:
