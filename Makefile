@@ -19,7 +19,7 @@ help:
 	@echo "make finetune-block single-block fine-tuning of DeiT (distilled) and DenseNet stand-ins (seed S3)"
 	@echo "make norm-study     custom-ResNet normalization variants and layer-wise SI (seed S1)"
 	@echo "make transfer-study MLP vs CNN vs transfer learning (seed S2)"
-	@echo "make generalization domain shift colour digits → mnist5k, ResNet18 settings (seed S4)"
+	@echo "make generalization domain shift colour digits → 8x8 digits, ResNet18 settings (seed S4)"
 	@echo "Pipelines are file targets: a rerun resumes after the last finished artifact; JOBS=2 steps run at a time."
 	@echo "PROFILE=seed plans a study in its seed's own setting (downloads, ImageNet weights: a GPU and a network)."
 	@echo "Settings: THREADS, DEVICE, DATA_ARGS, and each study's prefixed variables in studies/NAME.mk."

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -22,6 +22,7 @@ import numpy as np
 from nnlab import artifacts
 from nnlab.artifacts import save_figure, sibling
 from nnlab.data.loader import make_loader
+from nnlab.data.selection import DataSelection
 from nnlab.device import resolve_device
 from nnlab.errors import NnlabError
 from nnlab.models import feature_layer, load_model, resolve_layer
@@ -259,25 +260,15 @@ def file_features(path: Path, layer: str | None = None) -> tuple[EmbedInput, str
 
 def model_inputs(
     model_path: Path,
+    data: DataSelection,
     *,
-    dataset: str | None = None,
-    split: str | None = None,
     adversarial: Path | None = None,
     layer: str | None = None,
-    val_fraction: float = 0.1,
-    fraction: float | None = None,
-    limit: int | None = None,
-    seed: int = 0,
-    device: Any = "cpu",
-    batch_size: int = 256,
-    num_workers: int | None = None,
-    data_root: Path | None = None,
-    download: bool = False,
 ) -> tuple[EmbedInput, EmbedInput | None, str, list[str], str]:
     """Features of a model artifact on a dataset split and, optionally, on a stored adversarial set.
 
     Returns ``(clean, adversarial or None, layer name, classes, "dataset:split")``. ``layer`` defaults to
-    the penultimate features (:func:`nnlab.models.feature_layer`). Dataset and split default to the
+    the penultimate features (:func:`nnlab.models.feature_layer`). ``data``'s dataset and split default to the
     adversarial set's; when they match it, the clean samples are the originals of the adversarial
     images (same indices, same order), otherwise the split (or its ``fraction``/``limit`` subset).
     An adversarial set whose image shape differs from the model's input is refused.
@@ -286,7 +277,7 @@ def model_inputs(
 
     from nnlab.training.evaluate_run import adversarial_originals
 
-    dev = resolve_device(device)
+    dev = resolve_device(data.device)
     model = load_model(model_path, device=dev)
     layer_name = resolve_layer(model.net, layer) if layer is not None else feature_layer(model.net)
     classes = list(model.spec.classes)
@@ -300,25 +291,19 @@ def model_inputs(
                 f"{adversarial} holds images of shape {tuple(adv_set.images.shape[1:])}, but the model takes {expected}"
             )
     meta = adv_set.meta if adv_set is not None else {}
-    name = dataset or meta.get("dataset") or model.provenance.get("dataset")
+    name = data.dataset or meta.get("dataset") or model.provenance.get("dataset")
     if not name:
         raise NnlabError(f"{model_path} records no training dataset; name the dataset to embed")
-    split = split or meta.get("split") or "test"
+    split = data.split or meta.get("split") or "test"
     paired = adv_set is not None and name == meta.get("dataset") and split == meta.get("split")
-    data = DataOptions(
-        dataset=name,
-        root=data_root,
-        download=download,
-        val_fraction=val_fraction,
-        fraction=None if paired else fraction,
-        limit=None if paired else limit,
-        seed=seed,
-    )
+    options = DataOptions.of(replace(data, fraction=None, limit=None) if paired else data, name)
     if paired:  # the clean originals of the adversarial images, in the same order
-        ds = adversarial_originals(model, adv_set, data, adversarial)
+        ds = adversarial_originals(model, adv_set, options, adversarial)
     else:
-        ds = dataset_for_model(model, data, split)
-    clean = model_features(model, make_loader(ds, batch_size, shuffle=False, num_workers=num_workers), layer_name, dev)
+        ds = dataset_for_model(model, options, split)
+    batch_size = data.batch_size
+    loader = make_loader(ds, batch_size, shuffle=False, num_workers=data.num_workers)
+    clean = model_features(model, loader, layer_name, dev)
     adv = None
     if adv_set is not None:
         labels = adv_set.labels
@@ -338,7 +323,7 @@ class EmbedRequest:
 
     ``input`` is a model artifact (its ``layer`` features are computed on a dataset split and,
     optionally, on the ``adversarial`` set's images) or a features artifact (its ``layer`` is read).
-    ``plot`` defaults to a PNG beside ``output``; dataset and split default as in :func:`model_inputs`.
+    ``plot`` defaults to a PNG beside ``output``; ``data``'s dataset and split default as in :func:`model_inputs`.
     """
 
     input: Path
@@ -347,17 +332,7 @@ class EmbedRequest:
     adversarial: Path | None = None
     layer: str | None = None
     method: str = "umap"
-    dataset: str | None = None
-    split: str | None = None
-    val_fraction: float = 0.1
-    fraction: float | None = None
-    limit: int | None = None
-    batch_size: int = 256
-    seed: int = 0
-    device: str = "auto"
-    num_workers: int | None = None
-    data_root: Path | None = None
-    download: bool = False
+    data: DataSelection = field(default_factory=DataSelection)
 
 
 @dataclass
@@ -399,25 +374,15 @@ def run_embed(request: EmbedRequest, *, provenance: Mapping[str, Any] | None = N
     elif kind == "model":
         clean, adv, layer_name, classes, source = model_inputs(
             request.input,
-            dataset=request.dataset,
-            split=request.split,
+            request.data,
             adversarial=request.adversarial,
             layer=request.layer,
-            val_fraction=request.val_fraction,
-            fraction=request.fraction,
-            limit=request.limit,
-            seed=request.seed,
-            device=request.device,
-            batch_size=request.batch_size,
-            num_workers=request.num_workers,
-            data_root=request.data_root,
-            download=request.download,
         )
     else:
         raise NnlabError(f"{request.input} is an nnlab {kind} artifact; embed takes a model or a features artifact")
 
     clean_xy, others = reduce_2d(
-        clean.features, [adv.features] if adv is not None else [], method=request.method, seed=request.seed
+        clean.features, [adv.features] if adv is not None else [], method=request.method, seed=request.data.seed
     )
     frame = embedding_frame(
         clean_xy, clean.labels, clean.pred, (others[0], adv.labels, adv.pred) if adv is not None else None
@@ -438,11 +403,11 @@ def run_embed(request: EmbedRequest, *, provenance: Mapping[str, Any] | None = N
             "layer": layer_name,
             "method": request.method,
             "params": params,
-            "seed": request.seed,
+            "seed": request.data.seed,
             "classes": classes,
             "data": source,
             "adversarial": str(request.adversarial) if request.adversarial else None,
-            "provenance": artifacts.provenance(base=provenance, seed=request.seed),
+            "provenance": artifacts.provenance(base=provenance, seed=request.data.seed),
         },
     )
     summary = {

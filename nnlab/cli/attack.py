@@ -7,21 +7,26 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnlab.cli.choices import Split
 from nnlab.cli.common import (
     ATTACK_PANEL,
-    DATA_PANEL,
     OUTPUT_PANEL,
     BatchSizeOpt,
     DataRootOpt,
+    DatasetOpt,
     DeviceOpt,
     DownloadOpt,
+    FractionOpt,
+    LimitOpt,
     NumWorkersOpt,
     QuietOpt,
     SeedOpt,
+    SplitOpt,
+    ValFractionOpt,
     cli_provenance,
     command,
     console,
+    data_selection,
+    from_options,
     progress,
 )
 
@@ -50,29 +55,11 @@ def attack(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Adversarial artifact (.safetensors).", rich_help_panel=OUTPUT_PANEL)
     ],
-    dataset: Annotated[
-        Optional[str],
-        typer.Option(
-            "--dataset", "-d", help="Dataset (default: the one the model was trained on).", rich_help_panel=DATA_PANEL
-        ),
-    ] = None,
-    split: Annotated[
-        Split, typer.Option("--split", help="Dataset split to attack.", rich_help_panel=DATA_PANEL)
-    ] = "test",
-    val_fraction: Annotated[
-        float,
-        typer.Option(
-            "--val-fraction", help="As in training, to rebuild the same val split.", rich_help_panel=DATA_PANEL
-        ),
-    ] = 0.1,
-    fraction: Annotated[
-        Optional[float],
-        typer.Option("--fraction", help="Attack a stratified fraction of the split.", rich_help_panel=DATA_PANEL),
-    ] = None,
-    limit: Annotated[
-        Optional[int],
-        typer.Option("--limit", help="Attack at most N samples (stratified).", rich_help_panel=DATA_PANEL),
-    ] = None,
+    dataset: DatasetOpt = None,
+    split: SplitOpt = "test",
+    val_fraction: ValFractionOpt = 0.1,
+    fraction: FractionOpt = None,
+    limit: LimitOpt = None,
     attack_name: Annotated[
         str,
         typer.Option(
@@ -164,24 +151,12 @@ def attack(
         "sigma": sigma,
         "channels_last": channels_last or None,
     }
-    request = AttackRequest(
+    request = from_options(
+        AttackRequest,
         model=model_path,
-        output=output,
-        dataset=dataset,
-        split=split,
         attack=attack_name,
         params={k: v for k, v in params.items() if v is not None},
-        metrics=metrics,
-        plot=plot,
-        val_fraction=val_fraction,
-        fraction=fraction,
-        limit=limit,
-        batch_size=batch_size,
-        seed=seed,
-        device=device,
-        num_workers=num_workers,
-        data_root=data_root,
-        download=download,
+        data=data_selection(),
     )
     with progress(quiet) as bar:
         task = bar.add_task(attack_name, total=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import functools
 import importlib
 import inspect
@@ -11,15 +12,20 @@ import re
 import sys
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional, TypeVar
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from nnlab.cli.choices import DEVICES, Precision
+from nnlab.cli.choices import DEVICES, Precision, Split
 from nnlab.errors import NnlabError, ParameterError, UsageError
 from nnlab.launch import env_rank
+
+if TYPE_CHECKING:
+    from nnlab.data.selection import DataSelection
+
+T = TypeVar("T")
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -141,21 +147,32 @@ SyncBnOpt = Annotated[
         rich_help_panel=RUNTIME_PANEL,
     ),
 ]
-TrainValFractionOpt = Annotated[
-    float,
+DatasetOpt = Annotated[
+    Optional[str],
     typer.Option(
-        "--val-fraction",
-        help="Stratified share of the train split held out for validation.",
+        "--dataset",
+        "-d",
+        help="Dataset (see `nnlab datasets`; for a model's stage, default: the one it was trained on).",
         rich_help_panel=DATA_PANEL,
     ),
 ]
-TrainFractionOpt = Annotated[
-    Optional[float],
-    typer.Option("--fraction", help="Train on a stratified fraction of the train split.", rich_help_panel=DATA_PANEL),
+SplitOpt = Annotated[Optional[Split], typer.Option("--split", help="Dataset split.", rich_help_panel=DATA_PANEL)]
+ValFractionOpt = Annotated[
+    float,
+    typer.Option(
+        "--val-fraction",
+        help="Stratified share of the train split held out for validation (as in training, to rebuild the same "
+        "val split).",
+        rich_help_panel=DATA_PANEL,
+    ),
 ]
-TrainLimitOpt = Annotated[
+FractionOpt = Annotated[
+    Optional[float],
+    typer.Option("--fraction", help="A stratified fraction of each split used.", rich_help_panel=DATA_PANEL),
+]
+LimitOpt = Annotated[
     Optional[int],
-    typer.Option("--limit", help="Train on at most N samples (stratified).", rich_help_panel=DATA_PANEL),
+    typer.Option("--limit", help="At most N samples of each split used (stratified).", rich_help_panel=DATA_PANEL),
 ]
 DataRootOpt = Annotated[
     Optional[Path],
@@ -260,8 +277,7 @@ def cli_provenance(**extra: Any) -> dict[str, Any]:
     """
     from nnlab import artifacts  # lazy: it imports torch, which start-up (--help, completion) should not
 
-    running = _RUNNING.get()
-    ctx, options = running if running else (None, {})
+    ctx, options = current_context(), command_options()
     argv0 = Path(sys.argv[0]) if sys.argv else Path()
     if argv0.name == "nnlab" or (argv0.name == "__main__.py" and argv0.parent.name == "nnlab"):
         command_line = " ".join(["nnlab", *sys.argv[1:]])
@@ -270,6 +286,28 @@ def cli_provenance(**extra: Any) -> dict[str, Any]:
     else:
         command_line = " ".join(sys.argv)
     return artifacts.provenance(command_line, options, **extra)
+
+
+def command_options() -> dict[str, Any]:
+    """The parsed options of the running command ({} outside a command)."""
+    running = _RUNNING.get()
+    return dict(running[1]) if running else {}
+
+
+def from_options(cls: type[T], **overrides: Any) -> T:
+    """A ``cls`` dataclass built from the running command's options of the same names as its fields (an option is
+    named after the field it fills), ``overrides`` replacing or adding some; fields without either keep their
+    defaults. How a command hands its options to a request without copying them one by one."""
+    options = {**command_options(), **overrides}
+    return cls(**{f.name: options[f.name] for f in dataclasses.fields(cls) if f.name in options})
+
+
+def data_selection(**overrides: Any) -> "DataSelection":
+    """The running command's data-selection options (those of the eleven it has) as one
+    :class:`~nnlab.data.selection.DataSelection`: the one place the CLI turns options into it."""
+    from nnlab.data.selection import DataSelection
+
+    return from_options(DataSelection, **overrides)
 
 
 def progress(quiet: bool = False, transient: bool = True) -> Progress:

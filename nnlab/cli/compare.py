@@ -10,14 +10,19 @@ import typer
 from nnlab.cli.common import (
     BatchSizeOpt,
     DataRootOpt,
+    DatasetOpt,
     DeviceOpt,
     DownloadOpt,
+    LimitOpt,
     NumWorkersOpt,
     QuietOpt,
     SeedOpt,
+    ValFractionOpt,
     cli_provenance,
     command,
     console,
+    data_selection,
+    from_options,
     progress,
 )
 
@@ -36,23 +41,15 @@ def compare(
     output: Annotated[
         Optional[Path], typer.Option("--output", "-o", help="Comparison table (.parquet), one row per model.")
     ] = None,
-    dataset: Annotated[
-        Optional[str],
-        typer.Option("--dataset", "-d", help="Dataset (default: the one the first model was trained on)."),
-    ] = None,
+    dataset: DatasetOpt = None,
     si_fraction: Annotated[
         float, typer.Option("--si-fraction", help="Stratified fraction of train for SI/CSI (the seed used 0.1).")
     ] = 0.1,
     si_test_fraction: Annotated[
         float, typer.Option("--si-test-fraction", help="Stratified fraction of test for SI/CSI.")
     ] = 1.0,
-    limit: Annotated[
-        Optional[int],
-        typer.Option("--limit", help="Accuracy on at most N samples per split (stratified; default: whole splits)."),
-    ] = None,
-    val_fraction: Annotated[
-        float, typer.Option("--val-fraction", help="As in training, to rebuild the same train/val split.")
-    ] = 0.1,
+    limit: LimitOpt = None,
+    val_fraction: ValFractionOpt = 0.1,
     normalize: Annotated[
         bool, typer.Option("--normalize/--no-normalize", help="z-score every feature before SI (default on).")
     ] = True,
@@ -65,32 +62,18 @@ def compare(
     quiet: QuietOpt = False,
 ) -> None:
     """Train/val/test accuracy and parameters, and SI/CSI of each model's classifier input on train and test."""
-    from nnlab.compression.compare import run_compare
-    from nnlab.device import resolve_device
+    from nnlab.compression.compare import CompareRequest, run_compare
     from nnlab.report import table
 
+    request = from_options(CompareRequest, data=data_selection())
     with progress(quiet) as bar:
         task = bar.add_task("compare", total=None)
-        comp, name = run_compare(
-            models,
-            dataset=dataset,
-            output=output,
-            provenance=cli_provenance(),
-            si_fraction=si_fraction,
-            si_test_fraction=si_test_fraction,
-            limit=limit,
-            val_fraction=val_fraction,
-            seed=seed,
-            device=resolve_device(device),
-            batch_size=batch_size,
-            num_workers=num_workers,
-            root=data_root,
-            download=download,
-            normalize=normalize,
-            progress=lambda message: bar.update(task, description=message),
+        outcome = run_compare(
+            request, provenance=cli_provenance(), progress=lambda message: bar.update(task, description=message)
         )
     if quiet:
         return
+    comp, name = outcome.comparison, outcome.dataset
     acc = comp.accuracy
     base = int(acc["parameters"].iloc[0])
     width = max(len(str(m)) for m in acc["model"])

@@ -7,22 +7,29 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnlab.cli.choices import EmbedMethod, Split
+from nnlab.cli.choices import EmbedMethod
 from nnlab.cli.common import (
     DATA_PANEL,
     EMBEDDING_PANEL,
     OUTPUT_PANEL,
     BatchSizeOpt,
     DataRootOpt,
+    DatasetOpt,
     DeviceOpt,
     DownloadOpt,
+    FractionOpt,
+    LimitOpt,
     NumWorkersOpt,
     OutputOpt,
     QuietOpt,
     SeedOpt,
+    SplitOpt,
+    ValFractionOpt,
     cli_provenance,
     command,
     console,
+    data_selection,
+    from_options,
 )
 
 EXAMPLES = """
@@ -42,21 +49,8 @@ def embed(
         Path, typer.Argument(metavar="INPUT", help="Model artifact, or features artifact (from extract-features).")
     ],
     output: OutputOpt,
-    dataset: Annotated[
-        Optional[str],
-        typer.Option(
-            "--dataset",
-            "-d",
-            help="Dataset (default: the adversarial set's, else the model's).",
-            rich_help_panel=DATA_PANEL,
-        ),
-    ] = None,
-    split: Annotated[
-        Optional[Split],
-        typer.Option(
-            "--split", help="Dataset split (default: the adversarial set's, else test).", rich_help_panel=DATA_PANEL
-        ),
-    ] = None,
+    dataset: DatasetOpt = None,
+    split: SplitOpt = None,
     adversarial: Annotated[
         Optional[Path],
         typer.Option(
@@ -65,20 +59,9 @@ def embed(
             rich_help_panel=DATA_PANEL,
         ),
     ] = None,
-    val_fraction: Annotated[
-        float,
-        typer.Option(
-            "--val-fraction", help="As in training, to rebuild the same val split.", rich_help_panel=DATA_PANEL
-        ),
-    ] = 0.1,
-    fraction: Annotated[
-        Optional[float],
-        typer.Option("--fraction", help="A stratified fraction of the split.", rich_help_panel=DATA_PANEL),
-    ] = None,
-    limit: Annotated[
-        Optional[int],
-        typer.Option("--limit", help="At most N samples of the split (stratified).", rich_help_panel=DATA_PANEL),
-    ] = None,
+    val_fraction: ValFractionOpt = 0.1,
+    fraction: FractionOpt = None,
+    limit: LimitOpt = None,
     layer: Annotated[
         Optional[str],
         typer.Option(
@@ -115,25 +98,7 @@ def embed(
     from nnlab.report import key_values
 
     outcome = run_embed(
-        EmbedRequest(
-            input=input_path,
-            output=output,
-            plot=plot,
-            adversarial=adversarial,
-            layer=layer,
-            method=method,
-            dataset=dataset,
-            split=split,
-            val_fraction=val_fraction,
-            fraction=fraction,
-            limit=limit,
-            batch_size=batch_size,
-            seed=seed,
-            device=device,
-            num_workers=num_workers,
-            data_root=data_root,
-            download=download,
-        ),
+        from_options(EmbedRequest, input=input_path, data=data_selection()),
         provenance=cli_provenance(),
     )
     if not quiet:

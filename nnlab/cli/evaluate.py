@@ -7,18 +7,23 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnlab.cli.choices import Split
 from nnlab.cli.common import (
     BatchSizeOpt,
     DataRootOpt,
+    DatasetOpt,
     DeviceOpt,
     DownloadOpt,
+    FractionOpt,
+    LimitOpt,
     NumWorkersOpt,
     QuietOpt,
     SeedOpt,
+    SplitOpt,
+    ValFractionOpt,
     cli_provenance,
     command,
     console,
+    data_selection,
 )
 
 EXAMPLES = """
@@ -35,10 +40,8 @@ Examples:
 @command
 def evaluate(
     model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="Model artifact (.safetensors).")],
-    dataset: Annotated[
-        Optional[str], typer.Option("--dataset", "-d", help="Dataset (default: the one the model was trained on).")
-    ] = None,
-    split: Annotated[Split, typer.Option("--split", help="Dataset split.")] = "test",
+    dataset: DatasetOpt = None,
+    split: SplitOpt = "test",
     adversarial: Annotated[
         Optional[Path], typer.Option("--adversarial", help="Evaluate on a stored adversarial set instead of a dataset.")
     ] = None,
@@ -47,13 +50,9 @@ def evaluate(
         typer.Option("--output", "-o", help="Metrics table (default: beside the model, .metrics.parquet)."),
     ] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write the confusion matrix as PNG.")] = None,
-    val_fraction: Annotated[
-        float, typer.Option("--val-fraction", help="As in training, to rebuild the same val split.")
-    ] = 0.1,
-    fraction: Annotated[
-        Optional[float], typer.Option("--fraction", help="Evaluate on a stratified fraction of the split.")
-    ] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Evaluate on at most N samples (stratified).")] = None,
+    val_fraction: ValFractionOpt = 0.1,
+    fraction: FractionOpt = None,
+    limit: LimitOpt = None,
     batch_size: BatchSizeOpt = 256,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
@@ -67,23 +66,7 @@ def evaluate(
     from nnlab.training.evaluate_run import EvaluateRequest, per_class_rows, run_evaluate
 
     outcome = run_evaluate(
-        EvaluateRequest(
-            model=model_path,
-            output=output,
-            dataset=dataset,
-            split=split,
-            adversarial=adversarial,
-            plot=plot,
-            val_fraction=val_fraction,
-            fraction=fraction,
-            limit=limit,
-            batch_size=batch_size,
-            seed=seed,
-            device=device,
-            num_workers=num_workers,
-            data_root=data_root,
-            download=download,
-        ),
+        EvaluateRequest(model=model_path, output=output, adversarial=adversarial, plot=plot, data=data_selection()),
         provenance=cli_provenance(),
     )
     if quiet:

@@ -7,19 +7,25 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnlab.cli.choices import Split
 from nnlab.cli.common import (
     BatchSizeOpt,
     DataRootOpt,
+    DatasetOpt,
     DeviceOpt,
     DownloadOpt,
+    FractionOpt,
+    LimitOpt,
     NumWorkersOpt,
     OutputOpt,
     QuietOpt,
     SeedOpt,
+    SplitOpt,
+    ValFractionOpt,
     cli_provenance,
     command,
     console,
+    data_selection,
+    from_options,
     progress,
     split_list,
 )
@@ -39,10 +45,8 @@ Examples:
 def extract_features(
     model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="Model artifact (.safetensors).")],
     output: OutputOpt,
-    dataset: Annotated[
-        Optional[str], typer.Option("--dataset", "-d", help="Dataset (default: the one the model was trained on).")
-    ] = None,
-    split: Annotated[Split, typer.Option("--split", help="Dataset split.")] = "train",
+    dataset: DatasetOpt = None,
+    split: SplitOpt = "train",
     layers: Annotated[
         Optional[str],
         typer.Option(
@@ -51,14 +55,10 @@ def extract_features(
             "the layer feeding the classifier; for a truncated model its output).",
         ),
     ] = None,
-    fraction: Annotated[Optional[float], typer.Option("--fraction", help="A stratified fraction of the split.")] = None,
-    limit: Annotated[
-        Optional[int], typer.Option("--limit", help="At most N samples of the split (stratified).")
-    ] = None,
+    fraction: FractionOpt = None,
+    limit: LimitOpt = None,
     float16: Annotated[bool, typer.Option("--float16", help="Store activations as float16 (half the size).")] = False,
-    val_fraction: Annotated[
-        float, typer.Option("--val-fraction", help="As in training, to rebuild the same train/val split.")
-    ] = 0.1,
+    val_fraction: ValFractionOpt = 0.1,
     batch_size: BatchSizeOpt = 256,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
@@ -68,32 +68,16 @@ def extract_features(
     quiet: QuietOpt = False,
 ) -> None:
     """Write the flattened activations of a model's layers and the labels as a features artifact."""
-    from nnlab.compression.extraction import extract_features as run
-    from nnlab.distributed import setup_device
+    from nnlab.compression.extraction import ExtractRequest, run_extract_features
     from nnlab.report import key_values
 
+    request = from_options(ExtractRequest, model=model_path, layers=split_list(layers), data=data_selection())
     with progress(quiet) as bar:
         task = bar.add_task("batches", total=None)
-        summary = run(
-            model_path,
-            output,
-            dataset=dataset,
-            split=split,
-            layers=split_list(layers),
-            fraction=fraction,
-            limit=limit,
-            float16=float16,
-            val_fraction=val_fraction,
-            seed=seed,
-            device=setup_device(device),
-            batch_size=batch_size,
-            num_workers=num_workers,
-            root=data_root,
-            download=download,
+        outcome = run_extract_features(
+            request,
             provenance=cli_provenance(),
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     if not quiet:
-        dims = summary.pop("layers")
-        summary.update({f"layer {name}": f"{dim:,} features" for name, dim in dims.items()})
-        console.print(key_values("features", summary))
+        console.print(key_values("features", outcome.summary))

@@ -17,23 +17,26 @@ from nnlab.cli.common import (
     SCHEDULE_PANEL,
     BatchSizeOpt,
     DataRootOpt,
+    DatasetOpt,
     DeviceOpt,
     DownloadOpt,
+    FractionOpt,
     GradAccumOpt,
     GradClipOpt,
+    LimitOpt,
     NumWorkersOpt,
     OutputOpt,
     PrecisionOpt,
     QuietOpt,
     SeedOpt,
     SyncBnOpt,
-    TrainFractionOpt,
-    TrainLimitOpt,
-    TrainValFractionOpt,
+    ValFractionOpt,
     cli_provenance,
     command,
     console,
+    data_selection,
     err_console,
+    from_options,
     progress,
 )
 
@@ -93,12 +96,7 @@ def fit_head(
             rich_help_panel=REGULARISATION_PANEL,
         ),
     ] = 0.2,
-    dataset: Annotated[
-        Optional[str],
-        typer.Option(
-            "--dataset", "-d", help="Dataset (default: the one the model was trained on).", rich_help_panel=DATA_PANEL
-        ),
-    ] = None,
+    dataset: DatasetOpt = None,
     augment: Annotated[
         Augment,
         typer.Option(
@@ -115,9 +113,9 @@ def fit_head(
             rich_help_panel=DATA_PANEL,
         ),
     ] = True,
-    val_fraction: TrainValFractionOpt = 0.1,
-    fraction: TrainFractionOpt = None,
-    limit: TrainLimitOpt = None,
+    val_fraction: ValFractionOpt = 0.1,
+    fraction: FractionOpt = None,
+    limit: LimitOpt = None,
     epochs: Annotated[int, typer.Option("--epochs", help="Maximum number of epochs.", rich_help_panel=OPTIM_PANEL)] = 6,
     optimizer: Annotated[
         Optimizer, typer.Option("--optimizer", help="Optimizer.", rich_help_panel=OPTIM_PANEL)
@@ -173,47 +171,17 @@ def fit_head(
     """Freeze a truncated model, keep its ranked features, train a new head; writes one self-contained model."""
     from nnlab.compression.head import HeadRequest, parse_hidden, run_fit_head
     from nnlab.errors import NnlabError
+    from nnlab.training.config import TrainConfig
 
     if not hidden_scale > 0:
         raise NnlabError(f"--hidden-scale must be positive, got {hidden_scale}")
-    request = HeadRequest(
+    request = from_options(
+        HeadRequest,
         model=model_path,
-        ranking=ranking,
-        output=output,
-        dataset=dataset,
-        top=top,
-        best=best,
         hidden=parse_hidden(hidden, hidden_scale),
-        dropout=dropout,
-        augment=augment,
-        cache=cache,
-        val_fraction=val_fraction,
-        fraction=fraction,
-        limit=limit,
-        train_options=dict(
-            epochs=epochs,
-            batch_size=batch_size,
-            optimizer=optimizer,
-            lr=lr,
-            momentum=momentum,
-            weight_decay=weight_decay,
-            schedule=schedule,
-            step_size=step_size,
-            gamma=gamma,
-            label_smoothing=label_smoothing,
-            patience=patience,
-            num_workers=num_workers,
-            precision=precision,
-            grad_clip=grad_clip,
-            grad_accum=grad_accum,
-            sync_bn=sync_bn,
-        ),
+        config=from_options(TrainConfig),
+        data=data_selection(),
         history=history_path,
-        plot=plot,
-        seed=seed,
-        device=device,
-        data_root=data_root,
-        download=download,
     )
     with progress(quiet) as bar:
         task = bar.add_task("epoch 1", total=None)
@@ -232,13 +200,12 @@ def fit_head(
         def on_cache(message: str) -> None:
             bar.update(task, description=message)
 
-        summary = run_fit_head(
+        outcome = run_fit_head(
             request, on_epoch=on_epoch, on_batch=on_batch, on_cache=on_cache, provenance=cli_provenance()
         )
-    history = summary.pop("_history")
     if quiet:
         return
     from nnlab.report import frame_table, key_values
 
-    console.print(frame_table("history", history))
-    console.print(key_values("fit-head summary", summary))
+    console.print(frame_table("history", outcome.history_frame))
+    console.print(key_values("fit-head summary", outcome.summary))

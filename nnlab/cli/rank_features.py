@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from nnlab.cli.choices import RankMethod
-from nnlab.cli.common import OutputOpt, QuietOpt, cli_provenance, command, console, progress
+from nnlab.cli.common import OutputOpt, QuietOpt, cli_provenance, command, console, from_options, progress
 
 EXAMPLES = """
 Examples:
@@ -46,7 +46,7 @@ def rank_features(
     quiet: QuietOpt = False,
 ) -> None:
     """Rank a layer's features by forward selection on SI; writes (step, feature, si) and the best prefix."""
-    from nnlab.compression.ranking_table import run_rank_features
+    from nnlab.compression.ranking_table import RankFeaturesRequest, run_rank_features
     from nnlab.report import frame_table, key_values
 
     with progress(quiet) as bar:
@@ -55,33 +55,8 @@ def rank_features(
         def advance(step: int, total: int, si: float) -> None:
             bar.update(task, completed=step, total=total, description=f"ranking (SI {si:.4f})")
 
-        outcome = run_rank_features(
-            features,
-            output,
-            layer=layer,
-            method=method,
-            max_steps=max_steps,
-            normalize=normalize,
-            plot=plot,
-            progress=advance,
-            provenance=cli_provenance(),
-        )
+        outcome = run_rank_features(from_options(RankFeaturesRequest), progress=advance, provenance=cli_provenance())
     if quiet:
         return
-    table, meta = outcome.table, outcome.meta
-    console.print(frame_table("ranking (first steps)", table, max_rows=15))
-    summary = {
-        "layer": meta["layer"],
-        "cut": meta["cut"],
-        "features": meta["feature_dim"],
-        "samples": meta["samples"],
-        "method": method,
-        "ranked": len(table),
-        "best prefix": meta["best_step"],
-        "SI at best prefix": meta["best_si"],
-        "SI with all features": meta["si_all"],
-        "table": str(output),
-    }
-    if plot is not None:
-        summary["plot"] = str(plot)
-    console.print(key_values("rank-features", summary))
+    console.print(frame_table("ranking (first steps)", outcome.table, max_rows=15))
+    console.print(key_values("rank-features", outcome.summary))

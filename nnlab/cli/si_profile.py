@@ -10,15 +10,21 @@ import typer
 from nnlab.cli.common import (
     BatchSizeOpt,
     DataRootOpt,
+    DatasetOpt,
     DeviceOpt,
     DownloadOpt,
+    FractionOpt,
+    LimitOpt,
     NumWorkersOpt,
     OutputOpt,
     QuietOpt,
     SeedOpt,
+    ValFractionOpt,
     cli_provenance,
     command,
     console,
+    data_selection,
+    from_options,
     progress,
     split_list,
 )
@@ -43,9 +49,7 @@ def si_profile(
         ),
     ],
     output: OutputOpt,
-    dataset: Annotated[
-        Optional[str], typer.Option("--dataset", "-d", help="Dataset (default: the one the model was trained on).")
-    ] = None,
+    dataset: DatasetOpt = None,
     splits: Annotated[str, typer.Option("--splits", help="Comma-separated splits to profile.")] = "train,test",
     layers: Annotated[
         Optional[str],
@@ -55,11 +59,8 @@ def si_profile(
             "children).",
         ),
     ] = None,
-    fraction: Annotated[
-        Optional[float],
-        typer.Option("--fraction", help="A stratified fraction of each split (the seed used 0.1 of train)."),
-    ] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="At most N samples per split (stratified).")] = None,
+    fraction: FractionOpt = None,
+    limit: LimitOpt = None,
     orders: Annotated[
         Optional[str],
         typer.Option("--orders", help="Also the high-order, soft-order and anti SI of these orders, e.g. 3,5."),
@@ -80,9 +81,7 @@ def si_profile(
     plot: Annotated[
         Optional[Path], typer.Option("--plot", help="Write SI and CSI per split against the layer index as PNG.")
     ] = None,
-    val_fraction: Annotated[
-        float, typer.Option("--val-fraction", help="As in training, to rebuild the same train/val split.")
-    ] = 0.1,
+    val_fraction: ValFractionOpt = 0.1,
     batch_size: BatchSizeOpt = 256,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
@@ -92,43 +91,25 @@ def si_profile(
     quiet: QuietOpt = False,
 ) -> None:
     """Separation index and center SI of every layer, in order, on each split; a table and an optional plot."""
-    from nnlab.compression.profile_run import run_si_profile
-    from nnlab.distributed import is_main, setup_device
+    from nnlab.compression.profile_run import SiProfileRequest, run_si_profile
+    from nnlab.distributed import is_main
     from nnlab.report import frame_table, key_values
 
+    request = from_options(
+        SiProfileRequest,
+        splits=split_list(splits),
+        layers=split_list(layers),
+        orders=split_list(orders),
+        data=data_selection(),
+    )
     with progress(quiet) as bar:
         task = bar.add_task("si-profile", total=None)
         outcome = run_si_profile(
-            source,
-            output,
-            dataset=dataset,
-            splits=split_list(splits),
-            layers=split_list(layers),
-            fraction=fraction,
-            limit=limit,
-            orders=split_list(orders),
-            normalize=normalize,
-            memory=memory,
-            plot=plot,
-            val_fraction=val_fraction,
-            seed=seed,
-            device=setup_device(device),
-            batch_size=batch_size,
-            num_workers=num_workers,
-            root=data_root,
-            download=download,
-            provenance=cli_provenance(),
-            progress=lambda message: bar.update(task, description=message),
+            request, provenance=cli_provenance(), progress=lambda message: bar.update(task, description=message)
         )
     if quiet or not is_main():  # under torchrun rank 0 reports
         return
-    df = outcome.table
-    wide = df.pivot_table(index=["layer_index", "layer_name"], columns="split", values=["si", "csi"], sort=False)
-    wide.columns = [f"{value.upper()} {split}" for value, split in wide.columns]
-    wide = wide.reset_index()
-    dims = df.drop_duplicates("layer_index").set_index("layer_index")["dim"]
-    wide.insert(2, "dim", wide["layer_index"].map(dims))
-    wide = wide.rename(columns={"layer_index": "index", "layer_name": "layer"})
+    wide = outcome.per_layer()
     shown = frame_table("separation index per layer", wide, max_rows=200)
     shown.columns[1].no_wrap = True
     shown.columns[1].min_width = max(len(str(n)) for n in wide["layer"])

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnlab.cli.common import OutputOpt, QuietOpt, cli_provenance, command, console
+from nnlab.cli.common import OutputOpt, QuietOpt, cli_provenance, command, console, from_options
 
 EXAMPLES = """
 Examples:
@@ -45,9 +45,9 @@ def truncate(
     quiet: QuietOpt = False,
 ) -> None:
     """Cut a model: its output becomes the flattened activation after the chosen layer (recorded in its surgery)."""
-    from nnlab.compression.truncation import run_truncate
+    from nnlab.compression.truncation import TruncateRequest, run_truncate
     from nnlab.report import key_values
 
-    summary = run_truncate(model_path, output, at, profile=profile, threshold=threshold, provenance=cli_provenance())
+    outcome = run_truncate(from_options(TruncateRequest, model=model_path), provenance=cli_provenance())
     if not quiet:
-        console.print(key_values("truncate", summary))
+        console.print(key_values("truncate", outcome.summary))

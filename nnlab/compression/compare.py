@@ -8,7 +8,7 @@ stratified fraction of the train split and on the test split.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -17,6 +17,8 @@ import pandas as pd
 from nnlab import artifacts
 from nnlab.analysis.hooks import extract_activations
 from nnlab.analysis.separation import separation_indices
+from nnlab.data.selection import DataSelection
+from nnlab.device import resolve_device
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import count_parameters, feature_layer, load_model
 from nnlab.training.engine import evaluate
@@ -135,28 +137,61 @@ def comparison_frame(comp: Comparison) -> pd.DataFrame:
     return comp.accuracy.merge(comp.separation, on="model", how="left")
 
 
-def run_compare(
-    paths: Sequence[Path],
-    *,
-    dataset: str | None = None,
-    output: Path | None = None,
-    provenance: dict[str, Any] | None = None,
-    **options: Any,
-) -> tuple[Comparison, str]:
-    """The compare stage: :func:`compare_models` on ``dataset`` (default: the first model's), written to ``output``.
+@dataclass
+class CompareRequest:
+    """Every input of `nnlab compare`: the models, the table to write, the SI subsets (``si_fraction`` of train,
+    ``si_test_fraction`` of test), z-scoring and the data (``data.limit`` caps each split used for accuracy;
+    ``data.dataset`` default: the first model's)."""
 
-    ``options`` are :func:`compare_models`' keyword arguments. The comparison table (when ``output`` is
-    given) holds both tables side by side (:func:`comparison_frame`) and ``provenance`` in its metadata.
-    Returns ``(comparison, dataset name)``.
-    """
+    models: list[Path]
+    output: Path | None = None
+    si_fraction: float | None = 0.1
+    si_test_fraction: float | None = None
+    normalize: bool = True
+    data: DataSelection = field(default_factory=DataSelection)
+
+
+@dataclass
+class CompareOutcome:
+    """The comparison (accuracy and separation tables), the dataset it was made on and the table written."""
+
+    comparison: Comparison
+    dataset: str
+    output: Path | None
+
+
+def run_compare(
+    request: CompareRequest,
+    *,
+    progress: Callable[[str], None] | None = None,
+    provenance: dict[str, Any] | None = None,
+) -> CompareOutcome:
+    """The compare stage: :func:`compare_models` on the request's dataset, written to ``request.output`` (when given)
+    as both tables side by side (:func:`comparison_frame`) with ``provenance`` in its metadata."""
+    paths, output, sel = list(request.models), request.output, request.data
     if output is not None and Path(output).suffix != ".parquet":
         raise NnlabError(f"the comparison table must be a .parquet file, got {output}")
     if not paths:
         raise NnlabError("name at least one model to compare")
-    name = dataset or load_model(paths[0]).provenance.get("dataset")
+    name = sel.dataset or load_model(paths[0]).provenance.get("dataset")
     if not name:
         raise NnlabError(f"{paths[0]} records no training dataset; name the dataset to compare on")
-    comp = compare_models(paths, name, **options)
+    comp = compare_models(
+        paths,
+        name,
+        si_fraction=request.si_fraction,
+        si_test_fraction=request.si_test_fraction,
+        limit=sel.limit,
+        val_fraction=sel.val_fraction,
+        seed=sel.seed,
+        device=resolve_device(sel.device),
+        batch_size=sel.batch_size,
+        num_workers=sel.num_workers,
+        root=sel.data_root,
+        download=sel.download,
+        normalize=request.normalize,
+        progress=progress,
+    )
     if output is not None:
         artifacts.save_table(
             output,
@@ -164,9 +199,9 @@ def run_compare(
             {
                 "table": "comparison",
                 "dataset": name,
-                "si_fraction": options.get("si_fraction", 0.1),
-                "si_test_fraction": options.get("si_test_fraction"),
-                "provenance": artifacts.provenance(base=provenance, dataset=name, seed=options.get("seed", 0)),
+                "si_fraction": request.si_fraction,
+                "si_test_fraction": request.si_test_fraction,
+                "provenance": artifacts.provenance(base=provenance, dataset=name, seed=sel.seed),
             },
         )
-    return comp, name
+    return CompareOutcome(comparison=comp, dataset=name, output=None if output is None else Path(output))

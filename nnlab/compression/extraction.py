@@ -3,6 +3,7 @@ metadata later stages rely on (source model, architecture and width, the cut eac
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -10,6 +11,7 @@ import torch
 
 from nnlab import artifacts, distributed
 from nnlab.analysis.hooks import canonical_layer, extract_activations
+from nnlab.data.selection import DataSelection
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import feature_layer, load_model, profile_layers, resolve_layer
 from nnlab.training.recipe import DataOptions, dataset_for_model
@@ -28,50 +30,55 @@ def resolve_layer_list(model: Any, layers: Sequence[str]) -> list[str]:
     return names
 
 
-def extract_features(
-    model_path: Path,
-    output: Path,
+@dataclass
+class ExtractRequest:
+    """Every input of `nnlab extract-features`: the model, the layers (default: the layer feeding the classifier;
+    ``all`` for every profiled layer), float16 storage and the data (``data.split`` default: train)."""
+
+    model: Path
+    output: Path
+    layers: list[str] = field(default_factory=list)
+    float16: bool = False
+    data: DataSelection = field(default_factory=DataSelection)
+
+
+@dataclass
+class ExtractOutcome:
+    """The features artifact written, each layer's width and a summary for printing."""
+
+    output: Path
+    layers: dict[str, int]
+    summary: dict[str, Any]
+
+
+def run_extract_features(
+    request: ExtractRequest,
     *,
-    dataset: str | None,
-    split: str = "train",
-    layers: Sequence[str] = (),
-    fraction: float | None = None,
-    limit: int | None = None,
-    float16: bool = False,
-    val_fraction: float = 0.1,
-    seed: int = 0,
-    device: Any = "cpu",
-    batch_size: int = 256,
-    num_workers: int = 0,
-    root: Path | None = None,
-    download: bool = False,
     provenance: dict[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> dict[str, Any]:
-    """Write a features artifact for ``layers`` of the model on a (stratified subset of a) split; returns a summary."""
+) -> ExtractOutcome:
+    """Write a features artifact for the layers of the model on a (stratified subset of a) split."""
 
+    model_path, output, sel = request.model, Path(request.output), request.data
+    split, fraction, limit, seed = sel.split or "train", sel.fraction, sel.limit, sel.seed
     if output.suffix != ".safetensors":
         raise NnlabError(f"the features artifact must be a .safetensors file, got {output}")
     if fraction is not None and limit is not None:
         raise ParameterError(("fraction", "limit"), "give either fraction or limit, not both")
+    device = distributed.setup_device(sel.device)
     model = load_model(model_path, device=device)
-    name = dataset or model.provenance.get("dataset")
-    if not name:
-        raise NnlabError("say which dataset to use (the model does not record one)")
-    names = resolve_layer_list(model, list(layers))
-    data = DataOptions(
-        dataset=name, root=root, download=download, val_fraction=val_fraction, fraction=fraction, limit=limit, seed=seed
-    )
+    name = sel.named(model.provenance.get("dataset"))
+    names = resolve_layer_list(model, list(request.layers))
     with distributed.main_first():  # under torchrun a download happens once
-        ds = dataset_for_model(model, data, split)
+        ds = dataset_for_model(model, DataOptions.of(sel, name), split)
     acts, labels = extract_activations(
         model,
         ds,
         names,
         device=device,
-        batch_size=batch_size,
-        num_workers=num_workers,
-        dtype=torch.float16 if float16 else torch.float32,
+        batch_size=sel.batch_size,
+        num_workers=sel.num_workers,
+        dtype=torch.float16 if request.float16 else torch.float32,
         progress=progress,
     )
     meta = {
@@ -92,11 +99,13 @@ def extract_features(
     if distributed.is_main():  # under torchrun rank 0 holds every row and alone writes
         artifacts.save_features(output, acts, labels, meta)
     distributed.barrier()
-    return {
+    widths = {n: int(t.shape[1]) for n, t in acts.items()}
+    summary = {
         "model": str(model_path),
         "data": f"{name}:{split}",
         "samples": int(len(labels)),
-        "layers": {n: int(t.shape[1]) for n, t in acts.items()},
-        "dtype": "float16" if float16 else "float32",
+        **{f"layer {n}": f"{dim:,} features" for n, dim in widths.items()},
+        "dtype": "float16" if request.float16 else "float32",
         "artifact": str(output),
     }
+    return ExtractOutcome(output=output, layers=widths, summary=summary)

@@ -8,7 +8,7 @@ training streams (batch order, dropout masks) are the same either way, so cachin
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,6 +19,7 @@ from torch.utils.data import TensorDataset
 
 from nnlab import artifacts, distributed
 from nnlab.compression.ranking_table import load_ranking, select_from_ranking
+from nnlab.data.selection import DataSelection
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import attach_head, count_parameters, feature_dim, load_model, save_model
 from nnlab.report import plot_history
@@ -26,6 +27,7 @@ from nnlab.training.config import TrainConfig
 from nnlab.training.engine import fit, map_dataset, seed_everything
 from nnlab.training.precision import resolve_precision
 from nnlab.training.recipe import DataOptions, RemappedDataset, class_remap, dataset_for_model
+from nnlab.training.train_run import TrainOutcome
 
 HEAD = "head"
 
@@ -161,28 +163,25 @@ def train_head(
 
 @dataclass
 class HeadRequest:
-    """Every option of `nnlab fit-head`, as plain values."""
+    """Every option of `nnlab fit-head`: the truncated model, the head, its training (``config``) and the data
+    (``data``; its batch size, seed and workers are the run's, see :meth:`TrainConfig.with_data`)."""
 
     model: Path
     ranking: Path | None
     output: Path
-    dataset: str | None = None
     top: int | None = None
     best: bool = False
     hidden: list[int] = field(default_factory=list)
     dropout: float = 0.2
     augment: str = "none"
     cache: bool = True
-    val_fraction: float = 0.1
-    fraction: float | None = None
-    limit: int | None = None
-    train_options: dict[str, Any] = field(default_factory=dict)
+    config: TrainConfig = field(default_factory=TrainConfig)
+    data: DataSelection = field(default_factory=DataSelection)
     history: Path | None = None
     plot: Path | None = None
-    seed: int = 0
-    device: str = "auto"
-    data_root: Path | None = None
-    download: bool = False
+
+    def __post_init__(self) -> None:
+        self.config = self.config.with_data(self.data)
 
 
 def parse_hidden(text: str | None, width: float = 1.0) -> list[int]:
@@ -207,8 +206,9 @@ def run_fit_head(
     on_batch: Callable[[int, int], None] | None = None,
     on_cache: Callable[[str], None] | None = None,
     provenance: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Load, check, select, build, train and save — what `nnlab fit-head` does; returns a summary.
+) -> TrainOutcome:
+    """Load, check, select, build, train and save — what `nnlab fit-head` does; returns the trained model, its history
+    and a summary.
 
     ``provenance`` (see :func:`nnlab.artifacts.provenance`) is recorded in what is written.
     """
@@ -233,31 +233,15 @@ def run_fit_head(
         )
     elif req.top is not None or req.best:
         raise ParameterError(("top", "best"), "top and best select ranked features; give the ranking table too")
-    dataset = req.dataset or trunc.provenance.get("dataset")
-    if not dataset:
-        raise NnlabError("say which dataset to train the head on (the model does not record one)")
-    config = TrainConfig(seed=req.seed, **req.train_options)
-    device = distributed.setup_device(req.device)
+    sel = req.data
+    dataset = sel.named(trunc.provenance.get("dataset"), "train the head on")
+    config = replace(req.config, extra=dict(req.config.extra))
+    device = distributed.setup_device(sel.device)
     config.precision = resolve_precision(config.precision, device)  # the artifact records what ran
-    data = DataOptions(
-        dataset=dataset,
-        root=req.data_root,
-        download=req.download,
-        val_fraction=req.val_fraction,
-        fraction=req.fraction,
-        limit=req.limit,
-        seed=req.seed,
-    )
-    model = build_headed(trunc, indices, req.hidden, req.dropout, req.seed)
+    model = build_headed(trunc, indices, req.hidden, req.dropout, sel.seed)
     with distributed.main_first():  # under torchrun a download happens once
-        train_ds = _train_split(model, data, req.augment)
-    val_ds = dataset_for_model(
-        model,
-        DataOptions(
-            dataset=dataset, root=req.data_root, download=req.download, val_fraction=req.val_fraction, seed=req.seed
-        ),
-        "val",
-    )
+        train_ds = _train_split(model, DataOptions.of(sel, dataset), req.augment)
+    val_ds = dataset_for_model(model, DataOptions.of(replace(sel, fraction=None, limit=None), dataset), "val")
     cache = req.cache and req.augment == "none"
     result = train_head(
         model, train_ds, val_ds, config, device, cache=cache, on_epoch=on_epoch, on_batch=on_batch, on_cache=on_cache
@@ -274,7 +258,7 @@ def run_fit_head(
     prov = artifacts.provenance(
         base=provenance,
         dataset=dataset,
-        seed=req.seed,
+        seed=sel.seed,
         train_config=config.to_dict(),
         augment=req.augment,
         backbone=str(req.model),
@@ -291,7 +275,7 @@ def run_fit_head(
         if req.plot is not None:
             plot_history(history, req.plot)
     distributed.barrier()
-    return {
+    summary = {
         "backbone": str(req.model),
         "cut": cut,
         "features": len(indices) if indices is not None else dim,
@@ -309,8 +293,8 @@ def run_fit_head(
         "precision": config.precision,
         "artifact": str(req.output),
         "history": str(history_path),
-        "_history": history,
     }
+    return TrainOutcome(model=model, history_frame=history, summary=summary)
 
 
 def _train_split(model: Any, data: Any, augment: str) -> Any:

@@ -13,6 +13,7 @@ import pandas as pd
 from nnlab import artifacts, distributed
 from nnlab.analysis.hooks import si_profile, si_profile_features
 from nnlab.compression.plots import plot_si_profile
+from nnlab.data.selection import DataSelection
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import load_model, profile_layers, resolve_layer
 from nnlab.training.recipe import DataOptions, dataset_for_model
@@ -65,27 +66,36 @@ class SiProfileOutcome:
     output: Path | None = None
     plot: Path | None = None
 
+    def per_layer(self) -> pd.DataFrame:
+        """One row per layer (index, layer, dim) with SI and CSI per split as columns: what `si-profile` prints."""
+        df = self.table
+        wide = df.pivot_table(index=["layer_index", "layer_name"], columns="split", values=["si", "csi"], sort=False)
+        wide.columns = [f"{value.upper()} {split}" for value, split in wide.columns]
+        wide = wide.reset_index()
+        dims = df.drop_duplicates("layer_index").set_index("layer_index")["dim"]
+        wide.insert(2, "dim", wide["layer_index"].map(dims))
+        return wide.rename(columns={"layer_index": "index", "layer_name": "layer"})
+
+
+@dataclass
+class SiProfileRequest:
+    """Every input of `nnlab si-profile`: a model (profiled on ``splits`` of ``data``) or a features artifact (its
+    layers), the layers, the high orders, z-scoring, the activation budget and the plot."""
+
+    source: Path
+    output: Path
+    splits: list[str] = field(default_factory=lambda: ["train", "test"])
+    layers: list[str] = field(default_factory=list)
+    orders: list[Any] = field(default_factory=list)
+    normalize: bool = True
+    memory: Any = None
+    plot: Path | None = None
+    data: DataSelection = field(default_factory=DataSelection)
+
 
 def run_si_profile(
-    source: Path,
-    output: Path,
+    request: SiProfileRequest,
     *,
-    dataset: str | None = None,
-    splits: Sequence[str] = ("train", "test"),
-    layers: Sequence[str] = (),
-    fraction: float | None = None,
-    limit: int | None = None,
-    orders: Sequence[Any] = (),
-    normalize: bool = True,
-    memory: Any = None,
-    plot: Path | None = None,
-    val_fraction: float = 0.1,
-    seed: int = 0,
-    device: Any = "cpu",
-    batch_size: int = 256,
-    num_workers: int = 0,
-    root: Path | None = None,
-    download: bool = False,
     progress: Callable[[str], None] | None = None,
     provenance: dict[str, Any] | None = None,
 ) -> SiProfileOutcome:
@@ -96,12 +106,16 @@ def run_si_profile(
     profiled in consecutive groups that fit, one forward pass per group, with the same table as one pass.
     """
 
+    source, output, sel = Path(request.source), Path(request.output), request.data
+    layers, splits, normalize, plot = request.layers, request.splits, request.normalize, request.plot
+    fraction, limit, seed = sel.fraction, sel.limit, sel.seed
     if output.suffix != ".parquet":
         raise NnlabError(f"the profile table must be a .parquet file, got {output}")
     if fraction is not None and limit is not None:
         raise ParameterError(("fraction", "limit"), "give either fraction or limit, not both")
-    ks = _orders(orders)
-    budget = default_memory() if memory is None else parse_memory(memory)
+    ks = _orders(request.orders)
+    budget = default_memory() if request.memory is None else parse_memory(request.memory)
+    device = distributed.setup_device(sel.device)
     kind = artifacts.artifact_kind(source)
     meta: dict[str, Any] = {"table": "si_profile", "source": str(source), "normalize": normalize, "orders": ks}
     if kind == "features":
@@ -125,9 +139,7 @@ def run_si_profile(
         )
     elif kind == "model":
         model = load_model(source, device=device)
-        name = dataset or model.provenance.get("dataset")
-        if not name:
-            raise NnlabError("say which dataset to profile on (the model does not record one)")
+        name = sel.named(model.provenance.get("dataset"), "profile on")
         if not splits:
             raise NnlabError("name at least one split, e.g. train,test")
         all_layers = [n for n, _ in profile_layers(model.net)]
@@ -138,15 +150,7 @@ def run_si_profile(
             chosen_layers = list(enumerate(all_layers))
         datasets = {}
         for split in splits:
-            data = DataOptions(
-                dataset=name,
-                root=root,
-                download=download,
-                val_fraction=val_fraction,
-                fraction=fraction,
-                limit=limit,
-                seed=seed,
-            )
+            data = DataOptions.of(sel, name)
             with distributed.main_first():  # under torchrun a download happens once
                 datasets[split] = dataset_for_model(model, data, split)
         df = si_profile(
@@ -156,8 +160,8 @@ def run_si_profile(
             orders=ks,
             normalize=normalize,
             device=device,
-            batch_size=batch_size,
-            num_workers=num_workers,
+            batch_size=sel.batch_size,
+            num_workers=sel.num_workers,
             memory_mb=budget / 2**20,
             progress=progress,
         )

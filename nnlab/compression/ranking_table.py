@@ -91,24 +91,34 @@ def rank_features(
 
 
 @dataclass
+class RankFeaturesRequest:
+    """Every input of `nnlab rank-features`: the features artifact, the layer (needed when it holds several), the
+    method (forward or univariate), the forward selection's step limit, z-scoring and the plot."""
+
+    features: Path
+    output: Path
+    layer: str | None = None
+    method: str = "forward"
+    max_steps: int | None = None
+    normalize: bool = True
+    plot: Path | None = None
+
+
+@dataclass
 class RankFeaturesOutcome:
-    """The ranking table, its metadata (layer, cut, best prefix, SI with all features, …) and the files written."""
+    """The ranking table, its metadata (layer, cut, best prefix, SI with all features, …), a summary for printing
+    and the files written."""
 
     table: pd.DataFrame
     meta: dict[str, Any]
+    summary: dict[str, Any]
     output: Path
     plot: Path | None
 
 
 def run_rank_features(
-    features: Any,
-    output: Any,
+    request: RankFeaturesRequest,
     *,
-    layer: str | None = None,
-    method: str = "forward",
-    max_steps: int | None = None,
-    normalize: bool = True,
-    plot: Any = None,
     progress: Callable[[int, int, float], None] | None = None,
     provenance: dict[str, Any] | None = None,
 ) -> RankFeaturesOutcome:
@@ -118,22 +128,43 @@ def run_rank_features(
     Under torchrun the processes join a (gloo) group and share the first step and the SI with all features; every
     process gets the same table, rank 0 writes it.
     """
-    if Path(output).suffix != ".parquet":
+    output, plot = Path(request.output), None if request.plot is None else Path(request.plot)
+    if output.suffix != ".parquet":
         raise NnlabError(f"the ranking table must be a .parquet file, got {output}")
-    fs = artifacts.load_features(features)
+    fs = artifacts.load_features(request.features)
     distributed.setup_device("cpu")  # joins the process group under torchrun; nothing otherwise
     group = torch.distributed.group.WORLD if distributed.is_distributed() else None
     table, meta = rank_features(
-        fs, layer, method=method, max_steps=max_steps, normalize=normalize, progress=progress, group=group
+        fs,
+        request.layer,
+        method=request.method,
+        max_steps=request.max_steps,
+        normalize=request.normalize,
+        progress=progress,
+        group=group,
     )
-    meta["features_file"] = str(features)
+    meta["features_file"] = str(request.features)
     meta["provenance"] = artifacts.provenance(base=provenance)
     if distributed.is_main():
         artifacts.save_table(output, table, meta)
         if plot is not None:
             plot_ranking(table, meta, plot)
     distributed.barrier()
-    return RankFeaturesOutcome(table=table, meta=meta, output=Path(output), plot=None if plot is None else Path(plot))
+    summary = {
+        "layer": meta["layer"],
+        "cut": meta["cut"],
+        "features": meta["feature_dim"],
+        "samples": meta["samples"],
+        "method": request.method,
+        "ranked": len(table),
+        "best prefix": meta["best_step"],
+        "SI at best prefix": meta["best_si"],
+        "SI with all features": meta["si_all"],
+        "table": str(output),
+    }
+    if plot is not None:
+        summary["plot"] = str(plot)
+    return RankFeaturesOutcome(table=table, meta=meta, summary=summary, output=output, plot=plot)
 
 
 def load_ranking(path: Any) -> tuple[pd.DataFrame, dict[str, Any]]:

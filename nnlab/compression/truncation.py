@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,24 +59,37 @@ def truncate_model(
     return cut, info
 
 
-def run_truncate(
-    model_path: Path,
-    output: Path,
-    at: str,
-    *,
-    profile: Path | None = None,
-    threshold: float | None = None,
-    provenance: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+@dataclass
+class TruncateRequest:
+    """Every input of `nnlab truncate`: the model, where to cut (``at``: an index, a layer name or ``auto``) and, for
+    ``auto``, the SI profile and the threshold."""
+
+    model: Path
+    output: Path
+    at: str
+    profile: Path | None = None
+    threshold: float | None = None
+
+
+@dataclass
+class TruncateOutcome:
+    """The truncated model, the artifact written and a summary (where it was cut, parameters before and after)."""
+
+    model: Any
+    output: Path
+    summary: dict[str, Any]
+
+
+def run_truncate(request: TruncateRequest, *, provenance: dict[str, Any] | None = None) -> TruncateOutcome:
     """The truncate stage: load a model artifact, cut it (:func:`truncate_model`) and write the truncated artifact.
 
-    Returns the summary: where it was cut, and the parameter counts before and after.
     ``provenance`` (e.g. the command line) is stored in the artifact.
     """
-    if Path(output).suffix != ".safetensors":
+    model_path, output, profile = request.model, Path(request.output), request.profile
+    if output.suffix != ".safetensors":
         raise NnlabError(f"the model artifact must be a .safetensors file, got {output}")
     model = load_model(model_path)
-    cut, info = truncate_model(model, at, profile_path=profile, threshold=threshold)
+    cut, info = truncate_model(model, request.at, profile_path=profile, threshold=request.threshold)
     before, after = count_parameters(model.net)[0], count_parameters(cut.net)[0]
     prov = artifacts.provenance(
         base=provenance,
@@ -84,10 +98,11 @@ def run_truncate(
         profile=str(profile) if profile else None,
     )
     save_model(output, cut, provenance=prov)
-    return {
+    summary = {
         "model": str(model_path),
         **info,
         "parameters before": before,
         "parameters after": after,
         "artifact": str(output),
     }
+    return TruncateOutcome(model=cut, output=output, summary=summary)

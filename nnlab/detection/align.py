@@ -12,6 +12,7 @@ feature function, so training and detection see identical features.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,7 +29,6 @@ from nnlab.models import ModelSpec, build_classifier, count_parameters, load_mod
 from nnlab.models.roi import c4_split, feature_strides
 from nnlab.ops.regions import reduce_pooled
 from nnlab.report import plot_history
-from nnlab.training.config import TrainConfig
 from nnlab.training.engine import fit, seed_everything
 from nnlab.training.train_run import ROI_TRAINERS, TrainOutcome, checkpoint_path
 
@@ -223,8 +223,8 @@ def train_align_head(
             "align-mode training fits a head on fixed features; it cannot be combined with "
             "adversarial or metric-learning training"
         )
-    if not str(req.dataset).startswith("proposals:"):
-        raise NnlabError(f"align mode trains on a proposals:PATH dataset, not {req.dataset!r}")
+    if not str(req.data.dataset).startswith("proposals:"):
+        raise NnlabError(f"align mode trains on a proposals:PATH dataset, not {req.data.dataset!r}")
     if req.init is None:
         raise ParameterError("init", "align mode needs an init model: the model whose frozen backbone the head sits on")
     if not Path(req.init).exists():
@@ -233,32 +233,16 @@ def train_align_head(
         raise NnlabError(f"the model artifact must be a .safetensors file, got {req.output}")
     if req.model is not None and not str(req.model).startswith("roi:"):
         raise ParameterError("init", "align mode builds a roi_align model from the init model; do not name a model too")
-    config = TrainConfig(
-        epochs=req.epochs,
-        batch_size=req.batch_size,
-        optimizer=req.optimizer,
-        lr=req.lr,
-        momentum=req.momentum,
-        weight_decay=req.weight_decay,
-        schedule=req.schedule,
-        step_size=req.step_size,
-        gamma=req.gamma,
-        label_smoothing=req.label_smoothing,
-        patience=req.patience,
-        seed=req.seed,
-        num_workers=0,
-        precision=req.precision,
-        grad_clip=req.grad_clip,
-        grad_accum=req.grad_accum,
-        channels_last=False,
-    )
-    device = resolve_device(req.device)
-    seed_everything(req.seed)
-    options = dict(val_fraction=req.val_fraction, seed=req.seed, root=req.data_root)
+    sel = req.data
+    # the head trains on in-memory roi features: no loader workers, no channels-last, one learning rate
+    config = replace(req.config, lr_head=None, sync_bn=False, num_workers=0, channels_last=False)
+    device = resolve_device(sel.device)
+    seed_everything(sel.seed)
+    options = dict(val_fraction=sel.val_fraction, seed=sel.seed, root=sel.data_root)
     train_ds = load_dataset(
-        req.dataset, "train", fraction=req.fraction, limit=req.limit, balance=req.balance, **options
+        sel.dataset, "train", fraction=sel.fraction, limit=sel.limit, balance=req.balance, **options
     )
-    val_ds = load_dataset(req.dataset, "val", balance=req.balance, **options)
+    val_ds = load_dataset(sel.dataset, "val", balance=req.balance, **options)
     source = load_model(req.init)
     model, copied = build_align_model(source, list(train_ds.classes), dict(req.model_args))
     model.to(device).eval()
@@ -306,8 +290,8 @@ def train_align_head(
     }
     prov = artifacts.provenance(
         base=provenance,
-        dataset=req.dataset,
-        seed=req.seed,
+        dataset=req.data.dataset,
+        seed=sel.seed,
         train_config=config.to_dict(),
         roi_mode="align",
         balance=req.balance,
@@ -322,7 +306,7 @@ def train_align_head(
     summary = {
         "model": model.spec.arch,
         "backbone": f"{source.spec.arch} from {req.init} ({copied} tensors, frozen)",
-        "dataset": req.dataset,
+        "dataset": req.data.dataset,
         "parameters": total,
         "trained (head)": count_parameters(head)[0],
         "train regions": len(train_ds),

@@ -27,6 +27,7 @@ from torch.utils.data import Subset
 from nnlab import artifacts, distributed
 from nnlab.artifacts import save_figure, sibling
 from nnlab.data.loader import make_loader
+from nnlab.data.selection import DataSelection
 from nnlab.errors import NnlabError
 from nnlab.models import load_model
 from nnlab.report import subplots
@@ -96,7 +97,7 @@ def attack_dataset(
     *,
     device: torch.device,
     batch_size: int = 256,
-    num_workers: int = 0,
+    num_workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> AttackRun:
     """Attack every sample of ``ds`` (in order) and record predictions before and after, and the perturbation sizes.
@@ -256,27 +257,17 @@ class AttackRequest:
 
     ``params`` are the attack's parameters (``eps``, ``alpha``, ``steps``, ``random_start``, ``n``,
     ``sigma``, ``channels_last``; numbers or fractions such as ``"8/255"``); those the attack does not
-    take are an error. ``dataset`` defaults to the one the model was trained on; ``metrics`` and
-    ``plot`` default to files beside ``output`` (``.metrics.parquet``, ``.grid.png``).
+    take are an error. ``data.dataset`` defaults to the one the model was trained on, ``data.split`` to test;
+    ``metrics`` and ``plot`` default to files beside ``output`` (``.metrics.parquet``, ``.grid.png``).
     """
 
     model: Path
     output: Path
-    dataset: str | None = None
-    split: str = "test"
     attack: str = "pixels+fgsm"
     params: dict[str, Any] = field(default_factory=dict)
     metrics: Path | None = None
     plot: Path | None = None
-    val_fraction: float = 0.1
-    fraction: float | None = None
-    limit: int | None = None
-    batch_size: int = 256
-    seed: int = 0
-    device: str = "auto"
-    num_workers: int = 0
-    data_root: Path | None = None
-    download: bool = False
+    data: DataSelection = field(default_factory=DataSelection)
 
     def paths(self) -> tuple[Path, Path, Path]:
         """``(adversarial artifact, metrics table, figure)``, checked for their file types."""
@@ -321,51 +312,38 @@ def run_attack(
     ``progress(done, total)`` reports samples attacked.
     """
     output, metrics_path, plot_path = request.paths()
-    device = distributed.setup_device(request.device)
+    sel = request.data
+    split = sel.split or "test"
+    device = distributed.setup_device(sel.device)
     model = load_model(request.model, device=device)
     params = {k: v for k, v in request.params.items() if v is not None}
-    adversary = create_attack(request.attack, model, seed=request.seed, **params)
+    adversary = create_attack(request.attack, model, seed=sel.seed, **params)
     check_attackable(model, adversary, str(request.model))
-    name = request.dataset or model.provenance.get("dataset")
+    name = sel.dataset or model.provenance.get("dataset")
     if not name:
         raise NnlabError(f"{request.model} records no training dataset; name the dataset to attack")
-    data = DataOptions(
-        dataset=name,
-        root=request.data_root,
-        download=request.download,
-        val_fraction=request.val_fraction,
-        fraction=request.fraction,
-        limit=request.limit,
-        seed=request.seed,
-    )
     with distributed.main_first():  # under torchrun a download happens once
-        ds = dataset_for_model(model, data, request.split)
+        ds = dataset_for_model(model, DataOptions.of(sel, name), split)
     run = attack_dataset(
-        model,
-        ds,
-        adversary,
-        device=device,
-        batch_size=request.batch_size,
-        num_workers=request.num_workers,
-        progress=progress,
+        model, ds, adversary, device=device, batch_size=sel.batch_size, num_workers=sel.num_workers, progress=progress
     )
     classes = list(model.spec.classes)
-    prov = artifacts.provenance(base=provenance, dataset=name, seed=request.seed)
+    prov = artifacts.provenance(base=provenance, dataset=name, seed=sel.seed)
     if distributed.is_main():  # under torchrun rank 0 holds the whole run and alone writes
         meta = adversarial_meta(
             run,
             classes=classes,
             model=str(request.model),
             dataset=name,
-            split=request.split,
-            extra={"fraction": request.fraction, "limit": request.limit, "seed": request.seed, "provenance": prov},
+            split=split,
+            extra={"fraction": sel.fraction, "limit": sel.limit, "seed": sel.seed, "provenance": prov},
         )
         plot_attack_grid(
             run,
             ds,
             classes,
             plot_path,
-            title=f"{Path(request.model).name} on {name}:{request.split}: {run.attack} {_short(run.params)}",
+            title=f"{Path(request.model).name} on {name}:{split}: {run.attack} {_short(run.params)}",
         )
         artifacts.save_table(
             metrics_path,
@@ -377,7 +355,7 @@ def run_attack(
     measured = run.metrics()
     summary = {
         "model": str(request.model),
-        "data": f"{name}:{request.split}",
+        "data": f"{name}:{split}",
         "attack": run.attack,
         **_flat(run.params),
         **measured,
@@ -388,7 +366,7 @@ def run_attack(
     return AttackOutcome(
         run=run,
         dataset=name,
-        split=request.split,
+        split=split,
         output=output,
         metrics_path=metrics_path,
         plot=plot_path,

@@ -271,16 +271,7 @@ def _unaugmented_splits(model: Any, request: Any) -> tuple[Any, Any]:
     """The run's train split without augmentation (for the bank) and its val split, shaped for ``model``."""
 
     balance = getattr(request, "balance", "none")
-    data = DataOptions(
-        dataset=request.dataset,
-        root=request.data_root,
-        download=request.download,
-        val_fraction=request.val_fraction,
-        fraction=request.fraction,
-        limit=request.limit,
-        seed=request.seed,
-        extra={"balance": balance} if balance != "none" else {},
-    )
+    data = DataOptions.of(request.data, extra={"balance": balance} if balance != "none" else {})
     bank_ds = dataset_for_model(model, data, "train")
     val_ds = data.load("val", subset=False)
     return bank_ds, val_ds

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from nnlab.data.selection import DataSelection
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.training.precision import PRECISIONS
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
+SHARED_WITH_DATA = ("batch_size", "seed", "num_workers")
+"""The options a training run shares with every data-reading stage (said in the data selection)."""
 SCHEDULES = ("none", "step", "exponential", "cosine", "onecycle")
 
 
@@ -74,6 +77,21 @@ class TrainConfig:
             raise ParameterError(
                 "grad_accum", f"grad_accum must be a whole number of at least 1, got {self.grad_accum}"
             )
+
+    def with_data(self, data: DataSelection) -> "TrainConfig":
+        """This config with the options it shares with a data selection (:data:`SHARED_WITH_DATA`) taken from it.
+
+        A request says those once, in its data selection; a config that sets one of them to anything but the
+        default and the selection's value is an error rather than silently overruled.
+        """
+        default = TrainConfig()
+        for name in SHARED_WITH_DATA:
+            said, given = getattr(self, name), getattr(data, name)
+            if said != getattr(default, name) and said != given:
+                raise ParameterError(
+                    name, f"{name} is said in the request's data selection (data.{name}), not in its training config"
+                )
+        return replace(self, **{name: getattr(data, name) for name in SHARED_WITH_DATA})
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able copy, for provenance and checkpoints."""

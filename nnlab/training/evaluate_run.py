@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ from torch.utils.data import Subset
 
 from nnlab import artifacts, distributed
 from nnlab.artifacts import load_adversarial
+from nnlab.data.selection import DataSelection
 from nnlab.errors import NnlabError
 from nnlab.models import load_model
 from nnlab.report import plot_confusion
@@ -34,7 +35,7 @@ class Evaluation:
 
 
 def evaluate_on_dataset(
-    model: Any, data: Any, split: str, device: torch.device, batch_size: int = 256, num_workers: int = 0
+    model: Any, data: Any, split: str, device: torch.device, batch_size: int = 256, num_workers: int | None = None
 ) -> Evaluation:
     """Accuracy, loss, per-class scores and confusion of ``model`` on one split of ``data`` (a DataOptions)."""
 
@@ -120,26 +121,16 @@ def confusion(ev: Evaluation) -> np.ndarray:
 class EvaluateRequest:
     """Every input of the evaluate stage as plain values (what `nnlab evaluate` is given).
 
-    With ``adversarial`` the model is evaluated on that stored set; otherwise on ``split`` of
-    ``dataset`` (default: the dataset the model was trained on). ``output`` defaults to a table
+    With ``adversarial`` the model is evaluated on that stored set; otherwise on ``data.split`` of
+    ``data.dataset`` (default: the dataset the model was trained on). ``output`` defaults to a table
     beside the model (``.metrics.parquet``); ``plot`` (a confusion-matrix PNG) is optional.
     """
 
     model: Path
     output: Path | None = None
-    dataset: str | None = None
-    split: str = "test"
     adversarial: Path | None = None
     plot: Path | None = None
-    val_fraction: float = 0.1
-    fraction: float | None = None
-    limit: int | None = None
-    batch_size: int = 256
-    seed: int = 0
-    device: str = "auto"
-    num_workers: int = 0
-    data_root: Path | None = None
-    download: bool = False
+    data: DataSelection = field(default_factory=DataSelection)
 
 
 @dataclass
@@ -162,34 +153,29 @@ def run_evaluate(request: EvaluateRequest, *, provenance: dict[str, Any] | None 
     )
     if output.suffix != ".parquet":
         raise NnlabError(f"the metrics table must be a .parquet file, got {output}")
-    device = distributed.setup_device(request.device)
+    sel = request.data
+    device = distributed.setup_device(sel.device)
     model = load_model(request.model, device=device)
     if request.adversarial is not None:
         made_on = load_adversarial(request.adversarial).meta.get("dataset")
-        name = request.dataset or made_on
+        name = sel.dataset or made_on
         originals = (
-            DataOptions(
-                dataset=name, root=request.data_root, download=request.download, val_fraction=request.val_fraction
-            )
+            DataOptions(dataset=name, root=sel.data_root, download=sel.download, val_fraction=sel.val_fraction)
             if name and name == made_on
             else None
         )
-        ev = evaluate_on_adversarial(model, request.adversarial, device, batch_size=request.batch_size, data=originals)
+        ev = evaluate_on_adversarial(model, request.adversarial, device, batch_size=sel.batch_size, data=originals)
     else:
-        name = request.dataset or model.provenance.get("dataset")
+        name = sel.dataset or model.provenance.get("dataset")
         if not name:
             raise NnlabError(f"{request.model} records no training dataset; name the dataset to evaluate on")
-        data = DataOptions(
-            dataset=name,
-            root=request.data_root,
-            download=request.download,
-            val_fraction=request.val_fraction,
-            fraction=request.fraction,
-            limit=request.limit,
-            seed=request.seed,
-        )
         ev = evaluate_on_dataset(
-            model, data, request.split, device, batch_size=request.batch_size, num_workers=request.num_workers
+            model,
+            DataOptions.of(sel, name),
+            sel.split or "test",
+            device,
+            batch_size=sel.batch_size,
+            num_workers=sel.num_workers,
         )
     if distributed.is_main():  # under torchrun every rank evaluated a share; rank 0 alone writes
         artifacts.save_table(
@@ -199,7 +185,7 @@ def run_evaluate(request: EvaluateRequest, *, provenance: dict[str, Any] | None 
                 "table": "metrics",
                 "model": str(request.model),
                 "source": ev.source,
-                "provenance": artifacts.provenance(base=provenance, seed=request.seed),
+                "provenance": artifacts.provenance(base=provenance, seed=sel.seed),
             },
         )
         if request.plot is not None:

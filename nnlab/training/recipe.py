@@ -15,6 +15,7 @@ import torch
 
 from nnlab.data import dataset_info, load_dataset
 from nnlab.data.info import IMAGENET_MEAN, IMAGENET_STD
+from nnlab.data.selection import DataSelection
 from nnlab.errors import NnlabError, UsageError
 from nnlab.models import Classifier, ModelSpec, create_model, load_model, match_parameters, model_defaults
 
@@ -36,6 +37,20 @@ class DataOptions:
     limit: int | None = None
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, selection: DataSelection, dataset: str | None = None, **options: Any) -> "DataOptions":
+        """The load options of a data selection; ``dataset`` overrides its dataset, ``options`` set the others."""
+        return cls(
+            dataset=dataset or selection.dataset,
+            root=selection.data_root,
+            download=selection.download,
+            val_fraction=selection.val_fraction,
+            fraction=selection.fraction,
+            limit=selection.limit,
+            seed=selection.seed,
+            **options,
+        )
 
     def load(self, split: str, *, augment: str | None = None, subset: bool = True):
         """Load one split with these options (augmentation only where asked)."""

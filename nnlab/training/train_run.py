@@ -11,13 +11,14 @@ Behaviour that a higher layer adds to an ordinary run (adversarial batches, circ
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import pandas as pd
 
 from nnlab import artifacts, distributed
+from nnlab.data.selection import DataSelection
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import count_parameters, load_model, save_model, set_trainable
 from nnlab.models import freeze as freeze_params
@@ -48,11 +49,17 @@ class TrainingHooks(Protocol):
 
 @dataclass
 class TrainRequest:
-    """Every option of `nnlab train`, as plain values."""
+    """Every option of `nnlab train`: the model, the training settings (``config``) and the data (``data``).
+
+    ``data.dataset`` names the dataset to train on; its ``split`` is not read (a run uses train and val).
+    The batch size, seed and DataLoader workers are said once, in ``data``: ``config`` takes them from there
+    (a ``config`` that sets one of them to anything else is an error).
+    """
 
     output: Path
     model: str | None = None
-    dataset: str = "digits"
+    config: TrainConfig = field(default_factory=TrainConfig)
+    data: DataSelection = field(default_factory=DataSelection)
     init: Path | None = None
     init_skip: list[str] = field(default_factory=list)
     pretrained: bool = False
@@ -62,39 +69,18 @@ class TrainRequest:
     image_size: int | None = None
     augment: str = "none"
     normalize: str | None = None
-    val_fraction: float = 0.1
-    fraction: float | None = None
-    limit: int | None = None
-    epochs: int = 10
-    optimizer: str = "sgd"
-    lr: float = 0.01
-    lr_head: float | None = None
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    schedule: str = "none"
-    step_size: int = 30
-    gamma: float = 0.1
-    label_smoothing: float = 0.0
-    patience: int | None = None
     freeze: list[str] = field(default_factory=list)
     trainable: list[str] = field(default_factory=list)
     block_preset: str | None = None
-    precision: str = "auto"
-    grad_clip: float | None = None
-    grad_accum: int = 1
-    sync_bn: bool = False
     resume: bool = False
     plot: Path | None = None
     history: Path | None = None
-    batch_size: int = 128
-    seed: int = 0
-    device: str = "auto"
-    num_workers: int | None = None
-    data_root: Path | None = None
-    download: bool = False
     balance: str = "none"
     roi_mode: str = "crop"
     hooks: TrainingHooks | None = None
+
+    def __post_init__(self) -> None:
+        self.config = self.config.with_data(self.data)
 
 
 @dataclass
@@ -161,8 +147,11 @@ def train_classifier(
 
     if req.output.suffix != ".safetensors":
         raise NnlabError(f"the model artifact must be a .safetensors file, got {req.output}")
-    if not 0 < req.val_fraction < 1:
-        raise ParameterError("val_fraction", f"val_fraction must be in (0, 1), got {req.val_fraction}")
+    sel = req.data
+    if not 0 < sel.val_fraction < 1:
+        raise ParameterError("val_fraction", f"val_fraction must be in (0, 1), got {sel.val_fraction}")
+    if not sel.dataset:
+        raise ParameterError("dataset", "say which dataset to train on")
     if req.init is not None and not Path(req.init).exists():
         raise ParameterError("init", f"init model {req.init}: no such file")
     if req.weights is not None and not Path(req.weights).exists():
@@ -173,42 +162,19 @@ def train_classifier(
             raise NnlabError("say which model to train: a model name, or an init model artifact")
 
         model_name = load_model(req.init).spec.arch
-    config = TrainConfig(
-        epochs=req.epochs,
-        batch_size=req.batch_size,
-        optimizer=req.optimizer,
-        lr=req.lr,
-        lr_head=req.lr_head,
-        momentum=req.momentum,
-        weight_decay=req.weight_decay,
-        schedule=req.schedule,
-        step_size=req.step_size,
-        gamma=req.gamma,
-        label_smoothing=req.label_smoothing,
-        patience=req.patience,
-        seed=req.seed,
-        num_workers=req.num_workers,
-        precision=req.precision,
-        grad_clip=req.grad_clip,
-        grad_accum=req.grad_accum,
-        sync_bn=req.sync_bn,
-    )
-    device = distributed.setup_device(req.device)
+    config = replace(
+        req.config, extra=dict(req.config.extra)
+    )  # the run completes it (precision resolved, class weights) without touching req
+    device = distributed.setup_device(sel.device)
     config.precision = resolve_precision(config.precision, device)  # the artifact records what ran
-    data = DataOptions(
-        dataset=req.dataset,
-        root=req.data_root,
-        download=req.download,
+    data = DataOptions.of(
+        sel,
         image_size=req.image_size,
         augment=req.augment,
-        val_fraction=req.val_fraction,
-        fraction=req.fraction,
-        limit=req.limit,
-        seed=req.seed,
         extra={"balance": req.balance} if req.balance != "none" else {},
     )
 
-    seed_everything(req.seed)
+    seed_everything(sel.seed)
     model = build_new_model(
         model_name,
         data,
@@ -277,8 +243,8 @@ def train_classifier(
         metrics.update(block_preset=req.block_preset, block=preset.block, heads=list(preset.heads))
     prov = artifacts.provenance(
         base=provenance,
-        dataset=req.dataset,
-        seed=req.seed,
+        dataset=sel.dataset,
+        seed=sel.seed,
         train_config=config.to_dict(),
         augment=req.augment,
         init=str(req.init) if req.init else None,
@@ -294,7 +260,7 @@ def train_classifier(
 
     summary = {
         "model": model_name,
-        "dataset": req.dataset,
+        "dataset": sel.dataset,
         "parameters": total,
         "trainable": trainable,
         "train samples": len(train_ds),

@@ -6,11 +6,13 @@ import pytest
 import torch
 
 from nnlab import artifacts
+from nnlab.data import DataSelection
 from nnlab.detection import load_proposals_dataset, propose_regions, voc
 from nnlab.detection.align import build_align_model, region_features, roi_head, train_align_head
 from nnlab.detection.roi import extract_roi_features
 from nnlab.errors import NnlabError
 from nnlab.models import create_classifier, load_model, save_model
+from nnlab.training.config import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -133,15 +135,11 @@ def test_run_train_in_align_mode_writes_a_self_contained_detector(source, propos
     out = tmp_path / "align.safetensors"
     req = TrainRequest(
         output=out,
-        dataset=f"proposals:{proposals_path}",
         init=init,
-        epochs=2,
-        optimizer="adam",
-        lr=0.01,
-        val_fraction=0.25,
+        config=TrainConfig(epochs=2, optimizer="adam", lr=0.01),
+        data=DataSelection(dataset=f"proposals:{proposals_path}", val_fraction=0.25, device="cpu"),
         balance="undersample",
         model_args={"output_size": 1},
-        device="cpu",
         roi_mode="align",
     )
     outcome = run_train(req)  # the training library dispatches roi_mode "align" to train_align_head
@@ -164,9 +162,13 @@ def test_train_align_head_needs_proposals_and_init(source, proposals_path, tmp_p
     from nnlab.training.train_run import TrainRequest
 
     with pytest.raises(NnlabError, match="proposals"):
-        train_align_head(TrainRequest(output=tmp_path / "a.safetensors", dataset="digits", init=tmp_path / "x"))
+        train_align_head(
+            TrainRequest(output=tmp_path / "a.safetensors", data=DataSelection(dataset="digits"), init=tmp_path / "x")
+        )
     with pytest.raises(NnlabError, match="init model"):
-        train_align_head(TrainRequest(output=tmp_path / "a.safetensors", dataset=f"proposals:{proposals_path}"))
+        train_align_head(
+            TrainRequest(output=tmp_path / "a.safetensors", data=DataSelection(dataset=f"proposals:{proposals_path}"))
+        )
 
 
 def test_run_train_dispatch_refuses_unknown_modes_and_robustness_hooks(tmp_path):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from nnlab import artifacts
-from nnlab.data import load_dataset
+from nnlab.data import DataSelection, load_dataset
 from nnlab.embedding import EmbedRequest, run_embed
 from nnlab.errors import NnlabError
 from nnlab.models import create_classifier, save_model
@@ -32,9 +32,7 @@ def test_run_attack_writes_artifact_metrics_and_figure(digits_model, tmp_path):
             output=out,
             attack="fgsm",
             params={"eps": "8/255"},
-            limit=30,
-            batch_size=16,
-            device="cpu",
+            data=DataSelection(limit=30, batch_size=16, device="cpu"),
         ),
         provenance={"command": "pytest"},
     )
@@ -52,11 +50,14 @@ def test_run_attack_writes_artifact_metrics_and_figure(digits_model, tmp_path):
 
 def test_run_attack_checks_paths_before_any_work(digits_model, tmp_path):
     with pytest.raises(NnlabError, match=r"\.safetensors"):
-        run_attack(AttackRequest(model=digits_model, output=tmp_path / "adv.pt", device="cpu"))
+        run_attack(AttackRequest(model=digits_model, output=tmp_path / "adv.pt", data=DataSelection(device="cpu")))
     with pytest.raises(NnlabError, match=r"\.png"):
         run_attack(
             AttackRequest(
-                model=digits_model, output=tmp_path / "adv.safetensors", plot=tmp_path / "x.jpg", device="cpu"
+                model=digits_model,
+                output=tmp_path / "adv.safetensors",
+                plot=tmp_path / "x.jpg",
+                data=DataSelection(device="cpu"),
             )
         )
     assert list(tmp_path.iterdir()) == []
@@ -65,11 +66,19 @@ def test_run_attack_checks_paths_before_any_work(digits_model, tmp_path):
 def test_run_embed_writes_table_and_plot_for_clean_and_adversarial(digits_model, tmp_path):
     adv_path = tmp_path / "adv.safetensors"
     run_attack(
-        AttackRequest(model=digits_model, output=adv_path, attack="pixels", params={"n": 3}, limit=24, device="cpu")
+        AttackRequest(
+            model=digits_model,
+            output=adv_path,
+            attack="pixels",
+            params={"n": 3},
+            data=DataSelection(limit=24, device="cpu"),
+        )
     )
     out = tmp_path / "emb.parquet"
     outcome = run_embed(
-        EmbedRequest(input=digits_model, output=out, adversarial=adv_path, method="pca", device="cpu"),
+        EmbedRequest(
+            input=digits_model, output=out, adversarial=adv_path, method="pca", data=DataSelection(device="cpu")
+        ),
         provenance={"command": "pytest"},
     )
     assert outcome.plot == tmp_path / "emb.png" and outcome.plot.stat().st_size > 1000

@@ -58,13 +58,20 @@ def test_settings_validate_before_training():
 
 def test_settings_are_the_training_hooks_of_run_train(tmp_path):
     """A TrainRequest with robustness settings as hooks trains a k-NN model and records the settings."""
+    from nnlab.data import DataSelection
+    from nnlab.training.config import TrainConfig
     from nnlab.training.train_run import TrainRequest, run_train
 
     out = tmp_path / "circle.safetensors"
     hooks = RobustnessSettings(loss="circle", knn=2)
     run_train(
         TrainRequest(
-            output=out, model="cnn", dataset="digits", width=0.25, epochs=1, limit=80, device="cpu", hooks=hooks
+            output=out,
+            model="cnn",
+            width=0.25,
+            config=TrainConfig(epochs=1),
+            data=DataSelection(dataset="digits", limit=80, device="cpu"),
+            hooks=hooks,
         )
     )
     model = load_model(out)
