@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/si_ranking.py --only real --model artifacts/vgg16-mnist5k.safetensors
     .venv/bin/python benchmarks/si_ranking.py --only real --model ... --baseline 1289e5d   # ratio to that commit
     .venv/bin/python benchmarks/si_ranking.py --only scale                # 50,000 x 2,048 (tens of minutes)
+    .venv/bin/python benchmarks/si_ranking.py --only targets --scaling-steps 100   # every figure of issue 22
 
 Sections (``--only``, comma-separated; default all but ``real``, which needs a trained model):
 
@@ -30,7 +31,10 @@ Sections (``--only``, comma-separated; default all but ``real``, which needs a t
   (``--scaling-steps`` steps, default all), the exponent fitted by least squares on log-log, and the projection to
   N = 50,000.
 * ``real``: the full ranking of the 5,000 × 2,048 ``features.23`` activations of the trained VGG16 ``--model``
-  on the same 5,000 images, and that model's test accuracy.
+  on the same 5,000 images, and that model's test accuracy. Without ``--model``: a stand-in, the activations of
+  a full-width VGG16 with seeded random weights on the same real images (said so in the output).
+* ``targets`` stands for ``single,wide,scale,scaling,real``; the run ends with one line per target of issue 22:
+  the measured figure, the target and whether it is met.
 
 ``--baseline REV`` (``full`` and ``real``): also run the forward ranking of git revision REV (its ranking module and
 kernels, loaded from git), side by side in this process: both must agree exactly; both times and the ratio.
@@ -54,6 +58,13 @@ import numpy as np
 import torch
 
 from nnlab.analysis import forward_ranking, separation_indices
+
+TARGETS: list[str] = []  # one line per target of issue 22 met or missed in this run, printed at the end
+
+
+def target(name: str, figure: str, goal: str, met: bool) -> None:
+    """Record a target's measured figure for the closing summary."""
+    TARGETS.append(f"  {name}: {figure} (target {goal}): {'MET' if met else 'NOT MET'}")
 
 
 def make_cnn_like(
@@ -227,6 +238,14 @@ def scaling_section(sizes: list[int], d: int, steps: int | None, seed: int) -> N
                 f"  {key}: exponent {slope:.2f} (least squares on log-log); "
                 f"at N=50,000: {np.exp(icpt) * 50000**slope:,.0f}"
             )
+            if key == "seconds":
+                target(
+                    "ranking scaling",
+                    f"{len(rows)} sizes, {rows[0]['steps']} steps, time exponent {slope:.2f}, "
+                    f"N=50,000 projected {np.exp(icpt) * 50000**slope:,.0f} s",
+                    "measured and projected",
+                    True,
+                )
 
 
 def section_single(a) -> None:
@@ -250,6 +269,14 @@ def section_single(a) -> None:
         f"{min(c_ref):.2f} s, ratio {min(c_ref) / min(c_ours):.2f}x; load {os.getloadavg()[0]:.1f}",
         flush=True,
     )
+    ratio = min(t_ref) / min(t_ours)
+    same = abs(ours["si"] - ref[0]) < 1e-6
+    target(
+        f"single SI + CSI {a.n} x {a.d}",
+        f"{ratio:.2f}x the reference (CPU {min(c_ref) / min(c_ours):.2f}x), same SI {same}",
+        ">= 2x",
+        ratio >= 2,
+    )
 
 
 def section_wide(a) -> None:
@@ -266,6 +293,7 @@ def section_wide(a) -> None:
         f"ratio {t_ref / took:.2f}x (CPU {c_ref / cpu:.2f}x); load {os.getloadavg()[0]:.1f}",
         flush=True,
     )
+    target(f"wide SI {a.wide_n} x {a.wide_d}", f"{took:.1f} s (CPU {cpu:.1f} s)", "<= 12 s", took <= 12)
 
 
 def brute_nearest(X: np.ndarray, rows: np.ndarray, block: int = 8192) -> list[int]:
@@ -360,6 +388,14 @@ def section_scale(a) -> None:
         f"blockwise float64 brute force: {exact}",
         flush=True,
     )
+    ratio = ref["seconds"] / ours["seconds"]
+    target(
+        f"scale SI + CSI {a.scale_n} x {a.scale_d}",
+        f"{ratio:.2f}x the blocked reference (CPU {ref['cpu'] / ours['cpu']:.2f}x), peak "
+        f"{ours['peak_mb'] / 1024:.2f} GiB, exact {exact}, 2 processes identical {same}",
+        ">= 1.5x, < 3 GiB, exact",
+        ratio >= 1.5 and ours["peak_mb"] < 3 * 1024 and exact and same,
+    )
     if not (exact and same):
         raise SystemExit("MISMATCH at scale")
 
@@ -399,6 +435,8 @@ def main() -> None:
         scale_child(a, a.scale_child)
         return
     only = set(a.only.split(","))
+    if "targets" in only:
+        only |= {"single", "wide", "scale", "scaling", "real"}
     if a.threads:
         torch.set_num_threads(a.threads)
     baseline = baseline_ranking(a.baseline) if a.baseline else None
@@ -457,24 +495,37 @@ def main() -> None:
         scaling_section([int(v) for v in a.scaling_n.split(",")], a.d, a.scaling_steps, a.seed)
 
     if "real" in only:
-        if not a.model:
-            raise SystemExit("the real section needs --model (a trained full-width VGG16 artifact)")
         from nnlab.analysis import extract_activations
-        from nnlab.models import load_model
 
-        model = load_model(a.model)
         ds, data = mnist5k_all(32)
+        if a.model:
+            from nnlab.models import load_model
+
+            model = load_model(a.model)
+            what = f"trained VGG16 {a.model}"
+        else:  # a stand-in: real images, seeded random weights (no trained model at hand)
+            from nnlab.training.recipe import build_new_model
+
+            torch.manual_seed(a.seed)
+            model = build_new_model("vgg16", data, width=1.0)
+            what = "STAND-IN: full-width VGG16 with seeded random weights (no trained model in this run)"
         acts, labels = extract_activations(model, ds, ["features.23", model_output_layer(model)])
         logits = acts.popitem()[1]
         test_n = len(data.load("test"))
         acc = float((logits[-test_n:].argmax(1) == labels[-test_n:]).double().mean())
         X = acts["features.23"]
         print(
-            f"[real ranking] trained VGG16 {a.model}: test accuracy {acc:.4f}; features.23 {tuple(X.shape)}, "
+            f"[real ranking] {what}: test accuracy {acc:.4f}; features.23 {tuple(X.shape)}, "
             f"zeros {float((X == 0).double().mean()):.1%}",
             flush=True,
         )
-        run_ranking(X.numpy(), labels.numpy(), a.max_steps, "real ranking", baseline)
+        took = run_ranking(X.numpy(), labels.numpy(), a.max_steps, "real ranking", baseline)
+        label = "trained" if a.model else "random-weight stand-in"
+        target(f"forward ranking of {X.shape[0]} real features ({label})", f"{took:.1f} s", "<= 30 s", took <= 30)
+
+    if TARGETS:
+        print(f"[targets of issue 22] load average {os.getloadavg()}:")
+        print("\n".join(TARGETS))
 
 
 def model_output_layer(model) -> str:
@@ -501,7 +552,7 @@ def baseline_ranking(rev: str):
     return fn
 
 
-def run_ranking(X: np.ndarray, y: np.ndarray, max_steps: int | None, label: str, baseline=None) -> None:
+def run_ranking(X: np.ndarray, y: np.ndarray, max_steps: int | None, label: str, baseline=None) -> float:
     """Time one full forward ranking, printing a few steps on the way; with ``baseline`` (another
     ``forward_ranking``) time that one first on the same features and check that both agree exactly."""
     if baseline is not None:
@@ -531,6 +582,7 @@ def run_ranking(X: np.ndarray, y: np.ndarray, max_steps: int | None, label: str,
         )
         if not same:
             raise SystemExit("MISMATCH between the ranking and the baseline")
+    return took
 
 
 if __name__ == "__main__":

@@ -65,6 +65,10 @@ _F32_SAFE = 1e15  # squared norms above this risk float32 overflow in the GEMM: 
 _STRIP = 256  # rows per GEMM of a diagonal tile's upper block triangle
 _SLAB = 256  # rows at a time for a block's squared deviations (a small temporary)
 _TILE_BYTES = 16  # working bytes per tile entry: accumulator, chunk buffer, transposed copy, mask, indices
+_H_BYTES = 8 << 20  # bytes of h per strip of a tile taken in at a time
+_PAIR_BYTES = 4 << 20  # float64 rows per batch of exact distances: a few MB, reused
+U_BF16 = 2.0**-8  # unit roundoff of bfloat16 (8-bit significand)
+GEMM_OPERANDS = "auto"  # "auto": bfloat16 operands where the CPU multiplies them natively; "float32": never
 
 ColumnVisitor = Callable[[int, int, torch.Tensor], None]
 
@@ -110,20 +114,46 @@ class Features:
                 Z.div_(self.scale[c0:c1])
             yield c0, c1, Z
 
-    def rows64(self, idx: torch.Tensor) -> torch.Tensor:
-        """Float64 values of the rows ``idx``, all features (bit for bit those of :meth:`column_blocks`)."""
-        rows = self.X[idx].to(torch.float64)
-        if self.mean is None or self.scale is None:
-            return rows
-        if self._known < self.dim:
+    def rows64(self, idx: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Float64 values of the rows ``idx``, all features (bit for bit those of :meth:`column_blocks`), into
+        ``out`` (len(idx) × D float64) when given."""
+        if self.normalize and self._known < self.dim:
             for _ in self.column_blocks(MAX_CHUNK):  # the statistics need one pass first
                 pass
+        if out is None:
+            rows = self.X[idx].to(torch.float64)
+        else:
+            rows = out
+            if self.X.dtype == torch.float64:
+                torch.index_select(self.X, 0, idx, out=rows)
+            else:
+                rows.copy_(self.X[idx])
+        if self.mean is None or self.scale is None:
+            return rows
         return rows.sub_(self.mean).div_(self.scale)
 
 
 def gamma(k: int, u: float) -> float:
     """γ(k) = k u / (1 - k u): the relative error bound of a sum of k rounded terms."""
     return k * u / (1.0 - k * u)
+
+
+def _native_bf16(device: torch.device) -> bool:
+    """Whether bfloat16 GEMMs run natively here (x86 AVX512-BF16 or AMX: about 3x the float32 rate)."""
+    if GEMM_OPERANDS != "auto" or device.type != "cpu":
+        return GEMM_OPERANDS == "bfloat16"
+    global _CPU_BF16
+    if _CPU_BF16 is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                flags = next((line for line in f if line.startswith("flags")), "").split()
+        except OSError:
+            flags = []
+        _CPU_BF16 = "avx512_bf16" in flags or "amx_bf16" in flags
+    return _CPU_BF16
+
+
+_CPU_BF16: bool | None = None
 
 
 class _FullPrecision:
@@ -141,12 +171,16 @@ class _FullPrecision:
 
 
 def exact_sqdist(A: Features, B: Features, rows: torch.Tensor, cols: torch.Tensor, chunk: int) -> torch.Tensor:
-    """Float64 sum of squared differences between A's row rows[p] and B's row cols[p], pair by pair, in chunks."""
+    """Float64 sum of squared differences between A's row rows[p] and B's row cols[p], pair by pair, in chunks of
+    at most ``chunk`` pairs (smaller ones that stay in cache: fresh memory costs page faults)."""
     out = torch.empty(rows.numel(), dtype=torch.float64, device=A.X.device)
-    for s in range(0, rows.numel(), chunk):
-        e = min(s + chunk, rows.numel())
-        diff = A.rows64(rows[s:e]).sub_(B.rows64(cols[s:e]))
-        out[s:e] = (diff * diff).sum(dim=1)
+    step = max(1, min(chunk, max(16, _PAIR_BYTES // (8 * A.dim)), rows.numel()))
+    ra = torch.empty((step, A.dim), dtype=torch.float64, device=A.X.device)
+    rb = torch.empty_like(ra)
+    for s in range(0, rows.numel(), step):
+        e = min(s + step, rows.numel())
+        diff = A.rows64(rows[s:e], ra[: e - s]).sub_(B.rows64(cols[s:e], rb[: e - s]))
+        out[s:e] = torch.mul(diff, diff, out=rb[: e - s]).sum(dim=1)
     return out
 
 
@@ -251,24 +285,33 @@ def _pairs(n: int, m: int, t: int, symmetric: bool, grp: _Group) -> list[tuple[t
 def _accumulate(
     acc: torch.Tensor, buf: torch.Tensor, B: torch.Tensor, A: torch.Tensor, first: bool, diagonal: bool
 ) -> None:
-    """acc += B Aᵀ (acc = B Aᵀ when ``first``): a fresh GEMM into ``buf``, then one float32 addition. ``diagonal``
-    (B is A): the upper block triangle only, in strips of rows (:func:`_mirror` completes it)."""
+    """acc += B Aᵀ (acc = B Aᵀ when ``first``): a fresh GEMM into ``buf`` (directly into ``acc`` when first and of
+    the operands' dtype), then one addition in acc's dtype. ``diagonal`` (B is A): the upper block triangle only,
+    in strips of rows (:func:`_mirror` completes it)."""
+    direct = first and acc.dtype == B.dtype
     if not diagonal:
-        if first:
+        if direct:
             torch.mm(B, A.T, out=acc)
+            return
+        out = buf.view(-1)[: acc.numel()].view(acc.shape)
+        torch.mm(B, A.T, out=out)
+        if first:
+            acc.copy_(out)
         else:
-            torch.mm(B, A.T, out=buf)
-            acc += buf
+            acc += out
         return
     b = acc.shape[0]
     flat = buf.view(-1)
     for s0 in range(0, b, _STRIP):
         s1 = min(b, s0 + _STRIP)
-        if first:
+        if direct:
             torch.mm(B[s0:s1], A[s0:].T, out=acc[s0:s1, s0:])
+            continue
+        out = flat[: (s1 - s0) * (b - s0)].view(s1 - s0, b - s0)
+        torch.mm(B[s0:s1], A[s0:].T, out=out)
+        if first:
+            acc[s0:s1, s0:] = out
         else:
-            out = flat[: (s1 - s0) * (b - s0)].view(s1 - s0, b - s0)
-            torch.mm(B[s0:s1], A[s0:].T, out=out)
             acc[s0:s1, s0:] += out
 
 
@@ -282,9 +325,11 @@ def _mirror(acc: torch.Tensor) -> None:
 class _Search:
     """Per row of the queries: the k smallest upper ends seen so far and the candidates under them."""
 
-    def __init__(self, n: int, k: int, nq: torch.Tensor, nr: torch.Tensor, c: float, dtype: torch.dtype) -> None:
+    def __init__(
+        self, n: int, k: int, nq: torch.Tensor, nr: torch.Tensor, c: float, dtype: torch.dtype, out_round: float
+    ) -> None:
         dev = nq.device
-        self.k, self.c, self.dtype = k, c, dtype
+        self.k, self.c, self.dtype, self.out_round = k, c, dtype, out_round
         self.nq, self.nr = nq, nr
         self.sq, self.sr = nq.sqrt(), nr.sqrt()
         self.best = torch.full((n, k), float("inf"), dtype=torch.float64, device=dev)
@@ -316,6 +361,9 @@ class _Search:
         else:
             vals, first = torch.topk(h, min(self.k, w), dim=1, largest=False)
         upper = vals.to(torch.float64) + nq[:, None] + self.c * (sq[:, None] + sr[first]).square()
+        if self.out_round:  # h = nr - 2 p - 2 e |p| is a lower end: add 4 e |p| back (|p| from h, see _tile_h)
+            p = (self.nr[r0:][first] - vals.to(torch.float64)).abs_() / (2 - 2 * self.out_round)
+            upper += p * (4 * self.out_round * (1 + 1e-6))
         merged = torch.cat([self.best[q0 : q0 + b], upper], dim=1)
         self.best[q0 : q0 + b] = torch.topk(merged, self.k, dim=1, largest=False).values
         bound = self.best[q0 : q0 + b, self.k - 1]
@@ -388,22 +436,65 @@ def knn(
     area = sum((a[1] - a[0]) * (b[1] - b[0]) for a, b in pairs)
     streamed, kc = _plan(n, m, dim, area, t, budget)
     dtype, u = _gemm_dtype(Q, ref)
-    c = gamma(kc + -(-dim // kc) + 32, u)
+    m_chunks = -(-dim // kc)
+    # bfloat16 only for one chunk of features: over several, the bound is of the Cauchy-Schwarz kind (and distances
+    # concentrate as D grows): 5,000 x 65,536 left 152 candidates per row against about 1 with float32
+    bf16 = dtype == torch.float32 and m_chunks == 1 and _native_bf16(Q.X.device)
+    op = torch.bfloat16 if bf16 else dtype
     with _FullPrecision():
         if streamed:
-            nq, nr, tiles = _streamed_tiles(Q, reference, pairs, kc, dtype, visit)
+            nq, nr, rho, tiles = _streamed_tiles(Q, reference, pairs, kc, dtype, op, visit)
         else:
-            nq, nr, tiles = _matrix_tiles(Q, reference, pairs, kc, dtype, visit, budget)
-        search = _Search(n, k, nq, nr, c, dtype)
+            nq, nr, rho, tiles = _matrix_tiles(Q, reference, pairs, kc, dtype, op, visit, budget)
+        c = _tolerance(kc, m_chunks, u, rho if bf16 else None, bf16 and m_chunks == 1)
+        out_round = U_BF16 if op == torch.bfloat16 and m_chunks == 1 else 0.0
+        search = _Search(n, k, nq, nr, c, dtype, out_round)
         for (q0, q1), (r0, r1), G in tiles:
             diagonal = exclude_self and q0 == r0
             if exclude_self and not diagonal:  # the same product serves the rows r0:r1 against q0:q1
-                hT = search.buffer((r1 - r0, q1 - q0), dtype)
-                search.take(r0, q0, torch.add(nr[q0:q1].to(dtype)[None, :], G.T, alpha=-2.0, out=hT), False)
-            h = torch.add(nr[r0:r1].to(dtype)[None, :], G, alpha=-2.0, out=G)
-            search.take(q0, r0, h, diagonal)
-            del G, h
+                _take_strips(search, r0, q0, G.T, nr[q0:q1], False, out_round)
+            _take_strips(search, q0, r0, G, nr[r0:r1], diagonal, out_round)
+            del G
     return _settle_shares(Q, ref, search, grp, n, m, k, need_distances, memory_budget_mb)
+
+
+def _take_strips(
+    search: _Search, q0: int, r0: int, G: torch.Tensor, nr: torch.Tensor, has_self: bool, out_round: float
+) -> None:
+    """Take in the tile of products G (query rows q0:, reference rows r0:) a strip of rows at a time: each
+    row's search is its own, and a strip's h stays in cache (a tile-sized h would be fresh memory each time)."""
+    step = max(1, _H_BYTES // (4 * max(1, G.shape[1])))
+    for s0 in range(0, G.shape[0], step):
+        part = G[s0 : s0 + step]
+        h = search.buffer(tuple(part.shape), search.dtype)
+        search.take(q0 + s0, r0, _tile_h(nr, part, h, out_round, search), has_self)
+
+
+def _tile_h(nr: torch.Tensor, G: torch.Tensor, out: torch.Tensor, out_round: float, search: _Search) -> torch.Tensor:
+    """h = |b|² - 2p for the products p of a tile (into ``out``, which may be G). ``out_round`` (p is a GEMM output
+    rounded with that unit roundoff, relative to itself): h = |b|² - 2p - 2·out_round·|p|, so that h stays a lower
+    end whatever the rounding (the upper ends add 4·out_round·|p| back)."""
+    h = torch.add(nr.to(out.dtype)[None, :], G, alpha=-2.0, out=out)
+    if out_round:
+        mag = torch.abs(G, out=search.buffer(tuple(G.shape), G.dtype))
+        h = torch.add(h, mag, alpha=-2.0 * out_round, out=h)
+    return h
+
+
+def _tolerance(kc: int, m: int, u: float, rho: float | None, out_rounded: bool = False) -> float:
+    """c of the bound ``|d32 - d| <= c (|z_i| + |z_j|)²`` (module docstring). ``rho``: the operands are bfloat16
+    roundings whose rows err by at most rho |z| (relative): then with a = fl(z_i), b = fl(z_j),
+    ``|a·b - z_i·z_j| <= rho (2 + rho) |z_i| |z_j|``, each chunk's float32 sum of exact bfloat16 products errs by
+    γ(kc + 2) Σ|a_d b_d| (two roundings more: the paired dot-product instructions), its rounding to a bfloat16
+    output by U_BF16 of itself, the m chunk outputs are added in float32 (γ(m)); Σ over chunks of |a_k| |b_k| <=
+    |a| |b| <= (1 + rho)² |z_i| |z_j| (Cauchy-Schwarz). The distance errs by twice that, and
+    ``2 |z_i| |z_j| <= (|z_i| + |z_j|)² / 2``; the float32 evaluation of the distance adds what γ(32) covers."""
+    if rho is None:
+        return gamma(kc + m + 32, u)
+    g = gamma(kc + 2, U32)
+    output = 0.0 if out_rounded else U_BF16  # a single chunk's output rounding: per entry instead (_tile_h)
+    products = ((1 + g) * (1 + output) * (1 + gamma(m, U32)) - 1) * (1 + rho) ** 2
+    return (rho * (2 + rho) + products) / 2 + gamma(32, U32)
 
 
 def _gemm_dtype(Q: Features, ref: Features) -> tuple[torch.dtype, float]:
@@ -427,36 +518,38 @@ def _streamed_tiles(
     pairs: list[tuple[tuple[int, int], tuple[int, int]]],
     kc: int,
     dtype: torch.dtype,
+    op: torch.dtype,
     visit: ColumnVisitor | None,
-) -> tuple[torch.Tensor, torch.Tensor, Tiles]:
-    """Squared norms and every tile of ``pairs``, accumulated in one pass over the features."""
+) -> tuple[torch.Tensor, torch.Tensor, float, Tiles]:
+    """Squared norms, the largest relative rounding of a row to ``op`` (:func:`_rounded`) and every tile of
+    ``pairs``, accumulated in one pass over the features."""
     dev = Q.X.device
     nq = torch.zeros(Q.n, dtype=torch.float64, device=dev)
     nr = nq if reference is None else torch.zeros(reference.n, dtype=torch.float64, device=dev)
-    accs = [torch.empty((a[1] - a[0], b[1] - b[0]), dtype=dtype, device=dev) for a, b in pairs]
+    rq = torch.zeros(Q.n, dtype=torch.float64, device=dev)
+    rr = rq if reference is None else torch.zeros(reference.n, dtype=torch.float64, device=dev)
+    acc_dtype = op if Q.dim <= kc else dtype  # one chunk: the GEMM's own output; several: summed in dtype
+    accs = [torch.empty((a[1] - a[0], b[1] - b[0]), dtype=acc_dtype, device=dev) for a, b in pairs]
     most = max(a.numel() for a in accs)
-    buf = torch.empty(most if Q.dim > kc else 0, dtype=dtype, device=dev)
+    buf = torch.empty(most if Q.dim > kc or acc_dtype != op else 0, dtype=op, device=dev)
     ref_blocks = None if reference is None else reference.column_blocks(kc)
-    abuf = torch.empty((Q.n, min(kc, Q.dim)), dtype=dtype, device=dev)
-    rbuf = abuf if reference is None else torch.empty((reference.n, min(kc, Q.dim)), dtype=dtype, device=dev)
+    abuf = torch.empty((Q.n, min(kc, Q.dim)), dtype=op, device=dev)
+    rbuf = abuf if reference is None else torch.empty((reference.n, min(kc, Q.dim)), dtype=op, device=dev)
     for c0, c1, Z in Q.column_blocks(kc):
-        nq += torch.linalg.vector_norm(Z, dim=1).square_()
         if visit is not None:
             visit(c0, c1, Z)
         A = abuf[:, : c1 - c0]
-        A.copy_(Z)
+        _rounded(Z, A, nq, rq)
         del Z
         if ref_blocks is None:
             R = A
         else:
             _, _, Zr = next(ref_blocks)
-            nr += torch.linalg.vector_norm(Zr, dim=1).square_()
             R = rbuf[:, : c1 - c0]
-            R.copy_(Zr)
+            _rounded(Zr, R, nr, rr)
             del Zr
         for ((q0, q1), (r0, r1)), acc in zip(pairs, accs, strict=True):
-            out = buf[: acc.numel()].view(acc.shape) if Q.dim > kc else acc
-            _accumulate(acc, out, A[q0:q1], R[r0:r1], c0 == 0, reference is None and q0 == r0)
+            _accumulate(acc, buf, A[q0:q1], R[r0:r1], c0 == 0, reference is None and q0 == r0)
         del A, R
 
     def tiles() -> Tiles:
@@ -467,28 +560,48 @@ def _streamed_tiles(
                 _mirror(acc)
             yield (q0, q1), (r0, r1), acc
 
-    return nq, nr, tiles()
+    return nq, nr, _rho(nq, rq, nr, rr), tiles()
+
+
+def _rounded(Z: torch.Tensor, A: torch.Tensor, norms: torch.Tensor, residuals: torch.Tensor) -> None:
+    """A = Z rounded to A's dtype; adds each row's squared norm (of Z) and squared rounding error (|Z - A|²) to
+    ``norms`` and ``residuals``. Z is overwritten."""
+    norms += torch.linalg.vector_norm(Z, dim=1).square_()
+    A.copy_(Z)
+    if A.dtype != Z.dtype:
+        residuals += torch.linalg.vector_norm(Z.sub_(A), dim=1).square_()
+
+
+def _rho(nq: torch.Tensor, rq: torch.Tensor, nr: torch.Tensor, rr: torch.Tensor) -> float:
+    """The largest relative rounding error |z - fl(z)| / |z| of any row (with room for its float64 evaluation)."""
+    worst = 0.0
+    for norms, res in ((nq, rq), (nr, rr)):
+        nz = norms > 0
+        if bool(nz.any()):
+            worst = max(worst, float((res[nz] / norms[nz]).max().sqrt()))
+    return worst * (1 + 1e-6)
 
 
 def _float_values(src: Features, dtype: torch.dtype, budget: float, visit: ColumnVisitor | None):
-    """All rows' values in ``dtype`` (made once, a block of features at a time) and their float64 squared norms."""
+    """All rows' values in ``dtype`` (made once, a block of features at a time), their float64 squared norms and
+    squared rounding errors."""
     dev = src.X.device
+    res = torch.zeros(src.n, dtype=torch.float64, device=dev)
     if not src.normalize and src.X.dtype == dtype and visit is None:
         A = src.X.contiguous()
         norms = torch.zeros(src.n, dtype=torch.float64, device=dev)
         step = max(1, int(budget // (8 * max(1, src.dim))))
         for r in range(0, src.n, step):
             norms[r : r + step] = torch.linalg.vector_norm(A[r : r + step].to(torch.float64), dim=1).square_()
-        return A, norms
+        return A, norms, res
     A = torch.empty((src.n, src.dim), dtype=dtype, device=dev)
     norms = torch.zeros(src.n, dtype=torch.float64, device=dev)
     width = max(1, min(src.dim, MAX_CHUNK, int(budget // (8 * src.n))))
     for c0, c1, Z in src.column_blocks(width):
-        norms += torch.linalg.vector_norm(Z, dim=1).square_()
         if visit is not None:
             visit(c0, c1, Z)
-        A[:, c0:c1] = Z
-    return A, norms
+        _rounded(Z, A[:, c0:c1], norms, res)
+    return A, norms, res
 
 
 def _matrix_tiles(
@@ -497,28 +610,32 @@ def _matrix_tiles(
     pairs: list[tuple[tuple[int, int], tuple[int, int]]],
     kc: int,
     dtype: torch.dtype,
+    op: torch.dtype,
     visit: ColumnVisitor | None,
     budget: float,
-) -> tuple[torch.Tensor, torch.Tensor, Tiles]:
-    """Squared norms and the tiles of ``pairs`` one at a time, from all rows' float values made once."""
-    AQ, nq = _float_values(Q, dtype, budget, visit)
-    AR, nr = (AQ, nq) if reference is None else _float_values(reference, dtype, budget, None)
+) -> tuple[torch.Tensor, torch.Tensor, float, Tiles]:
+    """Squared norms, the largest relative rounding to ``op`` and the tiles of ``pairs`` one at a time, from all
+    rows' ``op`` values made once."""
+    AQ, nq, rq = _float_values(Q, op, budget, visit)
+    AR, nr, rr = (AQ, nq, rq) if reference is None else _float_values(reference, op, budget, None)
     dim = Q.dim
+    acc_dtype = op if dim <= kc else dtype
+    t = max(max(q1 - q0, r1 - r0) for (q0, q1), (r0, r1) in pairs)
+    acc_mem = torch.empty(t * t, dtype=acc_dtype, device=AQ.device)  # reused: fresh memory costs page faults
+    buf = torch.empty(t * t if dim > kc or acc_dtype != op else 0, dtype=op, device=AQ.device)
 
     def tiles() -> Tiles:
         for (q0, q1), (r0, r1) in pairs:
             diagonal = reference is None and q0 == r0
-            acc = torch.empty((q1 - q0, r1 - r0), dtype=dtype, device=AQ.device)
-            buf = torch.empty_like(acc) if dim > kc else acc
+            acc = acc_mem[: (q1 - q0) * (r1 - r0)].view(q1 - q0, r1 - r0)
             for c0 in range(0, dim, kc):
                 c1 = min(dim, c0 + kc)
                 _accumulate(acc, buf, AQ[q0:q1, c0:c1], AR[r0:r1, c0:c1], c0 == 0, diagonal)
-            del buf
             if diagonal:
                 _mirror(acc)
             yield (q0, q1), (r0, r1), acc
 
-    return nq, nr, tiles()
+    return nq, nr, _rho(nq, rq, nr, rr), tiles()
 
 
 def _settle_shares(

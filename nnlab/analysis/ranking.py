@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 from nnlab.analysis import _rank_kernels as K
+from nnlab.analysis.neighbours import _Group
 from nnlab.analysis.separation import normalize_features, separation_index, validate_inputs
 from nnlab.errors import NnlabError
 
@@ -78,11 +79,23 @@ def _prepare(X: Any, y: Any, normalize: bool) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(Z.numpy().T), inv.astype(np.int64)
 
 
-def univariate_ranking(X: Any, y: Any, *, normalize: bool = True) -> tuple[list[int], list[float]]:
+def _univariate_counts(ZT: np.ndarray, yi: np.ndarray, group: Any) -> np.ndarray:
+    """Every feature's one-feature count of correctly separated samples; with a ``torch.distributed`` group each
+    process counts a contiguous share of the features and all get every count (identical to one process)."""
+    grp = _Group(group)
+    if grp.size == 1:
+        return K.univariate_counts(ZT, yi)
+    f0, f1 = grp.share(ZT.shape[0])
+    mine = torch.from_numpy(K.univariate_counts(np.ascontiguousarray(ZT[f0:f1]), yi))
+    return grp.all_gather_rows(mine).numpy()
+
+
+def univariate_ranking(X: Any, y: Any, *, normalize: bool = True, group: Any = None) -> tuple[list[int], list[float]]:
     """Rank features by their own one-feature SI, highest first (ties → lowest index); a cheap alternative to
-    :func:`forward_ranking`. Returns (features, their SI)."""
+    :func:`forward_ranking`. Returns (features, their SI). ``group``: a ``torch.distributed`` process group whose
+    processes all call this with the same data: they share the features out and all get the ranking."""
     ZT, yi = _prepare(X, y, normalize)
-    counts = K.univariate_counts(ZT, yi)
+    counts = _univariate_counts(ZT, yi, group)
     order = np.lexsort((np.arange(counts.size), -counts))
     n = yi.size
     return [int(f) for f in order], [float(counts[f]) / n for f in order]
@@ -102,6 +115,7 @@ def forward_ranking(
     list_size: int = 32,
     max_pending: int = 16,
     lazy_after: int = 32,
+    group: Any = None,
 ) -> RankingResult:
     """Exact greedy forward selection by SI (see the module docstring for the definition and the method).
 
@@ -111,7 +125,10 @@ def forward_ranking(
     saves). The other keyword arguments tune speed only, never the result: ``list_size`` nearest same-label and
     as many other-label samples are kept per row with exact distances, and a row of the N × N matrix is brought up
     to date only when its statistics leave those lists' certified radii or more than ``max_pending`` selected
-    features are pending; before step ``lazy_after`` the whole matrix is updated every step.
+    features are pending; before step ``lazy_after`` the whole matrix is updated every step. ``group``: a
+    ``torch.distributed`` process group whose processes all call this with the same data: the first step (every
+    feature's own SI) and the SI with all features are shared out over it; the later steps run in every process
+    (each gets the same result, identical to one process's).
     """
     ZT, yi = _prepare(X, y, normalize)
     n = ZT.shape[1]
@@ -121,7 +138,9 @@ def forward_ranking(
     )
     try:
         lazy = (int(list_size), int(max_pending), int(lazy_after))
-        return _forward_ranking(X, y, ZT, yi, normalize, max_steps, progress, batch, neighbors, walk_budget, lazy)
+        return _forward_ranking(
+            X, y, ZT, yi, normalize, max_steps, progress, batch, neighbors, walk_budget, lazy, group
+        )
     finally:
         numba.set_num_threads(before)
 
@@ -138,6 +157,7 @@ def _forward_ranking(
     neighbors: int,
     walk_budget: int,
     lazy: tuple[int, int, int],
+    group: Any = None,
 ) -> RankingResult:
     d, n = ZT.shape
     total = d if max_steps is None else int(max_steps)
@@ -145,7 +165,7 @@ def _forward_ranking(
         raise NnlabError(f"max_steps must be at least 1, got {max_steps}")
     total = min(total, d)
 
-    counts = K.univariate_counts(ZT, yi)
+    counts = _univariate_counts(ZT, yi, group)
     first = int(np.argmax(counts))  # argmax returns the first (lowest-index) maximum
     features = [first]
     si = [float(counts[first]) / n]
@@ -242,7 +262,7 @@ def _forward_ranking(
     if len(features) == d:
         si_all = si[-1]
     else:
-        si_all = separation_index(X, y, normalize=normalize)
+        si_all = separation_index(X, y, normalize=normalize, group=group)
     best_step = int(np.argmax(np.asarray(si))) + 1
     return RankingResult(
         features=features,

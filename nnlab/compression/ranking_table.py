@@ -16,7 +16,7 @@ from typing import Any, Callable
 import pandas as pd
 import torch
 
-from nnlab import artifacts
+from nnlab import artifacts, distributed
 from nnlab.analysis.ranking import forward_ranking, univariate_ranking
 from nnlab.analysis.separation import separation_index, validate_inputs
 from nnlab.artifacts import load_table
@@ -34,11 +34,13 @@ def rank_features(
     max_steps: int | None = None,
     normalize: bool = True,
     progress: Callable[[int, int, float], None] | None = None,
+    group: Any = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Rank the features of one layer of a :class:`~nnlab.artifacts.FeatureSet`; returns (table, metadata).
 
     ``forward``: greedy forward selection by SI (``si`` = SI of the prefix). ``univariate``: features by their
-    own SI (``si`` = that feature's SI; there is no best prefix).
+    own SI (``si`` = that feature's SI; there is no best prefix). ``group``: a ``torch.distributed`` process
+    group sharing the first step (every feature's own SI) and the SI with all features (identical results).
     """
 
     if method not in METHODS:
@@ -53,16 +55,16 @@ def rank_features(
         raise ParameterError("max_steps", f"max_steps must be at least 1, got {max_steps}")
     dim = int(X.shape[1])
     if method == "forward":
-        result = forward_ranking(X, y, normalize=normalize, max_steps=max_steps, progress=progress)
+        result = forward_ranking(X, y, normalize=normalize, max_steps=max_steps, progress=progress, group=group)
         features, si = result.features, result.si
         best_step, si_all = int(result.best_step), float(result.si_all)
         best_si = float(si[best_step - 1])
     else:
-        features, si = univariate_ranking(X, y, normalize=normalize)
+        features, si = univariate_ranking(X, y, normalize=normalize, group=group)
         if max_steps is not None:
             features, si = features[:max_steps], si[:max_steps]
         best_step, best_si = None, None
-        si_all = float(separation_index(X, y, normalize=normalize))
+        si_all = float(separation_index(X, y, normalize=normalize, group=group))
     table = pd.DataFrame(
         {"step": range(1, len(features) + 1), "feature": [int(f) for f in features], "si": [float(s) for s in si]}
     )
@@ -123,11 +125,15 @@ def run_rank_features(
     """The rank-features stage: rank one layer of a features artifact and write the ranking table (and plot).
 
     The outcome holds the table and metadata of :func:`rank_features`; ``provenance`` is stored in the metadata.
+    Under torchrun the processes join a (gloo) group and share the first step and the SI with all features; every
+    process gets the same table, rank 0 writes it.
     """
     output, plot = Path(request.output), None if request.plot is None else Path(request.plot)
     if output.suffix != ".parquet":
         raise NnlabError(f"the ranking table must be a .parquet file, got {output}")
     fs = artifacts.load_features(request.features)
+    distributed.setup_device("cpu")  # joins the process group under torchrun; nothing otherwise
+    group = torch.distributed.group.WORLD if distributed.is_distributed() else None
     table, meta = rank_features(
         fs,
         request.layer,
@@ -135,12 +141,15 @@ def run_rank_features(
         max_steps=request.max_steps,
         normalize=request.normalize,
         progress=progress,
+        group=group,
     )
     meta["features_file"] = str(request.features)
     meta["provenance"] = artifacts.provenance(base=provenance)
-    artifacts.save_table(output, table, meta)
-    if plot is not None:
-        plot_ranking(table, meta, plot)
+    if distributed.is_main():
+        artifacts.save_table(output, table, meta)
+        if plot is not None:
+            plot_ranking(table, meta, plot)
+    distributed.barrier()
     summary = {
         "layer": meta["layer"],
         "cut": meta["cut"],

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from nnlab.analysis import nearest_neighbors, separation_indices
+from nnlab.analysis import forward_ranking, nearest_neighbors, separation_indices, univariate_ranking
 from tests.analysis._shard_data import sharded_case
 
 
@@ -27,6 +27,9 @@ def main(out: str) -> None:
     idx, d = nearest_neighbors(torch.tensor(X[:, :5]), 4, block_rows=50, group=world)
     got["neighbours"] = idx.tolist()
     got["distances"] = d.tolist()
+    r = forward_ranking(X, y, max_steps=4, group=world)  # first step and SI with all features shared out
+    got["ranking"] = [r.features, r.si, r.si_all]
+    got["univariate"] = list(univariate_ranking(X, y, group=world))
     with open(f"{out}.{dist.get_rank()}.json", "w") as f:
         json.dump(got, f)
     dist.destroy_process_group()

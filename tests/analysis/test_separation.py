@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+import nnlab.analysis.neighbours as neighbours
 from nnlab.analysis import (
     anti_si,
     center_separation_index,
@@ -17,6 +18,13 @@ from nnlab.errors import NnlabError
 from tests.analysis import _brute
 
 DATA = _brute.cases(0, 6, (20, 45), (1, 9))
+
+
+@pytest.fixture(autouse=True, params=["float32", "bfloat16"])
+def gemm_operands(request, monkeypatch):
+    """Every test with float32 and with bfloat16 GEMM operands (each with its own error bound): the same results."""
+    monkeypatch.setattr(neighbours, "GEMM_OPERANDS", request.param)
+    return request.param
 
 
 @pytest.mark.parametrize("name,X,y,normalize", DATA, ids=[d[0] for d in DATA])
@@ -128,13 +136,19 @@ def test_values_too_large_for_float32_fall_back_to_float64_exactly():
         assert got[key] == pytest.approx(value, abs=1e-12), key
 
 
-def test_feature_chunks_give_the_same_indices():
-    # a tiny memory budget splits the features into many GEMM chunks (wider float32 bound, more re-checks)
+@pytest.mark.parametrize(
+    "n,dim,budget",
+    [(50, 40, 0.05), (50, 40, 0.03), (30, 2100, 0.01)],
+    ids=["one-chunk", "streamed-chunks", "matrix-chunks"],
+)
+def test_feature_chunks_give_the_same_indices(n, dim, budget):
+    # a tiny memory budget splits the features into GEMM chunks (wider float32 bound, more re-checks): all tiles
+    # accumulated in one pass over the features, or each tile from the float values made once
     rng = np.random.default_rng(9)
-    X = _brute.tie_heavy(rng, 50, 40)
-    y = rng.integers(0, 3, 50)
+    X = _brute.tie_heavy(rng, n, dim)
+    y = rng.integers(0, 3, n)
     expected = _brute.indices(X, y, 2)
-    got = separation_indices(X, y, orders=(2,), memory_budget_mb=0.05)
+    got = separation_indices(X, y, orders=(2,), memory_budget_mb=budget)
     for key, value in expected.items():
         assert got[key] == pytest.approx(value, abs=1e-12), key
 

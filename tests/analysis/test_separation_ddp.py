@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from nnlab.analysis import nearest_neighbors, separation_indices
+from nnlab.analysis import forward_ranking, nearest_neighbors, separation_indices, univariate_ranking
 from nnlab.analysis.neighbours import _Group, _pairs
 from tests.analysis import _brute
 from tests.analysis._shard_data import sharded_case
@@ -41,6 +41,9 @@ def test_two_processes_get_the_indices_of_one(tmp_path):
     assert got["neighbours"] == idx.tolist()
     assert got["distances"] == d.tolist()
     assert got["neighbours"] == _brute.neighbours(X[:, :5], 4).tolist()
+    r = forward_ranking(X, y, max_steps=4)
+    assert got["ranking"] == [r.features, r.si, r.si_all]
+    assert got["univariate"] == [list(v) for v in univariate_ranking(X, y)]
 
 
 class _FakeGroup(_Group):
