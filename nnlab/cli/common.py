@@ -255,6 +255,54 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+# The options every data stage ends with, in this order (their --help panels: Runtime, Data, Output).
+DATA_STAGE_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "batch_size": (BatchSizeOpt, None),  # each stage names its own default batch size
+    "seed": (SeedOpt, 0),
+    "device": (DeviceOpt, "auto"),
+    "num_workers": (NumWorkersOpt, None),
+    "data_root": (DataRootOpt, None),
+    "download": (DownloadOpt, False),
+    "quiet": (QuietOpt, False),
+}
+
+
+def data_options(batch_size: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a command that runs a model over a dataset the options every such stage ends with (--batch-size,
+    --seed, --device, --num-workers, --data-root, --download, --quiet), declared once here.
+
+    They follow the command's own parameters. The command reads them through :func:`data_selection` and
+    :func:`from_options`; a parameter of its own named like one of them (``quiet: bool = False``) receives it.
+    Put it under :func:`command`: ``@command`` then ``@data_options(batch_size=256)``.
+    """
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        hints = typing.get_type_hints(fn, include_extras=True)
+        own = [p for p in inspect.signature(fn).parameters.values() if p.name not in DATA_STAGE_OPTIONS]
+        received = set(inspect.signature(fn).parameters)
+        defaults = {name: default for name, (_, default) in DATA_STAGE_OPTIONS.items()}
+        defaults["batch_size"] = batch_size
+        shared = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=defaults[name])
+            for name, (annotation, _) in DATA_STAGE_OPTIONS.items()
+        ]
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return fn(*args, **{name: value for name, value in kwargs.items() if name in received})
+
+        wrapper.__signature__ = inspect.Signature(
+            [p.replace(annotation=hints.get(p.name, p.annotation)) for p in own] + shared
+        )
+        wrapper.__annotations__ = {
+            **{p.name: hints[p.name] for p in own if p.name in hints},
+            **{p.name: p.annotation for p in shared},
+        }
+        return wrapper
+
+    return decorate
+
+
 def in_flags(exc: NnlabError) -> str:
     """The error's message, with the parameters a :class:`ParameterError` names spelled as this command's flags
     (``val_fraction`` → ``--val-fraction``); other messages unchanged."""

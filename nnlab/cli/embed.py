@@ -12,22 +12,16 @@ from nnlab.cli.common import (
     DATA_PANEL,
     EMBEDDING_PANEL,
     OUTPUT_PANEL,
-    BatchSizeOpt,
-    DataRootOpt,
     DatasetOpt,
-    DeviceOpt,
-    DownloadOpt,
     FractionOpt,
     LimitOpt,
-    NumWorkersOpt,
     OutputOpt,
-    QuietOpt,
-    SeedOpt,
     SplitOpt,
     ValFractionOpt,
     cli_provenance,
     command,
     console,
+    data_options,
     data_selection,
     from_options,
 )
@@ -44,6 +38,7 @@ Examples:
 
 
 @command
+@data_options(batch_size=256)
 def embed(
     input_path: Annotated[
         Path, typer.Argument(metavar="INPUT", help="Model artifact, or features artifact (from extract-features).")
@@ -85,13 +80,7 @@ def embed(
             "--plot", help="Scatter plot PNG (default: beside the output, .png).", rich_help_panel=OUTPUT_PANEL
         ),
     ] = None,
-    batch_size: BatchSizeOpt = 256,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = "auto",
-    num_workers: NumWorkersOpt = None,
-    data_root: DataRootOpt = None,
-    download: DownloadOpt = False,
-    quiet: QuietOpt = False,
+    quiet: bool = False,
 ) -> None:
     """Reduce features to 2-D (one reducer fitted on clean data) and write an embedding table and plot."""
     from nnlab.embedding import EmbedRequest, run_embed

@@ -8,21 +8,15 @@ from typing import Annotated, Optional
 import typer
 
 from nnlab.cli.common import (
-    BatchSizeOpt,
-    DataRootOpt,
     DatasetOpt,
-    DeviceOpt,
-    DownloadOpt,
     FractionOpt,
     LimitOpt,
-    NumWorkersOpt,
-    QuietOpt,
-    SeedOpt,
     SplitOpt,
     ValFractionOpt,
     cli_provenance,
     command,
     console,
+    data_options,
     data_selection,
 )
 
@@ -38,6 +32,7 @@ Examples:
 
 
 @command
+@data_options(batch_size=256)
 def evaluate(
     model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="Model artifact (.safetensors).")],
     dataset: DatasetOpt = None,
@@ -53,13 +48,7 @@ def evaluate(
     val_fraction: ValFractionOpt = 0.1,
     fraction: FractionOpt = None,
     limit: LimitOpt = None,
-    batch_size: BatchSizeOpt = 256,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = "auto",
-    num_workers: NumWorkersOpt = None,
-    data_root: DataRootOpt = None,
-    download: DownloadOpt = False,
-    quiet: QuietOpt = False,
+    quiet: bool = False,
 ) -> None:
     """Evaluate a model on a dataset split (or an adversarial set) and write a metrics table."""
     from nnlab.report import key_values, table

@@ -8,22 +8,16 @@ from typing import Annotated, Optional
 import typer
 
 from nnlab.cli.common import (
-    BatchSizeOpt,
-    DataRootOpt,
     DatasetOpt,
-    DeviceOpt,
-    DownloadOpt,
     FractionOpt,
     LimitOpt,
-    NumWorkersOpt,
     OutputOpt,
-    QuietOpt,
-    SeedOpt,
     SplitOpt,
     ValFractionOpt,
     cli_provenance,
     command,
     console,
+    data_options,
     data_selection,
     from_options,
     progress,
@@ -42,6 +36,7 @@ Examples:
 
 
 @command
+@data_options(batch_size=256)
 def extract_features(
     model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="Model artifact (.safetensors).")],
     output: OutputOpt,
@@ -59,13 +54,7 @@ def extract_features(
     limit: LimitOpt = None,
     float16: Annotated[bool, typer.Option("--float16", help="Store activations as float16 (half the size).")] = False,
     val_fraction: ValFractionOpt = 0.1,
-    batch_size: BatchSizeOpt = 256,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = "auto",
-    num_workers: NumWorkersOpt = None,
-    data_root: DataRootOpt = None,
-    download: DownloadOpt = False,
-    quiet: QuietOpt = False,
+    quiet: bool = False,
 ) -> None:
     """Write the flattened activations of a model's layers and the labels as a features artifact."""
     from nnlab.compression.extraction import ExtractRequest, run_extract_features

@@ -15,25 +15,19 @@ from nnlab.cli.common import (
     OUTPUT_PANEL,
     REGULARISATION_PANEL,
     SCHEDULE_PANEL,
-    BatchSizeOpt,
-    DataRootOpt,
     DatasetOpt,
-    DeviceOpt,
-    DownloadOpt,
     FractionOpt,
     GradAccumOpt,
     GradClipOpt,
     LimitOpt,
-    NumWorkersOpt,
     OutputOpt,
     PrecisionOpt,
-    QuietOpt,
-    SeedOpt,
     SyncBnOpt,
     ValFractionOpt,
     cli_provenance,
     command,
     console,
+    data_options,
     data_selection,
     err_console,
     from_options,
@@ -52,6 +46,7 @@ Examples:
 
 
 @command
+@data_options(batch_size=128)
 def fit_head(
     model_path: Annotated[
         Path, typer.Argument(metavar="TRUNC", help="Truncated model artifact (from `nnlab truncate`).")
@@ -160,13 +155,7 @@ def fit_head(
         ),
     ] = None,
     sync_bn: SyncBnOpt = False,
-    batch_size: BatchSizeOpt = 128,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = "auto",
-    num_workers: NumWorkersOpt = None,
-    data_root: DataRootOpt = None,
-    download: DownloadOpt = False,
-    quiet: QuietOpt = False,
+    quiet: bool = False,
 ) -> None:
     """Freeze a truncated model, keep its ranked features, train a new head; writes one self-contained model."""
     from nnlab.compression.head import HeadRequest, parse_hidden, run_fit_head

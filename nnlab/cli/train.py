@@ -17,25 +17,19 @@ from nnlab.cli.common import (
     REGULARISATION_PANEL,
     ROBUSTNESS_PANEL,
     SCHEDULE_PANEL,
-    BatchSizeOpt,
-    DataRootOpt,
     DatasetOpt,
-    DeviceOpt,
-    DownloadOpt,
     FractionOpt,
     GradAccumOpt,
     GradClipOpt,
     LimitOpt,
-    NumWorkersOpt,
     OutputOpt,
     PrecisionOpt,
-    QuietOpt,
-    SeedOpt,
     SyncBnOpt,
     ValFractionOpt,
     cli_provenance,
     command,
     console,
+    data_options,
     data_selection,
     err_console,
     from_options,
@@ -64,6 +58,7 @@ FINETUNE_PANEL = "Fine-tuning"
 
 
 @command
+@data_options(batch_size=128)
 def train(
     output: OutputOpt,
     model: Annotated[
@@ -297,13 +292,7 @@ def train(
     grad_clip: GradClipOpt = None,
     grad_accum: GradAccumOpt = 1,
     sync_bn: SyncBnOpt = False,
-    batch_size: BatchSizeOpt = 128,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = "auto",
-    num_workers: NumWorkersOpt = None,
-    data_root: DataRootOpt = None,
-    download: DownloadOpt = False,
-    quiet: QuietOpt = False,
+    quiet: bool = False,
 ) -> None:
     """Train a model and keep its best-validation weights (and a history table beside it)."""
     from nnlab.report import frame_table, key_values
