@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnlab.cli.common import (
+from nnlab.cli.common import cli_provenance, command, console, data_selection, from_options, progress
+from nnlab.cli.options import (
     ATTACK_PANEL,
     OUTPUT_PANEL,
     DatasetOpt,
@@ -15,13 +16,7 @@ from nnlab.cli.common import (
     LimitOpt,
     SplitOpt,
     ValFractionOpt,
-    cli_provenance,
-    command,
-    console,
     data_options,
-    data_selection,
-    from_options,
-    progress,
 )
 
 EXAMPLES = """

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from nnlab.cli.choices import EmbedMethod
-from nnlab.cli.common import (
+from nnlab.cli.common import cli_provenance, command, console, data_selection, from_options
+from nnlab.cli.options import (
     DATA_PANEL,
     EMBEDDING_PANEL,
     OUTPUT_PANEL,
@@ -18,12 +19,7 @@ from nnlab.cli.common import (
     OutputOpt,
     SplitOpt,
     ValFractionOpt,
-    cli_provenance,
-    command,
-    console,
     data_options,
-    data_selection,
-    from_options,
 )
 
 EXAMPLES = """

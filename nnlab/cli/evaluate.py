@@ -7,18 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnlab.cli.common import (
-    DatasetOpt,
-    FractionOpt,
-    LimitOpt,
-    SplitOpt,
-    ValFractionOpt,
-    cli_provenance,
-    command,
-    console,
-    data_options,
-    data_selection,
-)
+from nnlab.cli.common import cli_provenance, command, console, data_selection
+from nnlab.cli.options import DatasetOpt, FractionOpt, LimitOpt, SplitOpt, ValFractionOpt, data_options
 
 EXAMPLES = """
 Examples:
