@@ -27,6 +27,7 @@ from nnlab.device import resolve_device
 from nnlab.errors import NnlabError
 from nnlab.models import feature_layer, load_model, resolve_layer
 from nnlab.report import subplots
+from nnlab.runtime import Runtime
 from nnlab.training.recipe import DataOptions, class_remap, dataset_for_model
 
 METHODS = ("umap", "pca")
@@ -261,6 +262,7 @@ def file_features(path: Path, layer: str | None = None) -> tuple[EmbedInput, str
 def model_inputs(
     model_path: Path,
     data: DataSelection,
+    runtime: Runtime,
     *,
     adversarial: Path | None = None,
     layer: str | None = None,
@@ -277,7 +279,7 @@ def model_inputs(
 
     from nnlab.training.evaluate_run import adversarial_originals
 
-    dev = resolve_device(data.device)
+    dev = resolve_device(runtime.device)
     model = load_model(model_path, device=dev)
     layer_name = resolve_layer(model.net, layer) if layer is not None else feature_layer(model.net)
     classes = list(model.spec.classes)
@@ -296,13 +298,13 @@ def model_inputs(
         raise NnlabError(f"{model_path} records no training dataset; name the dataset to embed")
     split = data.split or meta.get("split") or "test"
     paired = adv_set is not None and name == meta.get("dataset") and split == meta.get("split")
-    options = DataOptions.of(replace(data, fraction=None, limit=None) if paired else data, name)
+    options = DataOptions.of(replace(data, fraction=None, limit=None) if paired else data, runtime.seed, name)
     if paired:  # the clean originals of the adversarial images, in the same order
         ds = adversarial_originals(model, adv_set, options, adversarial)
     else:
         ds = dataset_for_model(model, options, split)
     batch_size = data.batch_size
-    loader = make_loader(ds, batch_size, shuffle=False, num_workers=data.num_workers)
+    loader = make_loader(ds, batch_size, shuffle=False, num_workers=runtime.num_workers)
     clean = model_features(model, loader, layer_name, dev)
     adv = None
     if adv_set is not None:
@@ -333,6 +335,7 @@ class EmbedRequest:
     layer: str | None = None
     method: str = "umap"
     data: DataSelection = field(default_factory=DataSelection)
+    runtime: Runtime = field(default_factory=Runtime)
 
 
 @dataclass
@@ -375,6 +378,7 @@ def run_embed(request: EmbedRequest, *, provenance: Mapping[str, Any] | None = N
         clean, adv, layer_name, classes, source = model_inputs(
             request.input,
             request.data,
+            request.runtime,
             adversarial=request.adversarial,
             layer=request.layer,
         )
@@ -382,7 +386,7 @@ def run_embed(request: EmbedRequest, *, provenance: Mapping[str, Any] | None = N
         raise NnlabError(f"{request.input} is an nnlab {kind} artifact; embed takes a model or a features artifact")
 
     clean_xy, others = reduce_2d(
-        clean.features, [adv.features] if adv is not None else [], method=request.method, seed=request.data.seed
+        clean.features, [adv.features] if adv is not None else [], method=request.method, seed=request.runtime.seed
     )
     frame = embedding_frame(
         clean_xy, clean.labels, clean.pred, (others[0], adv.labels, adv.pred) if adv is not None else None
@@ -403,11 +407,11 @@ def run_embed(request: EmbedRequest, *, provenance: Mapping[str, Any] | None = N
             "layer": layer_name,
             "method": request.method,
             "params": params,
-            "seed": request.data.seed,
+            "seed": request.runtime.seed,
             "classes": classes,
             "data": source,
             "adversarial": str(request.adversarial) if request.adversarial else None,
-            "provenance": artifacts.provenance(base=provenance, seed=request.data.seed),
+            "provenance": artifacts.provenance(base=provenance, seed=request.runtime.seed),
         },
     )
     summary = {

@@ -24,6 +24,7 @@ from nnlab.launch import env_rank
 
 if TYPE_CHECKING:
     from nnlab.data.selection import DataSelection
+    from nnlab.runtime import Runtime
 
 T = TypeVar("T")
 
@@ -154,6 +155,14 @@ def data_selection(**overrides: Any) -> "DataSelection":
     from nnlab.data.selection import DataSelection
 
     return from_options(DataSelection, **overrides)
+
+
+def runtime() -> "Runtime":
+    """The running command's --device, --precision, --num-workers and --seed (those it has) as one
+    :class:`~nnlab.runtime.Runtime`."""
+    from nnlab.runtime import Runtime
+
+    return from_options(Runtime)
 
 
 def progress(quiet: bool = False, transient: bool = True) -> Progress:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnlab.cli.common import cli_provenance, command, console, data_selection
+from nnlab.cli.common import cli_provenance, command, console, data_selection, runtime
 from nnlab.cli.options import DatasetOpt, FractionOpt, LimitOpt, SplitOpt, ValFractionOpt, data_options
 
 EXAMPLES = """
@@ -45,7 +45,14 @@ def evaluate(
     from nnlab.training.evaluate_run import EvaluateRequest, per_class_rows, run_evaluate
 
     outcome = run_evaluate(
-        EvaluateRequest(model=model_path, output=output, adversarial=adversarial, plot=plot, data=data_selection()),
+        EvaluateRequest(
+            model=model_path,
+            output=output,
+            adversarial=adversarial,
+            plot=plot,
+            data=data_selection(),
+            runtime=runtime(),
+        ),
         provenance=cli_provenance(),
     )
     if quiet:

@@ -8,7 +8,16 @@ from typing import Annotated, Optional
 import typer
 
 from nnlab.cli.choices import Augment
-from nnlab.cli.common import cli_provenance, command, console, data_selection, err_console, from_options, progress
+from nnlab.cli.common import (
+    cli_provenance,
+    command,
+    console,
+    data_selection,
+    err_console,
+    from_options,
+    progress,
+    runtime,
+)
 from nnlab.cli.options import (
     DATA_PANEL,
     MODEL_PANEL,
@@ -145,6 +154,7 @@ def fit_head(
         hidden=parse_hidden(hidden, hidden_scale),
         config=from_options(TrainConfig),
         data=data_selection(),
+        runtime=runtime(),
         history=history_path,
     )
     with progress(quiet) as bar:

@@ -17,6 +17,7 @@ from nnlab.cli.common import (
     from_options,
     parse_key_values,
     progress,
+    runtime,
 )
 from nnlab.cli.options import (
     DATA_PANEL,
@@ -287,6 +288,7 @@ def train(
         TrainRequest,
         config=from_options(TrainConfig),
         data=data_selection(),
+        runtime=runtime(),
         init_skip=init_skip or [],
         model_args=parse_key_values(model_arg),
         freeze=freeze or [],

@@ -21,6 +21,7 @@ from nnlab.data.selection import DataSelection
 from nnlab.device import resolve_device
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import count_parameters, feature_layer, load_model
+from nnlab.runtime import Runtime
 from nnlab.training.engine import evaluate
 from nnlab.training.recipe import DataOptions, dataset_for_model
 
@@ -149,6 +150,7 @@ class CompareRequest:
     si_test_fraction: float | None = None
     normalize: bool = True
     data: DataSelection = field(default_factory=DataSelection)
+    runtime: Runtime = field(default_factory=Runtime)
 
 
 @dataclass
@@ -168,7 +170,7 @@ def run_compare(
 ) -> CompareOutcome:
     """The compare stage: :func:`compare_models` on the request's dataset, written to ``request.output`` (when given)
     as both tables side by side (:func:`comparison_frame`) with ``provenance`` in its metadata."""
-    paths, output, sel = list(request.models), request.output, request.data
+    paths, output, sel, runtime = list(request.models), request.output, request.data, request.runtime
     if output is not None and Path(output).suffix != ".parquet":
         raise NnlabError(f"the comparison table must be a .parquet file, got {output}")
     if not paths:
@@ -183,10 +185,10 @@ def run_compare(
         si_test_fraction=request.si_test_fraction,
         limit=sel.limit,
         val_fraction=sel.val_fraction,
-        seed=sel.seed,
-        device=resolve_device(sel.device),
+        seed=runtime.seed,
+        device=resolve_device(runtime.device),
         batch_size=sel.batch_size,
-        num_workers=sel.num_workers,
+        num_workers=runtime.num_workers,
         root=sel.data_root,
         download=sel.download,
         normalize=request.normalize,
@@ -201,7 +203,7 @@ def run_compare(
                 "dataset": name,
                 "si_fraction": request.si_fraction,
                 "si_test_fraction": request.si_test_fraction,
-                "provenance": artifacts.provenance(base=provenance, dataset=name, seed=sel.seed),
+                "provenance": artifacts.provenance(base=provenance, dataset=name, seed=runtime.seed),
             },
         )
     return CompareOutcome(comparison=comp, dataset=name, output=None if output is None else Path(output))

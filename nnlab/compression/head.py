@@ -23,6 +23,7 @@ from nnlab.data.selection import DataSelection
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import attach_head, count_parameters, feature_dim, load_model, save_model
 from nnlab.report import plot_history
+from nnlab.runtime import Runtime
 from nnlab.training.config import TrainConfig
 from nnlab.training.engine import fit, map_dataset, seed_everything
 from nnlab.training.precision import resolve_precision
@@ -164,7 +165,7 @@ def train_head(
 @dataclass
 class HeadRequest:
     """Every option of `nnlab fit-head`: the truncated model, the head, its training (``config``) and the data
-    (``data``; its batch size, seed and workers are the run's, see :meth:`TrainConfig.with_data`)."""
+    (``data``; its batch size, seed and workers are the run's, see :meth:`TrainConfig.for_run`)."""
 
     model: Path
     ranking: Path | None
@@ -177,11 +178,12 @@ class HeadRequest:
     cache: bool = True
     config: TrainConfig = field(default_factory=TrainConfig)
     data: DataSelection = field(default_factory=DataSelection)
+    runtime: Runtime = field(default_factory=Runtime)
     history: Path | None = None
     plot: Path | None = None
 
     def __post_init__(self) -> None:
-        self.config = self.config.with_data(self.data)
+        self.config = self.config.for_run(self.data, self.runtime)
 
 
 def parse_hidden(text: str | None, width: float = 1.0) -> list[int]:
@@ -233,15 +235,17 @@ def run_fit_head(
         )
     elif req.top is not None or req.best:
         raise ParameterError(("top", "best"), "top and best select ranked features; give the ranking table too")
-    sel = req.data
+    sel, runtime = req.data, req.runtime
     dataset = sel.named(trunc.provenance.get("dataset"), "train the head on")
     config = replace(req.config, extra=dict(req.config.extra))
-    device = distributed.setup_device(sel.device)
+    device = distributed.setup_device(runtime.device)
     config.precision = resolve_precision(config.precision, device)  # the artifact records what ran
-    model = build_headed(trunc, indices, req.hidden, req.dropout, sel.seed)
+    model = build_headed(trunc, indices, req.hidden, req.dropout, runtime.seed)
     with distributed.main_first():  # under torchrun a download happens once
-        train_ds = _train_split(model, DataOptions.of(sel, dataset), req.augment)
-    val_ds = dataset_for_model(model, DataOptions.of(replace(sel, fraction=None, limit=None), dataset), "val")
+        train_ds = _train_split(model, DataOptions.of(sel, runtime.seed, dataset), req.augment)
+    val_ds = dataset_for_model(
+        model, DataOptions.of(replace(sel, fraction=None, limit=None), runtime.seed, dataset), "val"
+    )
     cache = req.cache and req.augment == "none"
     result = train_head(
         model, train_ds, val_ds, config, device, cache=cache, on_epoch=on_epoch, on_batch=on_batch, on_cache=on_cache
@@ -258,7 +262,7 @@ def run_fit_head(
     prov = artifacts.provenance(
         base=provenance,
         dataset=dataset,
-        seed=sel.seed,
+        seed=runtime.seed,
         train_config=config.to_dict(),
         augment=req.augment,
         backbone=str(req.model),

@@ -16,6 +16,7 @@ from nnlab.compression.plots import plot_si_profile
 from nnlab.data.selection import DataSelection
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import load_model, profile_layers, resolve_layer
+from nnlab.runtime import Runtime
 from nnlab.training.recipe import DataOptions, dataset_for_model
 
 
@@ -91,6 +92,7 @@ class SiProfileRequest:
     memory: Any = None
     plot: Path | None = None
     data: DataSelection = field(default_factory=DataSelection)
+    runtime: Runtime = field(default_factory=Runtime)
 
 
 def run_si_profile(
@@ -106,16 +108,16 @@ def run_si_profile(
     profiled in consecutive groups that fit, one forward pass per group, with the same table as one pass.
     """
 
-    source, output, sel = Path(request.source), Path(request.output), request.data
+    source, output, sel, runtime = Path(request.source), Path(request.output), request.data, request.runtime
     layers, splits, normalize, plot = request.layers, request.splits, request.normalize, request.plot
-    fraction, limit, seed = sel.fraction, sel.limit, sel.seed
+    fraction, limit, seed = sel.fraction, sel.limit, runtime.seed
     if output.suffix != ".parquet":
         raise NnlabError(f"the profile table must be a .parquet file, got {output}")
     if fraction is not None and limit is not None:
         raise ParameterError(("fraction", "limit"), "give either fraction or limit, not both")
     ks = _orders(request.orders)
     budget = default_memory() if request.memory is None else parse_memory(request.memory)
-    device = distributed.setup_device(sel.device)
+    device = distributed.setup_device(runtime.device)
     kind = artifacts.artifact_kind(source)
     meta: dict[str, Any] = {"table": "si_profile", "source": str(source), "normalize": normalize, "orders": ks}
     if kind == "features":
@@ -150,7 +152,7 @@ def run_si_profile(
             chosen_layers = list(enumerate(all_layers))
         datasets = {}
         for split in splits:
-            data = DataOptions.of(sel, name)
+            data = DataOptions.of(sel, seed, name)
             with distributed.main_first():  # under torchrun a download happens once
                 datasets[split] = dataset_for_model(model, data, split)
         df = si_profile(
@@ -161,7 +163,7 @@ def run_si_profile(
             normalize=normalize,
             device=device,
             batch_size=sel.batch_size,
-            num_workers=sel.num_workers,
+            num_workers=runtime.num_workers,
             memory_mb=budget / 2**20,
             progress=progress,
         )

@@ -34,6 +34,7 @@ from nnlab.report import subplots
 from nnlab.robustness.base import Attack
 from nnlab.robustness.factory import create_attack
 from nnlab.robustness.knn import KNNClassifier
+from nnlab.runtime import Runtime
 from nnlab.training.recipe import DataOptions, dataset_for_model
 
 METRIC_COLUMNS = ("samples", "clean_accuracy", "adversarial_accuracy", "success_rate", "mean_linf", "mean_l2")
@@ -268,6 +269,7 @@ class AttackRequest:
     metrics: Path | None = None
     plot: Path | None = None
     data: DataSelection = field(default_factory=DataSelection)
+    runtime: Runtime = field(default_factory=Runtime)
 
     def paths(self) -> tuple[Path, Path, Path]:
         """``(adversarial artifact, metrics table, figure)``, checked for their file types."""
@@ -312,23 +314,29 @@ def run_attack(
     ``progress(done, total)`` reports samples attacked.
     """
     output, metrics_path, plot_path = request.paths()
-    sel = request.data
+    sel, runtime = request.data, request.runtime
     split = sel.split or "test"
-    device = distributed.setup_device(sel.device)
+    device = distributed.setup_device(runtime.device)
     model = load_model(request.model, device=device)
     params = {k: v for k, v in request.params.items() if v is not None}
-    adversary = create_attack(request.attack, model, seed=sel.seed, **params)
+    adversary = create_attack(request.attack, model, seed=runtime.seed, **params)
     check_attackable(model, adversary, str(request.model))
     name = sel.dataset or model.provenance.get("dataset")
     if not name:
         raise NnlabError(f"{request.model} records no training dataset; name the dataset to attack")
     with distributed.main_first():  # under torchrun a download happens once
-        ds = dataset_for_model(model, DataOptions.of(sel, name), split)
+        ds = dataset_for_model(model, DataOptions.of(sel, runtime.seed, name), split)
     run = attack_dataset(
-        model, ds, adversary, device=device, batch_size=sel.batch_size, num_workers=sel.num_workers, progress=progress
+        model,
+        ds,
+        adversary,
+        device=device,
+        batch_size=sel.batch_size,
+        num_workers=runtime.num_workers,
+        progress=progress,
     )
     classes = list(model.spec.classes)
-    prov = artifacts.provenance(base=provenance, dataset=name, seed=sel.seed)
+    prov = artifacts.provenance(base=provenance, dataset=name, seed=runtime.seed)
     if distributed.is_main():  # under torchrun rank 0 holds the whole run and alone writes
         meta = adversarial_meta(
             run,
@@ -336,7 +344,7 @@ def run_attack(
             model=str(request.model),
             dataset=name,
             split=split,
-            extra={"fraction": sel.fraction, "limit": sel.limit, "seed": sel.seed, "provenance": prov},
+            extra={"fraction": sel.fraction, "limit": sel.limit, "seed": runtime.seed, "provenance": prov},
         )
         plot_attack_grid(
             run,

@@ -17,6 +17,7 @@ from nnlab.data.selection import DataSelection
 from nnlab.errors import NnlabError
 from nnlab.models import load_model
 from nnlab.report import plot_confusion
+from nnlab.runtime import Runtime
 from nnlab.training.engine import evaluate, evaluate_tensors
 from nnlab.training.metrics import classification_table, confusion_from_table
 from nnlab.training.recipe import DataOptions, class_remap, dataset_for_model
@@ -131,6 +132,7 @@ class EvaluateRequest:
     adversarial: Path | None = None
     plot: Path | None = None
     data: DataSelection = field(default_factory=DataSelection)
+    runtime: Runtime = field(default_factory=Runtime)
 
 
 @dataclass
@@ -153,8 +155,8 @@ def run_evaluate(request: EvaluateRequest, *, provenance: dict[str, Any] | None 
     )
     if output.suffix != ".parquet":
         raise NnlabError(f"the metrics table must be a .parquet file, got {output}")
-    sel = request.data
-    device = distributed.setup_device(sel.device)
+    sel, runtime = request.data, request.runtime
+    device = distributed.setup_device(runtime.device)
     model = load_model(request.model, device=device)
     if request.adversarial is not None:
         made_on = load_adversarial(request.adversarial).meta.get("dataset")
@@ -171,11 +173,11 @@ def run_evaluate(request: EvaluateRequest, *, provenance: dict[str, Any] | None 
             raise NnlabError(f"{request.model} records no training dataset; name the dataset to evaluate on")
         ev = evaluate_on_dataset(
             model,
-            DataOptions.of(sel, name),
+            DataOptions.of(sel, runtime.seed, name),
             sel.split or "test",
             device,
             batch_size=sel.batch_size,
-            num_workers=sel.num_workers,
+            num_workers=runtime.num_workers,
         )
     if distributed.is_main():  # under torchrun every rank evaluated a share; rank 0 alone writes
         artifacts.save_table(
@@ -185,7 +187,7 @@ def run_evaluate(request: EvaluateRequest, *, provenance: dict[str, Any] | None 
                 "table": "metrics",
                 "model": str(request.model),
                 "source": ev.source,
-                "provenance": artifacts.provenance(base=provenance, seed=sel.seed),
+                "provenance": artifacts.provenance(base=provenance, seed=runtime.seed),
             },
         )
         if request.plot is not None:

@@ -25,6 +25,7 @@ from nnlab.models import freeze as freeze_params
 from nnlab.models.presets import apply_block_preset
 from nnlab.registry import Registry
 from nnlab.report import plot_history
+from nnlab.runtime import Runtime
 from nnlab.training.config import TrainConfig
 from nnlab.training.engine import fit, seed_everything
 from nnlab.training.precision import resolve_precision
@@ -60,6 +61,7 @@ class TrainRequest:
     model: str | None = None
     config: TrainConfig = field(default_factory=TrainConfig)
     data: DataSelection = field(default_factory=DataSelection)
+    runtime: Runtime = field(default_factory=Runtime)
     init: Path | None = None
     init_skip: list[str] = field(default_factory=list)
     pretrained: bool = False
@@ -80,7 +82,7 @@ class TrainRequest:
     hooks: TrainingHooks | None = None
 
     def __post_init__(self) -> None:
-        self.config = self.config.with_data(self.data)
+        self.config = self.config.for_run(self.data, self.runtime)
 
 
 @dataclass
@@ -147,7 +149,7 @@ def train_classifier(
 
     if req.output.suffix != ".safetensors":
         raise NnlabError(f"the model artifact must be a .safetensors file, got {req.output}")
-    sel = req.data
+    sel, runtime = req.data, req.runtime
     if not 0 < sel.val_fraction < 1:
         raise ParameterError("val_fraction", f"val_fraction must be in (0, 1), got {sel.val_fraction}")
     if not sel.dataset:
@@ -165,16 +167,17 @@ def train_classifier(
     config = replace(
         req.config, extra=dict(req.config.extra)
     )  # the run completes it (precision resolved, class weights) without touching req
-    device = distributed.setup_device(sel.device)
+    device = distributed.setup_device(runtime.device)
     config.precision = resolve_precision(config.precision, device)  # the artifact records what ran
     data = DataOptions.of(
         sel,
+        runtime.seed,
         image_size=req.image_size,
         augment=req.augment,
         extra={"balance": req.balance} if req.balance != "none" else {},
     )
 
-    seed_everything(sel.seed)
+    seed_everything(runtime.seed)
     model = build_new_model(
         model_name,
         data,
@@ -244,7 +247,7 @@ def train_classifier(
     prov = artifacts.provenance(
         base=provenance,
         dataset=sel.dataset,
-        seed=sel.seed,
+        seed=runtime.seed,
         train_config=config.to_dict(),
         augment=req.augment,
         init=str(req.init) if req.init else None,
