@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -22,7 +22,7 @@ import numpy as np
 from nnlab import artifacts
 from nnlab.artifacts import save_figure, sibling
 from nnlab.data.loader import make_loader
-from nnlab.data.selection import DataSelection
+from nnlab.data.selection import DataSelection, DataStageRequest
 from nnlab.device import resolve_device
 from nnlab.errors import NnlabError
 from nnlab.models import feature_layer, load_model, resolve_layer
@@ -320,7 +320,7 @@ def model_inputs(
 
 
 @dataclass
-class EmbedRequest:
+class EmbedRequest(DataStageRequest):
     """Every input of the embed stage as plain values (what `nnlab embed` is given).
 
     ``input`` is a model artifact (its ``layer`` features are computed on a dataset split and,
@@ -334,8 +334,6 @@ class EmbedRequest:
     adversarial: Path | None = None
     layer: str | None = None
     method: str = "umap"
-    data: DataSelection = field(default_factory=DataSelection)
-    runtime: Runtime = field(default_factory=Runtime)
 
 
 @dataclass

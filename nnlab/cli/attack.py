@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnlab.cli.common import cli_provenance, command, console, data_selection, from_options, progress, runtime
+from nnlab.cli.common import cli_provenance, command, console, from_options, progress
 from nnlab.cli.options import (
     ATTACK_PANEL,
     OUTPUT_PANEL,
@@ -140,8 +140,6 @@ def attack(
         model=model_path,
         attack=attack_name,
         params={k: v for k, v in params.items() if v is not None},
-        data=data_selection(),
-        runtime=runtime(),
     )
     with progress(quiet) as bar:
         task = bar.add_task(attack_name, total=None)

@@ -13,7 +13,7 @@ import re
 import sys
 import typing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,10 +21,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from nnlab.errors import NnlabError, ParameterError, UsageError
 from nnlab.launch import env_rank
-
-if TYPE_CHECKING:
-    from nnlab.data.selection import DataSelection
-    from nnlab.runtime import Runtime
 
 T = TypeVar("T")
 
@@ -143,26 +139,18 @@ def command_options() -> dict[str, Any]:
 
 def from_options(cls: type[T], **overrides: Any) -> T:
     """A ``cls`` dataclass built from the running command's options of the same names as its fields (an option is
-    named after the field it fills), ``overrides`` replacing or adding some; fields without either keep their
-    defaults. How a command hands its options to a request without copying them one by one."""
+    named after the field it fills), ``overrides`` replacing or adding some. A field whose default a dataclass
+    makes (a request's ``config``, ``data`` and ``runtime``) is built from the options in turn; other fields
+    without either keep their defaults. How a command hands its options to a request without copying them one by
+    one, and says each shared option once."""
     options = {**command_options(), **overrides}
-    return cls(**{f.name: options[f.name] for f in dataclasses.fields(cls) if f.name in options})
-
-
-def data_selection(**overrides: Any) -> "DataSelection":
-    """The running command's data-selection options (those of the eleven it has) as one
-    :class:`~nnlab.data.selection.DataSelection`: the one place the CLI turns options into it."""
-    from nnlab.data.selection import DataSelection
-
-    return from_options(DataSelection, **overrides)
-
-
-def runtime() -> "Runtime":
-    """The running command's --device, --precision, --num-workers and --seed (those it has) as one
-    :class:`~nnlab.runtime.Runtime`."""
-    from nnlab.runtime import Runtime
-
-    return from_options(Runtime)
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name in options:
+            values[f.name] = options[f.name]
+        elif dataclasses.is_dataclass(f.default_factory):
+            values[f.name] = from_options(f.default_factory)
+    return cls(**values)
 
 
 def progress(quiet: bool = False, transient: bool = True) -> Progress:

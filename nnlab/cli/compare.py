@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnlab.cli.common import cli_provenance, command, console, data_selection, from_options, progress, runtime
+from nnlab.cli.common import cli_provenance, command, console, from_options, progress
 from nnlab.cli.options import DatasetOpt, LimitOpt, ValFractionOpt, data_options
 
 EXAMPLES = """
@@ -44,7 +44,7 @@ def compare(
     from nnlab.compression.compare import CompareRequest, run_compare
     from nnlab.report import table
 
-    request = from_options(CompareRequest, data=data_selection(), runtime=runtime())
+    request = from_options(CompareRequest)
     with progress(quiet) as bar:
         task = bar.add_task("compare", total=None)
         outcome = run_compare(

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from nnlab.cli.choices import EmbedMethod
-from nnlab.cli.common import cli_provenance, command, console, data_selection, from_options, runtime
+from nnlab.cli.common import cli_provenance, command, console, from_options
 from nnlab.cli.options import (
     DATA_PANEL,
     EMBEDDING_PANEL,
@@ -83,7 +83,7 @@ def embed(
     from nnlab.report import key_values
 
     outcome = run_embed(
-        from_options(EmbedRequest, input=input_path, data=data_selection(), runtime=runtime()),
+        from_options(EmbedRequest, input=input_path),
         provenance=cli_provenance(),
     )
     if not quiet:

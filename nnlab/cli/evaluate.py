@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnlab.cli.common import cli_provenance, command, console, data_selection, runtime
+from nnlab.cli.common import cli_provenance, command, console, from_options
 from nnlab.cli.options import DatasetOpt, FractionOpt, LimitOpt, SplitOpt, ValFractionOpt, data_options
 
 EXAMPLES = """
@@ -44,17 +44,7 @@ def evaluate(
     from nnlab.report import key_values, table
     from nnlab.training.evaluate_run import EvaluateRequest, per_class_rows, run_evaluate
 
-    outcome = run_evaluate(
-        EvaluateRequest(
-            model=model_path,
-            output=output,
-            adversarial=adversarial,
-            plot=plot,
-            data=data_selection(),
-            runtime=runtime(),
-        ),
-        provenance=cli_provenance(),
-    )
+    outcome = run_evaluate(from_options(EvaluateRequest, model=model_path), provenance=cli_provenance())
     if quiet:
         return
     ev = outcome.evaluation

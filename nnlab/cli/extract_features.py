@@ -7,16 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnlab.cli.common import (
-    cli_provenance,
-    command,
-    console,
-    data_selection,
-    from_options,
-    progress,
-    runtime,
-    split_list,
-)
+from nnlab.cli.common import cli_provenance, command, console, from_options, progress, split_list
 from nnlab.cli.options import DatasetOpt, FractionOpt, LimitOpt, OutputOpt, SplitOpt, ValFractionOpt, data_options
 
 EXAMPLES = """
@@ -55,9 +46,7 @@ def extract_features(
     from nnlab.compression.extraction import ExtractRequest, run_extract_features
     from nnlab.report import key_values
 
-    request = from_options(
-        ExtractRequest, model=model_path, layers=split_list(layers), data=data_selection(), runtime=runtime()
-    )
+    request = from_options(ExtractRequest, model=model_path, layers=split_list(layers))
     with progress(quiet) as bar:
         task = bar.add_task("batches", total=None)
         outcome = run_extract_features(

@@ -8,16 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from nnlab.cli.choices import Augment
-from nnlab.cli.common import (
-    cli_provenance,
-    command,
-    console,
-    data_selection,
-    err_console,
-    from_options,
-    progress,
-    runtime,
-)
+from nnlab.cli.common import cli_provenance, command, console, err_console, from_options, progress
 from nnlab.cli.options import (
     DATA_PANEL,
     MODEL_PANEL,
@@ -144,7 +135,6 @@ def fit_head(
     """Freeze a truncated model, keep its ranked features, train a new head; writes one self-contained model."""
     from nnlab.compression.head import HeadRequest, parse_hidden, run_fit_head
     from nnlab.errors import NnlabError
-    from nnlab.training.config import TrainConfig
 
     if not hidden_scale > 0:
         raise NnlabError(f"--hidden-scale must be positive, got {hidden_scale}")
@@ -152,9 +142,6 @@ def fit_head(
         HeadRequest,
         model=model_path,
         hidden=parse_hidden(hidden, hidden_scale),
-        config=from_options(TrainConfig),
-        data=data_selection(),
-        runtime=runtime(),
         history=history_path,
     )
     with progress(quiet) as bar:

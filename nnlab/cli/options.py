@@ -219,9 +219,9 @@ def data_options(batch_size: int) -> Callable[[Callable[..., Any]], Callable[...
     """Give a command that runs a model over a dataset the options every such stage ends with (--batch-size,
     --seed, --device, --num-workers, --data-root, --download, --quiet), declared once here.
 
-    They follow the command's own parameters. The command reads them through :func:`data_selection` and
-    :func:`from_options`; a parameter of its own named like one of them (``quiet: bool = False``) receives it.
-    Put it under :func:`command`: ``@command`` then ``@data_options(batch_size=256)``.
+    They follow the command's own parameters. The command's request reads them through
+    :func:`nnlab.cli.common.from_options`; a parameter of its own named like one of them (``quiet: bool = False``)
+    receives it. Put it under :func:`command`: ``@command`` then ``@data_options(batch_size=256)``.
     """
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:

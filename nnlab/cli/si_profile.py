@@ -7,16 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnlab.cli.common import (
-    cli_provenance,
-    command,
-    console,
-    data_selection,
-    from_options,
-    progress,
-    runtime,
-    split_list,
-)
+from nnlab.cli.common import cli_provenance, command, console, from_options, progress, split_list
 from nnlab.cli.options import DatasetOpt, FractionOpt, LimitOpt, OutputOpt, ValFractionOpt, data_options
 
 EXAMPLES = """
@@ -85,8 +76,6 @@ def si_profile(
         splits=split_list(splits),
         layers=split_list(layers),
         orders=split_list(orders),
-        data=data_selection(),
-        runtime=runtime(),
     )
     with progress(quiet) as bar:
         task = bar.add_task("si-profile", total=None)

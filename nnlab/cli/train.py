@@ -8,17 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from nnlab.cli.choices import Augment, Balance, Loss, Normalize, RoiMode
-from nnlab.cli.common import (
-    cli_provenance,
-    command,
-    console,
-    data_selection,
-    err_console,
-    from_options,
-    parse_key_values,
-    progress,
-    runtime,
-)
+from nnlab.cli.common import cli_provenance, command, console, err_console, from_options, parse_key_values, progress
 from nnlab.cli.options import (
     DATA_PANEL,
     DETECTION_PANEL,
@@ -280,15 +270,11 @@ def train(
     """Train a model and keep its best-validation weights (and a history table beside it)."""
     from nnlab.report import frame_table, key_values
     from nnlab.robustness.training import RobustnessSettings
-    from nnlab.training.config import TrainConfig
     from nnlab.training.train_run import TrainRequest, run_train
 
     hooks = from_options(RobustnessSettings)
     request = from_options(
         TrainRequest,
-        config=from_options(TrainConfig),
-        data=data_selection(),
-        runtime=runtime(),
         init_skip=init_skip or [],
         model_args=parse_key_values(model_arg),
         freeze=freeze or [],

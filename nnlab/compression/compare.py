@@ -8,7 +8,7 @@ stratified fraction of the train split and on the test split.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -17,11 +17,10 @@ import pandas as pd
 from nnlab import artifacts
 from nnlab.analysis.hooks import extract_activations
 from nnlab.analysis.separation import separation_indices
-from nnlab.data.selection import DataSelection
+from nnlab.data.selection import DataStageRequest
 from nnlab.device import resolve_device
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import count_parameters, feature_layer, load_model
-from nnlab.runtime import Runtime
 from nnlab.training.engine import evaluate
 from nnlab.training.recipe import DataOptions, dataset_for_model
 
@@ -139,7 +138,7 @@ def comparison_frame(comp: Comparison) -> pd.DataFrame:
 
 
 @dataclass
-class CompareRequest:
+class CompareRequest(DataStageRequest):
     """Every input of `nnlab compare`: the models, the table to write, the SI subsets (``si_fraction`` of train,
     ``si_test_fraction`` of test), z-scoring and the data (``data.limit`` caps each split used for accuracy;
     ``data.dataset`` default: the first model's)."""
@@ -149,8 +148,6 @@ class CompareRequest:
     si_fraction: float | None = 0.1
     si_test_fraction: float | None = None
     normalize: bool = True
-    data: DataSelection = field(default_factory=DataSelection)
-    runtime: Runtime = field(default_factory=Runtime)
 
 
 @dataclass

@@ -11,10 +11,9 @@ import torch
 
 from nnlab import artifacts, distributed
 from nnlab.analysis.hooks import canonical_layer, extract_activations
-from nnlab.data.selection import DataSelection
+from nnlab.data.selection import DataStageRequest
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import feature_layer, load_model, profile_layers, resolve_layer
-from nnlab.runtime import Runtime
 from nnlab.training.recipe import DataOptions, dataset_for_model
 
 
@@ -32,7 +31,7 @@ def resolve_layer_list(model: Any, layers: Sequence[str]) -> list[str]:
 
 
 @dataclass
-class ExtractRequest:
+class ExtractRequest(DataStageRequest):
     """Every input of `nnlab extract-features`: the model, the layers (default: the layer feeding the classifier;
     ``all`` for every profiled layer), float16 storage and the data (``data.split`` default: train)."""
 
@@ -40,8 +39,6 @@ class ExtractRequest:
     output: Path
     layers: list[str] = field(default_factory=list)
     float16: bool = False
-    data: DataSelection = field(default_factory=DataSelection)
-    runtime: Runtime = field(default_factory=Runtime)
 
 
 @dataclass

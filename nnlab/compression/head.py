@@ -19,11 +19,10 @@ from torch.utils.data import TensorDataset
 
 from nnlab import artifacts, distributed
 from nnlab.compression.ranking_table import load_ranking, select_from_ranking
-from nnlab.data.selection import DataSelection
+from nnlab.data.selection import DataStageRequest
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import attach_head, count_parameters, feature_dim, load_model, save_model
 from nnlab.report import plot_history
-from nnlab.runtime import Runtime
 from nnlab.training.config import TrainConfig
 from nnlab.training.engine import fit, map_dataset, seed_everything
 from nnlab.training.precision import resolve_precision
@@ -163,7 +162,7 @@ def train_head(
 
 
 @dataclass
-class HeadRequest:
+class HeadRequest(DataStageRequest):
     """Every option of `nnlab fit-head`: the truncated model, the head, its training (``config``) and the data
     (``data``; its batch size, seed and workers are the run's, see :meth:`TrainConfig.for_run`)."""
 
@@ -177,8 +176,6 @@ class HeadRequest:
     augment: str = "none"
     cache: bool = True
     config: TrainConfig = field(default_factory=TrainConfig)
-    data: DataSelection = field(default_factory=DataSelection)
-    runtime: Runtime = field(default_factory=Runtime)
     history: Path | None = None
     plot: Path | None = None
 

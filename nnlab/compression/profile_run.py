@@ -13,10 +13,9 @@ import pandas as pd
 from nnlab import artifacts, distributed
 from nnlab.analysis.hooks import si_profile, si_profile_features
 from nnlab.compression.plots import plot_si_profile
-from nnlab.data.selection import DataSelection
+from nnlab.data.selection import DataStageRequest
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import load_model, profile_layers, resolve_layer
-from nnlab.runtime import Runtime
 from nnlab.training.recipe import DataOptions, dataset_for_model
 
 
@@ -79,7 +78,7 @@ class SiProfileOutcome:
 
 
 @dataclass
-class SiProfileRequest:
+class SiProfileRequest(DataStageRequest):
     """Every input of `nnlab si-profile`: a model (profiled on ``splits`` of ``data``) or a features artifact (its
     layers), the layers, the high orders, z-scoring, the activation budget and the plot."""
 
@@ -91,8 +90,6 @@ class SiProfileRequest:
     normalize: bool = True
     memory: Any = None
     plot: Path | None = None
-    data: DataSelection = field(default_factory=DataSelection)
-    runtime: Runtime = field(default_factory=Runtime)
 
 
 def run_si_profile(

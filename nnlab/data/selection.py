@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from nnlab.errors import NnlabError
+from nnlab.runtime import Runtime
 
 
 @dataclass
@@ -47,3 +48,12 @@ class DataSelection:
     def with_dataset(self, name: str | None) -> "DataSelection":
         """A copy naming ``name`` as the dataset."""
         return replace(self, dataset=name)
+
+
+@dataclass(kw_only=True)
+class DataStageRequest:
+    """What the request of every stage that reads a dataset holds besides its own fields: which data (``data``)
+    and how the stage runs (``runtime``). Keyword-only, so a request's own fields keep their places."""
+
+    data: DataSelection = field(default_factory=DataSelection)
+    runtime: Runtime = field(default_factory=Runtime)

@@ -27,14 +27,13 @@ from torch.utils.data import Subset
 from nnlab import artifacts, distributed
 from nnlab.artifacts import save_figure, sibling
 from nnlab.data.loader import make_loader
-from nnlab.data.selection import DataSelection
+from nnlab.data.selection import DataStageRequest
 from nnlab.errors import NnlabError
 from nnlab.models import load_model
 from nnlab.report import subplots
 from nnlab.robustness.base import Attack
 from nnlab.robustness.factory import create_attack
 from nnlab.robustness.knn import KNNClassifier
-from nnlab.runtime import Runtime
 from nnlab.training.recipe import DataOptions, dataset_for_model
 
 METRIC_COLUMNS = ("samples", "clean_accuracy", "adversarial_accuracy", "success_rate", "mean_linf", "mean_l2")
@@ -253,7 +252,7 @@ def adversarial_meta(
 
 
 @dataclass
-class AttackRequest:
+class AttackRequest(DataStageRequest):
     """Every input of the attack stage as plain values (what `nnlab attack` is given).
 
     ``params`` are the attack's parameters (``eps``, ``alpha``, ``steps``, ``random_start``, ``n``,
@@ -268,8 +267,6 @@ class AttackRequest:
     params: dict[str, Any] = field(default_factory=dict)
     metrics: Path | None = None
     plot: Path | None = None
-    data: DataSelection = field(default_factory=DataSelection)
-    runtime: Runtime = field(default_factory=Runtime)
 
     def paths(self) -> tuple[Path, Path, Path]:
         """``(adversarial artifact, metrics table, figure)``, checked for their file types."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +13,10 @@ from torch.utils.data import Subset
 
 from nnlab import artifacts, distributed
 from nnlab.artifacts import load_adversarial
-from nnlab.data.selection import DataSelection
+from nnlab.data.selection import DataStageRequest
 from nnlab.errors import NnlabError
 from nnlab.models import load_model
 from nnlab.report import plot_confusion
-from nnlab.runtime import Runtime
 from nnlab.training.engine import evaluate, evaluate_tensors
 from nnlab.training.metrics import classification_table, confusion_from_table
 from nnlab.training.recipe import DataOptions, class_remap, dataset_for_model
@@ -119,7 +118,7 @@ def confusion(ev: Evaluation) -> np.ndarray:
 
 
 @dataclass
-class EvaluateRequest:
+class EvaluateRequest(DataStageRequest):
     """Every input of the evaluate stage as plain values (what `nnlab evaluate` is given).
 
     With ``adversarial`` the model is evaluated on that stored set; otherwise on ``data.split`` of
@@ -131,8 +130,6 @@ class EvaluateRequest:
     output: Path | None = None
     adversarial: Path | None = None
     plot: Path | None = None
-    data: DataSelection = field(default_factory=DataSelection)
-    runtime: Runtime = field(default_factory=Runtime)
 
 
 @dataclass

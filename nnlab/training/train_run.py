@@ -18,14 +18,13 @@ from typing import Any, Callable, Protocol
 import pandas as pd
 
 from nnlab import artifacts, distributed
-from nnlab.data.selection import DataSelection
+from nnlab.data.selection import DataStageRequest
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import count_parameters, load_model, save_model, set_trainable
 from nnlab.models import freeze as freeze_params
 from nnlab.models.presets import apply_block_preset
 from nnlab.registry import Registry
 from nnlab.report import plot_history
-from nnlab.runtime import Runtime
 from nnlab.training.config import TrainConfig
 from nnlab.training.engine import fit, seed_everything
 from nnlab.training.precision import resolve_precision
@@ -49,7 +48,7 @@ class TrainingHooks(Protocol):
 
 
 @dataclass
-class TrainRequest:
+class TrainRequest(DataStageRequest):
     """Every option of `nnlab train`: the model, the training settings (``config``) and the data (``data``).
 
     ``data.dataset`` names the dataset to train on; its ``split`` is not read (a run uses train and val).
@@ -60,8 +59,6 @@ class TrainRequest:
     output: Path
     model: str | None = None
     config: TrainConfig = field(default_factory=TrainConfig)
-    data: DataSelection = field(default_factory=DataSelection)
-    runtime: Runtime = field(default_factory=Runtime)
     init: Path | None = None
     init_skip: list[str] = field(default_factory=list)
     pretrained: bool = False
