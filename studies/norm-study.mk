@@ -20,11 +20,11 @@ NS_DATASET ?= colordigits
 NS_WIDTH ?= 0.25
 NS_EPOCHS ?= 5
 NS_BATCH ?= 64
-# the seed's optimizer (SGD, momentum 0.9) and its rotation, compressed into NS_EPOCHS by a cosine schedule; lr 0.1
-# was the best of 0.02 / 0.05 / 0.1 on validation, and the seed's horizontal flip is left out: a mirrored digit is
-# another shape (plain val 0.405 with rotation alone against 0.350 with flip + rotation at lr 0.05)
-NS_RECIPE ?= --optimizer sgd --lr 0.1 --momentum 0.9 --weight-decay 0 --schedule cosine
-NS_TRAIN_ARGS ?= --augment rotate
+# Adam, no augmentation: chosen on validation over the seed's SGD + rotation (the seed's flip left out: a mirrored
+# digit is another shape). In NS_EPOCHS 5 the SGD recipe (lr 0.1, cosine) leaves the variants less fit (mean val
+# 0.431 against 0.546; no-skip never leaves chance, plain 0.5575 against 0.6125): see the README's norm-study section
+NS_RECIPE ?= --optimizer adam --lr 2e-3 --weight-decay 0 --schedule cosine
+NS_TRAIN_ARGS ?=
 NS_SI_ARGS ?=
 NS_TRAIN_SI_FRACTION ?= 0.2
 NS_TRAIN_SI_ARGS ?= --fraction $(NS_TRAIN_SI_FRACTION)
