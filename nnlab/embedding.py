@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -21,10 +21,11 @@ import numpy as np
 
 from nnlab import artifacts
 from nnlab.artifacts import save_figure, sibling
-from nnlab.data.selection import DataSelection
+from nnlab.data.selection import DataSelection, DataStageRequest
 from nnlab.errors import NnlabError
 from nnlab.models import feature_layer, load_model, resolve_layer
 from nnlab.report import subplots
+from nnlab.runtime import Runtime
 from nnlab.training.recipe import DataOptions, class_remap, dataset_for_model
 
 METHODS = ("umap", "pca")
@@ -266,6 +267,7 @@ def file_features(path: Path, layer: str | None = None) -> tuple[EmbedInput, str
 def model_inputs(
     model_path: Path,
     data: DataSelection,
+    runtime: Runtime,
     *,
     adversarial: Path | None = None,
     layer: str | None = None,
@@ -283,7 +285,7 @@ def model_inputs(
     from nnlab import distributed
     from nnlab.training.evaluate_run import adversarial_originals
 
-    dev = distributed.setup_device(data.device)
+    dev = distributed.setup_device(runtime.device)
     model = load_model(model_path, device=dev)
     layer_name = resolve_layer(model.net, layer) if layer is not None else feature_layer(model.net)
     classes = list(model.spec.classes)
@@ -302,14 +304,14 @@ def model_inputs(
         raise NnlabError(f"{model_path} records no training dataset; name the dataset to embed")
     split = data.split or meta.get("split") or "test"
     paired = adv_set is not None and name == meta.get("dataset") and split == meta.get("split")
-    options = DataOptions.of(replace(data, fraction=None, limit=None) if paired else data, name)
+    options = DataOptions.of(replace(data, fraction=None, limit=None) if paired else data, runtime.seed, name)
     with distributed.main_first():  # under torchrun a download happens once
         if paired:  # the clean originals of the adversarial images, in the same order
             ds = adversarial_originals(model, adv_set, options, adversarial)
         else:
             ds = dataset_for_model(model, options, split)
     batch_size = data.batch_size
-    clean = model_features(model, ds, layer_name, dev, batch_size=batch_size, num_workers=data.num_workers)
+    clean = model_features(model, ds, layer_name, dev, batch_size=batch_size, num_workers=runtime.num_workers)
     adv = None
     if adv_set is not None:
         labels = adv_set.labels
@@ -325,7 +327,7 @@ def model_inputs(
 
 
 @dataclass
-class EmbedRequest:
+class EmbedRequest(DataStageRequest):
     """Every input of the embed stage as plain values (what `nnlab embed` is given).
 
     ``input`` is a model artifact (its ``layer`` features are computed on a dataset split and,
@@ -339,7 +341,6 @@ class EmbedRequest:
     adversarial: Path | None = None
     layer: str | None = None
     method: str = "umap"
-    data: DataSelection = field(default_factory=DataSelection)
 
 
 @dataclass
@@ -384,6 +385,7 @@ def run_embed(request: EmbedRequest, *, provenance: Mapping[str, Any] | None = N
         clean, adv, layer_name, classes, source = model_inputs(
             request.input,
             request.data,
+            request.runtime,
             adversarial=request.adversarial,
             layer=request.layer,
         )
@@ -394,7 +396,7 @@ def run_embed(request: EmbedRequest, *, provenance: Mapping[str, Any] | None = N
         return EmbedOutcome(frame=None, layer=layer_name, source=source, output=output, plot=plot_path, summary={})
 
     clean_xy, others = reduce_2d(
-        clean.features, [adv.features] if adv is not None else [], method=request.method, seed=request.data.seed
+        clean.features, [adv.features] if adv is not None else [], method=request.method, seed=request.runtime.seed
     )
     frame = embedding_frame(
         clean_xy, clean.labels, clean.pred, (others[0], adv.labels, adv.pred) if adv is not None else None
@@ -415,11 +417,11 @@ def run_embed(request: EmbedRequest, *, provenance: Mapping[str, Any] | None = N
             "layer": layer_name,
             "method": request.method,
             "params": params,
-            "seed": request.data.seed,
+            "seed": request.runtime.seed,
             "classes": classes,
             "data": source,
             "adversarial": str(request.adversarial) if request.adversarial else None,
-            "provenance": artifacts.provenance(base=provenance, seed=request.data.seed),
+            "provenance": artifacts.provenance(base=provenance, seed=request.runtime.seed),
         },
     )
     summary = {

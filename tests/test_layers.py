@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1] / "nnlab"
 # Bottom → top. A module belongs to the layer of the longest listed name that is its own name or a
 # package above it; ``nnlab`` alone is the package __init__ (version only).
 LAYERS: list[list[str]] = [
-    ["nnlab", "nnlab.errors", "nnlab.registry", "nnlab.device", "nnlab.distributed", "nnlab.launch"],
+    ["nnlab", "nnlab.errors", "nnlab.registry", "nnlab.device", "nnlab.distributed", "nnlab.launch", "nnlab.runtime"],
     ["nnlab.artifacts", "nnlab.report"],
     ["nnlab.data", "nnlab.ops"],
     ["nnlab.models"],

@@ -7,27 +7,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnlab.cli.common import (
+from nnlab.cli.common import cli_provenance, command, console, from_options, progress
+from nnlab.cli.options import (
     ATTACK_PANEL,
     OUTPUT_PANEL,
-    BatchSizeOpt,
-    DataRootOpt,
     DatasetOpt,
-    DeviceOpt,
-    DownloadOpt,
     FractionOpt,
     LimitOpt,
-    NumWorkersOpt,
-    QuietOpt,
-    SeedOpt,
     SplitOpt,
     ValFractionOpt,
-    cli_provenance,
-    command,
-    console,
-    data_selection,
-    from_options,
-    progress,
+    data_options,
 )
 
 EXAMPLES = """
@@ -50,6 +39,7 @@ def complete_attack(incomplete: str) -> list[str]:
 
 
 @command
+@data_options(batch_size=256)
 def attack(
     model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="Model artifact to attack (.safetensors).")],
     output: Annotated[
@@ -130,13 +120,7 @@ def attack(
             rich_help_panel=OUTPUT_PANEL,
         ),
     ] = None,
-    batch_size: BatchSizeOpt = 256,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = "auto",
-    num_workers: NumWorkersOpt = None,
-    data_root: DataRootOpt = None,
-    download: DownloadOpt = False,
-    quiet: QuietOpt = False,
+    quiet: bool = False,
 ) -> None:
     """Attack a model on a dataset split: adversarial artifact, metrics table and a figure of the perturbations."""
     from nnlab.report import key_values
@@ -156,7 +140,6 @@ def attack(
         model=model_path,
         attack=attack_name,
         params={k: v for k, v in params.items() if v is not None},
-        data=data_selection(),
     )
     with progress(quiet) as bar:
         task = bar.add_task(attack_name, total=None)

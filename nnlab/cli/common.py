@@ -1,4 +1,5 @@
-"""What every command shares: option types, error handling, consoles and progress bars."""
+"""What every command shares: error handling, the running command's options and provenance, consoles and progress
+bars (the option types are in :mod:`nnlab.cli.options`)."""
 
 from __future__ import annotations
 
@@ -12,18 +13,14 @@ import re
 import sys
 import typing
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional, TypeVar
+from typing import Any, Callable, TypeVar
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from nnlab.cli.choices import DEVICES, Precision, Split
 from nnlab.errors import NnlabError, ParameterError, UsageError
 from nnlab.launch import env_rank
-
-if TYPE_CHECKING:
-    from nnlab.data.selection import DataSelection
 
 T = TypeVar("T")
 
@@ -38,160 +35,6 @@ def print_whole(renderable) -> None:
         console.print(renderable)
     else:
         Console(highlight=False, width=1000, file=console.file).print(renderable)
-
-
-# Panels that group the options of the long commands in --help, in this order.
-DATA_PANEL = "Data"
-MODEL_PANEL = "Model"
-OPTIM_PANEL = "Optimisation"
-SCHEDULE_PANEL = "Schedule"
-REGULARISATION_PANEL = "Regularisation"
-ROBUSTNESS_PANEL = "Robustness"
-DETECTION_PANEL = "Detection"
-ATTACK_PANEL = "Attack"
-EMBEDDING_PANEL = "Embedding"
-SEARCH_PANEL = "Selective search"
-LABELS_PANEL = "Labels"
-OUTPUT_PANEL = "Output"
-RUNTIME_PANEL = "Runtime"
-
-
-def check_device(value: str | None) -> str | None:
-    """Accept auto, cpu, cuda, cuda:N and mps (any case); anything else is a usage error listing them."""
-    if value is None:
-        return None
-    name = value.strip().lower()
-    index = name.partition(":")[2]
-    if name in DEVICES or (name.startswith("cuda:") and index.isdigit()):
-        return name
-    raise typer.BadParameter(f"{value!r} is not one of {', '.join(map(repr, DEVICES))} or 'cuda:N'.")
-
-
-def complete_device(incomplete: str) -> list[str]:
-    """Shell completion for --device."""
-    return [d for d in DEVICES if d.startswith(incomplete.lower())]
-
-
-# Shared options (DESIGN.md, "Command-line conventions"). Options set once per machine also read an
-# environment variable (shown in --help): NNLAB_DEVICE, NNLAB_NUM_WORKERS, NNLAB_DATA.
-DeviceOpt = Annotated[
-    str,
-    typer.Option(
-        "--device",
-        help="auto, cpu, cuda, cuda:N or mps.",
-        envvar="NNLAB_DEVICE",
-        show_envvar=True,
-        callback=check_device,
-        autocompletion=complete_device,
-        rich_help_panel=RUNTIME_PANEL,
-    ),
-]
-SeedOpt = Annotated[
-    int,
-    typer.Option(
-        "--seed", help="Random seed: same inputs and seed give the same artifacts.", rich_help_panel=RUNTIME_PANEL
-    ),
-]
-BatchSizeOpt = Annotated[
-    int,
-    typer.Option(
-        "--batch-size",
-        min=1,
-        help="Batch size (under torchrun: per process, so the global batch is this × the number of processes).",
-        rich_help_panel=RUNTIME_PANEL,
-    ),
-]
-NumWorkersOpt = Annotated[
-    Optional[int],
-    typer.Option(
-        "--num-workers",
-        min=0,
-        help="DataLoader worker processes (default: one per available CPU core less one, at most 8, and 0 below "
-        "4 cores; 0 loads in the main process).",
-        envvar="NNLAB_NUM_WORKERS",
-        show_envvar=True,
-        rich_help_panel=RUNTIME_PANEL,
-    ),
-]
-PrecisionOpt = Annotated[
-    Precision,
-    typer.Option(
-        "--precision",
-        help="32 (float32), bf16 (bfloat16 autocast; CUDA GPUs with native bf16, or the CPU), 16 (float16 autocast "
-        "with a gradient scaler; CUDA) or auto (bf16 where native, else 16 on CUDA, 32 elsewhere).",
-        rich_help_panel=RUNTIME_PANEL,
-    ),
-]
-GradClipOpt = Annotated[
-    Optional[float],
-    typer.Option(
-        "--grad-clip",
-        help="Clip the global gradient norm to this value before each step.",
-        rich_help_panel=OPTIM_PANEL,
-    ),
-]
-GradAccumOpt = Annotated[
-    int,
-    typer.Option(
-        "--grad-accum",
-        min=1,
-        help="Accumulate the gradients of N batches per optimizer step (effective batch = batch size × N).",
-        rich_help_panel=OPTIM_PANEL,
-    ),
-]
-SyncBnOpt = Annotated[
-    bool,
-    typer.Option(
-        "--sync-bn",
-        help="Under torchrun on CUDA: synchronise BatchNorm statistics across processes (SyncBatchNorm).",
-        rich_help_panel=RUNTIME_PANEL,
-    ),
-]
-DatasetOpt = Annotated[
-    Optional[str],
-    typer.Option(
-        "--dataset",
-        "-d",
-        help="Dataset (see `nnlab datasets`; for a model's stage, default: the one it was trained on).",
-        rich_help_panel=DATA_PANEL,
-    ),
-]
-SplitOpt = Annotated[Optional[Split], typer.Option("--split", help="Dataset split.", rich_help_panel=DATA_PANEL)]
-ValFractionOpt = Annotated[
-    float,
-    typer.Option(
-        "--val-fraction",
-        help="Stratified share of the train split held out for validation (as in training, to rebuild the same "
-        "val split).",
-        rich_help_panel=DATA_PANEL,
-    ),
-]
-FractionOpt = Annotated[
-    Optional[float],
-    typer.Option("--fraction", help="A stratified fraction of each split used.", rich_help_panel=DATA_PANEL),
-]
-LimitOpt = Annotated[
-    Optional[int],
-    typer.Option("--limit", help="At most N samples of each split used (stratified).", rich_help_panel=DATA_PANEL),
-]
-DataRootOpt = Annotated[
-    Optional[Path],
-    typer.Option(
-        "--data-root",
-        help="Dataset folder (default: ./data).",
-        envvar="NNLAB_DATA",
-        show_envvar=True,
-        rich_help_panel=DATA_PANEL,
-    ),
-]
-DownloadOpt = Annotated[
-    bool,
-    typer.Option("--download", help="Download the dataset if it is not under --data-root.", rich_help_panel=DATA_PANEL),
-]
-QuietOpt = Annotated[
-    bool, typer.Option("--quiet", "-q", help="No progress bars or tables, only errors.", rich_help_panel=OUTPUT_PANEL)
-]
-OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="Output file.", rich_help_panel=OUTPUT_PANEL)]
 
 
 # The packages that register into lower layers' registries: the proposals: dataset opener and the align roi
@@ -296,18 +139,18 @@ def command_options() -> dict[str, Any]:
 
 def from_options(cls: type[T], **overrides: Any) -> T:
     """A ``cls`` dataclass built from the running command's options of the same names as its fields (an option is
-    named after the field it fills), ``overrides`` replacing or adding some; fields without either keep their
-    defaults. How a command hands its options to a request without copying them one by one."""
+    named after the field it fills), ``overrides`` replacing or adding some. A field whose default a dataclass
+    makes (a request's ``config``, ``data`` and ``runtime``) is built from the options in turn; other fields
+    without either keep their defaults. How a command hands its options to a request without copying them one by
+    one, and says each shared option once."""
     options = {**command_options(), **overrides}
-    return cls(**{f.name: options[f.name] for f in dataclasses.fields(cls) if f.name in options})
-
-
-def data_selection(**overrides: Any) -> "DataSelection":
-    """The running command's data-selection options (those of the eleven it has) as one
-    :class:`~nnlab.data.selection.DataSelection`: the one place the CLI turns options into it."""
-    from nnlab.data.selection import DataSelection
-
-    return from_options(DataSelection, **overrides)
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name in options:
+            values[f.name] = options[f.name]
+        elif dataclasses.is_dataclass(f.default_factory):
+            values[f.name] = from_options(f.default_factory)
+    return cls(**values)
 
 
 def progress(quiet: bool = False, transient: bool = True) -> Progress:

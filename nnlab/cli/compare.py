@@ -7,24 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnlab.cli.common import (
-    BatchSizeOpt,
-    DataRootOpt,
-    DatasetOpt,
-    DeviceOpt,
-    DownloadOpt,
-    LimitOpt,
-    NumWorkersOpt,
-    QuietOpt,
-    SeedOpt,
-    ValFractionOpt,
-    cli_provenance,
-    command,
-    console,
-    data_selection,
-    from_options,
-    progress,
-)
+from nnlab.cli.common import cli_provenance, command, console, from_options, progress
+from nnlab.cli.options import DatasetOpt, LimitOpt, ValFractionOpt, data_options
 
 EXAMPLES = """
 Examples:
@@ -36,6 +20,7 @@ Examples:
 
 
 @command
+@data_options(batch_size=256)
 def compare(
     models: Annotated[list[Path], typer.Argument(metavar="MODEL...", help="Model artifacts to compare.")],
     output: Annotated[
@@ -53,19 +38,13 @@ def compare(
     normalize: Annotated[
         bool, typer.Option("--normalize/--no-normalize", help="z-score every feature before SI (default on).")
     ] = True,
-    batch_size: BatchSizeOpt = 256,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = "auto",
-    num_workers: NumWorkersOpt = None,
-    data_root: DataRootOpt = None,
-    download: DownloadOpt = False,
-    quiet: QuietOpt = False,
+    quiet: bool = False,
 ) -> None:
     """Train/val/test accuracy and parameters, and SI/CSI of each model's classifier input on train and test."""
     from nnlab.compression.compare import CompareRequest, run_compare
     from nnlab.report import table
 
-    request = from_options(CompareRequest, data=data_selection())
+    request = from_options(CompareRequest)
     with progress(quiet) as bar:
         task = bar.add_task("compare", total=None)
         outcome = run_compare(

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from nnlab.cli.choices import RoiMode, SearchMode
-from nnlab.cli.common import (
+from nnlab.cli.common import cli_provenance, command, console, progress
+from nnlab.cli.options import (
     DATA_PANEL,
     DETECTION_PANEL,
     OUTPUT_PANEL,
@@ -17,10 +18,6 @@ from nnlab.cli.common import (
     DeviceOpt,
     OutputOpt,
     QuietOpt,
-    cli_provenance,
-    command,
-    console,
-    progress,
 )
 
 EXAMPLES = """

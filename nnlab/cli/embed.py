@@ -8,28 +8,18 @@ from typing import Annotated, Optional
 import typer
 
 from nnlab.cli.choices import EmbedMethod
-from nnlab.cli.common import (
+from nnlab.cli.common import cli_provenance, command, console, from_options
+from nnlab.cli.options import (
     DATA_PANEL,
     EMBEDDING_PANEL,
     OUTPUT_PANEL,
-    BatchSizeOpt,
-    DataRootOpt,
     DatasetOpt,
-    DeviceOpt,
-    DownloadOpt,
     FractionOpt,
     LimitOpt,
-    NumWorkersOpt,
     OutputOpt,
-    QuietOpt,
-    SeedOpt,
     SplitOpt,
     ValFractionOpt,
-    cli_provenance,
-    command,
-    console,
-    data_selection,
-    from_options,
+    data_options,
 )
 
 EXAMPLES = """
@@ -44,6 +34,7 @@ Examples:
 
 
 @command
+@data_options(batch_size=256)
 def embed(
     input_path: Annotated[
         Path, typer.Argument(metavar="INPUT", help="Model artifact, or features artifact (from extract-features).")
@@ -85,20 +76,14 @@ def embed(
             "--plot", help="Scatter plot PNG (default: beside the output, .png).", rich_help_panel=OUTPUT_PANEL
         ),
     ] = None,
-    batch_size: BatchSizeOpt = 256,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = "auto",
-    num_workers: NumWorkersOpt = None,
-    data_root: DataRootOpt = None,
-    download: DownloadOpt = False,
-    quiet: QuietOpt = False,
+    quiet: bool = False,
 ) -> None:
     """Reduce features to 2-D (one reducer fitted on clean data) and write an embedding table and plot."""
     from nnlab.embedding import EmbedRequest, run_embed
     from nnlab.report import key_values
 
     outcome = run_embed(
-        from_options(EmbedRequest, input=input_path, data=data_selection()),
+        from_options(EmbedRequest, input=input_path),
         provenance=cli_provenance(),
     )
     if not quiet:

@@ -7,24 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnlab.cli.common import (
-    BatchSizeOpt,
-    DataRootOpt,
-    DatasetOpt,
-    DeviceOpt,
-    DownloadOpt,
-    FractionOpt,
-    LimitOpt,
-    NumWorkersOpt,
-    QuietOpt,
-    SeedOpt,
-    SplitOpt,
-    ValFractionOpt,
-    cli_provenance,
-    command,
-    console,
-    data_selection,
-)
+from nnlab.cli.common import cli_provenance, command, console, from_options
+from nnlab.cli.options import DatasetOpt, FractionOpt, LimitOpt, SplitOpt, ValFractionOpt, data_options
 
 EXAMPLES = """
 Examples:
@@ -38,6 +22,7 @@ Examples:
 
 
 @command
+@data_options(batch_size=256)
 def evaluate(
     model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="Model artifact (.safetensors).")],
     dataset: DatasetOpt = None,
@@ -53,22 +38,13 @@ def evaluate(
     val_fraction: ValFractionOpt = 0.1,
     fraction: FractionOpt = None,
     limit: LimitOpt = None,
-    batch_size: BatchSizeOpt = 256,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = "auto",
-    num_workers: NumWorkersOpt = None,
-    data_root: DataRootOpt = None,
-    download: DownloadOpt = False,
-    quiet: QuietOpt = False,
+    quiet: bool = False,
 ) -> None:
     """Evaluate a model on a dataset split (or an adversarial set) and write a metrics table."""
     from nnlab.report import key_values, table
     from nnlab.training.evaluate_run import EvaluateRequest, per_class_rows, run_evaluate
 
-    outcome = run_evaluate(
-        EvaluateRequest(model=model_path, output=output, adversarial=adversarial, plot=plot, data=data_selection()),
-        provenance=cli_provenance(),
-    )
+    outcome = run_evaluate(from_options(EvaluateRequest, model=model_path), provenance=cli_provenance())
     if quiet:
         return
     ev = outcome.evaluation

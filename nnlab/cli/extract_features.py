@@ -7,28 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnlab.cli.common import (
-    BatchSizeOpt,
-    DataRootOpt,
-    DatasetOpt,
-    DeviceOpt,
-    DownloadOpt,
-    FractionOpt,
-    LimitOpt,
-    NumWorkersOpt,
-    OutputOpt,
-    QuietOpt,
-    SeedOpt,
-    SplitOpt,
-    ValFractionOpt,
-    cli_provenance,
-    command,
-    console,
-    data_selection,
-    from_options,
-    progress,
-    split_list,
-)
+from nnlab.cli.common import cli_provenance, command, console, from_options, progress, split_list
+from nnlab.cli.options import DatasetOpt, FractionOpt, LimitOpt, OutputOpt, SplitOpt, ValFractionOpt, data_options
 
 EXAMPLES = """
 Examples:
@@ -42,6 +22,7 @@ Examples:
 
 
 @command
+@data_options(batch_size=256)
 def extract_features(
     model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="Model artifact (.safetensors).")],
     output: OutputOpt,
@@ -59,19 +40,13 @@ def extract_features(
     limit: LimitOpt = None,
     float16: Annotated[bool, typer.Option("--float16", help="Store activations as float16 (half the size).")] = False,
     val_fraction: ValFractionOpt = 0.1,
-    batch_size: BatchSizeOpt = 256,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = "auto",
-    num_workers: NumWorkersOpt = None,
-    data_root: DataRootOpt = None,
-    download: DownloadOpt = False,
-    quiet: QuietOpt = False,
+    quiet: bool = False,
 ) -> None:
     """Write the flattened activations of a model's layers and the labels as a features artifact."""
     from nnlab.compression.extraction import ExtractRequest, run_extract_features
     from nnlab.report import key_values
 
-    request = from_options(ExtractRequest, model=model_path, layers=split_list(layers), data=data_selection())
+    request = from_options(ExtractRequest, model=model_path, layers=split_list(layers))
     with progress(quiet) as bar:
         task = bar.add_task("batches", total=None)
         outcome = run_extract_features(

@@ -7,37 +7,34 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnlab.cli.choices import Augment, Optimizer, Schedule
-from nnlab.cli.common import (
+from nnlab.cli.choices import Augment
+from nnlab.cli.common import cli_provenance, command, console, err_console, from_options, progress
+from nnlab.cli.options import (
     DATA_PANEL,
     MODEL_PANEL,
-    OPTIM_PANEL,
-    OUTPUT_PANEL,
     REGULARISATION_PANEL,
-    SCHEDULE_PANEL,
-    BatchSizeOpt,
-    DataRootOpt,
+    CurvesPlotOpt,
     DatasetOpt,
-    DeviceOpt,
-    DownloadOpt,
+    EpochsOpt,
     FractionOpt,
+    GammaOpt,
     GradAccumOpt,
     GradClipOpt,
+    HistoryOpt,
+    LabelSmoothingOpt,
     LimitOpt,
-    NumWorkersOpt,
+    LrOpt,
+    MomentumOpt,
+    OptimizerOpt,
     OutputOpt,
+    PatienceOpt,
     PrecisionOpt,
-    QuietOpt,
-    SeedOpt,
+    ScheduleOpt,
+    StepSizeOpt,
     SyncBnOpt,
     ValFractionOpt,
-    cli_provenance,
-    command,
-    console,
-    data_selection,
-    err_console,
-    from_options,
-    progress,
+    WeightDecayOpt,
+    data_options,
 )
 
 EXAMPLES = """
@@ -52,6 +49,7 @@ Examples:
 
 
 @command
+@data_options(batch_size=128)
 def fit_head(
     model_path: Annotated[
         Path, typer.Argument(metavar="TRUNC", help="Truncated model artifact (from `nnlab truncate`).")
@@ -116,62 +114,27 @@ def fit_head(
     val_fraction: ValFractionOpt = 0.1,
     fraction: FractionOpt = None,
     limit: LimitOpt = None,
-    epochs: Annotated[int, typer.Option("--epochs", help="Maximum number of epochs.", rich_help_panel=OPTIM_PANEL)] = 6,
-    optimizer: Annotated[
-        Optimizer, typer.Option("--optimizer", help="Optimizer.", rich_help_panel=OPTIM_PANEL)
-    ] = "adam",
-    lr: Annotated[float, typer.Option("--lr", help="Learning rate.", rich_help_panel=OPTIM_PANEL)] = 1e-3,
-    momentum: Annotated[float, typer.Option("--momentum", help="SGD momentum.", rich_help_panel=OPTIM_PANEL)] = 0.9,
-    weight_decay: Annotated[
-        float, typer.Option("--weight-decay", help="Weight decay.", rich_help_panel=REGULARISATION_PANEL)
-    ] = 0.0,
-    schedule: Annotated[
-        Schedule, typer.Option("--schedule", help="Learning-rate schedule.", rich_help_panel=SCHEDULE_PANEL)
-    ] = "none",
-    step_size: Annotated[
-        int, typer.Option("--step-size", help="Epochs per step of the step schedule.", rich_help_panel=SCHEDULE_PANEL)
-    ] = 30,
-    gamma: Annotated[
-        float,
-        typer.Option("--gamma", help="Decay factor of the step/exponential schedules.", rich_help_panel=SCHEDULE_PANEL),
-    ] = 0.1,
-    label_smoothing: Annotated[
-        float,
-        typer.Option("--label-smoothing", help="Label smoothing in [0, 1).", rich_help_panel=REGULARISATION_PANEL),
-    ] = 0.0,
-    patience: Annotated[
-        Optional[int],
-        typer.Option(
-            "--patience", help="Stop after N epochs without a better val accuracy.", rich_help_panel=OPTIM_PANEL
-        ),
-    ] = None,
+    epochs: EpochsOpt = 6,
+    optimizer: OptimizerOpt = "adam",
+    lr: LrOpt = 1e-3,
+    momentum: MomentumOpt = 0.9,
+    weight_decay: WeightDecayOpt = 0.0,
+    schedule: ScheduleOpt = "none",
+    step_size: StepSizeOpt = 30,
+    gamma: GammaOpt = 0.1,
+    label_smoothing: LabelSmoothingOpt = 0.0,
+    patience: PatienceOpt = None,
     precision: PrecisionOpt = "auto",
     grad_clip: GradClipOpt = None,
     grad_accum: GradAccumOpt = 1,
-    plot: Annotated[
-        Optional[Path], typer.Option("--plot", help="Write loss/accuracy curves as PNG.", rich_help_panel=OUTPUT_PANEL)
-    ] = None,
-    history_path: Annotated[
-        Optional[Path],
-        typer.Option(
-            "--history",
-            help="History table (default: beside the output, .history.parquet).",
-            rich_help_panel=OUTPUT_PANEL,
-        ),
-    ] = None,
+    plot: CurvesPlotOpt = None,
+    history_path: HistoryOpt = None,
     sync_bn: SyncBnOpt = False,
-    batch_size: BatchSizeOpt = 128,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = "auto",
-    num_workers: NumWorkersOpt = None,
-    data_root: DataRootOpt = None,
-    download: DownloadOpt = False,
-    quiet: QuietOpt = False,
+    quiet: bool = False,
 ) -> None:
     """Freeze a truncated model, keep its ranked features, train a new head; writes one self-contained model."""
     from nnlab.compression.head import HeadRequest, parse_hidden, run_fit_head
     from nnlab.errors import NnlabError
-    from nnlab.training.config import TrainConfig
 
     if not hidden_scale > 0:
         raise NnlabError(f"--hidden-scale must be positive, got {hidden_scale}")
@@ -179,8 +142,6 @@ def fit_head(
         HeadRequest,
         model=model_path,
         hidden=parse_hidden(hidden, hidden_scale),
-        config=from_options(TrainConfig),
-        data=data_selection(),
         history=history_path,
     )
     with progress(quiet) as bar:

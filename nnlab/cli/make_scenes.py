@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from nnlab.cli.common import QuietOpt, SeedOpt, command, console, progress
+from nnlab.cli.common import command, console, progress
+from nnlab.cli.options import QuietOpt, SeedOpt
 
 EXAMPLES = """
 Examples:

@@ -8,18 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from nnlab.cli.choices import SearchMode
-from nnlab.cli.common import (
-    DATA_PANEL,
-    LABELS_PANEL,
-    SEARCH_PANEL,
-    OutputOpt,
-    QuietOpt,
-    cli_provenance,
-    command,
-    console,
-    progress,
-    split_list,
-)
+from nnlab.cli.common import cli_provenance, command, console, progress, split_list
+from nnlab.cli.options import DATA_PANEL, LABELS_PANEL, SEARCH_PANEL, OutputOpt, QuietOpt
 
 EXAMPLES = """
 Examples:

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from nnlab.cli.choices import RankMethod
-from nnlab.cli.common import OutputOpt, QuietOpt, cli_provenance, command, console, from_options, progress
+from nnlab.cli.common import cli_provenance, command, console, from_options, progress
+from nnlab.cli.options import OutputOpt, QuietOpt
 
 EXAMPLES = """
 Examples:

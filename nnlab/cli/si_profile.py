@@ -7,27 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnlab.cli.common import (
-    BatchSizeOpt,
-    DataRootOpt,
-    DatasetOpt,
-    DeviceOpt,
-    DownloadOpt,
-    FractionOpt,
-    LimitOpt,
-    NumWorkersOpt,
-    OutputOpt,
-    QuietOpt,
-    SeedOpt,
-    ValFractionOpt,
-    cli_provenance,
-    command,
-    console,
-    data_selection,
-    from_options,
-    progress,
-    split_list,
-)
+from nnlab.cli.common import cli_provenance, command, console, from_options, progress, split_list
+from nnlab.cli.options import DatasetOpt, FractionOpt, LimitOpt, OutputOpt, ValFractionOpt, data_options
 
 EXAMPLES = """
 Examples:
@@ -41,6 +22,7 @@ Examples:
 
 
 @command
+@data_options(batch_size=256)
 def si_profile(
     source: Annotated[
         Path,
@@ -82,13 +64,7 @@ def si_profile(
         Optional[Path], typer.Option("--plot", help="Write SI and CSI per split against the layer index as PNG.")
     ] = None,
     val_fraction: ValFractionOpt = 0.1,
-    batch_size: BatchSizeOpt = 256,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = "auto",
-    num_workers: NumWorkersOpt = None,
-    data_root: DataRootOpt = None,
-    download: DownloadOpt = False,
-    quiet: QuietOpt = False,
+    quiet: bool = False,
 ) -> None:
     """Separation index and center SI of every layer, in order, on each split; a table and an optional plot."""
     from nnlab.compression.profile_run import SiProfileRequest, run_si_profile
@@ -100,7 +76,6 @@ def si_profile(
         splits=split_list(splits),
         layers=split_list(layers),
         orders=split_list(orders),
-        data=data_selection(),
     )
     with progress(quiet) as bar:
         task = bar.add_task("si-profile", total=None)

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from nnlab.cli.common import QuietOpt, cli_provenance, command, print_whole
+from nnlab.cli.common import cli_provenance, command, print_whole
+from nnlab.cli.options import QuietOpt
 
 EXAMPLES = """
 Examples:

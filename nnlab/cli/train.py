@@ -7,40 +7,37 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnlab.cli.choices import Augment, Balance, Loss, Normalize, Optimizer, RoiMode, Schedule
-from nnlab.cli.common import (
+from nnlab.cli.choices import Augment, Balance, Loss, Normalize, RoiMode
+from nnlab.cli.common import cli_provenance, command, console, err_console, from_options, parse_key_values, progress
+from nnlab.cli.options import (
     DATA_PANEL,
     DETECTION_PANEL,
     MODEL_PANEL,
     OPTIM_PANEL,
     OUTPUT_PANEL,
-    REGULARISATION_PANEL,
     ROBUSTNESS_PANEL,
-    SCHEDULE_PANEL,
-    BatchSizeOpt,
-    DataRootOpt,
+    CurvesPlotOpt,
     DatasetOpt,
-    DeviceOpt,
-    DownloadOpt,
+    EpochsOpt,
     FractionOpt,
+    GammaOpt,
     GradAccumOpt,
     GradClipOpt,
+    HistoryOpt,
+    LabelSmoothingOpt,
     LimitOpt,
-    NumWorkersOpt,
+    LrOpt,
+    MomentumOpt,
+    OptimizerOpt,
     OutputOpt,
+    PatienceOpt,
     PrecisionOpt,
-    QuietOpt,
-    SeedOpt,
+    ScheduleOpt,
+    StepSizeOpt,
     SyncBnOpt,
     ValFractionOpt,
-    cli_provenance,
-    command,
-    console,
-    data_selection,
-    err_console,
-    from_options,
-    parse_key_values,
-    progress,
+    WeightDecayOpt,
+    data_options,
 )
 
 EXAMPLES = """
@@ -64,6 +61,7 @@ FINETUNE_PANEL = "Fine-tuning"
 
 
 @command
+@data_options(batch_size=128)
 def train(
     output: OutputOpt,
     model: Annotated[
@@ -171,41 +169,20 @@ def train(
             rich_help_panel=FINETUNE_PANEL,
         ),
     ] = None,
-    epochs: Annotated[
-        int, typer.Option("--epochs", help="Maximum number of epochs.", rich_help_panel=OPTIM_PANEL)
-    ] = 10,
-    optimizer: Annotated[
-        Optimizer, typer.Option("--optimizer", help="Optimizer.", rich_help_panel=OPTIM_PANEL)
-    ] = "sgd",
-    lr: Annotated[float, typer.Option("--lr", help="Learning rate.", rich_help_panel=OPTIM_PANEL)] = 0.01,
+    epochs: EpochsOpt = 10,
+    optimizer: OptimizerOpt = "sgd",
+    lr: LrOpt = 0.01,
     lr_head: Annotated[
         Optional[float],
         typer.Option("--lr-head", help="Separate learning rate for the head.", rich_help_panel=OPTIM_PANEL),
     ] = None,
-    momentum: Annotated[float, typer.Option("--momentum", help="SGD momentum.", rich_help_panel=OPTIM_PANEL)] = 0.9,
-    patience: Annotated[
-        Optional[int],
-        typer.Option(
-            "--patience", help="Stop after N epochs without a better val accuracy.", rich_help_panel=OPTIM_PANEL
-        ),
-    ] = None,
-    schedule: Annotated[
-        Schedule, typer.Option("--schedule", help="Learning-rate schedule.", rich_help_panel=SCHEDULE_PANEL)
-    ] = "none",
-    step_size: Annotated[
-        int, typer.Option("--step-size", help="Epochs per step of the step schedule.", rich_help_panel=SCHEDULE_PANEL)
-    ] = 30,
-    gamma: Annotated[
-        float,
-        typer.Option("--gamma", help="Decay factor of the step/exponential schedules.", rich_help_panel=SCHEDULE_PANEL),
-    ] = 0.1,
-    weight_decay: Annotated[
-        float, typer.Option("--weight-decay", help="Weight decay.", rich_help_panel=REGULARISATION_PANEL)
-    ] = 5e-4,
-    label_smoothing: Annotated[
-        float,
-        typer.Option("--label-smoothing", help="Label smoothing in [0, 1).", rich_help_panel=REGULARISATION_PANEL),
-    ] = 0.0,
+    momentum: MomentumOpt = 0.9,
+    patience: PatienceOpt = None,
+    schedule: ScheduleOpt = "none",
+    step_size: StepSizeOpt = 30,
+    gamma: GammaOpt = 0.1,
+    weight_decay: WeightDecayOpt = 5e-4,
+    label_smoothing: LabelSmoothingOpt = 0.0,
     adv: Annotated[
         Optional[str],
         typer.Option(
@@ -278,17 +255,8 @@ def train(
             rich_help_panel=DETECTION_PANEL,
         ),
     ] = "crop",
-    plot: Annotated[
-        Optional[Path], typer.Option("--plot", help="Write loss/accuracy curves as PNG.", rich_help_panel=OUTPUT_PANEL)
-    ] = None,
-    history_path: Annotated[
-        Optional[Path],
-        typer.Option(
-            "--history",
-            help="History table (default: beside the output, .history.parquet).",
-            rich_help_panel=OUTPUT_PANEL,
-        ),
-    ] = None,
+    plot: CurvesPlotOpt = None,
+    history_path: HistoryOpt = None,
     resume: Annotated[
         bool,
         typer.Option("--resume", help="Continue from the checkpoint beside the output.", rich_help_panel=OUTPUT_PANEL),
@@ -297,25 +265,16 @@ def train(
     grad_clip: GradClipOpt = None,
     grad_accum: GradAccumOpt = 1,
     sync_bn: SyncBnOpt = False,
-    batch_size: BatchSizeOpt = 128,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = "auto",
-    num_workers: NumWorkersOpt = None,
-    data_root: DataRootOpt = None,
-    download: DownloadOpt = False,
-    quiet: QuietOpt = False,
+    quiet: bool = False,
 ) -> None:
     """Train a model and keep its best-validation weights (and a history table beside it)."""
     from nnlab.report import frame_table, key_values
     from nnlab.robustness.training import RobustnessSettings
-    from nnlab.training.config import TrainConfig
     from nnlab.training.train_run import TrainRequest, run_train
 
     hooks = from_options(RobustnessSettings)
     request = from_options(
         TrainRequest,
-        config=from_options(TrainConfig),
-        data=data_selection(),
         init_skip=init_skip or [],
         model_args=parse_key_values(model_arg),
         freeze=freeze or [],

@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnlab.cli.common import OutputOpt, QuietOpt, cli_provenance, command, console, from_options
+from nnlab.cli.common import cli_provenance, command, console, from_options
+from nnlab.cli.options import OutputOpt, QuietOpt
 
 EXAMPLES = """
 Examples:

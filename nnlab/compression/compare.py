@@ -8,7 +8,7 @@ stratified fraction of the train split and on the test split.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -17,7 +17,7 @@ import pandas as pd
 from nnlab import artifacts
 from nnlab.analysis.hooks import extract_activations
 from nnlab.analysis.separation import separation_indices
-from nnlab.data.selection import DataSelection
+from nnlab.data.selection import DataStageRequest
 from nnlab.device import resolve_device
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import count_parameters, feature_layer, load_model
@@ -138,7 +138,7 @@ def comparison_frame(comp: Comparison) -> pd.DataFrame:
 
 
 @dataclass
-class CompareRequest:
+class CompareRequest(DataStageRequest):
     """Every input of `nnlab compare`: the models, the table to write, the SI subsets (``si_fraction`` of train,
     ``si_test_fraction`` of test), z-scoring and the data (``data.limit`` caps each split used for accuracy;
     ``data.dataset`` default: the first model's)."""
@@ -148,7 +148,6 @@ class CompareRequest:
     si_fraction: float | None = 0.1
     si_test_fraction: float | None = None
     normalize: bool = True
-    data: DataSelection = field(default_factory=DataSelection)
 
 
 @dataclass
@@ -168,7 +167,7 @@ def run_compare(
 ) -> CompareOutcome:
     """The compare stage: :func:`compare_models` on the request's dataset, written to ``request.output`` (when given)
     as both tables side by side (:func:`comparison_frame`) with ``provenance`` in its metadata."""
-    paths, output, sel = list(request.models), request.output, request.data
+    paths, output, sel, runtime = list(request.models), request.output, request.data, request.runtime
     if output is not None and Path(output).suffix != ".parquet":
         raise NnlabError(f"the comparison table must be a .parquet file, got {output}")
     if not paths:
@@ -183,10 +182,10 @@ def run_compare(
         si_test_fraction=request.si_test_fraction,
         limit=sel.limit,
         val_fraction=sel.val_fraction,
-        seed=sel.seed,
-        device=resolve_device(sel.device),
+        seed=runtime.seed,
+        device=resolve_device(runtime.device),
         batch_size=sel.batch_size,
-        num_workers=sel.num_workers,
+        num_workers=runtime.num_workers,
         root=sel.data_root,
         download=sel.download,
         normalize=request.normalize,
@@ -201,7 +200,7 @@ def run_compare(
                 "dataset": name,
                 "si_fraction": request.si_fraction,
                 "si_test_fraction": request.si_test_fraction,
-                "provenance": artifacts.provenance(base=provenance, dataset=name, seed=sel.seed),
+                "provenance": artifacts.provenance(base=provenance, dataset=name, seed=runtime.seed),
             },
         )
     return CompareOutcome(comparison=comp, dataset=name, output=None if output is None else Path(output))

@@ -11,7 +11,7 @@ import torch
 
 from nnlab import artifacts, distributed
 from nnlab.analysis.hooks import canonical_layer, extract_activations
-from nnlab.data.selection import DataSelection
+from nnlab.data.selection import DataStageRequest
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import feature_layer, load_model, profile_layers, resolve_layer
 from nnlab.training.recipe import DataOptions, dataset_for_model
@@ -31,7 +31,7 @@ def resolve_layer_list(model: Any, layers: Sequence[str]) -> list[str]:
 
 
 @dataclass
-class ExtractRequest:
+class ExtractRequest(DataStageRequest):
     """Every input of `nnlab extract-features`: the model, the layers (default: the layer feeding the classifier;
     ``all`` for every profiled layer), float16 storage and the data (``data.split`` default: train)."""
 
@@ -39,7 +39,6 @@ class ExtractRequest:
     output: Path
     layers: list[str] = field(default_factory=list)
     float16: bool = False
-    data: DataSelection = field(default_factory=DataSelection)
 
 
 @dataclass
@@ -59,25 +58,25 @@ def run_extract_features(
 ) -> ExtractOutcome:
     """Write a features artifact for the layers of the model on a (stratified subset of a) split."""
 
-    model_path, output, sel = request.model, Path(request.output), request.data
-    split, fraction, limit, seed = sel.split or "train", sel.fraction, sel.limit, sel.seed
+    model_path, output, sel, runtime = request.model, Path(request.output), request.data, request.runtime
+    split, fraction, limit, seed = sel.split or "train", sel.fraction, sel.limit, runtime.seed
     if output.suffix != ".safetensors":
         raise NnlabError(f"the features artifact must be a .safetensors file, got {output}")
     if fraction is not None and limit is not None:
         raise ParameterError(("fraction", "limit"), "give either fraction or limit, not both")
-    device = distributed.setup_device(sel.device)
+    device = distributed.setup_device(runtime.device)
     model = load_model(model_path, device=device)
     name = sel.named(model.provenance.get("dataset"))
     names = resolve_layer_list(model, list(request.layers))
     with distributed.main_first():  # under torchrun a download happens once
-        ds = dataset_for_model(model, DataOptions.of(sel, name), split)
+        ds = dataset_for_model(model, DataOptions.of(sel, seed, name), split)
     acts, labels = extract_activations(
         model,
         ds,
         names,
         device=device,
         batch_size=sel.batch_size,
-        num_workers=sel.num_workers,
+        num_workers=runtime.num_workers,
         dtype=torch.float16 if request.float16 else torch.float32,
         progress=progress,
     )

@@ -18,7 +18,7 @@ from torch.utils.data import TensorDataset
 
 from nnlab import distributed
 from nnlab.compression.ranking_table import load_ranking, select_from_ranking
-from nnlab.data.selection import DataSelection
+from nnlab.data.selection import DataStageRequest
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import attach_head, count_parameters, feature_dim, load_model
 from nnlab.training.config import TrainConfig
@@ -160,9 +160,9 @@ def train_head(
 
 
 @dataclass
-class HeadRequest:
+class HeadRequest(DataStageRequest):
     """Every option of `nnlab fit-head`: the truncated model, the head, its training (``config``) and the data
-    (``data``; its batch size, seed and workers are the run's, see :meth:`TrainConfig.with_data`)."""
+    (``data``; its batch size, seed and workers are the run's, see :meth:`TrainConfig.for_run`)."""
 
     model: Path
     ranking: Path | None
@@ -174,12 +174,11 @@ class HeadRequest:
     augment: str = "none"
     cache: bool = True
     config: TrainConfig = field(default_factory=TrainConfig)
-    data: DataSelection = field(default_factory=DataSelection)
     history: Path | None = None
     plot: Path | None = None
 
     def __post_init__(self) -> None:
-        self.config = self.config.with_data(self.data)
+        self.config = self.config.for_run(self.data, self.runtime)
 
 
 def parse_hidden(text: str | None, width: float = 1.0) -> list[int]:
@@ -231,15 +230,17 @@ def run_fit_head(
         )
     elif req.top is not None or req.best:
         raise ParameterError(("top", "best"), "top and best select ranked features; give the ranking table too")
-    sel = req.data
+    sel, runtime = req.data, req.runtime
     dataset = sel.named(trunc.provenance.get("dataset"), "train the head on")
     config = replace(req.config, extra=dict(req.config.extra))
-    device = distributed.setup_device(sel.device)
+    device = distributed.setup_device(runtime.device)
     config.precision = resolve_precision(config.precision, device)  # the artifact records what ran
-    model = build_headed(trunc, indices, req.hidden, req.dropout, sel.seed)
+    model = build_headed(trunc, indices, req.hidden, req.dropout, runtime.seed)
     with distributed.main_first():  # under torchrun a download happens once
-        train_ds = _train_split(model, DataOptions.of(sel, dataset), req.augment)
-    val_ds = dataset_for_model(model, DataOptions.of(replace(sel, fraction=None, limit=None), dataset), "val")
+        train_ds = _train_split(model, DataOptions.of(sel, runtime.seed, dataset), req.augment)
+    val_ds = dataset_for_model(
+        model, DataOptions.of(replace(sel, fraction=None, limit=None), runtime.seed, dataset), "val"
+    )
     cache = req.cache and req.augment == "none"
     saved = train_and_save(
         model,
@@ -260,7 +261,7 @@ def run_fit_head(
         provenance=dict(
             base=provenance,
             dataset=dataset,
-            seed=sel.seed,
+            seed=runtime.seed,
             train_config=config.to_dict(),
             augment=req.augment,
             backbone=str(req.model),

@@ -13,7 +13,7 @@ import pandas as pd
 from nnlab import artifacts, distributed
 from nnlab.analysis.hooks import si_profile, si_profile_features
 from nnlab.compression.plots import plot_si_profile
-from nnlab.data.selection import DataSelection
+from nnlab.data.selection import DataStageRequest
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import load_model, profile_layers, resolve_layer
 from nnlab.training.recipe import DataOptions, dataset_for_model
@@ -78,7 +78,7 @@ class SiProfileOutcome:
 
 
 @dataclass
-class SiProfileRequest:
+class SiProfileRequest(DataStageRequest):
     """Every input of `nnlab si-profile`: a model (profiled on ``splits`` of ``data``) or a features artifact (its
     layers), the layers, the high orders, z-scoring, the activation budget and the plot."""
 
@@ -90,7 +90,6 @@ class SiProfileRequest:
     normalize: bool = True
     memory: Any = None
     plot: Path | None = None
-    data: DataSelection = field(default_factory=DataSelection)
 
 
 def run_si_profile(
@@ -106,16 +105,16 @@ def run_si_profile(
     profiled in consecutive groups that fit, one forward pass per group, with the same table as one pass.
     """
 
-    source, output, sel = Path(request.source), Path(request.output), request.data
+    source, output, sel, runtime = Path(request.source), Path(request.output), request.data, request.runtime
     layers, splits, normalize, plot = request.layers, request.splits, request.normalize, request.plot
-    fraction, limit, seed = sel.fraction, sel.limit, sel.seed
+    fraction, limit, seed = sel.fraction, sel.limit, runtime.seed
     if output.suffix != ".parquet":
         raise NnlabError(f"the profile table must be a .parquet file, got {output}")
     if fraction is not None and limit is not None:
         raise ParameterError(("fraction", "limit"), "give either fraction or limit, not both")
     ks = _orders(request.orders)
     budget = default_memory() if request.memory is None else parse_memory(request.memory)
-    device = distributed.setup_device(sel.device)
+    device = distributed.setup_device(runtime.device)
     kind = artifacts.artifact_kind(source)
     meta: dict[str, Any] = {"table": "si_profile", "source": str(source), "normalize": normalize, "orders": ks}
     if kind == "features":
@@ -150,7 +149,7 @@ def run_si_profile(
             chosen_layers = list(enumerate(all_layers))
         datasets = {}
         for split in splits:
-            data = DataOptions.of(sel, name)
+            data = DataOptions.of(sel, seed, name)
             with distributed.main_first():  # under torchrun a download happens once
                 datasets[split] = dataset_for_model(model, data, split)
         df = si_profile(
@@ -161,7 +160,7 @@ def run_si_profile(
             normalize=normalize,
             device=device,
             batch_size=sel.batch_size,
-            num_workers=sel.num_workers,
+            num_workers=runtime.num_workers,
             memory_mb=budget / 2**20,
             progress=progress,
         )

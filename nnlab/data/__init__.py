@@ -60,7 +60,7 @@ _EXPORTS = {
     "dataset": ["ImageDataset"],
     "info": ["IMAGENET_MEAN", "IMAGENET_STD", "DatasetInfo"],
     "loader": ["make_loader"],
-    "selection": ["DataSelection"],
+    "selection": ["DataSelection", "DataStageRequest"],
 }
 __all__ = sorted(name for names in _EXPORTS.values() for name in names)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,12 +1,14 @@
-"""Which data a stage reads and how it batches it: one type for every stage's data-selection options."""
+"""Which data a stage reads and how it batches it: one type for every stage's data-selection options
+(where and how the stage runs is :class:`nnlab.runtime.Runtime`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from nnlab.errors import NnlabError
+from nnlab.runtime import Runtime
 
 
 @dataclass
@@ -16,11 +18,10 @@ class DataSelection:
     ``dataset`` None: the one the model (or the adversarial set) was made from. ``split``: train, val or test; None:
     the stage's own (the adversarial set's, else test; extract-features: train).
     ``val_fraction``: the stratified share of the train pool held out as val (as in training, to rebuild the same
-    val split). ``fraction`` / ``limit``: a stratified, seeded subset of the split (one of them). ``batch_size`` is
-    per process under torchrun. ``seed`` seeds the val carve and subsets (and the stage's own randomness).
-    ``device``: auto, cpu, cuda, cuda:N or mps. ``num_workers`` None: the machine's default
-    (:func:`nnlab.data.loader.default_num_workers`). ``data_root`` None: ``$NNLAB_DATA`` or ``./data``;
-    ``download`` fetches a missing torchvision dataset.
+    val split). ``fraction`` / ``limit``: a stratified subset of the split (one of them), drawn with the run's seed.
+    ``batch_size`` is per process under torchrun. ``data_root`` None: ``$NNLAB_DATA`` or ``./data``; ``download``
+    fetches a missing torchvision dataset. How the stage runs (device, precision, loader workers, seed) is the
+    request's :class:`nnlab.runtime.Runtime`.
     """
 
     dataset: str | None = None
@@ -29,9 +30,6 @@ class DataSelection:
     fraction: float | None = None
     limit: int | None = None
     batch_size: int = 256
-    seed: int = 0
-    device: str = "auto"
-    num_workers: int | None = None
     data_root: Path | None = None
     download: bool = False
 
@@ -50,3 +48,12 @@ class DataSelection:
     def with_dataset(self, name: str | None) -> "DataSelection":
         """A copy naming ``name`` as the dataset."""
         return replace(self, dataset=name)
+
+
+@dataclass(kw_only=True)
+class DataStageRequest:
+    """What the request of every stage that reads a dataset holds besides its own fields: which data (``data``)
+    and how the stage runs (``runtime``). Keyword-only, so a request's own fields keep their places."""
+
+    data: DataSelection = field(default_factory=DataSelection)
+    runtime: Runtime = field(default_factory=Runtime)

@@ -230,12 +230,12 @@ def train_align_head(
         raise NnlabError(f"the model artifact must be a .safetensors file, got {req.output}")
     if req.model is not None and not str(req.model).startswith("roi:"):
         raise ParameterError("init", "align mode builds a roi_align model from the init model; do not name a model too")
-    sel = req.data
+    sel, runtime = req.data, req.runtime
     # the head trains on in-memory roi features: no loader workers, no channels-last, one learning rate
     config = replace(req.config, lr_head=None, sync_bn=False, num_workers=0, channels_last=False)
-    device = resolve_device(sel.device)
-    seed_everything(sel.seed)
-    options = dict(val_fraction=sel.val_fraction, seed=sel.seed, root=sel.data_root)
+    device = resolve_device(runtime.device)
+    seed_everything(runtime.seed)
+    options = dict(val_fraction=sel.val_fraction, seed=runtime.seed, root=sel.data_root)
     train_ds = load_dataset(
         sel.dataset, "train", fraction=sel.fraction, limit=sel.limit, balance=req.balance, **options
     )
@@ -287,7 +287,7 @@ def train_align_head(
         provenance=dict(
             base=provenance,
             dataset=req.data.dataset,
-            seed=sel.seed,
+            seed=runtime.seed,
             train_config=config.to_dict(),
             roi_mode="align",
             balance=req.balance,

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from nnlab import artifacts, distributed
 from nnlab.artifacts import save_figure, sibling
-from nnlab.data.selection import DataSelection
+from nnlab.data.selection import DataStageRequest
 from nnlab.errors import NnlabError
 from nnlab.models import load_model
 from nnlab.report import subplots
@@ -257,7 +257,7 @@ def adversarial_meta(
 
 
 @dataclass
-class AttackRequest:
+class AttackRequest(DataStageRequest):
     """Every input of the attack stage as plain values (what `nnlab attack` is given).
 
     ``params`` are the attack's parameters (``eps``, ``alpha``, ``steps``, ``random_start``, ``n``,
@@ -272,7 +272,6 @@ class AttackRequest:
     params: dict[str, Any] = field(default_factory=dict)
     metrics: Path | None = None
     plot: Path | None = None
-    data: DataSelection = field(default_factory=DataSelection)
 
     def paths(self) -> tuple[Path, Path, Path]:
         """``(adversarial artifact, metrics table, figure)``, checked for their file types."""
@@ -317,23 +316,29 @@ def run_attack(
     ``progress(done, total)`` reports samples attacked.
     """
     output, metrics_path, plot_path = request.paths()
-    sel = request.data
+    sel, runtime = request.data, request.runtime
     split = sel.split or "test"
-    device = distributed.setup_device(sel.device)
+    device = distributed.setup_device(runtime.device)
     model = load_model(request.model, device=device)
     params = {k: v for k, v in request.params.items() if v is not None}
-    adversary = create_attack(request.attack, model, seed=sel.seed, **params)
+    adversary = create_attack(request.attack, model, seed=runtime.seed, **params)
     check_attackable(model, adversary, str(request.model))
     name = sel.dataset or model.provenance.get("dataset")
     if not name:
         raise NnlabError(f"{request.model} records no training dataset; name the dataset to attack")
     with distributed.main_first():  # under torchrun a download happens once
-        ds = dataset_for_model(model, DataOptions.of(sel, name), split)
+        ds = dataset_for_model(model, DataOptions.of(sel, runtime.seed, name), split)
     run = attack_dataset(
-        model, ds, adversary, device=device, batch_size=sel.batch_size, num_workers=sel.num_workers, progress=progress
+        model,
+        ds,
+        adversary,
+        device=device,
+        batch_size=sel.batch_size,
+        num_workers=runtime.num_workers,
+        progress=progress,
     )
     classes = list(model.spec.classes)
-    prov = artifacts.provenance(base=provenance, dataset=name, seed=sel.seed)
+    prov = artifacts.provenance(base=provenance, dataset=name, seed=runtime.seed)
     if distributed.is_main():  # under torchrun rank 0 holds the whole run and alone writes
         meta = adversarial_meta(
             run,
@@ -341,7 +346,7 @@ def run_attack(
             model=str(request.model),
             dataset=name,
             split=split,
-            extra={"fraction": sel.fraction, "limit": sel.limit, "seed": sel.seed, "provenance": prov},
+            extra={"fraction": sel.fraction, "limit": sel.limit, "seed": runtime.seed, "provenance": prov},
         )
         plot_attack_grid(
             run,

@@ -271,7 +271,7 @@ def _unaugmented_splits(model: Any, request: Any) -> tuple[Any, Any]:
     """The run's train split without augmentation (for the bank) and its val split, shaped for ``model``."""
 
     balance = getattr(request, "balance", "none")
-    data = DataOptions.of(request.data, extra={"balance": balance} if balance != "none" else {})
+    data = DataOptions.of(request.data, request.runtime.seed, extra={"balance": balance} if balance != "none" else {})
     bank_ds = dataset_for_model(model, data, "train")
     val_ds = data.load("val", subset=False)
     return bank_ds, val_ds

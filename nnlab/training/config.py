@@ -7,11 +7,13 @@ from typing import Any
 
 from nnlab.data.selection import DataSelection
 from nnlab.errors import NnlabError, ParameterError
-from nnlab.training.precision import PRECISIONS
+from nnlab.runtime import PRECISIONS, Runtime
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-SHARED_WITH_DATA = ("batch_size", "seed", "num_workers")
-"""The options a training run shares with every data-reading stage (said in the data selection)."""
+FROM_DATA = ("batch_size",)
+FROM_RUNTIME = ("seed", "num_workers", "precision")
+"""The options a training request says once, in its data selection and its runtime, and :meth:`TrainConfig.for_run`
+copies into the config that `fit` reads."""
 SCHEDULES = ("none", "step", "exponential", "cosine", "onecycle")
 
 
@@ -78,20 +80,22 @@ class TrainConfig:
                 "grad_accum", f"grad_accum must be a whole number of at least 1, got {self.grad_accum}"
             )
 
-    def with_data(self, data: DataSelection) -> "TrainConfig":
-        """This config with the options it shares with a data selection (:data:`SHARED_WITH_DATA`) taken from it.
+    def for_run(self, data: DataSelection, runtime: Runtime) -> "TrainConfig":
+        """This config with the batch size of ``data`` and the seed, workers and precision of ``runtime``.
 
-        A request says those once, in its data selection; a config that sets one of them to anything but the
-        default and the selection's value is an error rather than silently overruled.
+        A request says those once, in its data selection and runtime; a config that sets one of them to anything
+        but the default and the request's value is an error rather than silently overruled.
         """
         default = TrainConfig()
-        for name in SHARED_WITH_DATA:
-            said, given = getattr(self, name), getattr(data, name)
-            if said != getattr(default, name) and said != given:
+        given = {name: (getattr(data, name), "data") for name in FROM_DATA}
+        given.update({name: (getattr(runtime, name), "runtime") for name in FROM_RUNTIME})
+        for name, (value, where) in given.items():
+            said = getattr(self, name)
+            if said != getattr(default, name) and said != value:
                 raise ParameterError(
-                    name, f"{name} is said in the request's data selection (data.{name}), not in its training config"
+                    name, f"{name} is said in the request's {where} ({where}.{name}), not in its training config"
                 )
-        return replace(self, **{name: getattr(data, name) for name in SHARED_WITH_DATA})
+        return replace(self, **{name: value for name, (value, _) in given.items()})
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able copy, for provenance and checkpoints."""

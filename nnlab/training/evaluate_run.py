@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from torch.utils.data import Subset
 
 from nnlab import artifacts, distributed
 from nnlab.artifacts import load_adversarial
-from nnlab.data.selection import DataSelection
+from nnlab.data.selection import DataStageRequest
 from nnlab.errors import NnlabError
 from nnlab.models import load_model
 from nnlab.report import plot_confusion
@@ -118,7 +118,7 @@ def confusion(ev: Evaluation) -> np.ndarray:
 
 
 @dataclass
-class EvaluateRequest:
+class EvaluateRequest(DataStageRequest):
     """Every input of the evaluate stage as plain values (what `nnlab evaluate` is given).
 
     With ``adversarial`` the model is evaluated on that stored set; otherwise on ``data.split`` of
@@ -130,7 +130,6 @@ class EvaluateRequest:
     output: Path | None = None
     adversarial: Path | None = None
     plot: Path | None = None
-    data: DataSelection = field(default_factory=DataSelection)
 
 
 @dataclass
@@ -153,8 +152,8 @@ def run_evaluate(request: EvaluateRequest, *, provenance: dict[str, Any] | None 
     )
     if output.suffix != ".parquet":
         raise NnlabError(f"the metrics table must be a .parquet file, got {output}")
-    sel = request.data
-    device = distributed.setup_device(sel.device)
+    sel, runtime = request.data, request.runtime
+    device = distributed.setup_device(runtime.device)
     model = load_model(request.model, device=device)
     if request.adversarial is not None:
         made_on = load_adversarial(request.adversarial).meta.get("dataset")
@@ -171,11 +170,11 @@ def run_evaluate(request: EvaluateRequest, *, provenance: dict[str, Any] | None 
             raise NnlabError(f"{request.model} records no training dataset; name the dataset to evaluate on")
         ev = evaluate_on_dataset(
             model,
-            DataOptions.of(sel, name),
+            DataOptions.of(sel, runtime.seed, name),
             sel.split or "test",
             device,
             batch_size=sel.batch_size,
-            num_workers=sel.num_workers,
+            num_workers=runtime.num_workers,
         )
     if distributed.is_main():  # under torchrun every rank evaluated a share; rank 0 alone writes
         artifacts.save_table(
@@ -185,7 +184,7 @@ def run_evaluate(request: EvaluateRequest, *, provenance: dict[str, Any] | None 
                 "table": "metrics",
                 "model": str(request.model),
                 "source": ev.source,
-                "provenance": artifacts.provenance(base=provenance, seed=sel.seed),
+                "provenance": artifacts.provenance(base=provenance, seed=runtime.seed),
             },
         )
         if request.plot is not None:

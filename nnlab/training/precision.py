@@ -16,8 +16,7 @@ from contextlib import nullcontext
 import torch
 
 from nnlab.errors import NnlabError, ParameterError
-
-PRECISIONS = ("32", "bf16", "16", "auto")
+from nnlab.runtime import PRECISIONS
 
 
 def native_bf16(device: torch.device) -> bool:

@@ -39,8 +39,9 @@ class DataOptions:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, selection: DataSelection, dataset: str | None = None, **options: Any) -> "DataOptions":
-        """The load options of a data selection; ``dataset`` overrides its dataset, ``options`` set the others."""
+    def of(cls, selection: DataSelection, seed: int, dataset: str | None = None, **options: Any) -> "DataOptions":
+        """The load options of a data selection under the run's ``seed``; ``dataset`` overrides its dataset,
+        ``options`` set the others."""
         return cls(
             dataset=dataset or selection.dataset,
             root=selection.data_root,
@@ -48,7 +49,7 @@ class DataOptions:
             val_fraction=selection.val_fraction,
             fraction=selection.fraction,
             limit=selection.limit,
-            seed=selection.seed,
+            seed=seed,
             **options,
         )
 

@@ -18,7 +18,7 @@ from typing import Any, Callable, Protocol
 import pandas as pd
 
 from nnlab import artifacts, distributed
-from nnlab.data.selection import DataSelection
+from nnlab.data.selection import DataStageRequest
 from nnlab.errors import NnlabError, ParameterError
 from nnlab.models import count_parameters, load_model, save_model, set_trainable
 from nnlab.models import freeze as freeze_params
@@ -48,7 +48,7 @@ class TrainingHooks(Protocol):
 
 
 @dataclass
-class TrainRequest:
+class TrainRequest(DataStageRequest):
     """Every option of `nnlab train`: the model, the training settings (``config``) and the data (``data``).
 
     ``data.dataset`` names the dataset to train on; its ``split`` is not read (a run uses train and val).
@@ -59,7 +59,6 @@ class TrainRequest:
     output: Path
     model: str | None = None
     config: TrainConfig = field(default_factory=TrainConfig)
-    data: DataSelection = field(default_factory=DataSelection)
     init: Path | None = None
     init_skip: list[str] = field(default_factory=list)
     pretrained: bool = False
@@ -80,7 +79,7 @@ class TrainRequest:
     hooks: TrainingHooks | None = None
 
     def __post_init__(self) -> None:
-        self.config = self.config.with_data(self.data)
+        self.config = self.config.for_run(self.data, self.runtime)
 
 
 @dataclass
@@ -199,7 +198,7 @@ def train_classifier(
 
     if req.output.suffix != ".safetensors":
         raise NnlabError(f"the model artifact must be a .safetensors file, got {req.output}")
-    sel = req.data
+    sel, runtime = req.data, req.runtime
     if not 0 < sel.val_fraction < 1:
         raise ParameterError("val_fraction", f"val_fraction must be in (0, 1), got {sel.val_fraction}")
     if not sel.dataset:
@@ -217,16 +216,17 @@ def train_classifier(
     config = replace(
         req.config, extra=dict(req.config.extra)
     )  # the run completes it (precision resolved, class weights) without touching req
-    device = distributed.setup_device(sel.device)
+    device = distributed.setup_device(runtime.device)
     config.precision = resolve_precision(config.precision, device)  # the artifact records what ran
     data = DataOptions.of(
         sel,
+        runtime.seed,
         image_size=req.image_size,
         augment=req.augment,
         extra={"balance": req.balance} if req.balance != "none" else {},
     )
 
-    seed_everything(sel.seed)
+    seed_everything(runtime.seed)
     model = build_new_model(
         model_name,
         data,
@@ -297,7 +297,7 @@ def train_classifier(
         provenance=dict(
             base=provenance,
             dataset=sel.dataset,
-            seed=sel.seed,
+            seed=runtime.seed,
             train_config=config.to_dict(),
             augment=req.augment,
             init=str(req.init) if req.init else None,

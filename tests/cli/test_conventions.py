@@ -6,7 +6,7 @@ import pytest
 import typer
 
 from nnlab import __version__
-from nnlab.cli.common import check_device
+from nnlab.cli.options import check_device
 from tests.cli.helpers import error_text, invoke
 
 

@@ -12,6 +12,7 @@ from nnlab.detection.align import build_align_model, region_features, roi_head, 
 from nnlab.detection.roi import extract_roi_features
 from nnlab.errors import NnlabError
 from nnlab.models import create_classifier, load_model, save_model
+from nnlab.runtime import Runtime
 from nnlab.training.config import TrainConfig
 
 
@@ -137,7 +138,8 @@ def test_run_train_in_align_mode_writes_a_self_contained_detector(source, propos
         output=out,
         init=init,
         config=TrainConfig(epochs=2, optimizer="adam", lr=0.01),
-        data=DataSelection(dataset=f"proposals:{proposals_path}", val_fraction=0.25, device="cpu"),
+        data=DataSelection(dataset=f"proposals:{proposals_path}", val_fraction=0.25),
+        runtime=Runtime(device="cpu"),
         balance="undersample",
         model_args={"output_size": 1},
         roi_mode="align",

@@ -11,6 +11,7 @@ from nnlab.embedding import EmbedRequest, run_embed
 from nnlab.errors import NnlabError
 from nnlab.models import create_classifier, save_model
 from nnlab.robustness.stage import AttackRequest, run_attack
+from nnlab.runtime import Runtime
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,8 @@ def test_run_attack_writes_artifact_metrics_and_figure(digits_model, tmp_path):
             output=out,
             attack="fgsm",
             params={"eps": "8/255"},
-            data=DataSelection(limit=30, batch_size=16, device="cpu"),
+            data=DataSelection(limit=30, batch_size=16),
+            runtime=Runtime(device="cpu"),
         ),
         provenance={"command": "pytest"},
     )
@@ -50,14 +52,19 @@ def test_run_attack_writes_artifact_metrics_and_figure(digits_model, tmp_path):
 
 def test_run_attack_checks_paths_before_any_work(digits_model, tmp_path):
     with pytest.raises(NnlabError, match=r"\.safetensors"):
-        run_attack(AttackRequest(model=digits_model, output=tmp_path / "adv.pt", data=DataSelection(device="cpu")))
+        run_attack(
+            AttackRequest(
+                model=digits_model, output=tmp_path / "adv.pt", data=DataSelection(), runtime=Runtime(device="cpu")
+            )
+        )
     with pytest.raises(NnlabError, match=r"\.png"):
         run_attack(
             AttackRequest(
                 model=digits_model,
                 output=tmp_path / "adv.safetensors",
                 plot=tmp_path / "x.jpg",
-                data=DataSelection(device="cpu"),
+                data=DataSelection(),
+                runtime=Runtime(device="cpu"),
             )
         )
     assert list(tmp_path.iterdir()) == []
@@ -71,13 +78,19 @@ def test_run_embed_writes_table_and_plot_for_clean_and_adversarial(digits_model,
             output=adv_path,
             attack="pixels",
             params={"n": 3},
-            data=DataSelection(limit=24, device="cpu"),
+            data=DataSelection(limit=24),
+            runtime=Runtime(device="cpu"),
         )
     )
     out = tmp_path / "emb.parquet"
     outcome = run_embed(
         EmbedRequest(
-            input=digits_model, output=out, adversarial=adv_path, method="pca", data=DataSelection(device="cpu")
+            input=digits_model,
+            output=out,
+            adversarial=adv_path,
+            method="pca",
+            data=DataSelection(),
+            runtime=Runtime(device="cpu"),
         ),
         provenance={"command": "pytest"},
     )

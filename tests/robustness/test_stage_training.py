@@ -59,6 +59,7 @@ def test_settings_validate_before_training():
 def test_settings_are_the_training_hooks_of_run_train(tmp_path):
     """A TrainRequest with robustness settings as hooks trains a k-NN model and records the settings."""
     from nnlab.data import DataSelection
+    from nnlab.runtime import Runtime
     from nnlab.training.config import TrainConfig
     from nnlab.training.train_run import TrainRequest, run_train
 
@@ -70,7 +71,8 @@ def test_settings_are_the_training_hooks_of_run_train(tmp_path):
             model="cnn",
             width=0.25,
             config=TrainConfig(epochs=1),
-            data=DataSelection(dataset="digits", limit=80, device="cpu"),
+            data=DataSelection(dataset="digits", limit=80),
+            runtime=Runtime(device="cpu"),
             hooks=hooks,
         )
     )

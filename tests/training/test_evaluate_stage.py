@@ -9,6 +9,7 @@ from nnlab import artifacts
 from nnlab.data import DataSelection, load_dataset
 from nnlab.errors import NnlabError
 from nnlab.models import create_classifier, save_model
+from nnlab.runtime import Runtime
 from nnlab.training.evaluate_run import EvaluateRequest, run_evaluate
 
 
@@ -18,7 +19,9 @@ def test_run_evaluate_writes_table_and_plot(tmp_path):
     path = tmp_path / "cnn.safetensors"
     save_model(path, model, provenance={"dataset": "digits"})
     outcome = run_evaluate(
-        EvaluateRequest(model=path, plot=tmp_path / "cm.png", data=DataSelection(limit=50, device="cpu")),
+        EvaluateRequest(
+            model=path, plot=tmp_path / "cm.png", data=DataSelection(limit=50), runtime=Runtime(device="cpu")
+        ),
         provenance={"command": "pytest"},
     )
     assert outcome.output == tmp_path / "cnn.metrics.parquet" and (tmp_path / "cm.png").stat().st_size > 1000
@@ -27,4 +30,6 @@ def test_run_evaluate_writes_table_and_plot(tmp_path):
     assert overall["accuracy"].iloc[0] == pytest.approx(outcome.evaluation.accuracy)
     assert outcome.evaluation.samples == 50 and meta["provenance"]["command"] == "pytest"
     with pytest.raises(NnlabError, match=r"\.parquet"):
-        run_evaluate(EvaluateRequest(model=path, output=tmp_path / "m.csv", data=DataSelection(device="cpu")))
+        run_evaluate(
+            EvaluateRequest(model=path, output=tmp_path / "m.csv", data=DataSelection(), runtime=Runtime(device="cpu"))
+        )
