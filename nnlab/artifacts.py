@@ -27,7 +27,7 @@ import secrets
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from nnlab import __version__
 from nnlab.errors import ArtifactError, MetadataError, NnlabError, WriteError
@@ -674,15 +674,81 @@ def save_table(path: str | os.PathLike, df: "pd.DataFrame", meta: dict[str, Any]
     format version and provenance to users who do not have nnlab.
     """
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    payload = {KIND_KEY: "table", FORMAT_KEY: FORMAT_VERSION, **(meta or {})}
-    text = json.dumps(payload, default=json_default)
+    text = _table_meta_text(meta)
     df = df.copy(deep=False)
     df.attrs = json.loads(text)
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    schema_meta = dict(table.schema.metadata or {})
-    schema_meta[TABLE_META_KEY] = text.encode()
+    return _write_arrow_table(path, pa.Table.from_pandas(df, preserve_index=False), text)
+
+
+def save_records(
+    path: str | os.PathLike,
+    records: list[dict[str, Any]],
+    columns: list[str],
+    meta: dict[str, Any] | None = None,
+    *,
+    nullable_ints: Sequence[str] = (),
+) -> Path:
+    """Write rows of plain Python values (one dict per row, ``columns`` in order; a missing key is a null) as an
+    nnlab parquet table, as :func:`save_table` stores a DataFrame of the same values, without importing pandas:
+    for stages that start in a moment (`nnlab summarize`, `nnlab evaluate`). ``nullable_ints`` are integer
+    columns with gaps that pandas reads back as its nullable ``Int64`` (as when the frame held them so);
+    ``pandas.read_parquet(path).attrs`` shows the metadata here too."""
+    import pyarrow as pa
+
+    text = _table_meta_text(meta)
+    arrays = [_arrow_column(path, c, [record.get(c) for record in records]) for c in columns]
+    table = pa.Table.from_arrays(arrays, names=list(columns))
+    # the part of pandas' own schema metadata that carries attrs and extension dtypes; pandas rebuilds the rest
+    described = [
+        {"name": c, "field_name": c, "pandas_type": "int64", "numpy_type": "Int64", "metadata": None}
+        for c in columns
+        if c in nullable_ints
+    ]
+    pandas_meta = {"index_columns": [], "column_indexes": [], "columns": described, "attributes": json.loads(text)}
+    return _write_arrow_table(path, table, text, {b"pandas": json.dumps(pandas_meta).encode()})
+
+
+def _arrow_column(path: str | os.PathLike, name: str, values: list[Any]) -> "pa.Array":
+    """One column of plain values as pandas would store it: bools, int64, float64 (NaN and None as nulls; a
+    column of nulls only is float64) or UTF-8 text, built from buffers because ``pyarrow.array`` imports pandas."""
+    import numpy as np
+    import pyarrow as pa
+
+    values = [v.item() if hasattr(v, "item") else v for v in values]
+    values = [None if isinstance(v, float) and v != v else v for v in values]  # NaN is a null, as from pandas
+    valid = np.array([v is not None for v in values], dtype=bool)
+    present = [v for v in values if v is not None]
+    bitmap = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little").tobytes())
+    nulls, n = int((~valid).sum()), len(values)
+    if present and all(isinstance(v, bool) for v in present):
+        bits = np.packbits(np.array([bool(v) for v in values], dtype=bool), bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), n, [bitmap, pa.py_buffer(bits.tobytes())], nulls)
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+        integer = bool(present) and all(isinstance(v, int) for v in present)
+        dtype, kind = (np.int64, pa.int64()) if integer else (np.float64, pa.float64())
+        data = np.array([0 if v is None else v for v in values], dtype=dtype)
+        return pa.Array.from_buffers(kind, n, [bitmap, pa.py_buffer(data.tobytes())], nulls)
+    if all(isinstance(v, str) for v in present):
+        encoded = [b"" if v is None else v.encode() for v in values]
+        offsets = np.cumsum([0, *map(len, encoded)], dtype=np.int64)
+        buffers = [bitmap, pa.py_buffer(offsets.tobytes()), pa.py_buffer(b"".join(encoded))]
+        return pa.Array.from_buffers(pa.large_string(), n, buffers, nulls)
+    kinds = " and ".join(sorted({type(v).__name__ for v in present}))
+    raise ArtifactError(f"{path}: the column {name!r} mixes {kinds} values; a table column holds one kind")
+
+
+def _table_meta_text(meta: dict[str, Any] | None) -> str:
+    return json.dumps({KIND_KEY: "table", FORMAT_KEY: FORMAT_VERSION, **(meta or {})}, default=json_default)
+
+
+def _write_arrow_table(
+    path: str | os.PathLike, table: "pa.Table", meta_text: str, extra: dict[bytes, bytes] | None = None
+) -> Path:
+    import pyarrow.parquet as pq
+
+    schema_meta = {**(table.schema.metadata or {}), **(extra or {})}
+    schema_meta[TABLE_META_KEY] = meta_text.encode()
     table = table.replace_schema_metadata(schema_meta)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)

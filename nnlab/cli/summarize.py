@@ -90,7 +90,7 @@ def summarize(
     quiet: QuietOpt = False,
 ) -> None:
     """Join per-model metrics, history, SI-profile and comparison tables into one study table (and figure)."""
-    from nnlab.report import frame_table, table
+    from nnlab.report import table
     from nnlab.studies import summarize as run_summarize
 
     columns = [c.strip() for c in plot_columns.split(",") if c.strip()] if plot_columns else None
@@ -113,7 +113,8 @@ def summarize(
         provenance=cli_provenance(),
     )
     if not quiet:
-        shown = frame_table(title or "study summary", result.table)
+        columns = result.all_columns
+        shown = table(title or "study summary", columns, [[row.get(c) for c in columns] for row in result.rows])
         shown.caption = " · ".join(str(p) for p in (result.output, result.plot) if p is not None) or None
         print_whole(shown)
         if result.findings:

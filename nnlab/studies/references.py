@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from importlib import resources
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from nnlab.errors import NnlabError
 from nnlab.registry import Registry
@@ -28,41 +27,60 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 REFERENCES = Registry("seed reference")
 ROW = "row"
 SEED_PREFIX = "seed_"
 FILE_KEYS = ("help", "source", "rows", "findings")
 
 
+Record = dict[str, Any]
+
+
 @dataclass(frozen=True)
 class Reference:
-    """A seed's figures (``row`` column + ``seed_*`` columns) and its findings."""
+    """A seed's figures, one record per row (``row`` + ``seed_*`` figures), and its findings."""
 
     name: str
-    table: pd.DataFrame
+    rows: list[Record]
     findings: list[Finding] = field(default_factory=list)
     help: str = ""
     source: str = ""
 
+    @property
+    def columns(self) -> list[str]:
+        """``row`` and the figure columns, in the order the records first name them."""
+        return list(dict.fromkeys([ROW, *(c for record in self.rows for c in record)]))
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The figures as a DataFrame (``row`` column first), for a reader in pandas."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=self.columns)
+
     def seed_verdicts(self) -> list[Verdict]:
         """Each finding checked on the seed's own figures (every one should hold)."""
-        return check_findings(self, self.table, ROW, seed=True)
+        return check_findings(self, self.rows, ROW, seed=True)
 
 
 def check_findings(
-    reference: Reference, table: pd.DataFrame, key: str, columns: dict[str, str] | None = None, seed: bool = False
+    reference: Reference, records: list[Record], key: str, columns: dict[str, str] | None = None, seed: bool = False
 ) -> list[Verdict]:
-    """The reference's findings checked on ``table`` (row names in ``key``): on its ``seed_COLUMN`` figures when
-    ``seed``, else on the study's columns, ``columns`` mapping a finding's column to the study column that stands
-    for it (e.g. ``svhn_acc`` → ``colordigits_acc``; default: the column of the same name)."""
+    """The reference's findings checked on the table ``records`` (row names in ``key``): on its ``seed_COLUMN``
+    figures when ``seed``, else on the study's columns, ``columns`` mapping a finding's column to the study column
+    that stands for it (e.g. ``svhn_acc`` → ``colordigits_acc``; default: the column of the same name)."""
     columns = columns or {}
-    rows = [str(r) for r in table[key]]
+    by_row: dict[str, Record] = {}
+    for record in records:
+        by_row.setdefault(str(record.get(key)), record)
+    rows = [str(record.get(key)) for record in records]
 
     def lookup(row: str, column: str) -> float | None:
         name = SEED_PREFIX + column if seed else columns.get(column, column)
-        if name not in table.columns or row not in rows:
-            return None
-        value = table.loc[table[key].astype(str) == row, name].iloc[0]
+        value = by_row.get(row, {}).get(name)
         try:
             return float(value)
         except (TypeError, ValueError):
@@ -96,20 +114,19 @@ def read_reference_file(path: str | Path, name: str | None = None) -> Reference:
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise NnlabError(f"{path}: rows.{row}.{column} must be a number, got {value!r}")
         records.append({ROW: str(row), **{k: float(v) for k, v in figures.items()}})
-    table = pd.DataFrame(records)
     raw_findings = data.get("findings", [])
     if not isinstance(raw_findings, list):
         raise NnlabError(f"{path}: findings must be an array of tables ([[findings]])")
     findings = [parse_finding(raw, f"{path}: finding {i}") for i, raw in enumerate(raw_findings, 1)]
-    reference = Reference(name or path.stem, table, findings, str(data.get("help", "")), str(data.get("source", "")))
+    reference = Reference(name or path.stem, records, findings, str(data.get("help", "")), str(data.get("source", "")))
     _check_findings_match(path, reference)
     return reference
 
 
 def _check_findings_match(path: Path, reference: Reference) -> None:
     """Every row and column a finding names is one the seed gives a figure for (catches misspelt names)."""
-    rows = set(reference.table[ROW])
-    columns = {c[len(SEED_PREFIX) :] for c in reference.table.columns if c != ROW}
+    rows = {record[ROW] for record in reference.rows}
+    columns = {c[len(SEED_PREFIX) :] for c in reference.columns if c != ROW}
     for i, finding in enumerate(reference.findings, 1):
         for row, column in finding.cells(sorted(rows)):
             if row not in rows:
@@ -149,10 +166,18 @@ def load_reference(name_or_path: str | Path) -> Reference:
         raise NnlabError(f"reference file {path}: no such file")
     if path.suffix == ".toml":
         return read_reference_file(path)
+    import pandas as pd  # a user's table of figures; the registered references are read without pandas
+
     try:
         df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     except (OSError, ValueError, pd.errors.ParserError):  # pyarrow's ArrowInvalid is a ValueError
         raise NnlabError(f"{path} is not a readable {path.suffix[1:]} table") from None
     if df.shape[1] < 2:
         raise NnlabError(f"reference table {path} needs a row-name column and at least one figure column")
-    return Reference(path.stem, df.rename(columns={df.columns[0]: ROW}).astype({ROW: str}))
+    df = df.rename(columns={df.columns[0]: ROW}).astype({ROW: str})
+    records = [{c: _scalar(v) for c, v in record.items()} for record in df.to_dict("records")]
+    return Reference(path.stem, records)
+
+
+def _scalar(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value

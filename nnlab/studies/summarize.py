@@ -14,16 +14,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from nnlab import artifacts
 from nnlab.errors import NnlabError
-from nnlab.studies import plots
 from nnlab.studies.findings import Verdict
-from nnlab.studies.references import ROW, Reference, check_findings, load_reference
+from nnlab.studies.references import ROW, Record, Reference, check_findings, load_reference
 from nnlab.studies.selectors import clear_cache, read_figure, table_kind
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PLOT_KINDS = ("bars", "si-curves", "confusion")
 
@@ -52,9 +52,10 @@ class Cell:
 
 @dataclass
 class StudySummary:
-    """What `summarize` produced: the table, the files written, and which columns are the study's own."""
+    """What `summarize` produced: the table (one record per row, plain Python values), the files written, and
+    which columns are the study's own; ``table`` gives it as a DataFrame."""
 
-    table: pd.DataFrame
+    rows: list[Record]
     key: str
     columns: list[str]
     reference_columns: list[str] = field(default_factory=list)
@@ -63,11 +64,24 @@ class StudySummary:
     output: Path | None = None
     plot: Path | None = None
 
+    @property
+    def all_columns(self) -> list[str]:
+        """The key, the study columns and the reference columns, in table order."""
+        return [self.key, *self.columns, *self.reference_columns]
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The study table as a DataFrame, as the written parquet file reads back."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=self.all_columns)
+
 
 def build_table(
     cells: Sequence[Cell], key: str = "model", reference: str | Path | Reference | None = None
-) -> tuple[pd.DataFrame, list[str], list[str]]:
-    """The joined table (one row per ROW, key column first), its study columns and its reference columns."""
+) -> tuple[list[Record], list[str], list[str]]:
+    """The joined table as records (one per ROW, in first-appearance order), its study columns and its reference
+    columns (``seed_*``, matched by row name; a row the reference lacks has none)."""
     if not cells:
         raise NnlabError("name at least one cell ROW.COLUMN=FILE[#SELECTOR]")
     rows: dict[str, dict[str, Any]] = {}
@@ -83,16 +97,19 @@ def build_table(
         rows.setdefault(cell.row, {})[cell.column] = read_figure(cell.path, cell.selector)
         if cell.column not in columns:
             columns.append(cell.column)
-    df = pd.DataFrame([{key: name, **values} for name, values in rows.items()], columns=[key, *columns])
+    records = [{key: name, **values} for name, values in rows.items()]
     ref_columns: list[str] = []
     if reference is not None:
-        ref = (reference if isinstance(reference, Reference) else load_reference(reference)).table
+        ref = reference if isinstance(reference, Reference) else load_reference(reference)
         ref_columns = [c for c in ref.columns if c != ROW]
         clash = [c for c in ref_columns if c in columns]
         if clash:
             raise NnlabError(f"the reference's column {clash[0]!r} is also a study column; rename the study column")
-        df = df.merge(ref.rename(columns={ROW: key}), on=key, how="left")
-    return df, columns, ref_columns
+        seed = {str(r[ROW]): r for r in reversed(ref.rows)}  # the first record of a row name wins
+        for record in records:
+            figures = seed.get(str(record[key]), {})
+            record.update({c: figures[c] for c in ref_columns if c in figures})
+    return records, columns, ref_columns
 
 
 def cells_of(cells: Sequence[Cell], row: str, kind: str) -> list[Path]:
@@ -137,19 +154,24 @@ def summarize(
     if plot_kind not in PLOT_KINDS:
         raise NnlabError(f"unknown figure kind {plot_kind!r}; valid kinds: {', '.join(PLOT_KINDS)}")
     ref = load_reference(reference) if reference is not None else None
-    df, columns, ref_columns = build_table(parsed, key, ref)
-    result = StudySummary(table=df, key=key, columns=columns, reference_columns=ref_columns)
+    records, columns, ref_columns = build_table(parsed, key, ref)
+    result = StudySummary(rows=records, key=key, columns=columns, reference_columns=ref_columns)
     if ref is not None and ref.findings:
         unknown = [c for c in (column_as or {}) if c not in columns]
         if unknown:
             known = ", ".join(columns)
             raise NnlabError(f"no study column {unknown[0]!r} to stand for a seed column; columns: {known}")
         finding_columns = {seed: study for study, seed in (column_as or {}).items()}
-        result.findings = check_findings(ref, df, key, finding_columns)
+        result.findings = check_findings(ref, records, key, finding_columns)
         result.seed_findings = ref.seed_verdicts()
     if plot is not None:
-        rows = list(df[key])
+        from nnlab.studies import plots  # pandas and matplotlib: only a figure needs them
+
+        rows = [record[key] for record in records]
         if plot_kind == "bars":
+            import pandas as pd
+
+            df = result.table
             numeric = [c for c in columns if pd.api.types.is_numeric_dtype(df[c])]
             chosen = list(plot_columns) if plot_columns else numeric
             unknown = [c for c in chosen if c not in df.columns]
@@ -175,7 +197,7 @@ def summarize(
             "cells": [f"{c.row}.{c.column}={c.path}" + (f"#{c.selector}" if c.selector else "") for c in parsed],
             "provenance": artifacts.provenance(base=provenance),
         }
-        artifacts.save_table(output, df, meta)
+        artifacts.save_records(output, records, result.all_columns, meta)
         result.output = Path(output)
     return result
 

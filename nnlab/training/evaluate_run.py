@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import torch
 from torch.utils.data import Subset
 
@@ -18,20 +17,40 @@ from nnlab.errors import NnlabError
 from nnlab.models import load_model
 from nnlab.report import plot_confusion
 from nnlab.training.engine import evaluate, evaluate_tensors
-from nnlab.training.metrics import classification_table, confusion_from_table
+from nnlab.training.metrics import COUNT_COLUMNS, METRICS_COLUMNS, classification_records, confusion_from_table
 from nnlab.training.recipe import DataOptions, class_remap, dataset_for_model
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
 class Evaluation:
-    """Headline numbers, the tidy metrics table and the class names they refer to."""
+    """Headline numbers, the tidy metrics table (its records and columns; ``table`` as a DataFrame) and the class
+    names they refer to."""
 
     loss: float
     accuracy: float
-    table: pd.DataFrame
+    rows: list[dict[str, Any]]
     classes: list[str]
     samples: int
     source: str
+    columns: list[str] = field(default_factory=lambda: list(METRICS_COLUMNS))
+
+    @property
+    def overall(self) -> dict[str, Any]:
+        """The overall row (accuracy, loss, macro scores, and on an adversarial set the transfer figures)."""
+        return next(r for r in self.rows if r["scope"] == "overall")
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The metrics table as a DataFrame, as the written parquet reads back."""
+        import pandas as pd
+
+        df = pd.DataFrame(self.rows, columns=self.columns)
+        for col in COUNT_COLUMNS:
+            df[col] = df[col].astype("Int64")
+        return df
 
 
 def evaluate_on_dataset(
@@ -43,8 +62,8 @@ def evaluate_on_dataset(
         ds = dataset_for_model(model, data, split)
     res = evaluate(model, ds, device, batch_size=batch_size, num_workers=num_workers)
     classes = list(model.spec.classes)
-    table = classification_table(res.targets, res.predictions, classes, loss=res.loss)
-    return Evaluation(res.loss, res.accuracy, table, classes, len(ds), f"{data.dataset}:{split}")
+    rows = classification_records(res.targets, res.predictions, classes, loss=res.loss)
+    return Evaluation(res.loss, res.accuracy, rows, classes, len(ds), f"{data.dataset}:{split}")
 
 
 def adversarial_originals(model: Any, adv: Any, data: DataOptions, path: Path) -> Any:
@@ -96,25 +115,27 @@ def evaluate_on_adversarial(
     if adv_classes and list(adv_classes) != classes:
         labels = torch.as_tensor(class_remap(classes, list(adv_classes))[labels.numpy()])
     res = evaluate_tensors(model, adv.images, labels, device, batch_size=batch_size)
-    table = classification_table(res.targets, res.predictions, classes, loss=res.loss)
+    rows = classification_records(res.targets, res.predictions, classes, loss=res.loss)
+    ev = Evaluation(res.loss, res.accuracy, rows, classes, len(labels), f"adversarial:{path}")
     if data is not None:
         originals = adversarial_originals(model, adv, data, path)
         clean = evaluate(model, originals, device, batch_size=batch_size)
-        for column, value in transfer_figures(clean.predictions, res.predictions, res.targets).items():
-            table.loc[table["scope"] == "overall", column] = value
-    return Evaluation(res.loss, res.accuracy, table, classes, len(labels), f"adversarial:{path}")
+        figures = transfer_figures(clean.predictions, res.predictions, res.targets)
+        ev.overall.update(figures)
+        ev.columns += list(figures)
+    return ev
 
 
 def per_class_rows(ev: Evaluation) -> list[list[Any]]:
     """Rows (class, precision, recall, f1, support) for a rich table."""
-    cls = ev.table[ev.table["scope"] == "class"]
-    return [[r["class"], r["precision"], r["recall"], r["f1"], int(r["support"])] for _, r in cls.iterrows()]
+    cls = [r for r in ev.rows if r["scope"] == "class"]
+    return [[r["class"], r["precision"], r["recall"], r["f1"], int(r["support"])] for r in cls]
 
 
 def confusion(ev: Evaluation) -> np.ndarray:
     """The confusion matrix of an evaluation."""
 
-    return confusion_from_table(ev.table, ev.classes)
+    return confusion_from_table(ev.rows, ev.classes)
 
 
 @dataclass
@@ -177,15 +198,17 @@ def run_evaluate(request: EvaluateRequest, *, provenance: dict[str, Any] | None 
             num_workers=runtime.num_workers,
         )
     if distributed.is_main():  # under torchrun every rank evaluated a share; rank 0 alone writes
-        artifacts.save_table(
+        artifacts.save_records(
             output,
-            ev.table,
+            ev.rows,
+            ev.columns,
             {
                 "table": "metrics",
                 "model": str(request.model),
                 "source": ev.source,
                 "provenance": artifacts.provenance(base=provenance, seed=runtime.seed),
             },
+            nullable_ints=COUNT_COLUMNS,
         )
         if request.plot is not None:
             title = f"{Path(request.model).name} on {ev.source}"
@@ -198,9 +221,9 @@ def run_evaluate(request: EvaluateRequest, *, provenance: dict[str, Any] | None 
         "accuracy": ev.accuracy,
         "loss": ev.loss,
         **{
-            label: float(ev.table.loc[ev.table["scope"] == "overall", column].iloc[0])
+            label: float(ev.overall[column])
             for column, label in (("clean_accuracy", "clean accuracy (originals)"), ("success_rate", "success rate"))
-            if column in ev.table.columns
+            if column in ev.overall
         },
         "metrics table": str(output),
     }

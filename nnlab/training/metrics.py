@@ -2,15 +2,48 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# The metrics table's columns in order; `support` and `count` are integer counts with gaps (pandas' Int64).
+METRICS_COLUMNS = [
+    "scope",
+    "class",
+    "precision",
+    "recall",
+    "f1",
+    "support",
+    "accuracy",
+    "loss",
+    "true_class",
+    "pred_class",
+    "count",
+]
+COUNT_COLUMNS = ("support", "count")
 
 
 def classification_table(
     y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], loss: float | None = None
 ) -> pd.DataFrame:
+    """:func:`classification_records` as a DataFrame (the counts as pandas' nullable Int64)."""
+    import pandas as pd
+
+    df = pd.DataFrame(classification_records(y_true, y_pred, classes, loss), columns=METRICS_COLUMNS)
+    for col in COUNT_COLUMNS:
+        df[col] = df[col].astype("Int64")
+    return df
+
+
+def classification_records(
+    y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], loss: float | None = None
+) -> list[dict[str, Any]]:
     """Rows with ``scope`` 'overall' (accuracy, loss, macro scores), 'class' (precision, recall, f1,
-    support per class) and 'confusion' (true_class, pred_class, count), so one parquet holds all three.
+    support per class) and 'confusion' (true_class, pred_class, count), so one parquet holds all three;
+    plain Python values (``nnlab evaluate`` writes them without importing pandas).
     """
     cm = confusion_counts(y_true, y_pred, len(classes))
     p, r, f, s = per_class_scores(cm)
@@ -49,19 +82,18 @@ def classification_table(
                     "count": int(cm[i, j]),
                 }
             )
-    df = pd.DataFrame(rows)
-    for col in ("support", "count"):
-        df[col] = df[col].astype("Int64")
-    return df
+    return rows
 
 
-def confusion_from_table(df: pd.DataFrame, classes: list[str]) -> np.ndarray:
-    """The confusion matrix (rows: true class, columns: predicted) stored in a metrics table."""
-    conf = df[df["scope"] == "confusion"]
+def confusion_from_table(df: pd.DataFrame | list[dict[str, Any]], classes: list[str]) -> np.ndarray:
+    """The confusion matrix (rows: true class, columns: predicted) stored in a metrics table (a DataFrame or
+    its records)."""
+    records = df if isinstance(df, list) else df.to_dict("records")
     index = {c: i for i, c in enumerate(classes)}
     cm = np.zeros((len(classes), len(classes)), dtype=np.int64)
-    for t, q, n in zip(conf["true_class"], conf["pred_class"], conf["count"], strict=False):
-        cm[index[t], index[q]] = int(n)
+    for r in records:
+        if r["scope"] == "confusion":
+            cm[index[r["true_class"]], index[r["pred_class"]]] = int(r["count"])
     return cm
 
 

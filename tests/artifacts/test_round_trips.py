@@ -61,6 +61,35 @@ def test_failed_table_write_keeps_the_previous_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["t.parquet"]
 
 
+def test_records_are_stored_as_the_same_dataframe_would_be(tmp_path):
+    records = [
+        {"model": "a", "acc": 0.5, "params": 1200, "block": "b1", "ok": True, "nan": float("nan")},
+        {"model": "b", "acc": 1, "params": None, "ok": False},
+        {"model": "c", "acc": None, "params": 7, "block": "ünï", "ok": None},
+    ]
+    columns = ["model", "acc", "params", "block", "ok", "nan", "empty"]
+    frame = pd.DataFrame(records, columns=columns)
+    artifacts.save_table(tmp_path / "frame.parquet", frame, {"table": "summary"})
+    artifacts.save_records(tmp_path / "records.parquet", records, columns, {"table": "summary"})
+    from_frame, meta_frame = artifacts.load_table(tmp_path / "frame.parquet")
+    from_records, meta_records = artifacts.load_table(tmp_path / "records.parquet")
+    assert list(from_records.columns) == columns
+    for column in columns:
+        assert from_records[column].tolist() == from_frame[column].tolist() or (
+            from_records[column].isna().tolist() == from_frame[column].isna().tolist()
+            and from_records[column].dropna().tolist() == from_frame[column].dropna().tolist()
+        ), column
+    assert from_records["acc"].dtype == "float64" and from_records["empty"].dtype == "float64"
+    assert meta_records == meta_frame
+    assert pd.read_parquet(tmp_path / "records.parquet").attrs == pd.read_parquet(tmp_path / "frame.parquet").attrs
+
+
+def test_records_mixing_kinds_in_a_column_are_refused(tmp_path):
+    with pytest.raises(ArtifactError, match="mixes"):
+        artifacts.save_records(tmp_path / "r.parquet", [{"a": 1}, {"a": "x"}], ["a"])
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_wrong_kind_is_a_clear_error(tmp_path):
     path = tmp_path / "f.safetensors"
     artifacts.save_features(path, {"fc": torch.zeros(3, 2)}, torch.tensor([0, 1, 0]), {"model": "x"})

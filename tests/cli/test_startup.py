@@ -1,7 +1,8 @@
 """What each command imports before it works: listings and table commands start without torch.
 
 Each check runs the command in a fresh interpreter (the test process has long imported everything) and
-reads ``sys.modules`` after it: `nnlab datasets`, `summarize` of tables and `inspect` of a table load no
+reads ``sys.modules`` after it: `nnlab datasets`, `summarize` of tables and `inspect` of a table load neither
+torch nor pandas (nor does `evaluate`: its tables are written from records), and so on: they load no
 torch at all, `nnlab models` no torchvision, and no `--help` loads torchvision, OpenCV, scikit-learn,
 umap or timm. Timings are benchmarks/startup.py's business, not a test's.
 """
@@ -77,15 +78,18 @@ def test_datasets_imports_no_torch_and_lists_the_declared_names(tmp_path):
     assert "nnlab.detection.dataset" not in modules
 
 
-def test_summarize_of_tables_imports_no_torch(tmp_path, metrics_table):
+def test_summarize_of_tables_imports_no_torch_and_no_pandas(tmp_path, metrics_table):
     out_table = tmp_path / "study.parquet"
-    modules, out = loaded_after(
-        tmp_path, ["summarize", f"a.acc={metrics_table}", f"b.f1={metrics_table}#class:1:f1", "-o", out_table]
-    )
+    cells = [f"a.acc={metrics_table}", f"b.f1={metrics_table}#class:1:f1"]
+    modules, out = loaded_after(tmp_path, ["summarize", *cells, "-r", "s0-compression", "-o", out_table])
     assert "torch" not in roots(modules)
-    assert "0.7500" in out and "0.8000" in out
-    table, _ = artifacts.load_table(out_table)
-    assert list(table["acc"].dropna()) == [0.75]
+    assert "pandas" not in roots(modules)  # records in, pyarrow buffers out
+    assert "0.7500" in out and "0.8000" in out and "not measured" in out
+    table, meta = artifacts.load_table(out_table)
+    assert list(table["acc"].dropna()) == [0.75] and list(table["f1"].dropna()) == [0.8]
+    assert table["seed_test_acc"].dtype == "float64" and table["seed_test_acc"].isna().all()
+    assert meta["table"] == "summary" and len(meta["findings"]) > 0
+    assert pd.read_parquet(out_table).attrs["table"] == "summary"  # the metadata reaches pandas users too
 
 
 def test_inspect_of_a_table_imports_no_torch(tmp_path, metrics_table):
@@ -131,6 +135,9 @@ def test_evaluate_of_a_small_model_imports_no_torchvision_opencv_or_scikit_learn
     modules, out = loaded_after(tmp_path, args)
     assert not roots(modules) & {"torchvision", "cv2", "sklearn", "scipy"}, sorted(roots(modules) & set(HEAVY))
     assert "accuracy" in out and (tmp_path / "m.parquet").exists()
+    assert "pandas" not in roots(modules)  # the metrics table is written from records
+    table, meta = artifacts.load_table(tmp_path / "m.parquet")
+    assert meta["table"] == "metrics" and str(table["support"].dtype) == "Int64"
 
 
 LAZY_LOOKUP = """
