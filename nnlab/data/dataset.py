@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from nnlab.data.augment import build_augment
+from nnlab.data.batch_augment import build_batch_augment
 from nnlab.data.info import DatasetInfo
 from nnlab.data.transforms import prepare, to_float
 
@@ -48,6 +49,7 @@ class ImageDataset(Dataset):
         self.indices = np.asarray(indices, dtype=np.int64)
         self.augment = augment if split == "train" else "none"
         self._augment = build_augment(self.augment, info.image_size, info.channels)
+        self._batch_augment = build_batch_augment(self.augment, info.image_size, info.channels)
         self.resize = resize
         self._paths = list(paths) if paths is not None else None
         self._loader = loader
@@ -95,14 +97,17 @@ class ImageDataset(Dataset):
         return self.__getitems__([int(i)])[0]
 
     def __getitems__(self, rows: Sequence[int]) -> list[tuple[torch.Tensor, int]]:
-        """The items of ``rows`` (what a DataLoader asks for a batch at a time), each augmented on its own."""
+        """The items of ``rows`` (what a DataLoader asks for a batch at a time), augmented: all at once where the
+        preset has a batched form (nnlab.data.batch_augment), else each on its own."""
         rows = [int(i) for i in rows]
         if not rows:
             return []
         batch = self._batch(rows)
+        if self._batch_augment is not None:
+            batch = self._batch_augment(batch)
         items = []
         for x, i in zip(batch.unbind(0), rows):
-            if self._augment is not None:
+            if self._augment is not None and self._batch_augment is None:
                 x = self._augment(x).clamp(0.0, 1.0)
             items.append((x, int(self.targets[i])))
         return items
