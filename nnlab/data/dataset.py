@@ -164,5 +164,8 @@ class _Uint8Items(Dataset):
         rows = [int(i) for i in rows]
         batch = self.ds._images[torch.as_tensor(rows, dtype=torch.long)]
         augment = self.ds._augment
+        if self.ds._batch_augment is not None:  # the whole batch at once, in [0, 1] floats, back to uint8
+            batch = self.ds._batch_augment(batch.float().div_(255.0)).mul_(255.0).round_().to(torch.uint8)
+            augment = None
         return [(augment(x) if augment is not None else x, int(self.ds.targets[i]))
                 for x, i in zip(batch.unbind(0), rows)]

@@ -115,3 +115,24 @@ def test_parameter_draws_stay_in_the_presets_ranges(monkeypatch, images):
     assert end[:, 0].max() < 4 and end[:, 2].min() >= 28  # corners move inward by at most 0.2 * 16 px
     _, padding, top, left = seen["crop"]
     assert padding == 4 and top.min() >= 0 and top.max() <= 8 and left.max() <= 8
+
+
+def test_a_dataset_applies_the_batched_form_to_float_and_uint8_batches(monkeypatch):
+    from nnlab.data import load_dataset
+
+    ds = load_dataset("colordigits", "train", augment="svhn-aug", limit=24)
+    calls = []
+    batched = ds._batch_augment
+    monkeypatch.setattr(ds, "_batch_augment", lambda x: calls.append(len(x)) or batched(x))
+    monkeypatch.setattr(ds, "_augment", None)  # the per-sample form must not be needed
+    rows = list(range(24))
+    torch.manual_seed(0)
+    floats = torch.stack([x for x, _ in ds.__getitems__(rows)])
+    view = ds.uint8_view()
+    assert view is not None  # colordigits keeps a uint8 cache: training reads this view
+    torch.manual_seed(0)
+    pixels = torch.stack([x for x, _ in view.__getitems__(rows)])
+    assert calls == [24, 24] and pixels.dtype == torch.uint8
+    clean = ds.as_tensors()[0]
+    assert not torch.equal(floats, clean) and float(floats.max()) <= 1.0
+    assert (pixels.float() / 255 - floats).abs().max() <= 1 / 255 + 1e-6  # the same views, rounded to bytes
