@@ -77,8 +77,12 @@ $(GS_OUT)/%.a-metrics.parquet: $(GS_OUT)/%.safetensors
 $(GS_OUT)/%.b-metrics.parquet: $(GS_OUT)/%.safetensors
 	$(call EVALUATE_TEST,$(GS_B))
 
-$(GS_OUT)/summary.parquet: $(foreach s,$(GS_SETTINGS),$(GS_OUT)/$(s).safetensors $(GS_OUT)/$(s).a-metrics.parquet \
-  $(GS_OUT)/$(s).b-metrics.parquet)
+# models first (pretrain, whose two dependants chain, at the head), evaluations after: with -j$(JOBS) the slots
+# train side by side instead of evaluating early models while later trainings wait (make starts prerequisites in
+# the order listed), and the first two steps do not both generate colordigits-large
+$(GS_OUT)/summary.parquet: $(if $(findstring pretrain.safetensors,$(GS_INIT)),$(GS_OUT)/pretrain.safetensors) \
+  $(foreach s,$(GS_SETTINGS),$(GS_OUT)/$(s).safetensors) \
+  $(foreach s,$(GS_SETTINGS),$(GS_OUT)/$(s).a-metrics.parquet $(GS_OUT)/$(s).b-metrics.parquet)
 	$(NNLAB) summarize $(GS_CELLS) --key setting --reference s4-generalization --title "generalization (seed S4)" \
 	  --column-as $(GS_COL_A)=svhn_acc,$(GS_COL_B)=mnist_acc --plot $(GS_OUT)/accuracy.png \
 	  --plot-columns $(GS_COL_A),$(GS_COL_B) -o $@
