@@ -28,6 +28,10 @@ help:
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --no-compile -e '.[dev]'
+	@# byte-compile once, here: where PYTHONDONTWRITEBYTECODE is set (containers, CI, this machine) every one of a
+	@# pipeline's processes would otherwise compile torch's sources again (import torch 4.7 s -> 1.9 s); a file that
+	@# does not compile under this Python (torch ships 3.12-only test helpers) is skipped
+	-@$(PY) -m compileall -q -q -j 0 $(VENV)/lib nnlab > /dev/null
 	@touch $(STAMP)
 
 setup: $(STAMP)
