@@ -48,8 +48,9 @@ class ImageDataset(Dataset):
         self.targets = np.asarray(targets, dtype=np.int64)
         self.indices = np.asarray(indices, dtype=np.int64)
         self.augment = augment if split == "train" else "none"
-        self._augment = build_augment(self.augment, info.image_size, info.channels)
         self._batch_augment = build_batch_augment(self.augment, info.image_size, info.channels)
+        # the per-sample form only where the preset has no batched one
+        self._augment = None if self._batch_augment else build_augment(self.augment, info.image_size, info.channels)
         self.resize = resize
         self._paths = list(paths) if paths is not None else None
         self._loader = loader
@@ -107,7 +108,7 @@ class ImageDataset(Dataset):
             batch = self._batch_augment(batch)
         items = []
         for x, i in zip(batch.unbind(0), rows):
-            if self._augment is not None and self._batch_augment is None:
+            if self._augment is not None:
                 x = self._augment(x).clamp(0.0, 1.0)
             items.append((x, int(self.targets[i])))
         return items
@@ -166,6 +167,5 @@ class _Uint8Items(Dataset):
         augment = self.ds._augment
         if self.ds._batch_augment is not None:  # the whole batch at once, in [0, 1] floats, back to uint8
             batch = self.ds._batch_augment(batch.float().div_(255.0)).mul_(255.0).round_().to(torch.uint8)
-            augment = None
         return [(augment(x) if augment is not None else x, int(self.ds.targets[i]))
                 for x, i in zip(batch.unbind(0), rows)]
