@@ -31,6 +31,9 @@ Glossary:
     ``row_ok``        N uint8: the row is settled correct for every candidate (its ``unresolved`` row unwritten).
     ``smax``, ``smax_j``  per row the largest squared difference to its nearest same-label sample over the
                       candidate columns, and that sample (-1: to be computed).
+    ``top_key``, ``top_col``, ``top_n``  per row (N × k) the columns whose squared difference to that sample
+                      exceeds ``tau`` (N), with those differences, and how many; ``clean`` (N uint8): every other
+                      column's ``unresolved`` entry is 1.
 ``Candidates`` (the step's candidates)
     ``column``        F int64, the feature of each candidate column.
     ``order``         candidate columns still alive, by decreasing upper bound (ties: lower feature first).
@@ -55,7 +58,7 @@ Features = namedtuple("Features", "z label order position")
 Matrix = namedtuple("Matrix", "d2 version selected step first_d first_j")
 Nearest = namedtuple("Nearest", "same_d same_j other_d other_j")
 Lists = namedtuple("Lists", "same_d same_j same_n same_radius other_d other_j other_n other_radius")
-Tests = namedtuple("Tests", "unresolved row_ok smax smax_j")
+Tests = namedtuple("Tests", "unresolved row_ok smax smax_j tau clean top_key top_col top_n")
 Candidates = namedtuple("Candidates", "column order seed correct unresolved")
 
 
@@ -191,12 +194,17 @@ def add_feature(features, matrix, f, nearest):
 
 
 @njit(cache=True)
-def _pair_row(zr, label, i, nearest, matrix, status, counts):
-    """Settle (i, f) for every column f of ``zr`` (row-major N × F candidates) for one sample i.
+def _pair_row(zr, label, i, nearest, matrix, status, counts, scratch, top, full):
+    """Settle (i, f) for the columns f of ``zr`` (row-major N × F candidates) for one sample i.
 
     status[f]: 0 stays wrong, 1 stays correct (settled); 2/3 unresolved, guessed correct/wrong. ``counts`` are
-    this thread's (correct, guessed, unresolved) per column. Returns the largest squared difference to the nearest
-    same-label sample over the columns (see :func:`pair_tests`)."""
+    this thread's (not settled correct, guessed correct, unresolved) per column. ``top`` = (tau, clean, key, col,
+    count): the row's columns whose squared difference to its nearest same-label sample exceeds ``tau`` (at most
+    ``key.shape[0]`` of them, with those differences). With ``full`` (the nearest same-label sample or the columns
+    changed, or ``tau`` no longer keeps the other columns correct) every column is tested and ``top`` rebuilt;
+    otherwise only the listed columns are, every other column being settled correct by the ``tau`` test, which
+    rounds like each column's own (``clean``: their status entries are all 1 already). Returns the largest squared
+    difference over all columns when ``full`` (see :func:`pair_tests`)."""
     zi = zr[i]
     zs = zr[nearest.same_j[i]]
     zd = zr[nearest.other_j[i]]
@@ -205,47 +213,105 @@ def _pair_row(zr, label, i, nearest, matrix, status, counts):
     yi = label[i]
     tv = matrix.first_d[i]
     tj = matrix.first_j[i]
-    cc, gg, uu = counts
+    nok, gg, uu = counts
+    cols, best, bestj, keys = scratch
+    tau, clean, tkey, tcol, tn = top
     nf = zi.shape[0]
     m = tv.shape[0] - 1
     r = tv[m]
     rj = tj[m]
-    # branch-free first pass (vectorizes): 1 = settled correct, 0 = settled wrong, 4 = needs the list test
-    need = 0
+    kmax = tkey.shape[0]
+    k = 0  # open columns, for the list test below
     smax = 0.0
-    for f in range(nf):
-        ds = zi[f] - zs[f]
-        a = msi + ds * ds  # new distance to the current nearest same-label sample: an upper bound
-        smax = max(smax, ds * ds)
-        dd = zi[f] - zd[f]
-        b = mdi + dd * dd
-        ok = a < mdi  # other-label distances can only grow: still correct
-        st = np.uint8(1) if ok else (np.uint8(0) if b < msi else np.uint8(4))
-        status[f] = st
-        cc[f] += 1 if ok else 0
-        need += 1 if st == 4 else 0
-    if need == 0:
+    if full:
+        # branch-free pass (vectorizes): 1 = settled correct, 0 = settled wrong, 4 = needs the list test
+        need = 0
+        for f in range(nf):
+            ds = zi[f] - zs[f]
+            key = ds * ds
+            a = msi + key  # new distance to the current nearest same-label sample: an upper bound
+            keys[f] = key
+            smax = max(smax, key)
+            dd = zi[f] - zd[f]
+            b = mdi + dd * dd
+            ok = a < mdi  # other-label distances can only grow: still correct
+            st = np.uint8(1) if ok else (np.uint8(0) if b < msi else np.uint8(4))
+            status[f] = st
+            nok[f] += 0 if ok else 1
+            need += 1 if st == 4 else 0
+        # list the columns past half the row's margin, if there are few enough; else the row stays unlisted
+        t = _INF
+        if msi < mdi:
+            t = 0.5 * (mdi - msi)
+            over = 0
+            for f in range(nf):
+                over += 1 if keys[f] > t else 0
+            if over > kmax:
+                t = _INF
+        tau[0] = t
+        q = 0
+        if t < _INF:
+            for f in range(nf):
+                if keys[f] > t:
+                    tkey[q] = keys[f]
+                    tcol[q] = f
+                    q += 1
+        tn[0] = q
+        clean[0] = 1
+        if need > 0:
+            for f in range(nf):
+                if status[f] == 4:
+                    cols[k] = f
+                    best[k] = _INF
+                    bestj[k] = -1
+                    k += 1
+                    if keys[f] <= t:
+                        clean[0] = 0
+    else:
+        if clean[0] == 0:
+            status[:] = 1
+            clean[0] = 1
+        for q in range(tn[0]):
+            f = tcol[q]
+            if msi + tkey[q] < mdi:
+                status[f] = 1
+                continue
+            nok[f] += 1
+            dd = zi[f] - zd[f]
+            if mdi + dd * dd < msi:
+                status[f] = 0
+            else:
+                status[f] = 4
+                cols[k] = f
+                best[k] = _INF
+                bestj[k] = -1
+                k += 1
+    if k == 0:
         return smax
-    for f in range(nf):
-        if status[f] != 4:
-            continue
-        # exact from the first m neighbours: every other sample is at least at the radius (r, rj)
-        best = _INF
-        bj = -1
-        for t in range(m):
-            if tv[t] > best:
-                break
-            j = tj[t]
-            dz = zi[f] - zr[j, f]
-            v = tv[t] + dz * dz
-            if v < best or (v == best and j < bj):
-                best = v
-                bj = j
+    # exact from the first m neighbours: every other sample is at least at the radius (r, rj). One pass over each
+    # neighbour's row for all open columns (its row is read in order, not once per column); the minimum over
+    # (distance, index) does not depend on the order the neighbours are taken in.
+    for t in range(m):
+        j = tj[t]
+        tvt = tv[t]
+        zj = zr[j]
+        for q in range(k):
+            if tvt > best[q]:  # this neighbour and every later one are farther: no need to read its value
+                continue
+            f = cols[q]
+            dz = zi[f] - zj[f]
+            v = tvt + dz * dz
+            if v < best[q] or (v == best[q] and j < bestj[q]):
+                best[q] = v
+                bestj[q] = j
+    for q in range(k):
+        f = cols[q]
+        bj = bestj[q]
         ok = label[bj] == yi
-        if best < r or (best == r and bj < rj):
+        if best[q] < r or (best[q] == r and bj < rj):
             if ok:
                 status[f] = 1
-                cc[f] += 1
+                nok[f] -= 1
             else:
                 status[f] = 0
         else:
@@ -263,29 +329,53 @@ def pair_tests(zr, label, nearest, matrix, tests, nblocks):
     """For each sample i and candidate column f of ``zr`` (N × F, the candidates' features row-major) decide
     cheaply whether adding f leaves i correct or wrong. Returns per candidate the settled-correct count, the
     unresolved count and a guessed count (settled + unresolved whose nearest listed neighbour shares the label);
-    fills ``tests.unresolved`` (see :func:`_pair_row`), ``nblocks`` row blocks in parallel.
+    fills ``tests.unresolved`` (see :func:`_pair_row`), ``nblocks`` row blocks in parallel (one per thread: each
+    block's counts and scratch are allocated every call).
 
     A row is settled as a whole (``row_ok[i]`` = 1, its ``unresolved`` row left unwritten) when even the largest
     squared difference to its nearest same-label sample over all columns, ``smax[i]`` (kept from the row's last
     full pass while that sample ``smax_j[i]`` stays its nearest; set ``smax_j`` to -1 when the columns change),
-    keeps it correct: the test rounds exactly like the per-column one, so the result is the same."""
+    keeps it correct; otherwise, while the columns past its ``tau`` stay correct, only its listed columns with the
+    largest differences are tested. These tests round exactly like the per-column one, so the result is the same.
+    Counting the columns not settled correct lets an unlisted column cost nothing."""
     n, nf = zr.shape
     allok = np.zeros(nblocks, dtype=np.int64)
-    cc = np.zeros((nblocks, nf), dtype=np.int64)
+    tested = np.zeros(nblocks, dtype=np.int64)
+    nok = np.zeros((nblocks, nf), dtype=np.int64)
     gg = np.zeros((nblocks, nf), dtype=np.int64)
     uu = np.zeros((nblocks, nf), dtype=np.int64)
+    cols = np.empty((nblocks, nf), dtype=np.int64)  # scratch of each block: open columns, their best, all keys
+    best = np.empty((nblocks, nf))
+    bestj = np.empty((nblocks, nf), dtype=np.int64)
+    keys = np.empty((nblocks, nf))
     same_j, same_d, other_d = nearest.same_j, nearest.same_d, nearest.other_d
     unresolved, row_ok, smax, smax_j = tests.unresolved, tests.row_ok, tests.smax, tests.smax_j
-    for blk in prange(nblocks):
-        for i in range(blk, n, nblocks):  # strided: rows of one class (often consecutive) spread over threads
+    tau, clean, top_key, top_col, top_n = tests.tau, tests.clean, tests.top_key, tests.top_col, tests.top_n
+    for th in prange(nblocks):
+        for i in range(th, n, nblocks):  # strided: rows of one class (often consecutive) spread over threads
             if smax_j[i] == same_j[i] and same_d[i] + smax[i] < other_d[i]:
                 row_ok[i] = 1
-                allok[blk] += 1
+                allok[th] += 1
                 continue
             row_ok[i] = 0
+            tested[th] += 1
+            full = smax_j[i] != same_j[i] or not same_d[i] + tau[i] < other_d[i]
             smax_j[i] = same_j[i]
-            smax[i] = _pair_row(zr, label, i, nearest, matrix, unresolved[i], (cc[blk], gg[blk], uu[blk]))
-    correct = cc.sum(axis=0) + allok.sum()
+            s = _pair_row(
+                zr,
+                label,
+                i,
+                nearest,
+                matrix,
+                unresolved[i],
+                (nok[th], gg[th], uu[th]),
+                (cols[th], best[th], bestj[th], keys[th]),
+                (tau[i : i + 1], clean[i : i + 1], top_key[i], top_col[i], top_n[i : i + 1]),
+                full,
+            )
+            if full:
+                smax[i] = s
+    correct = allok.sum() + tested.sum() - nok.sum(axis=0)
     return correct, uu.sum(axis=0), correct + gg.sum(axis=0)
 
 
@@ -361,16 +451,50 @@ def _list_row(i, z, label, lists, first_d, first_j):
 @njit(cache=True)
 def _catch_up(row, z_all, selected, v0, s, i):
     """Add the pending features ``selected[v0:s]`` to row i of the matrix, in selection order, a cache-sized chunk
-    at a time."""
+    at a time and up to eight features per pass over the chunk (each entry still sums them one by one, in order)."""
     n = row.shape[0]
     for c0 in range(0, n, 1024):
-        c1 = min(n, c0 + 1024)
-        for t in range(v0, s):
+        r = row[c0 : min(n, c0 + 1024)]  # a slice indexed from 0 lets LLVM vectorize (no negative-index checks)
+        t = v0
+        while t + 8 <= s:
+            _add8(r, z_all, selected, t, i, c0)
+            t += 8
+        while t < s:
             z = z_all[selected[t]]
             zi = z[i]
-            for j in range(c0, c1):
-                dz = zi - z[j]
-                row[j] = row[j] + dz * dz
+            zc = z[c0 : c0 + r.shape[0]]
+            for j in range(r.shape[0]):
+                dz = zi - zc[j]
+                r[j] = r[j] + dz * dz
+            t += 1
+
+
+@njit(cache=True)
+def _add8(r, z_all, selected, t, i, c0):
+    """``r[j] += (z_i - z_j)²`` of the eight features ``selected[t:t+8]`` one after another, in one pass over
+    ``r`` (the columns ``c0 …`` of row i): the same sums as eight passes, an eighth of the row's loads and stores."""
+    m = r.shape[0]
+    z0 = z_all[selected[t]]
+    z1 = z_all[selected[t + 1]]
+    z2 = z_all[selected[t + 2]]
+    z3 = z_all[selected[t + 3]]
+    z4 = z_all[selected[t + 4]]
+    z5 = z_all[selected[t + 5]]
+    z6 = z_all[selected[t + 6]]
+    z7 = z_all[selected[t + 7]]
+    a0, a1, a2, a3, a4, a5, a6, a7 = z0[i], z1[i], z2[i], z3[i], z4[i], z5[i], z6[i], z7[i]
+    z0, z1, z2, z3 = z0[c0 : c0 + m], z1[c0 : c0 + m], z2[c0 : c0 + m], z3[c0 : c0 + m]
+    z4, z5, z6, z7 = z4[c0 : c0 + m], z5[c0 : c0 + m], z6[c0 : c0 + m], z7[c0 : c0 + m]
+    for j in range(m):
+        d0 = a0 - z0[j]
+        d1 = a1 - z1[j]
+        d2 = a2 - z2[j]
+        d3 = a3 - z3[j]
+        d4 = a4 - z4[j]
+        d5 = a5 - z5[j]
+        d6 = a6 - z6[j]
+        d7 = a7 - z7[j]
+        r[j] = (((((((r[j] + d0 * d0) + d1 * d1) + d2 * d2) + d3 * d3) + d4 * d4) + d5 * d5) + d6 * d6) + d7 * d7
 
 
 @njit(cache=True)

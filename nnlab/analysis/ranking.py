@@ -115,6 +115,7 @@ def forward_ranking(
     list_size: int = 32,
     max_pending: int = 16,
     lazy_after: int = 32,
+    top_columns: int = 128,
     group: Any = None,
 ) -> RankingResult:
     """Exact greedy forward selection by SI (see the module docstring for the definition and the method).
@@ -125,7 +126,9 @@ def forward_ranking(
     saves). The other keyword arguments tune speed only, never the result: ``list_size`` nearest same-label and
     as many other-label samples are kept per row with exact distances, and a row of the N × N matrix is brought up
     to date only when its statistics leave those lists' certified radii or more than ``max_pending`` selected
-    features are pending; before step ``lazy_after`` the whole matrix is updated every step. ``group``: a
+    features are pending; before step ``lazy_after`` the whole matrix is updated every step; the cheap pair tests
+    of a row read only its ``top_columns`` candidates farthest from its nearest same-label sample while the others
+    are sure to keep it correct. ``group``: a
     ``torch.distributed`` process group whose processes all call this with the same data: the first step (every
     feature's own SI) and the SI with all features are shared out over it; the later steps run in every process
     (each gets the same result, identical to one process's).
@@ -137,7 +140,7 @@ def forward_ranking(
         max(1, min(numba.config.NUMBA_NUM_THREADS, threads if threads is not None else (before if n >= 2000 else 1)))
     )
     try:
-        lazy = (int(list_size), int(max_pending), int(lazy_after))
+        lazy = (int(list_size), int(max_pending), int(lazy_after), int(top_columns))
         return _forward_ranking(
             X, y, ZT, yi, normalize, max_steps, progress, batch, neighbors, walk_budget, lazy, group
         )
@@ -156,7 +159,7 @@ def _forward_ranking(
     batch: int,
     neighbors: int,
     walk_budget: int,
-    lazy: tuple[int, int, int],
+    lazy: tuple[int, int, int, int],
     group: Any = None,
 ) -> RankingResult:
     d, n = ZT.shape
@@ -190,7 +193,7 @@ def _forward_ranking(
         same_d=np.empty(n), same_j=np.arange(n, dtype=np.int64), other_d=np.empty(n), other_j=np.arange(n)
     )
     K.add_feature(feats, matrix, first, nearest)
-    list_size, max_pending, lazy_after = lazy
+    list_size, max_pending, lazy_after, top_columns = lazy
     kk = max(1, list_size)
     lists = K.Lists(
         same_d=np.empty((n, kk)),
@@ -214,8 +217,13 @@ def _forward_ranking(
         row_ok=np.zeros(n, dtype=np.uint8),  # rows settled correct for every candidate in this step
         smax=np.zeros(n),  # per row: largest squared difference to its nearest same-label sample over Zr's columns
         smax_j=np.full(n, -1, dtype=np.int64),  # ... and that sample (-1: to be computed)
+        tau=np.zeros(n),  # per row: its columns with a larger difference are listed with it (at most top_columns)
+        clean=np.zeros(n, dtype=np.uint8),
+        top_key=np.empty((n, max(1, int(top_columns)))),
+        top_col=np.empty((n, max(1, int(top_columns))), dtype=np.int64),
+        top_n=np.zeros(n, dtype=np.int64),
     )
-    nblocks = max(1, min(n, 64))
+    nblocks = max(1, min(n, numba.get_num_threads()))  # the pair tests' counts and scratch are per block
     scans = 0
     step_scans: list[int] = []
     timing = np.zeros(3)

@@ -15,7 +15,10 @@ def test_forward_ranking_equals_brute_force_step_by_step(name, X, y, normalize):
     features, sis = _brute.greedy_ranking(X, y, normalize=normalize)
     # tiny lists and pending limits: rows go stale, lists leave their radii and rows are brought up to date often;
     # lazy_after: the first steps update the whole matrix, as in the default set-up
-    for lazy in ({"list_size": 2, "max_pending": 2}, {"list_size": 3, "max_pending": 5, "lazy_after": 4}):
+    for lazy in (
+        {"list_size": 2, "max_pending": 2},
+        {"list_size": 3, "max_pending": 5, "lazy_after": 4, "top_columns": 2},
+    ):
         got = forward_ranking(X, y, normalize=normalize, neighbors=4, walk_budget=3, **lazy)
         assert got.features == features
         assert got.si == pytest.approx(sis, abs=1e-12)
@@ -81,3 +84,35 @@ def test_forward_ranking_lazy_rows_on_cnn_like_features():
     assert all(u == n for u in updated["eager"])
     assert min(updated["lazy"]) < n and min(updated["small"]) < n  # the lazy path was taken
     assert max(got.stats["step_rows_settled"]) > 0  # whole rows were settled at once
+
+
+def test_catch_up_sums_pending_features_one_by_one_in_order():
+    # the row catch-up adds up to eight features per pass; every entry must round as the one-by-one sum does
+    from nnlab.analysis import _rank_kernels as K
+
+    rng = np.random.default_rng(14)
+    n, d = 2100, 40  # more than one 1,024-column chunk, and a partial one
+    z = rng.standard_normal((d, n)) * rng.uniform(0.1, 30.0, (d, 1))
+    selected = rng.permutation(d).astype(np.int64)
+    for v0, s in [(0, 0), (3, 4), (0, 8), (5, 21), (0, 40)]:
+        row = rng.random(n) * 10
+        want = row.copy()
+        for t in range(v0, s):
+            zz = z[selected[t]]
+            want = want + (zz[7] - zz) ** 2
+        K._catch_up(row, z, selected, v0, s, 7)
+        assert np.array_equal(row, want), (v0, s)
+
+
+def test_forward_ranking_with_more_candidates_than_listed_per_row():
+    # more candidates than a row lists for its pair tests: the unlisted ones are settled by one test
+    rng = np.random.default_rng(15)
+    n, d = 150, 60
+    y = np.arange(n) % 3
+    X = np.maximum(rng.standard_normal((3, d))[y] * 0.7 + rng.standard_normal((n, d)) - 0.3, 0.0)
+    X[120:] = X[:30]
+    features, sis = _brute.greedy_ranking(X, y, steps=12)
+    for lazy in ({"lazy_after": 2}, {"list_size": 4, "max_pending": 3, "lazy_after": 3, "walk_budget": 3}):
+        got = forward_ranking(X, y, max_steps=12, neighbors=5, top_columns=6, **lazy)
+        assert got.features == features
+        assert got.si == pytest.approx(sis, abs=1e-12)
