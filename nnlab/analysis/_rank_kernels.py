@@ -498,6 +498,21 @@ def _add8(r, z_all, selected, t, i, c0):
 
 
 @njit(cache=True)
+def _bound(row, listed, count, k, n):
+    """An upper bound on the k-th smallest value of ``row`` over a kind of samples, from ``count`` distinct samples
+    of that kind listed before (their largest current value); infinite when fewer than k are listed."""
+    if count < k:
+        return _INF
+    t = -_INF
+    for q in range(k):
+        j = listed[q]
+        if j >= n:
+            return _INF
+        t = max(t, row[j])
+    return t
+
+
+@njit(cache=True)
 def _rebuild_row(features, matrix, lists, i):
     """Bring the stale row i of the matrix up to date (pending features added in selection order, so every sum
     rounds like the brute force), then refill its two lists and first neighbours and set its version. Returns its
@@ -514,48 +529,47 @@ def _rebuild_row(features, matrix, lists, i):
     tj = matrix.first_j[i]
     ks = sv.shape[0]
     kd = dv.shape[0]
+    m1 = tv.shape[0]
+    label = features.label
+    yi = label[i]
+    # Upper bounds on the k-th smallest value of each list, from the samples listed before (their values are
+    # current now): the scan below inserts only entries up to them, so it is a branch that is rarely taken.
+    ts = _bound(row, sj, lists.same_n[i], ks, n)
+    td = _bound(row, dj, lists.other_n[i], kd, n)
+    tf = _bound(row, tj, m1, m1, n)
     for k in range(ks):
         sv[k] = _INF
         sj[k] = n
     for k in range(kd):
         dv[k] = _INF
         dj[k] = n
-    m1 = tv.shape[0]
     for t in range(m1):
         tv[t] = _INF
         tj[t] = n
-    label = features.label
-    yi = label[i]
-    bs = _INF
-    bsj = i
-    bd = _INF
-    bdj = i
     cs = 0
-    cd = 0
+    for j in range(n):
+        cs += 1 if label[j] == yi else 0
+    cs -= 1  # i itself
+    cd = n - 1 - cs
     for j in range(n):  # j ascends, so a strict test keeps equal distances in index order
-        if j == i:
-            continue
         v = row[j]
-        if label[j] == yi:
-            cs += 1
-            if v < bs:
-                bs = v
-                bsj = j
-            if v < sv[ks - 1]:
-                _insert(sv, sj, v, j)
-        else:
-            cd += 1
-            if v < bd:
-                bd = v
-                bdj = j
-            if v < dv[kd - 1]:
+        same = label[j] == yi
+        if (v <= ts if same else v <= td) or v <= tf:
+            if j == i:
+                continue
+            if same:
+                if v < sv[ks - 1]:
+                    _insert(sv, sj, v, j)
+            elif v < dv[kd - 1]:
                 _insert(dv, dj, v, j)
-        if v < tv[m1 - 1]:
-            _insert(tv, tj, v, j)
+            if v < tv[m1 - 1]:
+                _insert(tv, tj, v, j)
     lists.same_n[i] = min(cs, ks)
     lists.same_radius[i] = sv[ks - 1] if cs > ks else _INF
     lists.other_n[i] = min(cd, kd)
     lists.other_radius[i] = dv[kd - 1] if cd > kd else _INF
+    bs, bsj = (sv[0], sj[0]) if cs > 0 else (_INF, i)
+    bd, bdj = (dv[0], dj[0]) if cd > 0 else (_INF, i)
     return bs, bsj, bd, bdj
 
 

@@ -79,6 +79,13 @@ def _prepare(X: Any, y: Any, normalize: bool) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(Z.numpy().T), inv.astype(np.int64)
 
 
+def _compact(Zrow: np.ndarray, cols: np.ndarray, buffer: np.ndarray) -> np.ndarray:
+    """The columns ``cols`` of ``Zrow`` as a C-contiguous matrix written into the front of ``buffer``."""
+    out = buffer[: Zrow.shape[0] * cols.size].reshape(Zrow.shape[0], cols.size)
+    np.take(Zrow, cols, axis=1, out=out)
+    return out
+
+
 def _univariate_counts(ZT: np.ndarray, yi: np.ndarray, group: Any) -> np.ndarray:
     """Every feature's one-feature count of correctly separated samples; with a ``torch.distributed`` group each
     process counts a contiguous share of the features and all get every count (identical to one process)."""
@@ -211,9 +218,13 @@ def _forward_ranking(
     settled_rows: list[int] = []
     Zrow = np.ascontiguousarray(ZT.T)
     cols = np.flatnonzero(remaining).astype(np.int64)  # candidates held in the compacted copy Zr
-    Zr = np.ascontiguousarray(Zrow[:, cols])
+    # Zr and the pair tests' status live in buffers allocated once: compacting reuses their memory (fresh pages
+    # cost more than the copy on some machines)
+    zr_buffer = np.empty(n * cols.size)
+    status_buffer = np.empty(n * cols.size, dtype=np.uint8)
+    Zr = _compact(Zrow, cols, zr_buffer)
     tests = K.Tests(
-        unresolved=np.empty((n, cols.size), dtype=np.uint8),
+        unresolved=status_buffer.reshape(n, cols.size),
         row_ok=np.zeros(n, dtype=np.uint8),  # rows settled correct for every candidate in this step
         smax=np.zeros(n),  # per row: largest squared difference to its nearest same-label sample over Zr's columns
         smax_j=np.full(n, -1, dtype=np.int64),  # ... and that sample (-1: to be computed)
@@ -231,8 +242,8 @@ def _forward_ranking(
     for step in range(2, total + 1):
         if remaining[cols].sum() < 0.9 * cols.size:  # compact the candidate copy now and then
             cols = np.flatnonzero(remaining).astype(np.int64)
-            Zr = np.ascontiguousarray(Zrow[:, cols])
-            tests = tests._replace(unresolved=np.empty((n, cols.size), dtype=np.uint8))
+            Zr = _compact(Zrow, cols, zr_buffer)
+            tests = tests._replace(unresolved=status_buffer[: n * cols.size].reshape(n, cols.size))
             tests.smax_j[:] = -1
         t0 = time.perf_counter()
         matrix = matrix._replace(step=step - 1)
