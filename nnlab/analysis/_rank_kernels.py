@@ -632,6 +632,23 @@ def _exact(features, matrix, i, j):
     return v
 
 
+_FEW_FEATURES = 8
+
+
+@njit(cache=True)
+def _direct(features, matrix, i, j):
+    """Current squared distance of (i, j) summed from the selected features in selection order (what the matrix
+    holds once up to date)."""
+    v = 0.0
+    z_all = features.z
+    selected = matrix.selected
+    for t in range(matrix.step):
+        z = z_all[selected[t]]
+        dz = z[i] - z[j]
+        v = v + dz * dz
+    return v
+
+
 @njit(cache=True)
 def _full_scan(features, matrix, f, i, best, bj):
     """Exact scan of the whole (possibly stale) row from a known (best, bj): stale values are lower bounds, so a
@@ -668,6 +685,9 @@ def _resolve_one(features, matrix, f, i, budget):
     n = z.shape[0]
     row = matrix.d2[i]
     stale = matrix.version[i] < matrix.step
+    # With few features selected their values (a few cached vectors) give the exact distance sooner than the
+    # matrix row, whose entries the walk reads in random order from main memory
+    few = matrix.step <= _FEW_FEATURES
     zi = z[i]
     tv = matrix.first_d[i]
     tj = matrix.first_j[i]
@@ -685,6 +705,19 @@ def _resolve_one(features, matrix, f, i, budget):
     p = features.position[f, i]
     lo = p - 1
     hi = p + 1
+    if not stale:
+        # i's run of equal values on f (ReLU zeros: often a third of the samples) adds nothing to their distances:
+        # its nearest member comes from one vectorized pass over the row instead of a walk through every member
+        a, b = _run(z, ordf, zi, p)
+        if b - a >= _LONG_RUN:
+            rb, rj = _run_nearest(row, z, zi, i)
+            if rj >= 0 and (rb < best or (rb == best and rj < bj)):
+                best = rb
+                bj = rj
+            if best == 0.0:  # nothing outside the run can be at distance 0
+                return 1 if label[bj] == label[i] else 0
+            lo = a - 1
+            hi = b + 1
     steps = 0
     while lo >= 0 or hi < n:
         dl = _INF
@@ -705,9 +738,9 @@ def _resolve_one(features, matrix, f, i, budget):
             hi += 1
         if dd > best:
             break
-        lb = row[j] + dd
+        lb = (_direct(features, matrix, i, j) if few else row[j]) + dd
         if lb < best or (lb == best and j < bj):
-            v = _exact(features, matrix, i, j) + dd if stale else lb
+            v = _exact(features, matrix, i, j) + dd if stale and not few else lb
             if v < best or (v == best and j < bj):
                 best = v
                 bj = j
@@ -721,6 +754,51 @@ def _resolve_one(features, matrix, f, i, budget):
     if best == 0.0 and steps == 0:
         bj = _lowest_tie(features, matrix, f, i, p, bj)
     return 1 if label[bj] == label[i] else 0
+
+
+_LONG_RUN = 64  # runs of equal values at least this long are searched by a pass over the row
+_NO_BITS = np.iinfo(np.int64).max
+
+
+@njit(cache=True)
+def _run(z, ordf, zi, p):
+    """First and last place, in the sorted order ``ordf`` of ``z``, of the values equal to ``zi`` (at place p)."""
+    lo = 0
+    hi = p
+    while lo < hi:  # first place whose value is not below zi
+        mid = (lo + hi) // 2
+        if z[ordf[mid]] < zi:
+            lo = mid + 1
+        else:
+            hi = mid
+    a = lo
+    lo = p
+    hi = ordf.shape[0]
+    while lo < hi:  # first place whose value is above zi
+        mid = (lo + hi) // 2
+        if z[ordf[mid]] > zi:
+            hi = mid
+        else:
+            lo = mid + 1
+    return a, lo - 1
+
+
+@njit(cache=True)
+def _run_nearest(row, z, zi, i):
+    """The smallest ``row[j]`` over the samples j ≠ i with ``z[j] == zi``, and the lowest such j (-1 if none).
+    Distances are non-negative, so their bit patterns order like the values: an integer minimum, which
+    vectorizes (a float one does not without fastmath)."""
+    bits = row.view(np.int64)
+    n = row.shape[0]
+    low = _NO_BITS
+    for j in range(n):
+        low = min(low, bits[j] if (z[j] == zi and j != i) else _NO_BITS)
+    if low == _NO_BITS:
+        return _INF, -1
+    for j in range(n):
+        if bits[j] == low and z[j] == zi and j != i:
+            return row[j], j
+    return _INF, -1
 
 
 @njit(cache=True)

@@ -116,3 +116,20 @@ def test_forward_ranking_with_more_candidates_than_listed_per_row():
         got = forward_ranking(X, y, max_steps=12, neighbors=5, top_columns=6, **lazy)
         assert got.features == features
         assert got.si == pytest.approx(sis, abs=1e-12)
+
+
+def test_forward_ranking_with_long_runs_of_equal_values():
+    # ReLU-like features that are zero for most samples: runs of equal values longer than the walk searches one by
+    # one, in the first steps (distances summed from the features) and later ones (from the matrix)
+    rng = np.random.default_rng(16)
+    n, d = 260, 14
+    y = np.arange(n) % 3
+    X = np.maximum(rng.standard_normal((3, d))[y] * 0.6 + rng.standard_normal((n, d)) - 0.9, 0.0)
+    assert (X == 0).mean() > 0.5
+    # small integers: equal distances within a run, so the lowest index must win there too
+    for data, normalize in ((X, True), (np.round(X * 2), False)):
+        features, sis = _brute.greedy_ranking(data, y, normalize=normalize, steps=11)
+        for lazy in ({}, {"lazy_after": 2, "list_size": 4, "max_pending": 3, "walk_budget": 3}):
+            got = forward_ranking(data, y, normalize=normalize, max_steps=11, neighbors=4, **lazy)
+            assert got.features == features
+            assert got.si == pytest.approx(sis, abs=1e-12)
