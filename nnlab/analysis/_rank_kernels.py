@@ -121,6 +121,23 @@ def univariate_counts(z_all, label):
     return out
 
 
+@njit(cache=True, parallel=True)
+def sorted_orders(z_all):
+    """Each feature's samples in ascending value (stable: equal values in index order) and each sample's place in
+    that order, features in parallel."""
+    d, n = z_all.shape
+    order = np.empty((d, n), dtype=np.int32)
+    position = np.empty((d, n), dtype=np.int32)
+    for f in prange(d):
+        o = np.argsort(z_all[f], kind="mergesort")
+        of = order[f]
+        pf = position[f]
+        for p in range(n):
+            of[p] = o[p]
+            pf[o[p]] = p
+    return order, position
+
+
 @njit(cache=True)
 def _add_row(row, z, label, i, first_d, first_j, same_j_old, other_j_old):
     """Add feature ``z`` to row i of the matrix; returns its nearest (same_d, same_j, other_d, other_j) and
@@ -325,6 +342,40 @@ def _pair_row(zr, label, i, nearest, matrix, status, counts, scratch, top, full)
 
 
 @njit(cache=True, parallel=True)
+def take_columns(zrow, cols, out):
+    """``out[i, q] = zrow[i, cols[q]]``, rows in parallel (the candidates' compacted copy)."""
+    for i in prange(zrow.shape[0]):
+        src = zrow[i]
+        dst = out[i]
+        for q in range(cols.shape[0]):
+            dst[q] = src[cols[q]]
+
+
+@njit(cache=True, parallel=True)
+def renumber_columns(tests, new_place):
+    """After the candidate columns were compacted (``new_place[c]``: the new place of old column c, -1 if it
+    left), keep each row's listed columns that are left, at their new places. The rows' largest differences stay
+    valid bounds over fewer columns, so no row needs a full pass; the new status matrix is unwritten (``clean`` 0).
+    """
+    top_key = tests.top_key
+    top_col = tests.top_col
+    top_n = tests.top_n
+    clean = tests.clean
+    for i in prange(top_n.shape[0]):
+        key = top_key[i]
+        col = top_col[i]
+        q = 0
+        for k in range(top_n[i]):
+            c = new_place[col[k]]
+            if c >= 0:
+                key[q] = key[k]
+                col[q] = c
+                q += 1
+        top_n[i] = q
+        clean[i] = 0
+
+
+@njit(cache=True, parallel=True)
 def pair_tests(zr, label, nearest, matrix, tests, nblocks):
     """For each sample i and candidate column f of ``zr`` (N × F, the candidates' features row-major) decide
     cheaply whether adding f leaves i correct or wrong. Returns per candidate the settled-correct count, the
@@ -348,9 +399,18 @@ def pair_tests(zr, label, nearest, matrix, tests, nblocks):
     best = np.empty((nblocks, nf))
     bestj = np.empty((nblocks, nf), dtype=np.int64)
     keys = np.empty((nblocks, nf))
-    same_j, same_d, other_d = nearest.same_j, nearest.same_d, nearest.other_d
-    unresolved, row_ok, smax, smax_j = tests.unresolved, tests.row_ok, tests.smax, tests.smax_j
-    tau, clean, top_key, top_col, top_n = tests.tau, tests.clean, tests.top_key, tests.top_col, tests.top_n
+    same_j = nearest.same_j
+    same_d = nearest.same_d
+    other_d = nearest.other_d
+    unresolved = tests.unresolved
+    row_ok = tests.row_ok
+    smax = tests.smax
+    smax_j = tests.smax_j
+    tau = tests.tau
+    clean = tests.clean
+    top_key = tests.top_key
+    top_col = tests.top_col
+    top_n = tests.top_n
     for th in prange(nblocks):
         for i in range(th, n, nblocks):  # strided: rows of one class (often consecutive) spread over threads
             if smax_j[i] == same_j[i] and same_d[i] + smax[i] < other_d[i]:

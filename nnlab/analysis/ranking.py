@@ -82,7 +82,7 @@ def _prepare(X: Any, y: Any, normalize: bool) -> tuple[np.ndarray, np.ndarray]:
 def _compact(Zrow: np.ndarray, cols: np.ndarray, buffer: np.ndarray) -> np.ndarray:
     """The columns ``cols`` of ``Zrow`` as a C-contiguous matrix written into the front of ``buffer``."""
     out = buffer[: Zrow.shape[0] * cols.size].reshape(Zrow.shape[0], cols.size)
-    np.take(Zrow, cols, axis=1, out=out)
+    K.take_columns(Zrow, cols, out)
     return out
 
 
@@ -181,9 +181,7 @@ def _forward_ranking(
     si = [float(counts[first]) / n]
     if progress is not None:
         progress(1, total, si[0])
-    order_all = np.argsort(ZT, axis=1, kind="stable").astype(np.int32)
-    position = np.empty_like(order_all)
-    np.put_along_axis(position, order_all, np.arange(n, dtype=np.int32)[None, :].repeat(d, 0), axis=1)
+    order_all, position = K.sorted_orders(ZT)
     feats = K.Features(z=ZT, label=yi, order=order_all, position=position)
 
     m = max(1, min(int(neighbors), n - 1))
@@ -241,10 +239,12 @@ def _forward_ranking(
     step_times: list = []
     for step in range(2, total + 1):
         if remaining[cols].sum() < 0.9 * cols.size:  # compact the candidate copy now and then
+            new_place = np.cumsum(remaining[cols]) - 1
+            new_place[~remaining[cols]] = -1
             cols = np.flatnonzero(remaining).astype(np.int64)
             Zr = _compact(Zrow, cols, zr_buffer)
             tests = tests._replace(unresolved=status_buffer[: n * cols.size].reshape(n, cols.size))
-            tests.smax_j[:] = -1
+            K.renumber_columns(tests, new_place)
         t0 = time.perf_counter()
         matrix = matrix._replace(step=step - 1)
         correct, nunres, guess = K.pair_tests(Zr, yi, nearest, matrix, tests, nblocks)
