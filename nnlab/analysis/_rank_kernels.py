@@ -63,13 +63,14 @@ Candidates = namedtuple("Candidates", "column order seed correct unresolved")
 
 
 @njit(cache=True, parallel=True)
-def univariate_counts(z_all, label):
-    """Number of samples whose nearest other sample on feature f alone shares its label, for every f."""
+def univariate_counts(z_all, order_all, label):
+    """Number of samples whose nearest other sample on feature f alone shares its label, for every f
+    (``order_all``: each feature's stable sorted order, see :func:`sorted_orders`)."""
     d, n = z_all.shape
     out = np.zeros(d, dtype=np.int64)
     for f in prange(d):
         z = z_all[f]
-        order = np.argsort(z, kind="mergesort")  # stable: equal values stay in index order
+        order = order_all[f]  # stable: equal values stay in index order
         # run_first[p]/run_last[p]: first/last position of the run of equal values holding position p
         run_first = np.empty(n, dtype=np.int64)
         run_last = np.empty(n, dtype=np.int64)

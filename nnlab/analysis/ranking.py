@@ -86,15 +86,16 @@ def _compact(Zrow: np.ndarray, cols: np.ndarray, buffer: np.ndarray) -> np.ndarr
     return out
 
 
-def _univariate_counts(ZT: np.ndarray, yi: np.ndarray, group: Any) -> np.ndarray:
-    """Every feature's one-feature count of correctly separated samples; with a ``torch.distributed`` group each
-    process counts a contiguous share of the features and all get every count (identical to one process)."""
+def _univariate_counts(ZT: np.ndarray, order: np.ndarray, yi: np.ndarray, group: Any) -> np.ndarray:
+    """Every feature's one-feature count of correctly separated samples (``order``: the features' sorted orders);
+    with a ``torch.distributed`` group each process counts a contiguous share of the features and all get every
+    count (identical to one process)."""
     grp = _Group(group)
     if grp.size == 1:
-        return K.univariate_counts(ZT, yi)
+        return K.univariate_counts(ZT, order, yi)
     f0, f1 = grp.share(ZT.shape[0])
-    mine = torch.from_numpy(K.univariate_counts(np.ascontiguousarray(ZT[f0:f1]), yi))
-    return grp.all_gather_rows(mine).numpy()
+    mine = K.univariate_counts(np.ascontiguousarray(ZT[f0:f1]), np.ascontiguousarray(order[f0:f1]), yi)
+    return grp.all_gather_rows(torch.from_numpy(mine)).numpy()
 
 
 def univariate_ranking(X: Any, y: Any, *, normalize: bool = True, group: Any = None) -> tuple[list[int], list[float]]:
@@ -102,7 +103,7 @@ def univariate_ranking(X: Any, y: Any, *, normalize: bool = True, group: Any = N
     :func:`forward_ranking`. Returns (features, their SI). ``group``: a ``torch.distributed`` process group whose
     processes all call this with the same data: they share the features out and all get the ranking."""
     ZT, yi = _prepare(X, y, normalize)
-    counts = _univariate_counts(ZT, yi, group)
+    counts = _univariate_counts(ZT, K.sorted_orders(ZT)[0], yi, group)
     order = np.lexsort((np.arange(counts.size), -counts))
     n = yi.size
     return [int(f) for f in order], [float(counts[f]) / n for f in order]
@@ -175,13 +176,13 @@ def _forward_ranking(
         raise NnlabError(f"max_steps must be at least 1, got {max_steps}")
     total = min(total, d)
 
-    counts = _univariate_counts(ZT, yi, group)
+    order_all, position = K.sorted_orders(ZT)
+    counts = _univariate_counts(ZT, order_all, yi, group)
     first = int(np.argmax(counts))  # argmax returns the first (lowest-index) maximum
     features = [first]
     si = [float(counts[first]) / n]
     if progress is not None:
         progress(1, total, si[0])
-    order_all, position = K.sorted_orders(ZT)
     feats = K.Features(z=ZT, label=yi, order=order_all, position=position)
 
     m = max(1, min(int(neighbors), n - 1))
