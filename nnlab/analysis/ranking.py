@@ -6,7 +6,7 @@ Definition: start from the empty set; at every step add the feature that gives t
 the squared distance of a set is the float64 sum of its features' squared differences accumulated in selection
 order, which is what a brute force over the selected columns computes.
 
-How it stays exact and fast (N = 5,000 × D = 2,048 in minutes on two CPU cores):
+How it stays exact and fast (N = 5,000 × D = 2,048, all 2,048 steps, in about 30 s on two CPU cores):
 
 * Step 1 is one-dimensional: each feature's SI comes from a sort.
 * Afterwards an N × N float64 matrix of squared distances under the selected set is kept (N = 5,000: 200 MB).
@@ -21,6 +21,10 @@ How it stays exact and fast (N = 5,000 × D = 2,048 in minutes on two CPU cores)
   bound on the new one: if the first is below the second, i stays correct; the mirror test shows it stays wrong.
   This settles most (sample, candidate) pairs with two gathers each, and a whole row at once when even its largest
   squared difference to its nearest same-label sample (kept while that sample stays the nearest) keeps it correct.
+* A row keeps the candidates whose squared difference to its nearest same-label sample exceeds half its margin
+  (other-label minus same-label distance), when they are few: while that margin stays above the threshold, every
+  other candidate is settled correct by one comparison and only the listed ones are read (counts are kept as
+  "not settled correct", so an unread candidate costs nothing).
 * Pairs the first test leaves open are tried against i's first ``neighbors`` neighbours in (distance, index)
   order, kept with the radius beyond which every other sample lies (the list is rebuilt in the same pass that
   updates the matrix, with a threshold that skips almost every entry): if the best of them under the candidate
@@ -30,7 +34,12 @@ How it stays exact and fast (N = 5,000 × D = 2,048 in minutes on two CPU cores)
   the best so far (or tie it with a lower feature index): candidates that cannot win are never resolved.
 * Resolving a pair (i, f) walks outward from i in the candidate's own sorted order (the candidate's squared
   difference, a lower bound on the new distance, only grows along the walk) until it exceeds the best distance
-  found, starting from the best of the neighbour list; long walks fall back to a scan of i's row.
+  found, starting from the best of the neighbour list; long walks fall back to a scan of i's row. With at most
+  eight features selected the walk sums their values (cached) instead of reading the row (a random read from
+  main memory per sample), and i's run of samples equal to it on f (ReLU zeros) is searched by one vectorized
+  pass over the row.
+* Bringing a row up to date adds up to eight pending features per pass over a cache-sized chunk (each entry still
+  sums them one by one, in order), and refilling its lists scans it against bounds from its previous lists.
 """
 
 from __future__ import annotations
@@ -135,9 +144,9 @@ def forward_ranking(
     as many other-label samples are kept per row with exact distances, and a row of the N × N matrix is brought up
     to date only when its statistics leave those lists' certified radii or more than ``max_pending`` selected
     features are pending; before step ``lazy_after`` the whole matrix is updated every step; the cheap pair tests
-    of a row read only its ``top_columns`` candidates farthest from its nearest same-label sample while the others
-    are sure to keep it correct. ``group``: a
-    ``torch.distributed`` process group whose processes all call this with the same data: the first step (every
+    of a row read only the candidates far from its nearest same-label sample (at most ``top_columns``; more, and
+    the row reads every candidate) while the others are sure to keep it correct. ``group``: a ``torch.distributed``
+    process group whose processes all call this with the same data: the first step (every
     feature's own SI) and the SI with all features are shared out over it; the later steps run in every process
     (each gets the same result, identical to one process's).
     """
