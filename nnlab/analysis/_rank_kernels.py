@@ -822,17 +822,23 @@ _NO_BITS = np.iinfo(np.int64).max
 
 
 @njit(cache=True)
-def _run(z, ordf, zi, p):
-    """First and last place, in the sorted order ``ordf`` of ``z``, of the values equal to ``zi`` (at place p)."""
+def _run_start(z, ordf, zi, p):
+    """First place, in the sorted order ``ordf`` of ``z``, whose value is not below ``zi`` (the value at place p)."""
     lo = 0
     hi = p
-    while lo < hi:  # first place whose value is not below zi
+    while lo < hi:
         mid = (lo + hi) // 2
         if z[ordf[mid]] < zi:
             lo = mid + 1
         else:
             hi = mid
-    a = lo
+    return lo
+
+
+@njit(cache=True)
+def _run(z, ordf, zi, p):
+    """First and last place, in the sorted order ``ordf`` of ``z``, of the values equal to ``zi`` (at place p)."""
+    a = _run_start(z, ordf, zi, p)
     lo = p
     hi = ordf.shape[0]
     while lo < hi:  # first place whose value is above zi
@@ -871,15 +877,7 @@ def _lowest_tie(features, matrix, f, i, p, bj):
     ordf = features.order[f]
     row = matrix.d2[i]
     zi = z[i]
-    lo = 0
-    hi = p
-    while lo < hi:  # first position whose value is not below zi
-        mid = (lo + hi) // 2
-        if z[ordf[mid]] < zi:
-            lo = mid + 1
-        else:
-            hi = mid
-    q = lo
+    q = _run_start(z, ordf, zi, p)
     n = ordf.shape[0]
     while q < n:
         j = ordf[q]

@@ -62,13 +62,20 @@ def test_ranking_bad_inputs():
         forward_ranking(np.eye(3), [0, 1, 0], max_steps=0)
 
 
+def _cnn_like(seed, n, d, classes, spread, shift, duplicated):
+    """ReLU-like features with class structure; the last ``duplicated`` rows repeat the first ones."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % classes
+    X = np.maximum(rng.standard_normal((classes, d))[y] * spread + rng.standard_normal((n, d)) - shift, 0.0)
+    if duplicated:
+        X[n - duplicated :] = X[:duplicated]
+    return X, y
+
+
 def test_forward_ranking_lazy_rows_on_cnn_like_features():
     # CNN-like features of a size where lists leave their radii and rows wait with pending features
-    rng = np.random.default_rng(13)
     n, d = 160, 20
-    y = np.arange(n) % 4
-    X = np.maximum(rng.standard_normal((4, d))[y] * 0.8 + rng.standard_normal((n, d)) - 0.3, 0.0)
-    X[120:] = X[:40]
+    X, y = _cnn_like(13, n, d, 4, 0.8, 0.3, 40)
     features, sis = _brute.greedy_ranking(X, y)
     updated = {}
     settings = {
@@ -106,11 +113,7 @@ def test_catch_up_sums_pending_features_one_by_one_in_order():
 
 def test_forward_ranking_with_more_candidates_than_listed_per_row():
     # more candidates than a row lists for its pair tests: the unlisted ones are settled by one test
-    rng = np.random.default_rng(15)
-    n, d = 150, 60
-    y = np.arange(n) % 3
-    X = np.maximum(rng.standard_normal((3, d))[y] * 0.7 + rng.standard_normal((n, d)) - 0.3, 0.0)
-    X[120:] = X[:30]
+    X, y = _cnn_like(15, 150, 60, 3, 0.7, 0.3, 30)
     features, sis = _brute.greedy_ranking(X, y, steps=12)
     for lazy in ({"lazy_after": 2}, {"list_size": 4, "max_pending": 3, "lazy_after": 3, "walk_budget": 3}):
         got = forward_ranking(X, y, max_steps=12, neighbors=5, top_columns=6, **lazy)
@@ -121,10 +124,7 @@ def test_forward_ranking_with_more_candidates_than_listed_per_row():
 def test_forward_ranking_with_long_runs_of_equal_values():
     # ReLU-like features that are zero for most samples: runs of equal values longer than the walk searches one by
     # one, in the first steps (distances summed from the features) and later ones (from the matrix)
-    rng = np.random.default_rng(16)
-    n, d = 260, 14
-    y = np.arange(n) % 3
-    X = np.maximum(rng.standard_normal((3, d))[y] * 0.6 + rng.standard_normal((n, d)) - 0.9, 0.0)
+    X, y = _cnn_like(16, 260, 14, 3, 0.6, 0.9, 0)
     assert (X == 0).mean() > 0.5
     # small integers: equal distances within a run, so the lowest index must win there too
     for data, normalize in ((X, True), (np.round(X * 2), False)):
