@@ -8,6 +8,7 @@ Glossary:
 ``Features`` (fixed for the whole ranking)
     ``z``         D × N float64, the (normalized) features, feature-major: ``z[f]`` is feature f of every sample.
     ``label``     N int64, labels 0 … C-1.
+    ``class_size`` C int64, the samples of each label.
     ``order``     D × N int32, each feature's samples in ascending value (stable: equal values in index order).
     ``position``  D × N int32, each sample's place in ``order`` (its inverse).
 ``Matrix`` (the selected set's squared distances, with lazy rows)
@@ -54,7 +55,7 @@ from numba import njit, prange
 
 _INF = np.inf
 
-Features = namedtuple("Features", "z label order position")
+Features = namedtuple("Features", "z label class_size order position")
 Matrix = namedtuple("Matrix", "d2 version selected step first_d first_j")
 Nearest = namedtuple("Nearest", "same_d same_j other_d other_j")
 Lists = namedtuple("Lists", "same_d same_j same_n same_radius other_d other_j other_n other_radius")
@@ -258,22 +259,19 @@ def _pair_row(zr, label, i, nearest, matrix, status, counts, scratch, top, full)
             nok[f] += 0 if ok else 1
             need += 1 if st == 4 else 0
         # list the columns past half the row's margin, if there are few enough; else the row stays unlisted
-        t = _INF
-        if msi < mdi:
-            t = 0.5 * (mdi - msi)
-            over = 0
-            for f in range(nf):
-                over += 1 if keys[f] > t else 0
-            if over > kmax:
-                t = _INF
-        tau[0] = t
+        t = 0.5 * (mdi - msi) if msi < mdi else _INF
         q = 0
         if t < _INF:
             for f in range(nf):
                 if keys[f] > t:
+                    if q == kmax:
+                        t = _INF
+                        q = 0
+                        break
                     tkey[q] = keys[f]
                     tcol[q] = f
                     q += 1
+        tau[0] = t
         tn[0] = q
         clean[0] = 1
         if need > 0:
@@ -386,7 +384,8 @@ def pair_tests(zr, label, nearest, matrix, tests, nblocks):
 
     A row is settled as a whole (``row_ok[i]`` = 1, its ``unresolved`` row left unwritten) when even the largest
     squared difference to its nearest same-label sample over all columns, ``smax[i]`` (kept from the row's last
-    full pass while that sample ``smax_j[i]`` stays its nearest; set ``smax_j`` to -1 when the columns change),
+    full pass while that sample ``smax_j[i]`` stays its nearest, and a valid bound over fewer columns after
+    :func:`renumber_columns`; -1: to be computed),
     keeps it correct; otherwise, while the columns past its ``tau`` stay correct, only its listed columns with the
     largest differences are tested. These tests round exactly like the per-column one, so the result is the same.
     Counting the columns not settled correct lets an unlisted column cost nothing."""
@@ -607,10 +606,7 @@ def _rebuild_row(features, matrix, lists, i):
     for t in range(m1):
         tv[t] = _INF
         tj[t] = n
-    cs = 0
-    for j in range(n):
-        cs += 1 if label[j] == yi else 0
-    cs -= 1  # i itself
+    cs = features.class_size[yi] - 1  # other samples of i's label
     cd = n - 1 - cs
     for j in range(n):  # j ascends, so a strict test keeps equal distances in index order
         v = row[j]
@@ -683,10 +679,15 @@ def update_rows(features, matrix, lists, nearest, max_pending):
 def _exact(features, matrix, i, j):
     """Current squared distance of (i, j) from the possibly stale row value: pending features added in selection
     order."""
-    v = matrix.d2[i, j]
+    return _add_selected(features, matrix, i, j, matrix.d2[i, j], matrix.version[i])
+
+
+@njit(cache=True)
+def _add_selected(features, matrix, i, j, v, t0):
+    """``v`` plus the squared differences of (i, j) on the selected features ``selected[t0:step]``, in order."""
     z_all = features.z
     selected = matrix.selected
-    for t in range(matrix.version[i], matrix.step):
+    for t in range(t0, matrix.step):
         z = z_all[selected[t]]
         dz = z[i] - z[j]
         v = v + dz * dz
@@ -694,20 +695,6 @@ def _exact(features, matrix, i, j):
 
 
 _FEW_FEATURES = 8
-
-
-@njit(cache=True)
-def _direct(features, matrix, i, j):
-    """Current squared distance of (i, j) summed from the selected features in selection order (what the matrix
-    holds once up to date)."""
-    v = 0.0
-    z_all = features.z
-    selected = matrix.selected
-    for t in range(matrix.step):
-        z = z_all[selected[t]]
-        dz = z[i] - z[j]
-        v = v + dz * dz
-    return v
 
 
 @njit(cache=True)
@@ -799,7 +786,7 @@ def _resolve_one(features, matrix, f, i, budget):
             hi += 1
         if dd > best:
             break
-        lb = (_direct(features, matrix, i, j) if few else row[j]) + dd
+        lb = (_add_selected(features, matrix, i, j, 0.0, 0) if few else row[j]) + dd
         if lb < best or (lb == best and j < bj):
             v = _exact(features, matrix, i, j) + dd if stale and not few else lb
             if v < best or (v == best and j < bj):

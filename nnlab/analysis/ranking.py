@@ -192,7 +192,7 @@ def _forward_ranking(
     si = [float(counts[first]) / n]
     if progress is not None:
         progress(1, total, si[0])
-    feats = K.Features(z=ZT, label=yi, order=order_all, position=position)
+    feats = K.Features(z=ZT, label=yi, class_size=np.bincount(yi), order=order_all, position=position)
 
     m = max(1, min(int(neighbors), n - 1))
     matrix = K.Matrix(
@@ -249,8 +249,8 @@ def _forward_ranking(
     step_times: list = []
     for step in range(2, total + 1):
         if remaining[cols].sum() < 0.9 * cols.size:  # compact the candidate copy now and then
-            new_place = np.cumsum(remaining[cols]) - 1
-            new_place[~remaining[cols]] = -1
+            alive = remaining[cols]
+            new_place = np.where(alive, np.cumsum(alive) - 1, -1)
             cols = np.flatnonzero(remaining).astype(np.int64)
             Zr = _compact(Zrow, cols, zr_buffer)
             tests = tests._replace(unresolved=status_buffer[: n * cols.size].reshape(n, cols.size))
